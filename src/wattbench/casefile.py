@@ -1,0 +1,123 @@
+"""JSON test-case files: the shape people already use for one-off prompt sets.
+
+A file holds a list of entries::
+
+    [{"model": "all", "prompt": "Explain DNS in two sentences.", "task_type": "qa",
+      "reference_text": "DNS maps names to addresses ...", "max_tokens": 200, "temperature": 0.7}]
+
+``model`` is a name, a list of names, or "all" (every model of the run); ``reference_text``,
+``max_tokens`` (default 200) and ``temperature`` (default 0.7) are optional. Each entry
+becomes one case per model, with id ``model-<task_type>-<file stem>-e<entry number>``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from wattbench.errors import CaseFileError
+
+DEFAULT_MAX_TOKENS = 200
+DEFAULT_TEMPERATURE = 0.7
+FIELDS = ("model", "prompt", "task_type", "reference_text", "max_tokens", "temperature")
+# Keys people's files often carry that mean nothing to us but are not typos.
+TOLERATED = ("id", "category", "notes", "tags", "description")
+
+
+@dataclass(frozen=True)
+class CaseEntry:
+    """One entry of a test-case file."""
+
+    models: tuple[str, ...]
+    prompt: str
+    task_type: str
+    reference_text: str | None
+    max_tokens: int
+    temperature: float
+    index: int
+    source: Path
+
+    @property
+    def load(self) -> str:
+        """The id part that stands where built-in cases have their load: the file's stem."""
+        return re.sub(r"[^a-z0-9_]+", "_", self.source.stem.lower()).strip("_") or "cases"
+
+    @property
+    def level(self) -> str:
+        """The id part that stands where built-in cases have their level: the entry number."""
+        return f"e{self.index}"
+
+
+def _parse_entry(raw: Any, index: int, path: Path) -> CaseEntry:
+    where = str(path)
+    if not isinstance(raw, dict):
+        raise CaseFileError(where, f"must be an object, got {type(raw).__name__}", index)
+    for key in raw:
+        if key not in FIELDS and key not in TOLERATED:
+            close = difflib.get_close_matches(key, FIELDS, n=1, cutoff=0.75)
+            if close:
+                raise CaseFileError(where, f"unknown field; did you mean {close[0]!r}?", index, key)
+    model = raw.get("model")
+    if isinstance(model, str) and model.strip():
+        models: tuple[str, ...] = (model.strip(),)
+    elif isinstance(model, list) and model and all(isinstance(m, str) and m.strip() for m in model):
+        models = tuple(m.strip() for m in model)
+    else:
+        raise CaseFileError(
+            where, f'must be a model name, a list of names, or "all"; got {model!r}', index, "model"
+        )
+    prompt = raw.get("prompt")
+    if not isinstance(prompt, str) or not prompt.strip():
+        raise CaseFileError(where, f"must be a non-empty string, got {prompt!r}", index, "prompt")
+    task_type = raw.get("task_type")
+    if not isinstance(task_type, str) or not re.fullmatch(r"[A-Za-z0-9_]+", task_type):
+        raise CaseFileError(
+            where, f"must be a word of letters, digits or _ (e.g. qa, code), got {task_type!r}",
+            index, "task_type",
+        )
+    reference = raw.get("reference_text")
+    if reference is not None and not isinstance(reference, str):
+        raise CaseFileError(where, f"must be a string, got {reference!r}", index, "reference_text")
+    max_tokens = raw.get("max_tokens", DEFAULT_MAX_TOKENS)
+    if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1:
+        raise CaseFileError(where, f"must be a whole number >= 1, got {max_tokens!r}", index, "max_tokens")
+    temperature = raw.get("temperature", DEFAULT_TEMPERATURE)
+    if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not (
+        0.0 <= temperature <= 2.0
+    ):
+        raise CaseFileError(
+            where, f"must be a number from 0 to 2, got {temperature!r}", index, "temperature"
+        )
+    return CaseEntry(
+        models=models,
+        prompt=prompt,
+        task_type=task_type.lower(),
+        reference_text=reference,
+        max_tokens=max_tokens,
+        temperature=float(temperature),
+        index=index,
+        source=path,
+    )
+
+
+def parse_case_file(path: Path) -> list[CaseEntry]:
+    """Every entry of a JSON test-case file; CaseFileError names the entry and field at fault."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise CaseFileError(str(path), f"cannot be read ({exc.strerror}); check --wb-cases") from exc
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise CaseFileError(
+            str(path), f"is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}"
+        ) from exc
+    if not isinstance(data, list):
+        raise CaseFileError(str(path), f"must hold a JSON list of entries, got {type(data).__name__}")
+    if not data:
+        raise CaseFileError(str(path), "holds no entries")
+    return [_parse_entry(raw, index, path) for index, raw in enumerate(data)]

@@ -1,0 +1,124 @@
+"""Cases: the (model, task, load, level) matrix, plus entries of test-case files."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from wattbench.backends.protocol import Message, ModelRef
+from wattbench.casefile import CaseEntry
+from wattbench.errors import ModelNotFoundError
+from wattbench.levels import build_levels
+from wattbench.settings import Sampling
+from wattbench.tasks import Task
+
+CODE_TASKS = frozenset({"code"})
+
+
+@dataclass(frozen=True)
+class Case:
+    """One benchmark case: a prompt for one model, with the sampling it runs under."""
+
+    model: ModelRef
+    task: str
+    load: str
+    level: str
+    prompt: str
+    sampling: Sampling
+    reference: str | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def id(self) -> str:
+        """model-task-load-level: the pytest id, so -k selects on any of the four."""
+        return f"{self.model.name}-{self.task}-{self.load}-{self.level}"
+
+    @property
+    def messages(self) -> tuple[Message, ...]:
+        """The chat the model receives."""
+        return ({"role": "user", "content": self.prompt},)
+
+    @property
+    def is_code(self) -> bool:
+        """Whether the answer must contain code that compiles."""
+        return self.task in CODE_TASKS
+
+
+@dataclass(frozen=True)
+class PromptGroup:
+    """The level variants of one (model, task, load), for the token-growth invariant."""
+
+    model: ModelRef
+    task: str
+    load: str
+    prompts: Mapping[str, str]  # level -> prompt, in level order
+
+    @property
+    def id(self) -> str:
+        """model-task-load."""
+        return f"{self.model.name}-{self.task}-{self.load}"
+
+
+def matrix(
+    models: Sequence[ModelRef],
+    tasks: Sequence[Task],
+    loads: Sequence[str],
+    levels: Sequence[str],
+    padding: Sequence[str],
+    sampling: Sampling,
+) -> tuple[list[Case], list[PromptGroup]]:
+    """Every built-in case, model-major, and the level groups for the growth check."""
+    cases: list[Case] = []
+    groups: list[PromptGroup] = []
+    for model in models:
+        for task in tasks:
+            for load in loads:
+                item = task.items.get(load)
+                if item is None:
+                    continue
+                prompts = build_levels(
+                    item, task.clarification, task.guidance, task.examples, padding,
+                    key=f"{task.name}/{load}",
+                )
+                chosen = {level: prompts[level] for level in levels}
+                groups.append(PromptGroup(model, task.name, load, chosen))
+                cases.extend(
+                    Case(model, task.name, load, level, prompt, sampling, item.reference, item.extra)
+                    for level, prompt in chosen.items()
+                )
+    return cases, groups
+
+
+def from_entries(
+    entries: Sequence[CaseEntry],
+    run_models: Sequence[ModelRef],
+    resolve: Callable[[str], list[ModelRef]],
+    sampling: Sampling,
+) -> list[Case]:
+    """Cases for test-case file entries; 'all' means every model of the run."""
+    by_name = {ref.name: ref for ref in run_models}
+    cases: list[Case] = []
+    for entry in entries:
+        refs: list[ModelRef] = []
+        for spec in entry.models:
+            if spec.lower() == "all":
+                refs.extend(run_models)
+            elif spec in by_name:
+                refs.append(by_name[spec])
+            else:
+                try:
+                    refs.extend(resolve(spec))
+                except ModelNotFoundError as exc:
+                    raise ModelNotFoundError(
+                        f"{entry.source}: entry {entry.index}, field 'model': {exc}"
+                    ) from None
+        entry_sampling = replace(
+            sampling, max_tokens=entry.max_tokens, temperature=entry.temperature
+        )
+        for ref in dict.fromkeys(refs):
+            cases.append(
+                Case(ref, entry.task_type, entry.load, entry.level, entry.prompt,
+                     entry_sampling, entry.reference_text)
+            )
+    return cases

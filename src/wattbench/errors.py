@@ -1,0 +1,70 @@
+"""Every error wattbench raises, in one tree.
+
+    WattbenchError              base: catch this to catch all of ours
+    ├── ConfigError             a bad option, ini value or task file: says which and the accepted forms
+    │   └── CaseFileError       a malformed entry in a test-case file: names file, entry and field
+    ├── MissingExtraError       an optional dependency is not installed: names the extra to install
+    ├── ModelError              a model cannot be used
+    │   ├── ModelNotFoundError  the name or path resolves to no model file
+    │   └── ModelLoadError      the engine refused to load the file
+    └── GenerationError         one generation failed; the other cases go on
+        └── ContextOverflowError  prompt + max tokens do not fit the context window
+
+Vendor exceptions are translated into these once, at the backend boundary, so the plugin and
+the reports only ever see this tree.
+"""
+
+from __future__ import annotations
+
+
+class WattbenchError(Exception):
+    """Base class of every wattbench error."""
+
+
+class ConfigError(WattbenchError):
+    """A bad option, ini value or task file; the message says what is accepted."""
+
+
+class CaseFileError(ConfigError):
+    """A malformed entry in a JSON test-case file."""
+
+    def __init__(self, path: str, problem: str, entry: int | None = None, field: str | None = None):
+        where = path if entry is None else f"{path}: entry {entry}"
+        if field is not None:
+            where += f", field {field!r}"
+        super().__init__(f"{where}: {problem}")
+        self.path = path
+        self.entry = entry
+        self.field = field
+
+
+class MissingExtraError(WattbenchError):
+    """An optional dependency is missing."""
+
+    def __init__(self, module: str, extra: str):
+        super().__init__(
+            f"wattbench needs the Python module {module!r} for this; "
+            f"install it with: pip install 'wattbench[{extra}]'"
+        )
+        self.module = module
+        self.extra = extra
+
+
+class ModelError(WattbenchError):
+    """A model cannot be used."""
+
+
+class ModelNotFoundError(ModelError):
+    """A model name or path that resolves to no model file."""
+
+
+class ModelLoadError(ModelError):
+    """The engine refused to load a model file."""
+
+
+class GenerationError(WattbenchError):
+    """One generation failed."""
+
+
+class ContextOverflowError(GenerationError):
+    """The prompt plus the requested completion does not fit the context window."""

@@ -1,0 +1,115 @@
+"""Every key a case record carries, defined once, with its unit.
+
+A record is a flat dict. Numeric keys end in their unit (`_s`, `_tokens`, `_tokens_per_s`,
+`_bytes`, `_count`); label keys (strings and flags) carry no unit. The README's table of keys is
+checked against this module by the tests, so the two cannot drift apart.
+
+Timing definitions (every backend obtains its timestamps so that these mean the same thing):
+
+- ``t_request``: the moment wattbench hands the prompt to the engine (before tokenisation of the
+  reply starts, after the prompt's tokens are known).
+- ``t_first``: the moment the first completion token is *sampled* (not the first text chunk:
+  a chunk can lag its token, see the README).
+- ``t_last``: the moment the last completion token is sampled.
+- ``t_done``: the moment the engine call returns.
+
+    latency_s            = t_done - t_request
+    ttft_s               = t_first - t_request          (prompt processing + first sample)
+    decode_s             = t_last - t_first
+    decode_tokens_per_s  = (completion_tokens - 1) / decode_s
+    tpot_s               = decode_s / (completion_tokens - 1)   (vLLM's TPOT definition)
+    prefill_tokens_per_s = prompt_tokens / ttft_s
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One record key: its name, its unit ('' for labels) and what it means."""
+
+    key: str
+    unit: str
+    doc: str
+
+
+_UNIT_SUFFIXES: Final = {
+    "s": "_s",
+    "tokens": "_tokens",
+    "tokens/s": "_tokens_per_s",
+    "bytes": "_bytes",
+    "count": "_count",
+}
+
+METRICS: Final[tuple[Metric, ...]] = (
+    # What the case is.
+    Metric("case_id", "", "model-task-load-level, the pytest parameter id"),
+    Metric("model", "", "model name as it appears in case ids"),
+    Metric("task", "", "task name (qa, summary, code, creative, or a case file's task_type)"),
+    Metric("load", "", "input size: short, medium, long (or the case file's name)"),
+    Metric("level", "", "prompt level: L0, L1, L2, L3, P (or the case file's entry number)"),
+    Metric("run", "", "run index within the case, from 0 (the run's seed is seed + run)"),
+    Metric("runs_count", "count", "runs averaged in this entry (benchmark JSON, --wb-runs > 1)"),
+    Metric("per_run", "", "the record of every run (benchmark JSON, --wb-runs > 1)"),
+    Metric("timestamp", "", "UTC time the run finished, ISO 8601"),
+    # Timing (see the module docstring for the definitions).
+    Metric("latency_s", "s", "end-to-end latency: request handed to the engine until it returns"),
+    Metric("ttft_s", "s", "time to first token: request until the first completion token is sampled"),
+    Metric("decode_s", "s", "first to last completion token"),
+    Metric("decode_tokens_per_s", "tokens/s", "(completion_tokens - 1) / decode_s"),
+    Metric("tpot_s", "s", "time per output token after the first: decode_s / (completion_tokens - 1)"),
+    Metric("prefill_tokens_per_s", "tokens/s", "prompt_tokens / ttft_s"),
+    Metric("prompt_tokens", "tokens", "prompt length in the model's own tokens, chat template included"),
+    Metric("completion_tokens", "tokens", "generated tokens, end-of-generation token excluded"),
+    Metric("total_tokens", "tokens", "prompt_tokens + completion_tokens"),
+    Metric("finish_reason", "", "'stop' (end of generation token) or 'length' (max_tokens reached)"),
+    # The engine's own counters, for cross-checking ours.
+    Metric("engine_prompt_eval_s", "s", "llama.cpp's own prompt evaluation time (t_p_eval)"),
+    Metric("engine_prompt_tokens", "tokens", "tokens llama.cpp evaluated for the prompt (n_p_eval)"),
+    Metric("engine_decode_s", "s", "llama.cpp's own time spent evaluating generated tokens (t_eval)"),
+    Metric("engine_decode_tokens", "tokens", "generated tokens llama.cpp evaluated (n_eval)"),
+    Metric("engine_decode_tokens_per_s", "tokens/s", "engine_decode_tokens / engine_decode_s"),
+    # Model lifecycle.
+    Metric("model_load_s", "s", "time to load the model (once per session, shared by its cases)"),
+    Metric("cold_start", "", "true when no generation ran on the loaded model before this run"),
+    Metric("warmup_s", "s", "duration of the unrecorded warm-up generation (0 when warm-up is off)"),
+    # Model metadata, from the file (GGUF header) or the server.
+    Metric("model_file", "", "model file name"),
+    Metric("model_size_bytes", "bytes", "model file size"),
+    Metric("model_sha256", "", "sha256 digest of the model file"),
+    Metric("model_architecture", "", "general.architecture from the GGUF header"),
+    Metric("model_quantization", "", "quantisation type (general.file_type), e.g. Q4_1"),
+    Metric("model_param_count", "count", "number of weights, summed over the file's tensors"),
+    Metric("model_context_tokens", "tokens", "context length the model was trained with"),
+    # Software.
+    Metric("backend", "", "wattbench backend name, e.g. llamacpp"),
+    Metric("engine_version", "", "version of the engine package, e.g. llama-cpp-python 0.3.36"),
+    Metric("wattbench_version", "", "version of wattbench that recorded the run"),
+    # Settings the run used.
+    Metric("max_tokens", "tokens", "completion limit"),
+    Metric("temperature", "", "sampling temperature"),
+    Metric("top_p", "", "nucleus sampling threshold"),
+    Metric("seed", "", "sampling seed"),
+    Metric("context_tokens", "tokens", "context window the model was loaded with"),
+    Metric("threads_count", "count", "CPU threads the engine used"),
+    # Output.
+    Metric("output_text", "", "the generated text"),
+    Metric("code_compiles", "", "code tasks: the extracted code block parses (ast.parse)"),
+    Metric("error", "", "why the run failed; absent when it succeeded"),
+)
+
+KEYS: Final[frozenset[str]] = frozenset(m.key for m in METRICS)
+BY_KEY: Final[dict[str, Metric]] = {m.key: m for m in METRICS}
+
+
+def unknown_keys(record: dict[str, object]) -> list[str]:
+    """Keys of ``record`` that this module does not define (each one is a bug to fix here)."""
+    return sorted(set(record) - KEYS)
+
+
+def suffix_for(unit: str) -> str | None:
+    """The key suffix a metric of ``unit`` must end in (None for labels)."""
+    return _UNIT_SUFFIXES.get(unit)

@@ -1,0 +1,171 @@
+"""The ``--wb-*`` options and ``wb_*`` ini keys, and their reading into Settings.
+
+Every setting can be given on the command line or in pytest.ini; the command line wins. Bad
+values stop the run at start-up with a message naming the value and the accepted forms.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from wattbench.levels import LEVELS
+from wattbench.settings import (
+    LOADS,
+    Sampling,
+    Settings,
+    bounded_float,
+    choice_list,
+    default_run_dir,
+    non_negative_int,
+    on_off,
+    positive_int,
+    split_list,
+)
+
+
+@dataclass(frozen=True)
+class Option:
+    """One setting: its option, ini key, parser and help."""
+
+    name: str  # the part after --wb- / wb_
+    parse: Callable[[str], Any]
+    help: str
+    default: str | None = None
+    many: bool = False  # may be repeated on the command line; values are concatenated
+
+
+def _words(value: str) -> tuple[str, ...]:
+    return split_list(value)
+
+
+OPTIONS: tuple[Option, ...] = (
+    Option("backend", str, "engine or server to run the models on (default: llamacpp)", "llamacpp"),
+    Option("model", _words, "models: 'default' (SmolLM2-135M-Instruct), 'all', a .gguf file, a "
+           "directory of them, or a name in --wb-model-dir; comma list, repeatable", "default",
+           many=True),
+    Option("model-dir", _words, "directories searched for .gguf files by name and by 'all'",
+           many=True),
+    Option("tasks", _words, "tasks to run: names of task files in --wb-task-dir, or 'all'", "all"),
+    Option("task-dir", str, "folder of task .json files and padding.txt "
+           "(default: fixtures/tasks beside pytest.ini)"),
+    Option("loads", choice_list(LOADS, "load"), "input loads: short, medium, long, or all", "all"),
+    Option("levels", choice_list(LEVELS, "level"), "prompt levels: L0, L1, L2, L3, P, or all", "all"),
+    Option("cases", _words, "JSON test-case files to run as well (list of {model, prompt, "
+           "task_type, ...})", many=True),
+    Option("runs", positive_int, "generations per case, each with seed + run (default: 1)", "1"),
+    Option("max-tokens", positive_int, "completion limit in tokens (default: 200)", "200"),
+    Option("temperature", bounded_float(0.0, 2.0), "sampling temperature (default: 0.7)", "0.7"),
+    Option("top-p", bounded_float(0.0, 1.0), "nucleus sampling threshold (default: 0.95)", "0.95"),
+    Option("seed", non_negative_int, "sampling seed of run 0 (default: 42)", "42"),
+    Option("ctx", positive_int, "context window in tokens (default: 4096)", "4096"),
+    Option("threads", non_negative_int, "CPU threads for in-process engines; 0: the engine's "
+           "default (default: 0)", "0"),
+    Option("warmup", on_off, "one unrecorded generation after each model load: on/off "
+           "(default: on)", "on"),
+    Option("run-dir", str, "where results.jsonl goes; an existing run directory resumes it "
+           "(default: reports/run-<time> beside pytest.ini)"),
+)
+
+
+def _ini_name(option: Option) -> str:
+    return "wb_" + option.name.replace("-", "_")
+
+
+def _dest(option: Option) -> str:
+    return "wb_" + option.name.replace("-", "_")
+
+
+def add_options(parser: pytest.Parser) -> None:
+    """Register every option in one group and every ini key."""
+    group = parser.getgroup("wattbench", "wattbench: benchmark generative models")
+    for option in OPTIONS:
+        flags = [f"--wb-{option.name}"]
+        if option.name == "model":
+            flags.append("--wb-models")
+        group.addoption(
+            *flags,
+            dest=_dest(option),
+            action="append" if option.many else "store",
+            default=None,
+            type=option.parse,
+            help=option.help,
+        )
+        parser.addini(_ini_name(option), option.help, default=None)
+
+
+def _value(config: pytest.Config, option: Option) -> tuple[Any, bool]:
+    """(value, given on the command line): the command line, else the ini key, else the default."""
+    given = config.getoption(_dest(option))
+    if given is not None:
+        if option.many:
+            return tuple(item for chunk in given for item in chunk), True
+        return given, True
+    raw = config.getini(_ini_name(option))
+    if raw is None or raw == "" or raw == []:
+        raw = option.default
+        if raw is None:
+            return None, False
+    text = " ".join(raw) if isinstance(raw, list) else str(raw)
+    try:
+        return option.parse(text), False
+    except argparse.ArgumentTypeError as exc:
+        raise pytest.UsageError(f"ini key {_ini_name(option)} = {text!r}: {exc}") from None
+
+
+def _path(value: str, base: Path) -> Path:
+    path = Path(value).expanduser()
+    return path if path.is_absolute() else base / path
+
+
+def _model_spec(spec: str, base: Path) -> str:
+    """A model spec that names a path is made absolute against ``base``; names stay as they are."""
+    if "/" in spec or spec.endswith(".gguf"):
+        return str(_path(spec, base))
+    return spec
+
+
+def read_settings(config: pytest.Config) -> Settings:
+    """Settings from the command line and ini.
+
+    Relative paths given on the command line are relative to the current directory; those in
+    the ini file are relative to the ini file's directory.
+    """
+    ini_base = Path(config.inipath).parent if config.inipath else Path(config.rootpath)
+    cwd = Path(config.invocation_params.dir)
+    values: dict[str, Any] = {}
+    bases: dict[str, Path] = {}
+    for option in OPTIONS:
+        values[option.name], from_cli = _value(config, option)
+        bases[option.name] = cwd if from_cli else ini_base
+
+    def paths(name: str) -> tuple[Path, ...]:
+        return tuple(_path(v, bases[name]) for v in values[name] or ())
+
+    task_dir, run_dir = values["task-dir"], values["run-dir"]
+    return Settings(
+        backend=values["backend"],
+        models=tuple(_model_spec(m, bases["model"]) for m in values["model"] or ("default",)),
+        model_dirs=paths("model-dir"),
+        tasks=values["tasks"],
+        task_dir=_path(task_dir, bases["task-dir"]) if task_dir else ini_base / "fixtures" / "tasks",
+        loads=values["loads"],
+        levels=values["levels"],
+        case_files=paths("cases"),
+        runs=values["runs"],
+        sampling=Sampling(
+            max_tokens=values["max-tokens"],
+            temperature=values["temperature"],
+            top_p=values["top-p"],
+            seed=values["seed"],
+        ),
+        context_tokens=values["ctx"],
+        threads=values["threads"],
+        warmup=values["warmup"],
+        run_dir=_path(run_dir, bases["run-dir"]) if run_dir else default_run_dir(ini_base / "reports"),
+    )

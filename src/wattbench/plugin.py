@@ -1,0 +1,160 @@
+"""pytest wiring: options, hooks, fixtures. The work itself lives in wattbench.session."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from wattbench import hookspec
+from wattbench.backends import make_backend
+from wattbench.backends.protocol import Backend
+from wattbench.cases import Case, PromptGroup
+from wattbench.errors import ConfigError
+from wattbench.options import add_options, read_settings
+from wattbench.session import WattbenchSession
+from wattbench.settings import Settings
+
+SETTINGS_KEY = pytest.StashKey[Settings]()
+SESSION_KEY = pytest.StashKey[WattbenchSession]()
+CASE_PARAM = "wb_case"
+GROUP_PARAM = "wb_prompt_group"
+
+
+def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
+    """Register wattbench's own hooks."""
+    pluginmanager.add_hookspecs(hookspec)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """The --wb-* options and wb_* ini keys."""
+    add_options(parser)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Parse settings now, so bad values stop the run before anything is collected."""
+    config.addinivalue_line("markers", "wattbench: a wattbench benchmark case")
+    settings = read_settings(config)
+    workerinput = getattr(config, "workerinput", None)
+    if workerinput is not None and "wb_run_dir" in workerinput:  # an xdist worker: one run dir
+        from pathlib import Path
+
+        settings = Settings(**{**settings.__dict__, "run_dir": Path(workerinput["wb_run_dir"])})
+    config.stash[SETTINGS_KEY] = settings
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    """xdist: every worker writes to the controller's run directory."""
+    node.workerinput["wb_run_dir"] = str(node.config.stash[SETTINGS_KEY].run_dir)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_wattbench_make_backend(name: str, settings: Settings) -> Backend:
+    """The built-in registry answers last, after any conftest."""
+    return make_backend(name, settings)
+
+
+def _session(config: pytest.Config) -> WattbenchSession:
+    """The run's session, built on first use."""
+    if SESSION_KEY not in config.stash:
+        settings = config.stash[SETTINGS_KEY]
+        try:
+            backend = config.hook.pytest_wattbench_make_backend(name=settings.backend, settings=settings)
+            config.stash[SESSION_KEY] = WattbenchSession(settings, backend)
+        except ConfigError as exc:
+            raise pytest.UsageError(str(exc)) from None
+    return config.stash[SESSION_KEY]
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """One test per case (wb_case) and per (model, task, load) level group (wb_prompt_group)."""
+    # Indirect parameters hold only the id string, so pytest-benchmark's JSON `params` stays plain.
+    if CASE_PARAM in metafunc.fixturenames:
+        cases = _session(metafunc.config).cases
+        ids = [c.id for c in cases]
+        metafunc.parametrize(CASE_PARAM, ids, ids=ids, indirect=True)
+    if GROUP_PARAM in metafunc.fixturenames:
+        groups = _session(metafunc.config).groups
+        ids = [g.id for g in groups]
+        metafunc.parametrize(GROUP_PARAM, ids, ids=ids, indirect=True)
+
+
+def _model_of(item: pytest.Item) -> str | None:
+    callspec = getattr(item, "callspec", None)
+    if callspec is None:
+        return None
+    session = item.config.stash.get(SESSION_KEY, None)
+    if session is None:
+        return None
+    if CASE_PARAM in callspec.params:
+        return session.by_id[callspec.params[CASE_PARAM]].model.location
+    if GROUP_PARAM in callspec.params:
+        return session.group_by_id[callspec.params[GROUP_PARAM]].model.location
+    return None
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Order cases model by model, so each model loads once; growth checks first per model."""
+    first_seen: dict[str, int] = {}
+    for item in items:
+        model = _model_of(item)
+        if model is not None:
+            first_seen.setdefault(model, len(first_seen))
+
+    def key(indexed: tuple[int, pytest.Item]) -> tuple[int, int, int]:
+        index, item = indexed
+        model = _model_of(item)
+        if model is None:
+            return (-1, 0, index)
+        is_case = CASE_PARAM in item.callspec.params  # type: ignore[attr-defined]
+        return (first_seen[model], int(is_case), index)
+
+    items[:] = [item for _, item in sorted(enumerate(items), key=key)]
+
+
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> None:
+    """Free the model after its last case (keep-alive 0), before the next model loads."""
+    model = _model_of(item)
+    if model is not None and (nextitem is None or _model_of(nextitem) != model):
+        item.config.stash[SESSION_KEY].pool.release()
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    """Say where the run's records went."""
+    session = config.stash.get(SESSION_KEY, None)
+    if session is not None and session.recorded:
+        terminalreporter.write_sep("-", "wattbench")
+        terminalreporter.write_line(
+            f"{session.recorded} run records appended to {session.results.path}"
+        )
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Free whatever is still loaded and close the results file."""
+    session = config.stash.get(SESSION_KEY, None)
+    if session is not None:
+        session.pool.release()
+        session.results.close()
+
+
+@pytest.fixture
+def wattbench(request: pytest.FixtureRequest) -> WattbenchSession:
+    """The run's WattbenchSession: measure cases and check their invariants."""
+    return _session(request.config)
+
+
+@pytest.fixture
+def wb_case(request: pytest.FixtureRequest, wattbench: WattbenchSession) -> Case:
+    """The case this test measures; skipped when the run directory already holds it."""
+    case = wattbench.by_id[request.param]
+    if wattbench.already_done(case):
+        pytest.skip(f"already measured in {wattbench.results.path}")
+    return case
+
+
+@pytest.fixture
+def wb_prompt_group(request: pytest.FixtureRequest, wattbench: WattbenchSession) -> PromptGroup:
+    """The level variants of one (model, task, load)."""
+    return wattbench.group_by_id[request.param]

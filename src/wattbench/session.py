@@ -1,0 +1,229 @@
+"""The run's state and the work each case does: measure, record, check.
+
+One WattbenchSession lives in ``config.stash`` for the whole pytest session. It is built lazily
+at collection, so a pytest run that collects no wattbench case never reads a task or a model.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, NoReturn
+
+import pytest
+
+from wattbench import __version__
+from wattbench.backends.protocol import Backend, LoadOptions, ModelRef
+from wattbench.casefile import parse_case_file
+from wattbench.cases import Case, PromptGroup, from_entries, matrix
+from wattbench.codeblock import check_compiles
+from wattbench.errors import ConfigError, GenerationError, ModelError, WattbenchError
+from wattbench.metrics import unknown_keys
+from wattbench.modelfile import model_name
+from wattbench.pool import ModelPool, Resident
+from wattbench.record import engine_figures, now_utc, summarise, timing
+from wattbench.results import ResultsFile, same_settings
+from wattbench.settings import Sampling, Settings
+from wattbench.tasks import load_padding, load_task_dir
+
+
+class WattbenchSession:
+    """Cases, the resident model and the results file of one pytest session."""
+
+    def __init__(self, settings: Settings, backend: Backend) -> None:
+        self.settings = settings
+        self.backend = backend
+        self.pool = ModelPool(
+            backend,
+            LoadOptions(settings.context_tokens, settings.threads, settings.sampling.seed),
+            settings.warmup,
+        )
+        self.results = ResultsFile(settings.run_dir)
+        self.unresolved: dict[str, ModelError] = {}
+        self.cases, self.groups = self._build()
+        self.by_id = {case.id: case for case in self.cases}
+        self.group_by_id = {group.id: group for group in self.groups}
+        self._finished = self.results.finished_runs()
+        self.recorded = 0
+
+    # -- building the matrix -------------------------------------------------------------
+    def _resolve(self, spec: str) -> list[ModelRef]:
+        """Models for ``spec``; an unknown one becomes a model whose cases fail with the reason."""
+        try:
+            return self.backend.resolve(spec)
+        except ModelError as exc:
+            ref = ModelRef(name=model_name(Path(spec)), location=f"unresolved:{spec}")
+            self.unresolved[ref.location] = exc
+            return [ref]
+
+    def _build(self) -> tuple[list[Case], list[PromptGroup]]:
+        s = self.settings
+        models = list(dict.fromkeys(ref for spec in s.models for ref in self._resolve(spec)))
+        cases: list[Case] = []
+        groups: list[PromptGroup] = []
+        if s.tasks and s.task_dir is not None:
+            available = load_task_dir(s.task_dir)
+            names = list(available) if "all" in [t.lower() for t in s.tasks] else list(s.tasks)
+            missing = [n for n in names if n not in available]
+            if missing:
+                raise ConfigError(
+                    f"unknown task {missing[0]!r} (--wb-tasks / wb_tasks); tasks in "
+                    f"{s.task_dir}: {', '.join(available) or 'none'}"
+                )
+            chosen = [available[n] for n in names]
+            if chosen:
+                padding = load_padding(s.task_dir)
+                cases, groups = matrix(models, chosen, s.loads, s.levels, padding, s.sampling)
+        for path in s.case_files:
+            cases.extend(from_entries(parse_case_file(path), models, self._resolve, s.sampling))
+        seen: set[str] = set()
+        for case in cases:
+            if case.id in seen:
+                raise ConfigError(
+                    f"two cases share the id {case.id!r}; give the models or case files "
+                    "distinct names"
+                )
+            seen.add(case.id)
+        return cases, groups
+
+    # -- running a case ------------------------------------------------------------------
+    def expected_settings(self, case: Case) -> dict[str, Any]:
+        """The settings a finished record of ``case`` must match to be reused by a rerun."""
+        return {
+            "backend": self.backend.name,
+            "max_tokens": case.sampling.max_tokens,
+            "temperature": case.sampling.temperature,
+            "top_p": case.sampling.top_p,
+            "seed": case.sampling.seed,
+            "context_tokens": self.settings.context_tokens,
+        }
+
+    def already_done(self, case: Case) -> bool:
+        """Whether the run directory holds every run of ``case`` under the same settings."""
+        runs = self._finished.get(case.id, {})
+        expected = self.expected_settings(case)
+        return all(
+            run in runs and same_settings(runs[run], {**expected, "seed": case.sampling.seed + run})
+            for run in range(self.settings.runs)
+        )
+
+    def load(self, ref: ModelRef) -> Resident:
+        """The loaded model ``ref``; fails the current test with the reason when it cannot load."""
+        if ref.location in self.unresolved:
+            raise self.unresolved[ref.location]
+        return self.pool.get(ref)
+
+    def _labels(self, case: Case, run: int) -> dict[str, Any]:
+        return {
+            "case_id": case.id,
+            "model": case.model.name,
+            "task": case.task,
+            "load": case.load,
+            "level": case.level,
+            "run": run,
+        }
+
+    def _fail(self, case: Case, run: int, error: WattbenchError) -> NoReturn:
+        """Record the failed run, then fail the test with the reason."""
+        self.results.append({**self._labels(case, run), "timestamp": now_utc(), "error": str(error)})
+        pytest.fail(f"{case.id}: {error}", pytrace=False)
+
+    def _record(self, case: Case, resident: Resident, run: int, generation: Any) -> dict[str, Any]:
+        sampling = self._sampling(case, run)
+        record: dict[str, Any] = {
+            **self._labels(case, run),
+            "timestamp": now_utc(),
+            **timing(generation),
+            **engine_figures(generation.engine),
+            "model_load_s": resident.model.load_s,
+            "warmup_s": resident.warmup_s,
+            "cold_start": resident.generations == 0,
+            **resident.model.metadata,
+            "backend": self.backend.name,
+            "engine_version": self.backend.engine_version,
+            "wattbench_version": __version__,
+            **dataclasses.asdict(sampling),
+            "output_text": generation.text,
+        }
+        if case.is_code:
+            record["code_compiles"] = check_compiles(generation.text).ok
+        unknown = unknown_keys(record)
+        if unknown:
+            raise AssertionError(f"record keys not defined in wattbench.metrics: {unknown}")
+        resident.generations += 1
+        return record
+
+    def _sampling(self, case: Case, run: int) -> Sampling:
+        return dataclasses.replace(case.sampling, seed=case.sampling.seed + run)
+
+    def measure(self, case: Case, benchmark: Any) -> dict[str, Any]:
+        """Run ``case`` --wb-runs times under pytest-benchmark; write each run as it ends."""
+        try:
+            resident = self.load(case.model)
+        except WattbenchError as exc:
+            self._fail(case, 0, exc)
+        runs = iter(range(self.settings.runs))
+        generations: list[Any] = []
+        records: list[dict[str, Any]] = []
+        current = {"run": 0}
+
+        def setup() -> tuple[tuple[int], dict[str, Any]]:
+            current["run"] = next(runs)
+            return (current["run"],), {}
+
+        def generate(run: int) -> None:
+            generations.append(resident.model.generate(case.messages, self._sampling(case, run)))
+
+        def finish(run: int) -> None:
+            # Runs outside the timed region: the record is written before the next run starts.
+            record = self._record(case, resident, run, generations.pop())
+            self.results.append(record)
+            self.recorded += 1
+            records.append(record)
+
+        try:
+            if benchmark.enabled:
+                benchmark.pedantic(
+                    generate, setup=setup, teardown=finish, rounds=self.settings.runs,
+                    iterations=1, warmup_rounds=0,
+                )
+            else:  # pytest-benchmark is off (--benchmark-disable, xdist): run the rounds ourselves
+                for _ in range(self.settings.runs):
+                    (run,), _kwargs = setup()
+                    generate(run)
+                    finish(run)
+        except GenerationError as exc:
+            self._fail(case, current["run"], exc)
+        summary = summarise(records)
+        benchmark.extra_info.update(summary)
+        return summary
+
+    # -- invariants ----------------------------------------------------------------------
+    def check_answer(self, case: Case, record: Mapping[str, Any]) -> None:
+        """Invariants on the answer; the record is already saved when this runs."""
+        if case.is_code:
+            texts = [r["output_text"] for r in record.get("per_run", [record])]
+            for text in texts:
+                check = check_compiles(text)
+                assert check.ok, (
+                    f"{case.id}: the answer's code does not compile: {check.reason}\n"
+                    f"--- answer ---\n{text[:1500]}"
+                )
+
+    def check_growth(self, group: PromptGroup) -> dict[str, int]:
+        """Prompt tokens grow strictly from level to level, in the model's own tokenizer."""
+        try:
+            resident = self.load(group.model)
+        except WattbenchError as exc:
+            pytest.fail(f"{group.id}: {exc}", pytrace=False)
+        counts = {
+            level: resident.model.count_prompt_tokens(({"role": "user", "content": prompt},))
+            for level, prompt in group.prompts.items()
+        }
+        levels = list(counts)
+        for before, after in zip(levels, levels[1:]):
+            assert counts[before] < counts[after], (
+                f"{group.id}: prompt tokens do not grow from {before} to {after}: {counts}"
+            )
+        return counts

@@ -1,0 +1,131 @@
+"""The run's settings: parsed once from the command line and pytest.ini into a frozen object.
+
+Each setting has one ``--wb-*`` option and one ``wb_*`` ini key; the command line wins. Values
+are checked by the parsers below, whose messages name the value and the accepted forms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TypeVar
+
+from wattbench.levels import LEVELS
+
+LOADS: tuple[str, ...] = ("short", "medium", "long")
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """How to sample one completion."""
+
+    max_tokens: int = 200
+    temperature: float = 0.7
+    top_p: float = 0.95
+    seed: int = 42
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a run needs to know, resolved from options and ini keys."""
+
+    backend: str = "llamacpp"
+    models: tuple[str, ...] = ("default",)
+    model_dirs: tuple[Path, ...] = ()
+    tasks: tuple[str, ...] = ("all",)
+    task_dir: Path | None = None
+    loads: tuple[str, ...] = LOADS
+    levels: tuple[str, ...] = LEVELS
+    case_files: tuple[Path, ...] = ()
+    runs: int = 1
+    sampling: Sampling = field(default_factory=Sampling)
+    context_tokens: int = 4096
+    threads: int = 0
+    warmup: bool = True
+    run_dir: Path = Path("reports")
+
+
+def split_list(value: str) -> tuple[str, ...]:
+    """'a, b,c' or 'a b' -> ('a', 'b', 'c'); empty items dropped."""
+    return tuple(item for item in value.replace(",", " ").split() if item)
+
+
+def choice_list(allowed: Sequence[str], what: str) -> Callable[[str], tuple[str, ...]]:
+    """A parser for a comma list whose items must be among ``allowed`` (or 'all')."""
+
+    lowered = {a.lower(): a for a in allowed}
+
+    def parse(value: str) -> tuple[str, ...]:
+        items = split_list(value)
+        if not items:
+            raise argparse.ArgumentTypeError(f"no {what} given; choose from {', '.join(allowed)}")
+        if any(item.lower() == "all" for item in items):
+            return tuple(allowed)
+        out = []
+        for item in items:
+            if item.lower() not in lowered:
+                raise argparse.ArgumentTypeError(
+                    f"unknown {what} {item!r}; choose from {', '.join(allowed)} or 'all'"
+                )
+            out.append(lowered[item.lower()])
+        return tuple(dict.fromkeys(out))
+
+    return parse
+
+
+def positive_int(value: str) -> int:
+    """An integer >= 1."""
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"{value!r} must be 1 or more")
+    return number
+
+
+def non_negative_int(value: str) -> int:
+    """An integer >= 0."""
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from None
+    if number < 0:
+        raise argparse.ArgumentTypeError(f"{value!r} must be 0 or more")
+    return number
+
+
+def bounded_float(low: float, high: float) -> Callable[[str], float]:
+    """A parser for a float in [low, high]."""
+
+    def parse(value: str) -> float:
+        try:
+            number = float(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{value!r} is not a number") from None
+        if not low <= number <= high:
+            raise argparse.ArgumentTypeError(f"{value!r} must be between {low} and {high}")
+        return number
+
+    return parse
+
+
+def on_off(value: str) -> bool:
+    """'on'/'off' (also true/false, yes/no, 1/0)."""
+    lowered = value.strip().lower()
+    if lowered in ("on", "true", "yes", "1"):
+        return True
+    if lowered in ("off", "false", "no", "0"):
+        return False
+    raise argparse.ArgumentTypeError(f"{value!r} is not one of on, off")
+
+
+def default_run_dir(reports: Path) -> Path:
+    """reports/run-YYYYmmdd-HHMMSS for a fresh run."""
+    stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    return reports / f"run-{stamp}"
