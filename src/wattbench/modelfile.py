@@ -61,7 +61,8 @@ def gguf_metadata(path: Path) -> dict[str, object]:
     quantization: str | None = None
     if isinstance(file_type, int):
         try:
-            quantization = gguf.LlamaFileType(file_type).name.removeprefix("MOSTLY_")
+            name = gguf.LlamaFileType(file_type).name
+            quantization = name.removeprefix("MOSTLY_").removeprefix("ALL_")
         except ValueError:
             quantization = f"file_type_{file_type}"
     context = field(f"{architecture}.context_length") if architecture else None

@@ -17,6 +17,7 @@ from wattbench.settings import Settings
 
 SETTINGS_KEY = pytest.StashKey[Settings]()
 SESSION_KEY = pytest.StashKey[WattbenchSession]()
+ERROR_KEY = pytest.StashKey[ConfigError]()
 CASE_PARAM = "wb_case"
 GROUP_PARAM = "wb_prompt_group"
 
@@ -55,29 +56,31 @@ def pytest_wattbench_make_backend(name: str, settings: Settings) -> Backend:
     return make_backend(name, settings)
 
 
-def _session(config: pytest.Config) -> WattbenchSession:
-    """The run's session, built on first use."""
-    if SESSION_KEY not in config.stash:
+def _session(config: pytest.Config) -> WattbenchSession | None:
+    """The run's session, built on first use; None (and the error stashed) when it cannot be."""
+    if SESSION_KEY not in config.stash and ERROR_KEY not in config.stash:
         settings = config.stash[SETTINGS_KEY]
         try:
             backend = config.hook.pytest_wattbench_make_backend(name=settings.backend, settings=settings)
             config.stash[SESSION_KEY] = WattbenchSession(settings, backend)
         except ConfigError as exc:
-            raise pytest.UsageError(str(exc)) from None
-    return config.stash[SESSION_KEY]
+            # Raised here, in the middle of collection, it would become one collection error
+            # per module; pytest_collection_modifyitems raises it once, as a usage error.
+            config.stash[ERROR_KEY] = exc
+    return config.stash.get(SESSION_KEY, None)
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """One test per case (wb_case) and per (model, task, load) level group (wb_prompt_group)."""
     # Indirect parameters hold only the id string, so pytest-benchmark's JSON `params` stays plain.
-    if CASE_PARAM in metafunc.fixturenames:
-        cases = _session(metafunc.config).cases
-        ids = [c.id for c in cases]
-        metafunc.parametrize(CASE_PARAM, ids, ids=ids, indirect=True)
-    if GROUP_PARAM in metafunc.fixturenames:
-        groups = _session(metafunc.config).groups
-        ids = [g.id for g in groups]
-        metafunc.parametrize(GROUP_PARAM, ids, ids=ids, indirect=True)
+    for name in (CASE_PARAM, GROUP_PARAM):
+        if name not in metafunc.fixturenames:
+            continue
+        session = _session(metafunc.config)
+        if session is None:
+            return
+        ids = [c.id for c in session.cases] if name == CASE_PARAM else [g.id for g in session.groups]
+        metafunc.parametrize(name, ids, ids=ids, indirect=True)
 
 
 def _model_of(item: pytest.Item) -> str | None:
@@ -95,8 +98,11 @@ def _model_of(item: pytest.Item) -> str | None:
 
 
 @pytest.hookimpl(trylast=True)
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Order cases model by model, so each model loads once; growth checks first per model."""
+    error = config.stash.get(ERROR_KEY, None)
+    if error is not None:
+        raise pytest.UsageError(f"wattbench: {error}")
     first_seen: dict[str, int] = {}
     for item in items:
         model = _model_of(item)
@@ -142,7 +148,9 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 @pytest.fixture
 def wattbench(request: pytest.FixtureRequest) -> WattbenchSession:
     """The run's WattbenchSession: measure cases and check their invariants."""
-    return _session(request.config)
+    session = _session(request.config)
+    assert session is not None, "wattbench could not start; see the usage error"
+    return session
 
 
 @pytest.fixture

@@ -30,7 +30,11 @@ class ResultsFile:
         """Write one record as one line, in one write(2) on an O_APPEND descriptor."""
         if self._fd is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            self._fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+            size = os.fstat(self._fd).st_size
+            if size and os.pread(self._fd, 1, size - 1) != b"\n":
+                # A crash tore the last line: end it, so the next record starts on a line of its own.
+                os.write(self._fd, b"\n")
         line = json.dumps(record, ensure_ascii=False, default=str) + "\n"
         os.write(self._fd, line.encode("utf-8"))
 

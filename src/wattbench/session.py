@@ -162,7 +162,11 @@ class WattbenchSession:
         try:
             resident = self.load(case.model)
         except WattbenchError as exc:
-            self._fail(case, 0, exc)
+            load_error = exc
+        else:
+            load_error = None
+        if load_error is not None:  # failed outside the except block: no chained traceback
+            self._fail(case, 0, load_error)
         runs = iter(range(self.settings.runs))
         generations: list[Any] = []
         records: list[dict[str, Any]] = []
@@ -182,6 +186,7 @@ class WattbenchSession:
             self.recorded += 1
             records.append(record)
 
+        failure: GenerationError | None = None
         try:
             if benchmark.enabled:
                 benchmark.pedantic(
@@ -194,7 +199,9 @@ class WattbenchSession:
                     generate(run)
                     finish(run)
         except GenerationError as exc:
-            self._fail(case, current["run"], exc)
+            failure = exc
+        if failure is not None:
+            self._fail(case, current["run"], failure)
         summary = summarise(records)
         benchmark.extra_info.update(summary)
         return summary
@@ -216,7 +223,11 @@ class WattbenchSession:
         try:
             resident = self.load(group.model)
         except WattbenchError as exc:
-            pytest.fail(f"{group.id}: {exc}", pytrace=False)
+            load_error = exc
+        else:
+            load_error = None
+        if load_error is not None:
+            pytest.fail(f"{group.id}: {load_error}", pytrace=False)
         counts = {
             level: resident.model.count_prompt_tokens(({"role": "user", "content": prompt},))
             for level, prompt in group.prompts.items()
