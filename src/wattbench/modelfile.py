@@ -50,7 +50,10 @@ def gguf_metadata(path: Path) -> dict[str, object]:
     try:
         reader = gguf.GGUFReader(str(path), "r")
     except Exception as exc:  # the reader raises bare ValueErrors/struct errors on bad files
-        raise ModelLoadError(f"{path}: not a readable GGUF file ({exc})") from exc
+        raise ModelLoadError(
+            f"{path}: not a readable GGUF file, perhaps truncated or corrupt ({exc}); "
+            "download or convert it again"
+        ) from exc
 
     def field(key: str) -> object:
         item = reader.fields.get(key)

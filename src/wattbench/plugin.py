@@ -84,17 +84,16 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 
 def _model_of(item: pytest.Item) -> str | None:
-    callspec = getattr(item, "callspec", None)
-    if callspec is None:
-        return None
+    """The location of the model a wattbench item runs on; None for any other item."""
+    params = getattr(getattr(item, "callspec", None), "params", {})
     session = item.config.stash.get(SESSION_KEY, None)
     if session is None:
         return None
-    if CASE_PARAM in callspec.params:
-        return session.by_id[callspec.params[CASE_PARAM]].model.location
-    if GROUP_PARAM in callspec.params:
-        return session.group_by_id[callspec.params[GROUP_PARAM]].model.location
-    return None
+    case = session.by_id.get(params.get(CASE_PARAM))
+    if case is not None:
+        return case.model.location
+    group = session.group_by_id.get(params.get(GROUP_PARAM))
+    return None if group is None else group.model.location
 
 
 @pytest.hookimpl(trylast=True)
@@ -114,7 +113,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         model = _model_of(item)
         if model is None:
             return (-1, 0, index)
-        is_case = CASE_PARAM in item.callspec.params  # type: ignore[attr-defined]
+        is_case = CASE_PARAM in getattr(item, "callspec").params
         return (first_seen[model], int(is_case), index)
 
     items[:] = [item for _, item in sorted(enumerate(items), key=key)]

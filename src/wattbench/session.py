@@ -6,6 +6,7 @@ at collection, so a pytest run that collects no wattbench case never reads a tas
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from collections.abc import Mapping
 from pathlib import Path
@@ -129,6 +130,18 @@ class WattbenchSession:
         self.results.append({**self._labels(case, run), "timestamp": now_utc(), "error": str(error)})
         pytest.fail(f"{case.id}: {error}", pytrace=False)
 
+    @staticmethod
+    def _mark_errored(benchmark: Any) -> None:
+        """Tell pytest-benchmark this case errored (it then leaves it out of its JSON), rather
+        than let it warn that the fixture was never used."""
+        if benchmark.enabled:
+
+            def no_model() -> None:
+                raise GenerationError("no model")
+
+            with contextlib.suppress(GenerationError):
+                benchmark.pedantic(no_model)
+
     def _record(self, case: Case, resident: Resident, run: int, generation: Any) -> dict[str, Any]:
         sampling = self._sampling(case, run)
         record: dict[str, Any] = {
@@ -166,6 +179,7 @@ class WattbenchSession:
         else:
             load_error = None
         if load_error is not None:  # failed outside the except block: no chained traceback
+            self._mark_errored(benchmark)
             self._fail(case, 0, load_error)
         runs = iter(range(self.settings.runs))
         generations: list[Any] = []
