@@ -6,8 +6,8 @@ import shutil
 from pathlib import Path
 
 import pytest
-
 from tinymodel import write_tiny_gguf
+
 from wattbench.backends.llamacpp import smollm2_file
 
 REPO = Path(__file__).resolve().parent.parent

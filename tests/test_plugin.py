@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from tinymodel import expected_answer, write_tiny_gguf
+
 from wattbench.metrics import KEYS
 
 LEVEL_IDS = ("L0", "L1", "L2", "L3", "P")
@@ -68,8 +68,9 @@ def test_k_selects_by_task_level_and_load(
     ids = case_ids(result)
     assert ids, result.stdout.str()
     for case_id in ids:
-        _model, t, l, v = case_id.split("-")
-        assert task in (None, t) and load in (None, l) and level in (None, v), case_id
+        _model, its_task, its_load, its_level = case_id.split("-")
+        assert task in (None, its_task), case_id
+        assert load in (None, its_load) and level in (None, its_level), case_id
     expected = {"code": 15, "L3": 12, "long": 20}[expression]
     assert len(ids) == expected
 
@@ -104,8 +105,8 @@ def test_records_carry_every_key_and_exact_tokens(suite: pytest.Pytester, tiny_g
 
 def test_prompt_tokens_grow_by_level(suite: pytest.Pytester, tiny_gguf: Path) -> None:
     _result, data = run_suite(
-        suite, "--wb-model", str(tiny_gguf), "--wb-tasks", "creative", "--wb-loads", "medium", "--wb-ctx", "16384",
-        "--wb-run-dir", str(suite.path / "run"),
+        suite, "--wb-model", str(tiny_gguf), "--wb-tasks", "creative", "--wb-loads", "medium",
+        "--wb-ctx", "16384", "--wb-run-dir", str(suite.path / "run"),
     )
     tokens = {e["extra_info"]["level"]: e["extra_info"]["prompt_tokens"] for e in data["benchmarks"]}
     assert [tokens[level] for level in LEVEL_IDS] == sorted(set(tokens.values()))

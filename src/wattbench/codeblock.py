@@ -15,7 +15,7 @@ def extract_code(text: str) -> str | None:
 
     A block cut off by max_tokens (no closing fence) is returned as far as it goes.
     """
-    blocks = [(tag.lower(), body) for tag, body in _FENCE.findall(text)]
+    blocks: list[tuple[str, str]] = [(tag.lower(), body) for tag, body in _FENCE.findall(text)]
     for tag, body in blocks:
         if tag in _PYTHON_TAGS:
             return body

@@ -37,17 +37,14 @@ def _examples(examples: Sequence[Example]) -> str:
 
 
 def padding_for(key: str, paragraphs: Sequence[str], min_chars: int) -> str:
-    """Whole paragraphs, from a start chosen by a stable hash of ``key``, totalling >= min_chars."""
-    if not paragraphs:
+    """Whole paragraphs, from a start chosen by a stable hash of ``key``, >= min_chars long."""
+    usable = [p.strip() for p in paragraphs if p.strip()]
+    if not usable:
         raise ValueError("no padding paragraphs")
-    start = int.from_bytes(hashlib.sha256(key.encode("utf-8")).digest()[:8], "big")
+    index = int.from_bytes(hashlib.sha256(key.encode("utf-8")).digest()[:8], "big")
     chosen: list[str] = []
-    size = 0
-    index = start
-    while size < min_chars:
-        paragraph = paragraphs[index % len(paragraphs)]
-        chosen.append(paragraph)
-        size += len(paragraph) + 2
+    while not chosen or len(_join(*chosen)) < min_chars:
+        chosen.append(usable[index % len(usable)])
         index += 1
     return _join(*chosen)
 

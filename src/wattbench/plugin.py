@@ -83,16 +83,22 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize(name, ids, ids=ids, indirect=True)
 
 
+def _params(item: pytest.Item) -> dict[str, Any]:
+    """An item's parameters ({} when it is not parametrised)."""
+    callspec = getattr(item, "callspec", None)
+    return {} if callspec is None else dict(callspec.params)
+
+
 def _model_of(item: pytest.Item) -> str | None:
     """The location of the model a wattbench item runs on; None for any other item."""
-    params = getattr(getattr(item, "callspec", None), "params", {})
     session = item.config.stash.get(SESSION_KEY, None)
     if session is None:
         return None
-    case = session.by_id.get(params.get(CASE_PARAM))
+    params = _params(item)
+    case = session.by_id.get(str(params.get(CASE_PARAM)))
     if case is not None:
         return case.model.location
-    group = session.group_by_id.get(params.get(GROUP_PARAM))
+    group = session.group_by_id.get(str(params.get(GROUP_PARAM)))
     return None if group is None else group.model.location
 
 
@@ -113,8 +119,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         model = _model_of(item)
         if model is None:
             return (-1, 0, index)
-        is_case = CASE_PARAM in getattr(item, "callspec").params
-        return (first_seen[model], int(is_case), index)
+        return (first_seen[model], int(CASE_PARAM in _params(item)), index)
 
     items[:] = [item for _, item in sorted(enumerate(items), key=key)]
 

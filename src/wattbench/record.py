@@ -11,7 +11,7 @@ from wattbench.backends.protocol import Generation
 from wattbench.metrics import BY_KEY
 
 
-def timing(generation: Generation) -> dict[str, float | int | None]:
+def timing(generation: Generation) -> dict[str, float | int | str | None]:
     """Latency, TTFT and decode figures of one generation (definitions: wattbench.metrics)."""
     g = generation
     n = g.completion_tokens
@@ -54,11 +54,11 @@ def summarise(records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         return dict(records[0])
     summary: dict[str, Any] = {}
     for key, first in records[0].items():
-        values = [r.get(key) for r in records]
+        values: list[Any] = [r.get(key) for r in records]
         measured = key in BY_KEY and BY_KEY[key].unit != ""
         numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
         if measured and numeric and len(set(values)) > 1:
-            summary[key] = statistics.fmean(values)
+            summary[key] = statistics.fmean(float(v) for v in values)
         else:
             summary[key] = first
     summary.pop("run", None)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import itertools
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, NoReturn
@@ -172,12 +173,11 @@ class WattbenchSession:
 
     def measure(self, case: Case, benchmark: Any) -> dict[str, Any]:
         """Run ``case`` --wb-runs times under pytest-benchmark; write each run as it ends."""
+        load_error: WattbenchError | None = None
         try:
             resident = self.load(case.model)
         except WattbenchError as exc:
             load_error = exc
-        else:
-            load_error = None
         if load_error is not None:  # failed outside the except block: no chained traceback
             self._mark_errored(benchmark)
             self._fail(case, 0, load_error)
@@ -234,20 +234,18 @@ class WattbenchSession:
 
     def check_growth(self, group: PromptGroup) -> dict[str, int]:
         """Prompt tokens grow strictly from level to level, in the model's own tokenizer."""
+        load_error: WattbenchError | None = None
         try:
             resident = self.load(group.model)
         except WattbenchError as exc:
             load_error = exc
-        else:
-            load_error = None
         if load_error is not None:
             pytest.fail(f"{group.id}: {load_error}", pytrace=False)
         counts = {
             level: resident.model.count_prompt_tokens(({"role": "user", "content": prompt},))
             for level, prompt in group.prompts.items()
         }
-        levels = list(counts)
-        for before, after in zip(levels, levels[1:]):
+        for before, after in itertools.pairwise(counts):
             assert counts[before] < counts[after], (
                 f"{group.id}: prompt tokens do not grow from {before} to {after}: {counts}"
             )

@@ -26,7 +26,7 @@ from wattbench.errors import (
     ModelLoadError,
     ModelNotFoundError,
 )
-from wattbench.modelfile import gguf_metadata, is_gguf, model_name
+from wattbench.modelfile import file_facts, is_gguf, model_name
 from wattbench.settings import Sampling, Settings
 
 DEFAULT_ALIASES = ("default", "smollm2")
@@ -61,6 +61,29 @@ def _engine_version() -> str:
         return "llama-cpp-python " + importlib.metadata.version("llama-cpp-python")
     except importlib.metadata.PackageNotFoundError:
         return "llama-cpp-python (not installed)"
+
+
+def header_facts(llm: Any, lib: Any) -> dict[str, object]:
+    """``model_*`` keys from the GGUF header as llama.cpp read it, and its weight count."""
+    header: dict[str, str] = llm.metadata
+    architecture = header.get("general.architecture")
+    quantization = None
+    file_type = header.get("general.file_type")
+    if file_type is not None:
+        names = {
+            getattr(lib, name): name.removeprefix("LLAMA_FTYPE_").removeprefix("MOSTLY_")
+            for name in dir(lib)
+            if name.startswith("LLAMA_FTYPE_")
+        }
+        quantization = names.get(int(file_type), f"file_type_{file_type}")
+        quantization = quantization.removeprefix("ALL_")
+    context = header.get(f"{architecture}.context_length") if architecture else None
+    return {
+        "model_architecture": architecture,
+        "model_quantization": quantization,
+        "model_param_count": int(lib.llama_model_n_params(llm.model)),
+        "model_context_tokens": int(context) if context is not None else None,
+    }
 
 
 class LlamaCppBackend:
@@ -128,7 +151,6 @@ class LlamaCppBackend:
         path = Path(ref.location)
         if not path.is_file():
             raise ModelNotFoundError(f"model file {ref.location!r} does not exist")
-        metadata = gguf_metadata(path)
         kwargs: dict[str, Any] = {
             "model_path": str(path),
             "n_ctx": options.context_tokens,
@@ -146,6 +168,7 @@ class LlamaCppBackend:
                 f"and of an architecture {self.engine_version} supports"
             ) from exc
         load_s = time.perf_counter() - start
+        metadata = {**file_facts(path), **header_facts(llm, llama_cpp)}
         return LlamaCppModel(ref, llm, metadata, llama_cpp, load_s)
 
 

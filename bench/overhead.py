@@ -1,0 +1,145 @@
+"""Harness overhead: wattbench against a bare llama-cpp-python loop, side by side, on SmolLM2.
+
+    python bench/overhead.py [--max-tokens 64] [--repeats 2]
+
+Runs the same greedy generations (same prompt tokens, same settings) twice over: once in a bare
+loop that calls llama-cpp-python directly, once through `pytest bench/` with wattbench, and
+alternates the two `--repeats` times so drift hits both alike. Prints, per case and overall:
+
+- wall ratio:   wattbench's per-case time (pytest's call phase: measure, record, write) over
+                the bare loop's time for the same generation; target < 1.03.
+- timed ratio:  the time pytest-benchmark recorded for the case over the bare time.
+- decode ratio: wattbench's decode_tokens_per_s over llama.cpp's own counters
+                (n_eval / t_eval) for the same generation; target > 0.97.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+SELECTION = "smollm and qa and (short or medium) and (L0 or L1 or L2)"
+
+
+class CallDurations:
+    """A pytest plugin that keeps the call-phase duration of every test_case item."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.when == "call" and "test_case[" in report.nodeid:
+            self.seconds[report.nodeid.split("[", 1)[1].rstrip("]")] = report.duration
+
+
+def run_wattbench(max_tokens: int, workdir: Path) -> tuple[dict[str, float], dict[str, Any]]:
+    """One pytest run of the selection; (case id -> call seconds, case id -> benchmark entry)."""
+    durations = CallDurations()
+    out = workdir / "out.json"
+    code = pytest.main(
+        [str(REPO / "bench"), "-q", "-p", "no:cacheprovider", "-k", SELECTION,
+         "--wb-max-tokens", str(max_tokens), "--wb-temperature", "0",
+         "--wb-run-dir", str(workdir / f"run-{time.monotonic_ns()}"),
+         "--benchmark-json", str(out), "--rootdir", str(REPO), "-c", str(REPO / "pytest.ini")],
+        plugins=[durations],
+    )
+    if code not in (0, 1):
+        sys.exit(f"pytest exited with {code}")
+    entries = {e["extra_info"]["case_id"]: e for e in json.loads(out.read_text())["benchmarks"]}
+    return durations.seconds, entries
+
+
+def bare_prompts(max_tokens: int) -> dict[str, list[int]]:
+    """The selection's prompt tokens, by case id, rendered exactly as wattbench renders them."""
+    from wattbench.backends.llamacpp import LlamaCppBackend
+    from wattbench.backends.protocol import LoadOptions
+    from wattbench.cases import matrix
+    from wattbench.settings import Sampling, Settings
+    from wattbench.tasks import load_padding, load_task_dir
+
+    tasks_dir = REPO / "fixtures" / "tasks"
+    backend = LlamaCppBackend(Settings())
+    (ref,) = backend.resolve("default")
+    cases, _ = matrix([ref], [load_task_dir(tasks_dir)["qa"]], ("short", "medium"),
+                      ("L0", "L1", "L2"), load_padding(tasks_dir), Sampling(max_tokens=max_tokens))
+    model = backend.load(ref, LoadOptions())
+    try:
+        return {case.id: model.prompt_tokens(case.messages) for case in cases}
+    finally:
+        model.close()
+
+
+def run_bare(prompts: dict[str, list[int]], max_tokens: int) -> dict[str, tuple[float, int]]:
+    """A bare llama-cpp-python loop: load, warm up, then one timed generation per prompt."""
+    import llama_cpp
+
+    from wattbench.backends.llamacpp import smollm2_file
+
+    llm = llama_cpp.Llama(str(smollm2_file()), n_ctx=4096, seed=42, verbose=False)
+    try:
+        llm.create_completion(next(iter(prompts.values())), max_tokens=8, temperature=0.0)
+        out: dict[str, tuple[float, int]] = {}
+        for case_id, tokens in prompts.items():
+            llm.reset()
+            start = time.perf_counter()
+            result = llm.create_completion(tokens, max_tokens=max_tokens, temperature=0.0,
+                                           top_p=0.95, seed=42)
+            out[case_id] = (time.perf_counter() - start, result["usage"]["completion_tokens"])
+        return out
+    finally:
+        llm.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--max-tokens", type=int, default=64)
+    parser.add_argument("--repeats", type=int, default=2)
+    args = parser.parse_args()
+    prompts = bare_prompts(args.max_tokens)
+    bare: dict[str, list[float]] = {case: [] for case in prompts}
+    wall: dict[str, list[float]] = {case: [] for case in prompts}
+    timed: dict[str, list[float]] = {case: [] for case in prompts}
+    decode: dict[str, list[float]] = {case: [] for case in prompts}
+    with tempfile.TemporaryDirectory() as tmp:
+        for _ in range(args.repeats):
+            bare_run = run_bare(prompts, args.max_tokens)
+            durations, entries = run_wattbench(args.max_tokens, Path(tmp))
+            for case in prompts:
+                info = entries[case]["extra_info"]
+                seconds, tokens = bare_run[case]
+                if info["completion_tokens"] != tokens:  # greedy decoding: both must agree
+                    sys.exit(f"{case}: bare loop made {tokens} tokens, wattbench "
+                             f"{info['completion_tokens']}; the comparison would be unfair")
+                bare[case].append(seconds)
+                wall[case].append(durations[case])
+                timed[case].append(entries[case]["stats"]["min"])
+                decode[case].append(info["decode_tokens_per_s"] / info["engine_decode_tokens_per_s"])
+    print(f"{'case':<44} {'bare s':>8} {'wall s':>8} {'wall':>7} {'timed':>7} {'decode':>7}")
+    ratios: dict[str, list[float]] = {"wall": [], "timed": [], "decode": []}
+    for case in prompts:
+        b = statistics.median(bare[case])
+        w, t, d = (statistics.median(x[case]) for x in (wall, timed, decode))
+        ratios["wall"].append(w / b)
+        ratios["timed"].append(t / b)
+        ratios["decode"].append(d)
+        print(f"{case:<44} {b:8.3f} {w:8.3f} {w / b:7.3f} {t / b:7.3f} {d:7.3f}")
+    print()
+    print(f"harness overhead, wall per case (wattbench / bare):  "
+          f"{statistics.median(ratios['wall']):.3f} (median over {len(prompts)} cases)")
+    print(f"timed region (pytest-benchmark / bare):              "
+          f"{statistics.median(ratios['timed']):.3f}")
+    print(f"decode rate (wattbench / llama.cpp counters):        "
+          f"{statistics.median(ratios['decode']):.3f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,36 @@
+"""The real SmolLM2 model, end to end through `pytest bench/`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from wattbench.metrics import KEYS
+
+pytestmark = pytest.mark.slow
+
+
+def test_bench_on_smollm2(suite: pytest.Pytester, smollm2: Path) -> None:
+    out = suite.path / "out.json"
+    run_dir = suite.path / "run"
+    result = suite.runpytest_subprocess(
+        "bench", "-p", "no:cacheprovider", "-k", "smollm and short and not code",
+        "--wb-max-tokens", "24", "--wb-run-dir", str(run_dir), "--benchmark-json", str(out),
+    )
+    result.assert_outcomes(passed=3 + 15)
+    entries = json.loads(out.read_text())["benchmarks"]
+    assert len(entries) == 15
+    for entry in entries:
+        info = entry["extra_info"]
+        assert set(info) <= KEYS
+        assert info["model"] == "smollm2-135m-instruct.q4_1"
+        assert info["model_quantization"] == "Q4_1" and info["model_architecture"] == "llama"
+        assert info["model_param_count"] > 100_000_000
+        assert 0 < info["completion_tokens"] <= 24 and info["output_text"].strip()
+        assert info["engine_prompt_tokens"] == info["prompt_tokens"]
+        # Our decode rate includes sampling; llama.cpp's counts evaluation alone.
+        assert 0.5 < info["decode_tokens_per_s"] / info["engine_decode_tokens_per_s"] <= 1.05
+    lines = (run_dir / "results.jsonl").read_text().splitlines()
+    assert len(lines) == 15
