@@ -16,6 +16,11 @@ from wattbench.tasks import Task
 CODE_TASKS = frozenset({"code"})
 
 
+def user_chat(prompt: str) -> tuple[Message, ...]:
+    """The chat a model receives for a prompt: one user message, no system prompt."""
+    return ({"role": "user", "content": prompt},)
+
+
 @dataclass(frozen=True)
 class Case:
     """One benchmark case: a prompt for one model, with the sampling it runs under."""
@@ -37,7 +42,7 @@ class Case:
     @property
     def messages(self) -> tuple[Message, ...]:
         """The chat the model receives."""
-        return ({"role": "user", "content": self.prompt},)
+        return user_chat(self.prompt)
 
     @property
     def is_code(self) -> bool:

@@ -82,7 +82,7 @@ METRICS: Final[tuple[Metric, ...]] = (
     Metric("model_sha256", "", "sha256 digest of the model file"),
     Metric("model_architecture", "", "general.architecture from the GGUF header"),
     Metric("model_quantization", "", "quantisation type (general.file_type), e.g. Q4_1"),
-    Metric("model_param_count", "count", "number of weights, as llama.cpp counts them (llama_model_n_params)"),
+    Metric("model_param_count", "count", "number of weights (llama_model_n_params)"),
     Metric("model_context_tokens", "tokens", "context length the model was trained with"),
     # Software.
     Metric("backend", "", "wattbench backend name, e.g. llamacpp"),

@@ -16,9 +16,9 @@ from typing import Any, NoReturn
 import pytest
 
 from wattbench import __version__
-from wattbench.backends.protocol import Backend, LoadOptions, ModelRef
+from wattbench.backends.protocol import Backend, Generation, LoadOptions, ModelRef
 from wattbench.casefile import parse_case_file
-from wattbench.cases import Case, PromptGroup, from_entries, matrix
+from wattbench.cases import Case, PromptGroup, from_entries, matrix, user_chat
 from wattbench.codeblock import check_compiles
 from wattbench.errors import ConfigError, GenerationError, ModelError, WattbenchError
 from wattbench.metrics import unknown_keys
@@ -90,28 +90,24 @@ class WattbenchSession:
         return cases, groups
 
     # -- running a case ------------------------------------------------------------------
-    def expected_settings(self, case: Case) -> dict[str, Any]:
-        """The settings a finished record of ``case`` must match to be reused by a rerun."""
+    def _expected_settings(self, case: Case, run: int) -> dict[str, Any]:
+        """The settings a finished record of ``case``'s run must match to count for a rerun."""
         return {
             "backend": self.backend.name,
-            "max_tokens": case.sampling.max_tokens,
-            "temperature": case.sampling.temperature,
-            "top_p": case.sampling.top_p,
-            "seed": case.sampling.seed,
+            **dataclasses.asdict(self._sampling(case, run)),
             "context_tokens": self.settings.context_tokens,
         }
 
     def already_done(self, case: Case) -> bool:
         """Whether the run directory holds every run of ``case`` under the same settings."""
         runs = self._finished.get(case.id, {})
-        expected = self.expected_settings(case)
         return all(
-            run in runs and same_settings(runs[run], {**expected, "seed": case.sampling.seed + run})
+            run in runs and same_settings(runs[run], self._expected_settings(case, run))
             for run in range(self.settings.runs)
         )
 
     def load(self, ref: ModelRef) -> Resident:
-        """The loaded model ``ref``; fails the current test with the reason when it cannot load."""
+        """The loaded model ``ref``; raises a WattbenchError that says why when it cannot load."""
         if ref.location in self.unresolved:
             raise self.unresolved[ref.location]
         return self.pool.get(ref)
@@ -143,7 +139,9 @@ class WattbenchSession:
             with contextlib.suppress(GenerationError):
                 benchmark.pedantic(no_model)
 
-    def _record(self, case: Case, resident: Resident, run: int, generation: Any) -> dict[str, Any]:
+    def _record(
+        self, case: Case, resident: Resident, run: int, generation: Generation
+    ) -> dict[str, Any]:
         sampling = self._sampling(case, run)
         record: dict[str, Any] = {
             **self._labels(case, run),
@@ -182,7 +180,7 @@ class WattbenchSession:
             self._mark_errored(benchmark)
             self._fail(case, 0, load_error)
         runs = iter(range(self.settings.runs))
-        generations: list[Any] = []
+        generations: list[Generation] = []
         records: list[dict[str, Any]] = []
         current = {"run": 0}
 
@@ -224,11 +222,13 @@ class WattbenchSession:
     def check_answer(self, case: Case, record: Mapping[str, Any]) -> None:
         """Invariants on the answer; the record is already saved when this runs."""
         if case.is_code:
-            texts = [r["output_text"] for r in record.get("per_run", [record])]
-            for text in texts:
-                check = check_compiles(text)
-                assert check.ok, (
-                    f"{case.id}: the answer's code does not compile: {check.reason}\n"
+            for run in record.get("per_run", [record]):
+                if run["code_compiles"]:
+                    continue
+                text = run["output_text"]
+                reason = check_compiles(text).reason
+                raise AssertionError(
+                    f"{case.id}: the answer's code does not compile: {reason}\n"
                     f"--- answer ---\n{text[:1500]}"
                 )
 
@@ -242,7 +242,7 @@ class WattbenchSession:
         if load_error is not None:
             pytest.fail(f"{group.id}: {load_error}", pytrace=False)
         counts = {
-            level: resident.model.count_prompt_tokens(({"role": "user", "content": prompt},))
+            level: resident.model.count_prompt_tokens(user_chat(prompt))
             for level, prompt in group.prompts.items()
         }
         for before, after in itertools.pairwise(counts):
