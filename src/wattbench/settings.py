@@ -78,26 +78,23 @@ def choice_list(allowed: Sequence[str], what: str) -> Callable[[str], tuple[str,
     return parse
 
 
-def positive_int(value: str) -> int:
-    """An integer >= 1."""
-    try:
-        number = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from None
-    if number < 1:
-        raise argparse.ArgumentTypeError(f"{value!r} must be 1 or more")
-    return number
+def int_at_least(low: int) -> Callable[[str], int]:
+    """A parser for a whole number >= low."""
+
+    def parse(value: str) -> int:
+        try:
+            number = int(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from None
+        if number < low:
+            raise argparse.ArgumentTypeError(f"{value!r} must be {low} or more")
+        return number
+
+    return parse
 
 
-def non_negative_int(value: str) -> int:
-    """An integer >= 0."""
-    try:
-        number = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from None
-    if number < 0:
-        raise argparse.ArgumentTypeError(f"{value!r} must be 0 or more")
-    return number
+positive_int = int_at_least(1)
+non_negative_int = int_at_least(0)
 
 
 def bounded_float(low: float, high: float) -> Callable[[str], float]:
