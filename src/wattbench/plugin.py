@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -38,9 +40,7 @@ def pytest_configure(config: pytest.Config) -> None:
     settings = read_settings(config)
     workerinput = getattr(config, "workerinput", None)
     if workerinput is not None and "wb_run_dir" in workerinput:  # an xdist worker: one run dir
-        from pathlib import Path
-
-        settings = Settings(**{**settings.__dict__, "run_dir": Path(workerinput["wb_run_dir"])})
+        settings = dataclasses.replace(settings, run_dir=Path(workerinput["wb_run_dir"]))
     config.stash[SETTINGS_KEY] = settings
 
 
@@ -113,6 +113,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         model = _model_of(item)
         if model is not None:
             first_seen.setdefault(model, len(first_seen))
+            item.add_marker("wattbench")
 
     def key(indexed: tuple[int, pytest.Item]) -> tuple[int, int, int]:
         index, item = indexed
