@@ -40,23 +40,19 @@ class Option:
     many: bool = False  # may be repeated on the command line; values are concatenated
 
 
-def _words(value: str) -> tuple[str, ...]:
-    return split_list(value)
-
-
 OPTIONS: tuple[Option, ...] = (
     Option("backend", str, "engine or server to run the models on (default: llamacpp)", "llamacpp"),
-    Option("model", _words, "models: 'default' (SmolLM2-135M-Instruct), 'all', a .gguf file, a "
+    Option("model", split_list, "models: 'default' (SmolLM2-135M-Instruct), 'all', a .gguf file, a "
            "directory of them, or a name in --wb-model-dir; comma list, repeatable", "default",
            many=True),
-    Option("model-dir", _words, "directories searched for .gguf files by name and by 'all'",
+    Option("model-dir", split_list, "directories searched for .gguf files by name and by 'all'",
            many=True),
-    Option("tasks", _words, "tasks to run: names of task files in --wb-task-dir, or 'all'", "all"),
+    Option("tasks", split_list, "tasks to run: names of task files in --wb-task-dir, or 'all'", "all"),
     Option("task-dir", str, "folder of task .json files and padding.txt "
            "(default: fixtures/tasks beside pytest.ini)"),
     Option("loads", choice_list(LOADS, "load"), "input loads: short, medium, long, or all", "all"),
     Option("levels", choice_list(LEVELS, "level"), "prompt levels: L0, L1, L2, L3, P, or all", "all"),
-    Option("cases", _words, "JSON test-case files to run as well (list of {model, prompt, "
+    Option("cases", split_list, "JSON test-case files to run as well (list of {model, prompt, "
            "task_type, ...})", many=True),
     Option("runs", positive_int, "generations per case, each with seed + run (default: 1)", "1"),
     Option("max-tokens", positive_int, "completion limit in tokens (default: 200)", "200"),
@@ -73,11 +69,8 @@ OPTIONS: tuple[Option, ...] = (
 )
 
 
-def _ini_name(option: Option) -> str:
-    return "wb_" + option.name.replace("-", "_")
-
-
-def _dest(option: Option) -> str:
+def _key(option: Option) -> str:
+    """The ini key, which is also the option's argparse dest: wb_<name with _ for ->."""
     return "wb_" + option.name.replace("-", "_")
 
 
@@ -90,23 +83,23 @@ def add_options(parser: pytest.Parser) -> None:
             flags.append("--wb-models")
         group.addoption(
             *flags,
-            dest=_dest(option),
+            dest=_key(option),
             action="append" if option.many else "store",
             default=None,
             type=option.parse,
             help=option.help,
         )
-        parser.addini(_ini_name(option), option.help, default=None)
+        parser.addini(_key(option), option.help, default=None)
 
 
 def _value(config: pytest.Config, option: Option) -> tuple[Any, bool]:
     """(value, given on the command line): the command line, else the ini key, else the default."""
-    given = config.getoption(_dest(option))
+    given = config.getoption(_key(option))
     if given is not None:
         if option.many:
             return tuple(item for chunk in given for item in chunk), True
         return given, True
-    raw = config.getini(_ini_name(option))
+    raw = config.getini(_key(option))
     if raw is None or raw == "" or raw == []:
         raw = option.default
         if raw is None:
@@ -115,7 +108,7 @@ def _value(config: pytest.Config, option: Option) -> tuple[Any, bool]:
     try:
         return option.parse(text), False
     except argparse.ArgumentTypeError as exc:
-        raise pytest.UsageError(f"ini key {_ini_name(option)} = {text!r}: {exc}") from None
+        raise pytest.UsageError(f"ini key {_key(option)} = {text!r}: {exc}") from None
 
 
 def _path(value: str, base: Path) -> Path:

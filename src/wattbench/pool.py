@@ -62,11 +62,6 @@ class ModelPool:
         self._resident = resident
         return resident
 
-    @property
-    def resident(self) -> ModelRef | None:
-        """The model now loaded, if any."""
-        return None if self._resident is None else self._resident.model.ref
-
     def release(self) -> None:
         """Free the loaded model (keep-alive 0)."""
         if self._resident is not None:

@@ -15,8 +15,7 @@ from typing import Any
 RESULTS_FILE = "results.jsonl"
 
 # A finished record counts for a rerun only if it was made with the same values of these.
-SETTINGS_KEYS = ("backend", "model_sha256", "max_tokens", "temperature", "top_p", "seed",
-                 "context_tokens")
+SETTINGS_KEYS = ("backend", "max_tokens", "temperature", "top_p", "seed", "context_tokens")
 
 
 class ResultsFile:
@@ -76,4 +75,4 @@ class ResultsFile:
 
 def same_settings(record: Mapping[str, Any], expected: Mapping[str, Any]) -> bool:
     """True when ``record`` was made under the settings in ``expected`` (SETTINGS_KEYS only)."""
-    return all(record.get(key) == expected.get(key) for key in SETTINGS_KEYS if key in expected)
+    return all(record.get(key) == expected.get(key) for key in SETTINGS_KEYS)
