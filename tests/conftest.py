@@ -39,6 +39,8 @@ def suite(pytester: pytest.Pytester) -> pytest.Pytester:
         """
         [pytest]
         wb_task_dir = tasks
+        wb_idle_time = 0
+        wb_energy_min_window = 0
         """
     )
     return pytester

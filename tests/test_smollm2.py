@@ -18,6 +18,7 @@ def test_bench_on_smollm2(suite: pytest.Pytester, smollm2: Path) -> None:
     result = suite.runpytest_subprocess(
         "bench", "-p", "no:cacheprovider", "-k", "smollm and short and not code",
         "--wb-max-tokens", "24", "--wb-run-dir", str(run_dir), "--benchmark-json", str(out),
+        "--wb-idle-time", "1", "--wb-energy-min-window", "0.5",
     )
     result.assert_outcomes(passed=3 + 15)
     entries = json.loads(out.read_text())["benchmarks"]
@@ -32,5 +33,9 @@ def test_bench_on_smollm2(suite: pytest.Pytester, smollm2: Path) -> None:
         assert info["engine_prompt_tokens"] == info["prompt_tokens"]
         # Our decode rate includes sampling; llama.cpp's counts evaluation alone.
         assert 0.5 < info["decode_tokens_per_s"] / info["engine_decode_tokens_per_s"] <= 1.05
+        assert info["energy_source"] == "estimate" and info["energy_method"] == "estimated"
+        assert info["energy_j"] > 0 and info["energy_window_s"] >= 0.5
+        assert info["idle_power_w"] >= 0 and "energy_net_j" in info and info["rss_peak_mb"] > 100
+    assert json.loads(out.read_text())["wattbench"]["energy"]["idle_before"]["chunks_count"] == 10
     lines = (run_dir / "results.jsonl").read_text().splitlines()
     assert len(lines) == 15

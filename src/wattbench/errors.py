@@ -2,7 +2,8 @@
 
     WattbenchError              base: catch this to catch all of ours
     ├── ConfigError             a bad option, ini value or task file: says which and the accepted forms
-    │   └── CaseFileError       a malformed entry in a test-case file: names file, entry and field
+    │   ├── CaseFileError       a malformed entry in a test-case file: names file, entry and field
+    │   └── EnergySourceError   an energy source cannot be read here: says why and how to enable it
     ├── MissingExtraError       an optional dependency is not installed: names the extra to install
     ├── ModelError              a model cannot be used
     │   ├── ModelNotFoundError  the name or path resolves to no model file
@@ -36,6 +37,10 @@ class CaseFileError(ConfigError):
         self.path = path
         self.entry = entry
         self.field = field
+
+
+class EnergySourceError(ConfigError):
+    """An energy source (NVML, RAPL, Jetson) is missing or unreadable; the message names the fix."""
 
 
 class MissingExtraError(WattbenchError):

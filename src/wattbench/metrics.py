@@ -42,6 +42,12 @@ _UNIT_SUFFIXES: Final = {
     "tokens/s": "_tokens_per_s",
     "bytes": "_bytes",
     "count": "_count",
+    "J": "_j",
+    "J/token": "_token_j",
+    "W": "_w",
+    "MiB": "_mb",
+    "%": "_pct",
+    "C": "_c",
 }
 
 METRICS: Final[tuple[Metric, ...]] = (
@@ -95,6 +101,43 @@ METRICS: Final[tuple[Metric, ...]] = (
     Metric("seed", "", "sampling seed"),
     Metric("context_tokens", "tokens", "context window the model was loaded with"),
     Metric("threads_count", "count", "CPU threads the engine used"),
+    # Energy (wattbench.monitors; the README explains each source and its accuracy).
+    Metric("energy_j", "J", "gross energy of one generation, every counted channel (no joule twice)"),
+    Metric("energy_net_j", "J", "energy_j minus idle power x the generation's share of the window"),
+    Metric("energy_per_token_j", "J/token", "gross energy per completion token"),
+    Metric("energy_per_total_token_j", "J/token", "gross energy per prompt + completion token"),
+    Metric("energy_net_per_token_j", "J/token", "net energy per completion token"),
+    Metric("gpu_energy_j", "J", "energy of the measured GPUs (NVML), per generation"),
+    Metric("cpu_energy_j", "J", "CPU package energy (RAPL), or the estimate, per generation"),
+    Metric("dram_energy_j", "J", "DRAM energy (RAPL), per generation"),
+    Metric("board_energy_j", "J", "Jetson module input rail (VDD_IN, POM_5V_IN), per generation"),
+    Metric("energy_components_j", "J", "per channel energy, per generation: {'nvml:gpu0': J, ...}"),
+    Metric("energy_source", "", "sources that measured it, '+'-joined: nvml, rapl, jetson, estimate"),
+    Metric("energy_method", "", "weakest method among them: measured, integrated (power x time) or "
+           "estimated (TDP x utilisation: not a measurement)"),
+    Metric("energy_window_s", "s", "length of the energy window (every generation in it)"),
+    Metric("energy_window_generations_count", "count", "generations in the window: repeated until "
+           "it lasts --wb-energy-min-window; energy figures are divided by this"),
+    Metric("energy_updates_count", "count", "fewest counter changes (or power samples) any channel "
+           "saw in the window"),
+    Metric("energy_warning", "", "why the energy figure may be unreliable; absent when it is fine"),
+    Metric("idle_power_w", "W", "idle power before the first case, counted channels"),
+    Metric("idle_power_sd_w", "W", "spread (standard deviation) of idle power over its chunks"),
+    # Resources over the energy window (the sampler, --wb-sample-hz).
+    Metric("samples_count", "count", "sampler polls in the window, its two edges included"),
+    Metric("cpu_util_avg_pct", "%", "machine CPU utilisation, % of all CPUs, time-weighted mean"),
+    Metric("cpu_util_peak_pct", "%", "machine CPU utilisation, highest sample"),
+    Metric("process_cpu_util_avg_pct", "%", "this process's CPU time, % of all CPUs, mean"),
+    Metric("rss_peak_mb", "MiB", "this process's resident memory, highest sample"),
+    Metric("system_mem_peak_mb", "MiB", "memory in use on the machine (total - available), highest"),
+    Metric("gpu_util_avg_pct", "%", "GPU utilisation, mean over the measured GPUs and the window"),
+    Metric("gpu_util_peak_pct", "%", "GPU utilisation, highest sample"),
+    Metric("gpu_mem_peak_mb", "MiB", "GPU memory in use, summed over the measured GPUs, highest"),
+    Metric("gpu_temp_peak_c", "C", "hottest GPU temperature seen"),
+    Metric("gpu_power_avg_w", "W", "GPU power (NVML), summed over GPUs, time-weighted mean"),
+    Metric("gpu_power_peak_w", "W", "GPU power, highest sample"),
+    Metric("timeseries_file", "", "CSV of the window's samples, relative to the run directory "
+           "(--wb-timeseries on)"),
     # Output.
     Metric("output_text", "", "the generated text"),
     Metric("code_compiles", "", "code tasks: the extracted code block parses (ast.parse)"),

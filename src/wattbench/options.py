@@ -7,6 +7,7 @@ values stop the run at start-up with a message naming the value and the accepted
 from __future__ import annotations
 
 import argparse
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +23,8 @@ from wattbench.settings import (
     bounded_float,
     choice_list,
     default_run_dir,
+    energy_sources,
+    gpu_list,
     non_negative_int,
     on_off,
     positive_int,
@@ -64,6 +67,22 @@ OPTIONS: tuple[Option, ...] = (
            "default (default: 0)", "0"),
     Option("warmup", on_off, "one unrecorded generation after each model load: on/off "
            "(default: on)", "on"),
+    Option("energy", energy_sources, "energy sources: auto (every one that measures here, else "
+           "the estimate), off, or a list of nvml, rapl, jetson, estimate (default: auto)", "auto"),
+    Option("gpus", gpu_list, "GPUs to measure: indices or UUIDs, or all "
+           "(default: CUDA_VISIBLE_DEVICES, else all)"),
+    Option("cpu-tdp", bounded_float(1.0, 5000.0), "CPU TDP in W for the estimate (default: env "
+           "CPU_TDP_W, else 65)"),
+    Option("sample-hz", bounded_float(0.1, 1000.0), "sampler rate in Hz for power and resource "
+           "gauges (default: 10)", "10"),
+    Option("idle-time", bounded_float(0.0, 3600.0), "seconds of idle power measured before the "
+           "first case; 0: off (default: 10)", "10"),
+    Option("idle-after", on_off, "measure idle power again after the last case and report the "
+           "drift: on/off (default: off)", "off"),
+    Option("energy-min-window", bounded_float(0.0, 600.0), "repeat a generation inside one "
+           "energy window until it lasts this many seconds; 0: never (default: 1)", "1"),
+    Option("timeseries", on_off, "save every window's samples as CSV under <run-dir>/timeseries: "
+           "on/off (default: off)", "off"),
     Option("run-dir", str, "where results.jsonl goes; an existing run directory resumes it "
            "(default: reports/run-<time> beside pytest.ini)"),
 )
@@ -109,6 +128,21 @@ def _value(config: pytest.Config, option: Option) -> tuple[Any, bool]:
         return option.parse(text), False
     except argparse.ArgumentTypeError as exc:
         raise pytest.UsageError(f"ini key {_key(option)} = {text!r}: {exc}") from None
+
+
+TDP_ENV = "CPU_TDP_W"
+
+
+def _cpu_tdp(config: pytest.Config, option: Option) -> float:
+    """--wb-cpu-tdp, else env CPU_TDP_W (the machine's own figure), else wb_cpu_tdp, else 65 W."""
+    value, from_cli = _value(config, option)
+    env = os.environ.get(TDP_ENV)
+    if not from_cli and env:
+        try:
+            return float(option.parse(env))
+        except argparse.ArgumentTypeError as exc:
+            raise pytest.UsageError(f"environment variable {TDP_ENV} = {env!r}: {exc}") from None
+    return 65.0 if value is None else float(value)
 
 
 def _path(value: str, base: Path) -> Path:
@@ -161,4 +195,12 @@ def read_settings(config: pytest.Config) -> Settings:
         threads=values["threads"],
         warmup=values["warmup"],
         run_dir=_path(run_dir, bases["run-dir"]) if run_dir else default_run_dir(ini_base / "reports"),
+        energy=values["energy"],
+        gpus=values["gpus"],
+        cpu_tdp_w=_cpu_tdp(config, next(o for o in OPTIONS if o.name == "cpu-tdp")),
+        sample_hz=values["sample-hz"],
+        idle_s=values["idle-time"],
+        idle_after=values["idle-after"],
+        energy_min_window_s=values["energy-min-window"],
+        timeseries=values["timeseries"],
     )

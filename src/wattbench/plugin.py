@@ -129,17 +129,39 @@ def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> 
     """Free the model after its last case (keep-alive 0), before the next model loads."""
     model = _model_of(item)
     if model is not None and (nextitem is None or _model_of(nextitem) != model):
-        item.config.stash[SESSION_KEY].pool.release()
+        session = item.config.stash[SESSION_KEY]
+        if nextitem is None:
+            session.energy.finish()  # idle after the last case, in the same state as before it
+        session.pool.release()
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_benchmark_update_json(config: pytest.Config, benchmarks: Any, output_json: dict[str, Any]) -> None:
+    """pytest-benchmark's JSON gets the run's energy set-up and idle baseline."""
+    session = config.stash.get(SESSION_KEY, None)
+    if session is not None:
+        output_json["wattbench"] = {"energy": session.energy.summary()}
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
-    """Say where the run's records went."""
+    """Say where the run's records went, how energy was measured, and the idle baseline."""
     session = config.stash.get(SESSION_KEY, None)
-    if session is not None and session.recorded:
-        terminalreporter.write_sep("-", "wattbench")
-        terminalreporter.write_line(
-            f"{session.recorded} run records appended to {session.results.path}"
-        )
+    if session is None or not session.recorded:
+        return
+    terminalreporter.write_sep("-", "wattbench")
+    terminalreporter.write_line(f"{session.recorded} run records appended to {session.results.path}")
+    energy = session.energy
+    for line in energy.describe():
+        terminalreporter.write_line(line)
+    for label, idle in (("before", energy.idle_before), ("after", energy.idle_after)):
+        if idle is not None:
+            terminalreporter.write_line(
+                f"idle power {label}: {idle.power_w:.3f} W (sd {idle.sd_w:.3f} W over "
+                f"{idle.chunks_count} chunks, {idle.duration_s:.1f} s)"
+            )
+    warning = energy.drift_warning()
+    if warning:
+        terminalreporter.write_line(f"WARNING: {warning}", yellow=True, bold=True)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -147,6 +169,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     session = config.stash.get(SESSION_KEY, None)
     if session is not None:
         session.pool.release()
+        session.energy.close()
         session.results.close()
 
 

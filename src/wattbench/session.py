@@ -20,14 +20,18 @@ from wattbench.backends.protocol import Backend, Generation, LoadOptions, ModelR
 from wattbench.casefile import parse_case_file
 from wattbench.cases import Case, PromptGroup, from_entries, matrix, user_chat
 from wattbench.codeblock import check_compiles
+from wattbench.energy import EnergyMonitor
 from wattbench.errors import ConfigError, GenerationError, ModelError, WattbenchError
 from wattbench.metrics import unknown_keys
 from wattbench.modelfile import model_name
+from wattbench.monitors.meter import Window
 from wattbench.pool import ModelPool, Resident
 from wattbench.record import engine_figures, now_utc, summarise, timing
 from wattbench.results import ResultsFile, same_settings
 from wattbench.settings import Sampling, Settings
 from wattbench.tasks import load_padding, load_task_dir
+
+MAX_WINDOW_GENERATIONS = 1000  # a bound on repeats for --wb-energy-min-window, whatever the speed
 
 
 class WattbenchSession:
@@ -48,6 +52,7 @@ class WattbenchSession:
         self.group_by_id = {group.id: group for group in self.groups}
         self._finished = self.results.finished_runs()
         self.recorded = 0
+        self.energy = EnergyMonitor(settings)
 
     # -- building the matrix -------------------------------------------------------------
     def _resolve(self, spec: str) -> list[ModelRef]:
@@ -140,7 +145,8 @@ class WattbenchSession:
                 benchmark.pedantic(no_model)
 
     def _record(
-        self, case: Case, resident: Resident, run: int, generation: Generation
+        self, case: Case, resident: Resident, run: int, generation: Generation,
+        measured: Mapping[str, Any],
     ) -> dict[str, Any]:
         sampling = self._sampling(case, run)
         record: dict[str, Any] = {
@@ -148,6 +154,7 @@ class WattbenchSession:
             "timestamp": now_utc(),
             **timing(generation),
             **engine_figures(generation.engine),
+            **measured,
             "model_load_s": resident.model.load_s,
             "warmup_s": resident.warmup_s,
             "cold_start": resident.generations == 0,
@@ -166,6 +173,19 @@ class WattbenchSession:
         resident.generations += 1
         return record
 
+    def _repeat_until_resolved(
+        self, window: Window, case: Case, run: int, resident: Resident
+    ) -> list[Generation]:
+        """Generate the run again, same seed, until its energy window is long enough to resolve.
+
+        The timed generation stays the one that is recorded; repeats only lengthen the window,
+        and the energy figures are divided by the number of generations in it.
+        """
+        repeats: list[Generation] = []
+        while self.energy.needs_more(window) and len(repeats) < MAX_WINDOW_GENERATIONS - 1:
+            repeats.append(resident.model.generate(case.messages, self._sampling(case, run)))
+        return repeats
+
     def _sampling(self, case: Case, run: int) -> Sampling:
         return dataclasses.replace(case.sampling, seed=case.sampling.seed + run)
 
@@ -179,13 +199,16 @@ class WattbenchSession:
         if load_error is not None:  # failed outside the except block: no chained traceback
             self._mark_errored(benchmark)
             self._fail(case, 0, load_error)
+        self.energy.start()
         runs = iter(range(self.settings.runs))
         generations: list[Generation] = []
         records: list[dict[str, Any]] = []
         current = {"run": 0}
+        windows: list[Window] = []
 
         def setup() -> tuple[tuple[int], dict[str, Any]]:
             current["run"] = next(runs)
+            windows.append(self.energy.begin())  # outside the timed region, just before it
             return (current["run"],), {}
 
         def generate(run: int) -> None:
@@ -193,7 +216,16 @@ class WattbenchSession:
 
         def finish(run: int) -> None:
             # Runs outside the timed region: the record is written before the next run starts.
-            record = self._record(case, resident, run, generations.pop())
+            generation = generations.pop()
+            window = windows[-1]
+            repeats = self._repeat_until_resolved(window, case, run, resident)
+            tokens = [
+                (g.completion_tokens, g.prompt_tokens + g.completion_tokens)
+                for g in (generation, *repeats)
+            ]
+            measured = self.energy.end(windows.pop(), tokens, f"{case.id}.r{run}")
+            record = self._record(case, resident, run, generation, measured)
+            resident.generations += len(repeats)
             self.results.append(record)
             self.recorded += 1
             records.append(record)
@@ -212,6 +244,9 @@ class WattbenchSession:
                     finish(run)
         except GenerationError as exc:
             failure = exc
+        finally:
+            for window in windows:
+                self.energy.discard(window)
         if failure is not None:
             self._fail(case, current["run"], failure)
         summary = summarise(records)

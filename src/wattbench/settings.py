@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from wattbench.levels import LEVELS
+from wattbench.monitors import SOURCES
 
 LOADS: tuple[str, ...] = ("short", "medium", "long")
 
@@ -48,6 +49,15 @@ class Settings:
     threads: int = 0
     warmup: bool = True
     run_dir: Path = Path("reports")
+    # Energy and resources (wattbench.monitors).
+    energy: tuple[str, ...] = ("auto",)
+    gpus: tuple[str, ...] | None = None  # None: CUDA_VISIBLE_DEVICES, else every GPU
+    cpu_tdp_w: float = 65.0
+    sample_hz: float = 10.0
+    idle_s: float = 10.0
+    idle_after: bool = False
+    energy_min_window_s: float = 1.0
+    timeseries: bool = False
 
 
 def split_list(value: str) -> tuple[str, ...]:
@@ -76,6 +86,28 @@ def choice_list(allowed: Sequence[str], what: str) -> Callable[[str], tuple[str,
         return tuple(dict.fromkeys(out))
 
     return parse
+
+
+def energy_sources(value: str) -> tuple[str, ...]:
+    """'auto', 'off', or a comma list of energy sources."""
+    items = tuple(dict.fromkeys(item.lower() for item in split_list(value)))
+    if items in (("auto",), ("off",)):
+        return items
+    bad = [item for item in items if item not in SOURCES]
+    if bad or not items:
+        raise argparse.ArgumentTypeError(
+            f"unknown energy source {bad[0] if bad else value!r}; choose auto, off, or a list of "
+            f"{', '.join(SOURCES)}"
+        )
+    return items
+
+
+def gpu_list(value: str) -> tuple[str, ...]:
+    """GPU indices or UUIDs, or ('all',)."""
+    items = split_list(value)
+    if not items or "all" in [i.lower() for i in items]:
+        return ("all",)
+    return items
 
 
 def int_at_least(low: int) -> Callable[[str], int]:

@@ -1,0 +1,169 @@
+"""The meter: polls every energy source and the system gauges, and measures windows.
+
+A background sampler thread polls at ``sample_hz`` (default 10 Hz): often enough to integrate
+power, to catch RAPL wrap-arounds (minutes apart) and to see memory and utilisation peaks.
+``begin()`` and ``end()`` poll once more at the window's edges, so a window's energy is the
+difference of cumulative joules read at its exact start and end, whatever the source.
+
+Gauge samples are kept only while a window is open, so memory stays bounded however long the
+run; energy accumulates all the time.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from wattbench.monitors.integrate import Accumulator
+from wattbench.monitors.procfs import SystemGauges
+from wattbench.monitors.protocol import Channel, EnergySource
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One poll: monotonic time (s), gauges, and each channel's cumulative energy (J)."""
+
+    t: float
+    gauges: Mapping[str, float]
+    joules: Mapping[str, float]
+
+
+@dataclass
+class Window:
+    """An open measurement window: the samples taken since it began."""
+
+    samples: list[Sample] = field(default_factory=list)
+    start_updates: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def start(self) -> float:
+        """Monotonic time (s) of the poll that opened the window."""
+        return self.samples[0].t
+
+
+@dataclass(frozen=True)
+class WindowReading:
+    """A closed window: its length, energy and counter updates per channel, and its samples."""
+
+    duration_s: float
+    joules: dict[str, float]
+    updates: dict[str, int]
+    samples: tuple[Sample, ...]
+
+
+class Meter:
+    """Energy sources and system gauges, polled in the background and at window edges.
+
+    Channels are keyed ``<source>:<channel>``, e.g. ``nvml:gpu0`` or ``rapl:package-0``.
+    """
+
+    def __init__(
+        self,
+        sources: Sequence[EnergySource],
+        sample_hz: float = 10.0,
+        system: SystemGauges | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.sources = list(sources)
+        self.interval_s = 1.0 / sample_hz
+        self.channels: dict[str, tuple[EnergySource, Channel]] = {
+            f"{s.name}:{c.id}": (s, c) for s in self.sources for c in s.channels
+        }
+        self._acc = {key: Accumulator(c.kind, c.wrap_j) for key, (_s, c) in self.channels.items()}
+        self._system = system if system is not None else SystemGauges()
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._windows: list[Window] = []
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.polls = 0
+        self.sampler_cpu_s = 0.0  # CPU time the sampler thread spent, for the cost benchmark
+        self.errors: dict[str, str] = {}  # source name -> last poll error
+
+    # -- polling -------------------------------------------------------------------------
+    def poll(self) -> Sample:
+        """Read every source and gauge now; add the sample to every open window."""
+        with self._lock:
+            return self._poll_locked()
+
+    def _poll_locked(self) -> Sample:
+        gauges = dict(self._system.read())
+        t = self._clock()
+        for source in self.sources:
+            try:
+                reading = source.poll()
+            except Exception as exc:  # a failed read loses one sample, not the run
+                self.errors[source.name] = f"{type(exc).__name__}: {exc}"
+                continue
+            gauges.update(reading.gauges)
+            for channel_id, value in reading.values.items():
+                self._acc[f"{source.name}:{channel_id}"].feed(t, value)
+        sample = Sample(t, gauges, {key: acc.joules for key, acc in self._acc.items()})
+        self.polls += 1
+        for window in self._windows:
+            window.samples.append(sample)
+        return sample
+
+    def _run(self) -> None:
+        start_cpu = time.thread_time()
+        next_at = self._clock()
+        while not self._stop.is_set():
+            self.poll()
+            self.sampler_cpu_s = time.thread_time() - start_cpu
+            next_at += self.interval_s
+            self._stop.wait(max(0.0, next_at - self._clock()))
+
+    def start(self) -> None:
+        """Start the sampler thread (idempotent)."""
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="wattbench-sampler", daemon=True)
+            self._thread.start()
+
+    @property
+    def running(self) -> bool:
+        """Whether the sampler thread is polling."""
+        return self._thread is not None
+
+    # -- windows -------------------------------------------------------------------------
+    def begin(self) -> Window:
+        """Open a window now."""
+        with self._lock:
+            sample = self._poll_locked()
+            window = Window([sample], {key: acc.updates for key, acc in self._acc.items()})
+            self._windows.append(window)
+        return window
+
+    def elapsed(self, window: Window) -> float:
+        """Seconds since ``window`` began."""
+        return self._clock() - window.start
+
+    def end(self, window: Window) -> WindowReading:
+        """Close ``window`` now and return what it measured."""
+        with self._lock:
+            last = self._poll_locked()
+            self._windows.remove(window)
+            updates = {key: acc.updates - window.start_updates[key] for key, acc in self._acc.items()}
+        first = window.samples[0]
+        return WindowReading(
+            duration_s=last.t - first.t,
+            joules={key: last.joules[key] - first.joules[key] for key in self.channels},
+            updates=updates,
+            samples=tuple(window.samples),
+        )
+
+    def discard(self, window: Window) -> None:
+        """Drop an open window without reading it (its case failed)."""
+        with self._lock:
+            if window in self._windows:
+                self._windows.remove(window)
+
+    def close(self) -> None:
+        """Stop the sampler and release every source."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+        for source in self.sources:
+            source.close()

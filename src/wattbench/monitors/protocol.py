@@ -1,0 +1,69 @@
+"""What an energy source is: channels it reads at each poll, and how well it measures.
+
+A source is polled by the meter (wattbench.monitors.meter) from its sampler thread and at the
+edges of every measurement window. It returns one reading per channel: a cumulative counter in
+joules, or an instantaneous power in watts. The meter turns both into cumulative joules, so a
+window's energy is computed the same way whatever the hardware.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Protocol
+
+METHODS = ("measured", "integrated", "estimated")
+"""How a source obtains energy, best first: a hardware energy counter read at the window's
+edges; power readings integrated over time; or a model of power that measures nothing."""
+
+
+@dataclass(frozen=True)
+class Channel:
+    """One reading a source makes at each poll.
+
+    ``kind`` is 'counter' (cumulative J, wrapping at ``wrap_j`` J when set) or 'power' (W).
+    ``domain`` groups channels into the record's components: gpu, cpu, dram, board, rail.
+    ``in_total`` is False for a channel already contained in another (a Jetson rail that the
+    board's input rail includes), so the total counts every joule once.
+    """
+
+    id: str
+    domain: str
+    kind: str
+    in_total: bool = True
+    wrap_j: float | None = None
+
+
+@dataclass(frozen=True)
+class Poll:
+    """One poll: channel id -> J (counter) or W (power), and gauges such as gpu_util_pct.
+
+    A channel missing from ``values`` was not read this time (a rail absent from one tegrastats
+    line); the meter integrates across the gap.
+    """
+
+    values: Mapping[str, float]
+    gauges: Mapping[str, float] = field(default_factory=dict)
+
+
+class EnergySource(Protocol):
+    """A source of energy readings: NVML, RAPL, Jetson rails, or the CPU estimate."""
+
+    name: str
+    """Short name used in --wb-energy and in records: nvml, rapl, jetson, estimate."""
+    method: str
+    """One of METHODS: measured, integrated or estimated."""
+    resolution_s: float
+    """Shortest interval (s) over which the source's energy changes: a window must be many
+    times longer for its figure to mean anything."""
+    description: str
+    """One line for the run header, naming the devices and the accuracy."""
+    channels: tuple[Channel, ...]
+
+    def poll(self) -> Poll:
+        """Read every channel and gauge now."""
+        ...
+
+    def close(self) -> None:
+        """Release the device or the child process."""
+        ...
