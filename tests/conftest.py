@@ -3,6 +3,12 @@
 from __future__ import annotations
 
 import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -44,3 +50,37 @@ def suite(pytester: pytest.Pytester) -> pytest.Pytester:
         """
     )
     return pytester
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def llama_server(tiny_gguf: Path) -> Iterator[str]:
+    """The real llama-cpp-python OpenAI-compatible server on loopback, serving the tiny model."""
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "llama_cpp.server", "--model", str(tiny_gguf), "--host", "127.0.0.1",
+         "--port", str(port), "--n_ctx", "4096"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )
+    url = f"http://127.0.0.1:{port}/v1"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"llama_cpp.server exited: {process.stderr.read() if process.stderr else ''}")
+        try:
+            with urllib.request.urlopen(f"{url}/models", timeout=1):
+                break
+        except OSError:
+            time.sleep(0.2)
+    else:
+        process.kill()
+        raise RuntimeError("llama_cpp.server did not answer within 60 s")
+    yield url
+    process.terminate()
+    process.wait(timeout=10)

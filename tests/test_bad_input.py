@@ -90,20 +90,25 @@ def test_not_a_gguf_file(suite: pytest.Pytester) -> None:
     result.stdout.fnmatch_lines(["*is not a GGUF file (it does not start with 'GGUF')*"])
 
 
-def test_context_overflow_fails_that_case_and_the_run_goes_on(
+def test_context_overflow_degrades_max_tokens_or_fails_that_case(
     suite: pytest.Pytester, tiny_gguf: Path
 ) -> None:
+    # L0 (331 prompt tokens) + 200 does not fit 512, + 100 does; P's prompt alone does not fit.
     run_dir = suite.path / "run"
     result, data = run_suite(
         suite, "--wb-model", str(tiny_gguf), "--wb-tasks", "qa", "--wb-loads", "short",
-        "--wb-levels", "L0,P", "--wb-ctx", "1024", "--wb-run-dir", str(run_dir),
+        "--wb-levels", "L0,P", "--wb-ctx", "512", "--wb-run-dir", str(run_dir),
     )
     result.assert_outcomes(passed=2, failed=1)
     result.stdout.fnmatch_lines(
-        ["*tiny-qa-short-P: tiny: the prompt (* tokens) plus max_tokens (200) exceeds the "
-         "context window (1024 tokens); raise --wb-ctx or lower --wb-max-tokens*"]
+        ["*tiny-qa-short-P: tiny: the prompt alone (* tokens) fills the context window "
+         "(512 tokens); raise --wb-ctx*"]
     )
-    assert [e["extra_info"]["level"] for e in data["benchmarks"]] == ["L0"]
+    [entry] = data["benchmarks"]
+    info = entry["extra_info"]
+    assert info["level"] == "L0" and info["max_tokens"] == 200
+    assert info["degraded"].startswith("max_tokens 200 -> 100 after: tiny: the prompt (331 tokens) plus")
+    assert info["output_text"] == expected_answer()
     assert [("error" in r) for r in records(run_dir)] == [False, True]
 
 

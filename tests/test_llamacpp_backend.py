@@ -9,7 +9,7 @@ from tinymodel import expected_answer, write_tiny_gguf
 
 from wattbench.backends.llamacpp import LlamaCppBackend, LlamaCppModel
 from wattbench.backends.protocol import LoadOptions
-from wattbench.errors import ContextOverflowError, ModelNotFoundError
+from wattbench.errors import ContextOverflowError, GenerationError, ModelNotFoundError
 from wattbench.record import engine_figures, timing
 from wattbench.settings import Sampling, Settings
 
@@ -64,9 +64,17 @@ def test_prompt_count_is_what_generation_evaluates(tiny: LlamaCppModel) -> None:
 
 
 def test_context_overflow_is_refused_before_generating(tiny: LlamaCppModel) -> None:
-    long_chat = ({"role": "user", "content": "word " * 200},)
+    chat = ({"role": "user", "content": "word " * 40},)
+    assert tiny.count_prompt_tokens(chat) < 512
     with pytest.raises(ContextOverflowError, match=r"exceeds the context window \(512 tokens\)"):
-        tiny.generate(long_chat, Sampling(max_tokens=400))
+        tiny.generate(chat, Sampling(max_tokens=400))
+
+
+def test_a_prompt_that_alone_fills_the_context_is_not_worth_degrading(tiny: LlamaCppModel) -> None:
+    chat = ({"role": "user", "content": "word " * 200},)
+    with pytest.raises(GenerationError, match=r"the prompt alone \(\d+ tokens\) fills") as caught:
+        tiny.generate(chat, Sampling(max_tokens=16))
+    assert not isinstance(caught.value, ContextOverflowError)
 
 
 def test_metadata_comes_from_the_file(tiny: LlamaCppModel, tiny_gguf: Path) -> None:

@@ -9,7 +9,8 @@
     │   ├── ModelNotFoundError  the name or path resolves to no model file
     │   └── ModelLoadError      the engine refused to load the file
     └── GenerationError         one generation failed; the other cases go on
-        └── ContextOverflowError  prompt + max tokens do not fit the context window
+        ├── ContextOverflowError  prompt + max tokens do not fit the context window
+        └── OutOfMemoryError      the engine or server ran out of memory (CUDA OOM, Ollama 500)
 
 Vendor exceptions are translated into these once, at the backend boundary, so the plugin and
 the reports only ever see this tree.
@@ -73,3 +74,7 @@ class GenerationError(WattbenchError):
 
 class ContextOverflowError(GenerationError):
     """The prompt plus the requested completion does not fit the context window."""
+
+
+class OutOfMemoryError(GenerationError):
+    """The engine or server ran out of memory for this request."""

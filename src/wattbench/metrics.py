@@ -78,6 +78,12 @@ METRICS: Final[tuple[Metric, ...]] = (
     Metric("engine_decode_s", "s", "llama.cpp's own time spent evaluating generated tokens (t_eval)"),
     Metric("engine_decode_tokens", "tokens", "generated tokens llama.cpp evaluated (n_eval)"),
     Metric("engine_decode_tokens_per_s", "tokens/s", "engine_decode_tokens / engine_decode_s"),
+    Metric("token_count_source", "", "where token counts come from: engine (its tokenizer), server "
+           "(the response's usage) or stream chunks (one chunk per token, no usage sent)"),
+    Metric("attempts_count", "count", "requests the generation took (1 + retries)"),
+    Metric("retry_wait_s", "s", "time spent waiting between attempts (backoff, Retry-After)"),
+    Metric("degraded", "", "what was reduced after the engine ran out of memory or context, e.g. "
+           "'max_tokens 200 -> 100'; absent when the case ran as asked"),
     # Model lifecycle.
     Metric("model_load_s", "s", "time to load the model (once per session, shared by its cases)"),
     Metric("cold_start", "", "true when no generation ran on the loaded model before this run"),
@@ -90,6 +96,8 @@ METRICS: Final[tuple[Metric, ...]] = (
     Metric("model_quantization", "", "quantisation type (general.file_type), e.g. Q4_1"),
     Metric("model_param_count", "count", "number of weights (llama_model_n_params)"),
     Metric("model_context_tokens", "tokens", "context length the model was trained with"),
+    Metric("model_id", "", "the model's id on the server (server backends)"),
+    Metric("server_url", "", "the server's base URL, without credentials (server backends)"),
     # Software.
     Metric("backend", "", "wattbench backend name, e.g. llamacpp"),
     Metric("engine_version", "", "version of the engine package, e.g. llama-cpp-python 0.3.36"),

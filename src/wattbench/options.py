@@ -83,6 +83,18 @@ OPTIONS: tuple[Option, ...] = (
            "energy window until it lasts this many seconds; 0: never (default: 1)", "1"),
     Option("timeseries", on_off, "save every window's samples as CSV under <run-dir>/timeseries: "
            "on/off (default: off)", "off"),
+    Option("base-url", str, "OpenAI-compatible server URL for --wb-backend openai, e.g. "
+           "http://127.0.0.1:8000/v1 (default: env OPENAI_BASE_URL)"),
+    Option("api-key-env", str, "environment variable (or .env line) holding the server's API key "
+           "(default: OPENAI_API_KEY)", "OPENAI_API_KEY"),
+    Option("env-file", str, "a .env file to read the API key from when the environment lacks it "
+           "(default: .env beside pytest.ini)", ".env"),
+    Option("timeout", bounded_float(0.1, 86400.0), "seconds one generation may take on a server, "
+           "retries apart (default: 600)", "600"),
+    Option("connect-timeout", bounded_float(0.1, 3600.0), "seconds to connect to a server and to "
+           "wait for each read (default: 10)", "10"),
+    Option("retries", non_negative_int, "further attempts after a refused connection, timeout, 429 "
+           "or 5xx, with exponential backoff and Retry-After (default: 3)", "3"),
     Option("run-dir", str, "where results.jsonl goes; an existing run directory resumes it "
            "(default: reports/run-<time> beside pytest.ini)"),
 )
@@ -203,4 +215,10 @@ def read_settings(config: pytest.Config) -> Settings:
         idle_after=values["idle-after"],
         energy_min_window_s=values["energy-min-window"],
         timeseries=values["timeseries"],
+        base_url=values["base-url"],
+        api_key_env=values["api-key-env"],
+        env_file=_path(values["env-file"], bases["env-file"]),
+        timeout_s=values["timeout"],
+        connect_timeout_s=values["connect-timeout"],
+        retries=values["retries"],
     )

@@ -31,6 +31,9 @@ def timing(generation: Generation) -> dict[str, float | int | str | None]:
         "completion_tokens": n,
         "total_tokens": g.prompt_tokens + n,
         "finish_reason": g.finish_reason,
+        "token_count_source": g.token_count_source,
+        "attempts_count": g.attempts,
+        "retry_wait_s": g.retry_wait_s,
     }
 
 

@@ -21,7 +21,14 @@ from wattbench.casefile import parse_case_file
 from wattbench.cases import Case, PromptGroup, from_entries, matrix, user_chat
 from wattbench.codeblock import check_compiles
 from wattbench.energy import EnergyMonitor
-from wattbench.errors import ConfigError, GenerationError, ModelError, WattbenchError
+from wattbench.errors import (
+    ConfigError,
+    ContextOverflowError,
+    GenerationError,
+    ModelError,
+    OutOfMemoryError,
+    WattbenchError,
+)
 from wattbench.metrics import unknown_keys
 from wattbench.modelfile import model_name
 from wattbench.monitors.meter import Window
@@ -32,6 +39,7 @@ from wattbench.settings import Sampling, Settings
 from wattbench.tasks import load_padding, load_task_dir
 
 MAX_WINDOW_GENERATIONS = 1000  # a bound on repeats for --wb-energy-min-window, whatever the speed
+MIN_DEGRADED_TOKENS = 16  # out of memory or context: halve max_tokens down to this, then give up
 
 
 class WattbenchSession:
@@ -183,8 +191,28 @@ class WattbenchSession:
         """
         repeats: list[Generation] = []
         while self.energy.needs_more(window) and len(repeats) < MAX_WINDOW_GENERATIONS - 1:
-            repeats.append(resident.model.generate(case.messages, self._sampling(case, run)))
+            repeats.append(self._generate(resident, case, self._sampling(case, run))[0])
         return repeats
+
+    @staticmethod
+    def _generate(resident: Resident, case: Case, sampling: Sampling) -> tuple[Generation, str]:
+        """One generation; out of memory or context, retried with half the max_tokens each time.
+
+        Returns the generation and what was reduced ('' when nothing was).
+        """
+        asked, reason = sampling.max_tokens, ""
+        while True:
+            try:
+                generation = resident.model.generate(case.messages, sampling)
+                break
+            except (OutOfMemoryError, ContextOverflowError) as exc:
+                smaller = sampling.max_tokens // 2
+                if smaller < MIN_DEGRADED_TOKENS:
+                    raise GenerationError(f"{exc} (still at max_tokens {sampling.max_tokens})") from None
+                sampling, reason = dataclasses.replace(sampling, max_tokens=smaller), str(exc)
+        if sampling.max_tokens == asked:
+            return generation, ""
+        return generation, f"max_tokens {asked} -> {sampling.max_tokens} after: {reason}"
 
     def _sampling(self, case: Case, run: int) -> Sampling:
         return dataclasses.replace(case.sampling, seed=case.sampling.seed + run)
@@ -211,8 +239,11 @@ class WattbenchSession:
             windows.append(self.energy.begin())  # outside the timed region, just before it
             return (current["run"],), {}
 
+        degraded: dict[int, str] = {}
+
         def generate(run: int) -> None:
-            generations.append(resident.model.generate(case.messages, self._sampling(case, run)))
+            generation, degraded[run] = self._generate(resident, case, self._sampling(case, run))
+            generations.append(generation)
 
         def finish(run: int) -> None:
             # Runs outside the timed region: the record is written before the next run starts.
@@ -224,6 +255,8 @@ class WattbenchSession:
                 for g in (generation, *repeats)
             ]
             measured = self.energy.end(windows.pop(), tokens, f"{case.id}.r{run}")
+            if degraded[run]:
+                measured["degraded"] = degraded[run]
             record = self._record(case, resident, run, generation, measured)
             resident.generations += len(repeats)
             self.results.append(record)
@@ -276,10 +309,16 @@ class WattbenchSession:
             load_error = exc
         if load_error is not None:
             pytest.fail(f"{group.id}: {load_error}", pytrace=False)
-        counts = {
-            level: resident.model.count_prompt_tokens(user_chat(prompt))
-            for level, prompt in group.prompts.items()
-        }
+        count_error: WattbenchError | None = None
+        try:
+            counts = {
+                level: resident.model.count_prompt_tokens(user_chat(prompt))
+                for level, prompt in group.prompts.items()
+            }
+        except WattbenchError as exc:  # a server that cannot count fails this check, not the run
+            count_error = exc
+        if count_error is not None:
+            pytest.fail(f"{group.id}: cannot count prompt tokens: {count_error}", pytrace=False)
         for before, after in itertools.pairwise(counts):
             assert counts[before] < counts[after], (
                 f"{group.id}: prompt tokens do not grow from {before} to {after}: {counts}"

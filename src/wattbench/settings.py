@@ -58,6 +58,13 @@ class Settings:
     idle_after: bool = False
     energy_min_window_s: float = 1.0
     timeseries: bool = False
+    # Servers (wattbench.backends.openai_compat).
+    base_url: str | None = None
+    api_key_env: str = "OPENAI_API_KEY"
+    env_file: Path = Path(".env")
+    timeout_s: float = 600.0
+    connect_timeout_s: float = 10.0
+    retries: int = 3
 
 
 def split_list(value: str) -> tuple[str, ...]:

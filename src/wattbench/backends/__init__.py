@@ -18,6 +18,7 @@ from wattbench.settings import Settings
 # Lazy "module:Class" paths, so a backend's heavy imports happen only when it is chosen.
 REGISTRY: dict[str, str] = {
     "llamacpp": "wattbench.backends.llamacpp:LlamaCppBackend",
+    "openai": "wattbench.backends.openai_compat:OpenAICompatBackend",
 }
 
 

@@ -222,6 +222,11 @@ class LlamaCppModel:
         """Generate one completion from a clean context (no prefix reuse between runs)."""
         tokens = self.prompt_tokens(messages)
         n_ctx = int(self._llm.n_ctx())
+        if len(tokens) >= n_ctx:  # no smaller max_tokens can help: not a ContextOverflowError
+            raise GenerationError(
+                f"{self.ref.name}: the prompt alone ({len(tokens)} tokens) fills the context window "
+                f"({n_ctx} tokens); raise --wb-ctx"
+            )
         if len(tokens) + sampling.max_tokens > n_ctx:
             raise ContextOverflowError(
                 f"{self.ref.name}: the prompt ({len(tokens)} tokens) plus max_tokens "

@@ -47,6 +47,11 @@ class Generation:
     done_at: float
     finish_reason: str
     engine: Mapping[str, float | int]
+    token_count_source: str = "engine"
+    """Where the token counts come from: 'engine' (its tokenizer), 'server' (the response's
+    usage), or 'stream chunks' (one streamed chunk per token, where a server sends no usage)."""
+    attempts: int = 1
+    retry_wait_s: float = 0.0
 
 
 @runtime_checkable
@@ -54,8 +59,9 @@ class LoadedModel(Protocol):
     """A model loaded into memory, ready to generate. ``close`` frees it."""
 
     ref: ModelRef
-    load_s: float
-    """Seconds the engine took to load the model (file metadata and digests not included)."""
+    load_s: float | None
+    """Seconds the engine took to load the model (file metadata and digests not included);
+    None where a server loads models itself and does not say how long it took."""
     metadata: Mapping[str, object]
     """``model_*`` keys of wattbench.metrics, e.g. model_sha256, model_quantization."""
 

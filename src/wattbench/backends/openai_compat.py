@@ -1,0 +1,295 @@
+"""OpenAI-compatible servers: vLLM, LMDeploy, llama-server, llama-cpp-python's server, hosted APIs.
+
+One streamed chat completion per generation (``stream_options.include_usage`` asked for):
+
+- ``first_token_at``: the first chunk that carries generated text (content or reasoning). A
+  first chunk that carries only the role is not a token (vLLM's client counts it; we do not).
+- token counts: the final chunk's ``usage`` where the server sends it (``server``). A server
+  that sends none (llama-cpp-python's) streams one chunk per token, so completion tokens are
+  the content chunks (``stream chunks``) and prompt tokens come from a one-token, unstreamed
+  request per distinct prompt (cached; the growth checks already made it for matrix cases).
+- llama.cpp's ``timings`` (prompt_n, prompt_ms, predicted_n, predicted_ms) become ``engine_*``.
+
+The API key is read from the environment variable --wb-api-key-env (OPENAI_API_KEY), else from
+that line of the --wb-env-file (.env); it is sent as a bearer token and scrubbed from every
+message. Requests are bounded: --wb-connect-timeout for connecting and each read, --wb-timeout
+for the whole generation; connection failures, 429 and 5xx are retried (--wb-retries).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import re
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from wattbench.backends.protocol import Generation, LoadOptions, Message, ModelRef
+from wattbench.backends.retry import (
+    Attempts,
+    RetriesExhausted,
+    Retryable,
+    RetryPolicy,
+    call_with_retries,
+    redact,
+    retry_after_s,
+)
+from wattbench.errors import (
+    ConfigError,
+    ContextOverflowError,
+    GenerationError,
+    MissingExtraError,
+    ModelNotFoundError,
+    OutOfMemoryError,
+)
+from wattbench.settings import Sampling, Settings
+
+_OOM = re.compile(r"out of memory|\bOOM\b|CUDA error: out of memory|failed to allocate", re.IGNORECASE)
+_CONTEXT = re.compile(
+    r"context length|context window|maximum context|exceeds? the (available )?context|too many tokens|"
+    r"prompt is too long|n_ctx",
+    re.IGNORECASE,
+)
+
+
+def read_env_file(path: Path, name: str) -> str | None:
+    """The value of ``name`` in a .env file (KEY=value lines, optional 'export', quotes, comments)."""
+    if not path.is_file():
+        return None
+    for line in path.read_text().splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        key, sep, value = line.removeprefix("export ").partition("=")
+        if sep and key.strip() == name:
+            value = value.strip()
+            if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+                return value[1:-1]
+            return value.split(" #", 1)[0].strip()
+    return None
+
+
+def model_case_name(model_id: str) -> str:
+    """A server's model id as it appears in case ids: lowercase, no '/' or ':'."""
+    return re.sub(r"[^a-z0-9._-]+", "_", model_id.lower()).strip("_") or "model"
+
+
+class OpenAICompatBackend:
+    """Models served by an OpenAI-compatible HTTP server."""
+
+    name = "openai"
+
+    def __init__(self, settings: Settings) -> None:
+        try:
+            import httpx
+        except ImportError:
+            raise MissingExtraError("httpx", "openai") from None
+        self._httpx = httpx
+        base_url = settings.base_url or os.environ.get("OPENAI_BASE_URL")
+        if not base_url:
+            raise ConfigError(
+                "--wb-backend openai needs the server's URL: --wb-base-url http://127.0.0.1:8000/v1 "
+                "(or wb_base_url in pytest.ini, or OPENAI_BASE_URL)"
+            )
+        self.base_url = base_url.rstrip("/")
+        key = os.environ.get(settings.api_key_env) or read_env_file(settings.env_file, settings.api_key_env)
+        self._secrets = [key] if key else []
+        self.policy = RetryPolicy(retries=settings.retries)
+        self.total_timeout_s = settings.timeout_s
+        self._client = httpx.Client(
+            base_url=self.base_url,
+            headers={"Authorization": f"Bearer {key}"} if key else {},
+            timeout=httpx.Timeout(settings.connect_timeout_s),
+        )
+        self.engine_version = f"openai-compatible server (httpx {httpx.__version__})"
+
+    # -- plumbing shared with the models ---------------------------------------------------
+    def scrub(self, text: str) -> str:
+        """``text`` without the API key or URL query strings."""
+        return redact(text, self._secrets)
+
+    def request(self, method: str, path: str, attempts: Attempts, **kwargs: Any) -> Any:
+        """A JSON request with retries; returns the decoded body or raises a translated error."""
+
+        def send() -> Any:
+            try:
+                response = self._client.request(method, path, **kwargs)
+            except self._httpx.TransportError as exc:
+                raise Retryable(self.scrub(f"{type(exc).__name__}: {exc} ({self.base_url}{path})")) from None
+            if response.status_code != 200:
+                self.raise_for(response, response.text)
+            return response.json()
+
+        try:
+            return call_with_retries(send, self.policy, attempts)
+        except RetriesExhausted as exc:
+            raise GenerationError(self.scrub(str(exc))) from None
+
+    def raise_for(self, response: Any, body: str) -> None:
+        """Translate an HTTP error response into Retryable or a wattbench error."""
+        status = response.status_code
+        detail = self.scrub(body.strip()[:300])
+        where = f"HTTP {status} from {self.base_url}"
+        if status in (401, 403):
+            raise GenerationError(f"{where}: the server refused the credentials ({detail}); set the API "
+                                  "key in the variable named by --wb-api-key-env or in the .env file")
+        if _OOM.search(body):
+            raise OutOfMemoryError(f"{where}: out of memory: {detail}")
+        if status == 429 or status >= 500:
+            raise Retryable(f"{where}: {detail}", retry_after_s(response.headers.get("retry-after")))
+        if _CONTEXT.search(body):
+            raise ContextOverflowError(f"{where}: the prompt does not fit: {detail}")
+        raise GenerationError(f"{where}: {detail}")
+
+    # -- Backend ---------------------------------------------------------------------------
+    def served_models(self) -> list[str]:
+        """Model ids the server lists at /models."""
+        data = self.request("GET", "/models", Attempts())
+        return [str(m["id"]) for m in data.get("data", [])]
+
+    def resolve(self, spec: str) -> list[ModelRef]:
+        """'default' (the server's first model), 'all', or a model id the server lists."""
+        try:
+            served = self.served_models()
+        except GenerationError as exc:
+            raise ModelNotFoundError(f"cannot list the models of {self.base_url}: {exc}") from None
+        if spec.lower() in ("default", "all"):
+            ids = served[:1] if spec.lower() == "default" else served
+        elif spec in served:
+            ids = [spec]
+        else:
+            raise ModelNotFoundError(
+                f"the server at {self.base_url} serves no model {spec!r}; it serves: "
+                f"{', '.join(served) or 'none'}"
+            )
+        return [ModelRef(name=model_case_name(i), location=f"openai:{self.base_url}#{i}") for i in ids]
+
+    def load(self, ref: ModelRef, options: LoadOptions) -> OpenAICompatModel:
+        """Nothing to load: the server holds the model. The warm-up request finds out if it can."""
+        return OpenAICompatModel(self, ref, ref.location.rsplit("#", 1)[1])
+
+
+class OpenAICompatModel:
+    """One model on the server."""
+
+    load_s: float | None = None  # the server loads its models; it does not say how long it took
+
+    def __init__(self, backend: OpenAICompatBackend, ref: ModelRef, model_id: str) -> None:
+        self.backend = backend
+        self.ref = ref
+        self.model_id = model_id
+        self.metadata: Mapping[str, object] = {"model_id": model_id, "server_url": backend.base_url}
+        self._prompt_tokens: dict[str, int] = {}
+
+    def count_prompt_tokens(self, messages: Sequence[Message]) -> int:
+        """The server's own count, from the usage of a one-token, unstreamed request (cached)."""
+        key = json.dumps(list(messages), sort_keys=True)
+        if key not in self._prompt_tokens:
+            body = {"model": self.model_id, "messages": list(messages), "max_tokens": 1, "temperature": 0}
+            data = self.backend.request("POST", "/chat/completions", Attempts(), json=body)
+            self._prompt_tokens[key] = int(data["usage"]["prompt_tokens"])
+        return self._prompt_tokens[key]
+
+    def close(self) -> None:
+        """Nothing to free: the OpenAI API has no way to unload a model (servers manage that)."""
+
+    def generate(self, messages: Sequence[Message], sampling: Sampling) -> Generation:
+        """One streamed chat completion, retried on connection failures, 429 and 5xx."""
+        body = {
+            "model": self.model_id, "messages": list(messages), "stream": True,
+            "stream_options": {"include_usage": True}, "max_tokens": sampling.max_tokens,
+            "temperature": sampling.temperature, "top_p": sampling.top_p, "seed": sampling.seed,
+        }
+        attempts = Attempts()
+        try:
+            generation = call_with_retries(lambda: self._stream(body), self.backend.policy, attempts)
+        except RetriesExhausted as exc:
+            raise GenerationError(self.backend.scrub(str(exc))) from None
+        if generation.token_count_source == "stream chunks":
+            generation = _with(generation, prompt_tokens=self.count_prompt_tokens(messages))
+        return _with(generation, attempts=attempts.count, retry_wait_s=attempts.waited_s)
+
+    def _stream(self, body: Mapping[str, Any]) -> Generation:
+        httpx = self.backend._httpx
+        pieces: list[str] = []
+        chunks = 0
+        first = last = None
+        finish = "stop"
+        usage: Mapping[str, Any] | None = None
+        timings: Mapping[str, Any] | None = None
+        requested = time.perf_counter()
+        deadline = requested + self.backend.total_timeout_s
+        try:
+            with self.backend._client.stream("POST", "/chat/completions", json=body) as response:
+                if response.status_code != 200:
+                    self.backend.raise_for(response, response.read().decode("utf-8", "replace"))
+                for line in response.iter_lines():
+                    if time.perf_counter() > deadline:
+                        raise GenerationError(
+                            f"the generation took longer than --wb-timeout {self.backend.total_timeout_s:g} s"
+                        )
+                    if not line.startswith("data:"):
+                        continue
+                    data = line[5:].strip()
+                    if data == "[DONE]":
+                        break
+                    chunk = _parse_chunk(data)
+                    usage = chunk.get("usage") or usage
+                    timings = chunk.get("timings") or timings
+                    for choice in chunk.get("choices") or ():
+                        delta = choice.get("delta") or {}
+                        text = delta.get("content") or ""
+                        if text or delta.get("reasoning_content") or delta.get("reasoning"):
+                            last = time.perf_counter()
+                            first = first or last
+                            chunks += 1
+                            pieces.append(text)
+                        finish = choice.get("finish_reason") or finish
+        except httpx.TransportError as exc:
+            raise Retryable(self.backend.scrub(f"{type(exc).__name__}: {exc}")) from None
+        done = time.perf_counter()
+        prompt, completion, source = 0, chunks, "stream chunks"
+        if usage and "completion_tokens" in usage:
+            prompt, completion = int(usage.get("prompt_tokens", 0)), int(usage["completion_tokens"])
+            source = "server"
+        return Generation(
+            text="".join(pieces), prompt_tokens=prompt, completion_tokens=completion,
+            requested_at=requested, first_token_at=first, last_token_at=last, done_at=done,
+            finish_reason=finish, engine=_engine_figures(timings), token_count_source=source,
+        )
+
+
+def _parse_chunk(data: str) -> Mapping[str, Any]:
+    try:
+        chunk = json.loads(data)
+    except json.JSONDecodeError:
+        raise GenerationError(f"the server streamed a chunk that is not JSON: {data[:200]!r}") from None
+    if not isinstance(chunk, dict):
+        raise GenerationError(f"the server streamed a chunk that is not an object: {data[:200]!r}")
+    if chunk.get("error"):
+        message = str(chunk["error"])
+        if _OOM.search(message):
+            raise OutOfMemoryError(f"the server ran out of memory mid-stream: {message[:300]}")
+        raise GenerationError(f"the server reported an error mid-stream: {message[:300]}")
+    return chunk
+
+
+def _engine_figures(timings: Mapping[str, Any] | None) -> dict[str, float | int]:
+    """llama.cpp server's ``timings`` as engine_* keys."""
+    if not timings:
+        return {}
+    figures: dict[str, float | int] = {}
+    for ours, theirs, scale in (
+        ("engine_prompt_tokens", "prompt_n", None), ("engine_prompt_eval_s", "prompt_ms", 1000.0),
+        ("engine_decode_tokens", "predicted_n", None), ("engine_decode_s", "predicted_ms", 1000.0),
+    ):
+        if isinstance(timings.get(theirs), (int, float)):
+            figures[ours] = timings[theirs] / scale if scale else int(timings[theirs])
+    return figures
+
+
+def _with(generation: Generation, **changes: Any) -> Generation:
+    return dataclasses.replace(generation, **changes)
