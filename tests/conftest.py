@@ -9,6 +9,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -59,28 +60,40 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-@pytest.fixture(scope="session")
-def llama_server(tiny_gguf: Path) -> Iterator[str]:
-    """The real llama-cpp-python OpenAI-compatible server on loopback, serving the tiny model."""
+@contextmanager
+def running_llama_server(model: Path) -> Iterator[tuple[str, subprocess.Popen[str]]]:
+    """Start llama-cpp-python's OpenAI-compatible server on loopback; yields (URL, process)."""
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "llama_cpp.server", "--model", str(tiny_gguf), "--host", "127.0.0.1",
+        [sys.executable, "-m", "llama_cpp.server", "--model", str(model), "--host", "127.0.0.1",
          "--port", str(port), "--n_ctx", "4096"],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
     )
     url = f"http://127.0.0.1:{port}/v1"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"llama_cpp.server exited: {process.stderr.read() if process.stderr else ''}")
-        try:
-            with urllib.request.urlopen(f"{url}/models", timeout=1):
-                break
-        except OSError:
-            time.sleep(0.2)
-    else:
-        process.kill()
-        raise RuntimeError("llama_cpp.server did not answer within 60 s")
-    yield url
-    process.terminate()
-    process.wait(timeout=10)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if process.poll() is not None:
+                stderr = process.stderr.read() if process.stderr else ""
+                raise RuntimeError(f"llama_cpp.server exited: {stderr}")
+            try:
+                with urllib.request.urlopen(f"{url}/models", timeout=1):
+                    break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError("llama_cpp.server did not answer within 60 s") from None
+                time.sleep(0.2)
+        yield url, process
+    finally:
+        if process.poll() is None:
+            process.terminate()
+            process.wait(timeout=10)
+        if process.stderr is not None:
+            process.stderr.close()
+
+
+@pytest.fixture(scope="session")
+def llama_server(tiny_gguf: Path) -> Iterator[str]:
+    """The real llama-cpp-python server on loopback, serving the tiny model, for the session."""
+    with running_llama_server(tiny_gguf) as (url, _process):
+        yield url

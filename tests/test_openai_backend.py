@@ -13,7 +13,7 @@ from fakeopenai import ANSWER, Reply, Script, fake_openai
 from test_plugin import records, run_suite
 from tinymodel import expected_answer
 
-from conftest import free_port
+from conftest import free_port, running_llama_server
 from wattbench.backends.llamacpp import LlamaCppBackend
 from wattbench.backends.openai_compat import OpenAICompatBackend, read_env_file
 from wattbench.backends.protocol import LoadOptions
@@ -106,7 +106,7 @@ def test_a_refused_connection_is_a_clear_error_not_a_hang() -> None:
 
 def test_a_silent_server_times_out() -> None:
     with fake_openai(Script([Reply(delay_s=2.0)])) as url:
-        backend = _backend(url, retries=0, connect_timeout_s=0.3)
+        backend = _backend(url, retries=0, timeout_s=0.3)
         model = backend.load(backend.resolve("default")[0], LoadOptions())
         with pytest.raises(GenerationError, match="ReadTimeout"):
             model.generate(MESSAGES, GREEDY)
@@ -162,3 +162,30 @@ def test_faults_in_a_run_lose_nothing_and_out_of_memory_degrades(
     assert "gave up after 2 attempts" in saved[1]["error"]
     everything = (run_dir / "results.jsonl").read_text() + result.stdout.str() + result.stderr.str()
     assert SECRET not in everything
+
+
+def test_a_server_killed_mid_run_fails_the_rest_and_loses_nothing(
+    suite: pytest.Pytester, tiny_gguf: Path
+) -> None:
+    run_dir = suite.path / "run"
+    with running_llama_server(tiny_gguf) as (url, process):
+        # Kill the server as soon as the second case is recorded.
+        suite.makeconftest(
+            f"""
+            import os, signal
+
+            def pytest_runtest_logreport(report):
+                if report.when == "call" and report.nodeid.endswith("-L1]"):
+                    os.kill({process.pid}, signal.SIGKILL)
+            """
+        )
+        result, data = run_suite(
+            suite, "--wb-backend", "openai", "--wb-base-url", url, "--wb-tasks", "qa",
+            "--wb-loads", "short", "--wb-retries", "1", "--wb-run-dir", str(run_dir),
+        )
+        process.wait(timeout=10)
+    result.assert_outcomes(passed=1 + 2, failed=3)
+    result.stdout.fnmatch_lines(["*-qa-short-L2: ConnectError*(gave up after 2 attempts)*"])
+    saved = records(run_dir)
+    assert [("error" in r) for r in saved] == [False, False, True, True, True]
+    assert [e["extra_info"]["level"] for e in data["benchmarks"]] == ["L0", "L1"]

@@ -78,6 +78,10 @@ METRICS: Final[tuple[Metric, ...]] = (
     Metric("engine_decode_s", "s", "llama.cpp's own time spent evaluating generated tokens (t_eval)"),
     Metric("engine_decode_tokens", "tokens", "generated tokens llama.cpp evaluated (n_eval)"),
     Metric("engine_decode_tokens_per_s", "tokens/s", "engine_decode_tokens / engine_decode_s"),
+    Metric("engine_load_s", "s", "model load time inside this request, as the server reports it "
+           "(Ollama load_duration)"),
+    Metric("engine_total_s", "s", "the request's whole time, as the server reports it (Ollama "
+           "total_duration)"),
     Metric("token_count_source", "", "where token counts come from: engine (its tokenizer), server "
            "(the response's usage) or stream chunks (one chunk per token, no usage sent)"),
     Metric("attempts_count", "count", "requests the generation took (1 + retries)"),
@@ -97,6 +101,10 @@ METRICS: Final[tuple[Metric, ...]] = (
     Metric("model_param_count", "count", "number of weights (llama_model_n_params)"),
     Metric("model_context_tokens", "tokens", "context length the model was trained with"),
     Metric("model_id", "", "the model's id on the server (server backends)"),
+    Metric("model_digest", "", "the model's digest on the server (Ollama)"),
+    Metric("model_family", "", "model family the server reports (Ollama), e.g. qwen3"),
+    Metric("model_parameter_size", "", "parameter size the server reports (Ollama), e.g. 4.0B"),
+    Metric("model_format", "", "weights format the server reports (Ollama), e.g. gguf"),
     Metric("server_url", "", "the server's base URL, without credentials (server backends)"),
     # Software.
     Metric("backend", "", "wattbench backend name, e.g. llamacpp"),

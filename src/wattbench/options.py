@@ -91,10 +91,16 @@ OPTIONS: tuple[Option, ...] = (
            "(default: .env beside pytest.ini)", ".env"),
     Option("timeout", bounded_float(0.1, 86400.0), "seconds one generation may take on a server, "
            "retries apart (default: 600)", "600"),
-    Option("connect-timeout", bounded_float(0.1, 3600.0), "seconds to connect to a server and to "
-           "wait for each read (default: 10)", "10"),
+    Option("connect-timeout", bounded_float(0.1, 3600.0), "seconds to connect to a server "
+           "(default: 10)", "10"),
     Option("retries", non_negative_int, "further attempts after a refused connection, timeout, 429 "
            "or 5xx, with exponential backoff and Retry-After (default: 3)", "3"),
+    Option("ollama-host", str, "Ollama server for --wb-backend ollama (default: env OLLAMA_HOST, "
+           "else http://127.0.0.1:11434)"),
+    Option("ollama-keep-alive", str, "how long Ollama keeps a model loaded between cases, e.g. 30m "
+           "(default: 30m; the model is unloaded with keep_alive 0 after its last case)", "30m"),
+    Option("ollama-cold", on_off, "load the model afresh for every generation (keep_alive 0s), "
+           "to measure cold starts: on/off (default: off)", "off"),
     Option("run-dir", str, "where results.jsonl goes; an existing run directory resumes it "
            "(default: reports/run-<time> beside pytest.ini)"),
 )
@@ -221,4 +227,7 @@ def read_settings(config: pytest.Config) -> Settings:
         timeout_s=values["timeout"],
         connect_timeout_s=values["connect-timeout"],
         retries=values["retries"],
+        ollama_host=values["ollama-host"],
+        ollama_keep_alive=values["ollama-keep-alive"],
+        ollama_cold=values["ollama-cold"],
     )

@@ -65,6 +65,9 @@ class Settings:
     timeout_s: float = 600.0
     connect_timeout_s: float = 10.0
     retries: int = 3
+    ollama_host: str | None = None  # None: OLLAMA_HOST, else http://127.0.0.1:11434
+    ollama_keep_alive: str = "30m"
+    ollama_cold: bool = False
 
 
 def split_list(value: str) -> tuple[str, ...]:

@@ -19,6 +19,7 @@ from wattbench.settings import Settings
 REGISTRY: dict[str, str] = {
     "llamacpp": "wattbench.backends.llamacpp:LlamaCppBackend",
     "openai": "wattbench.backends.openai_compat:OpenAICompatBackend",
+    "ollama": "wattbench.backends.ollama:OllamaBackend",
 }
 
 

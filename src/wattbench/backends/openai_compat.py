@@ -12,8 +12,8 @@ One streamed chat completion per generation (``stream_options.include_usage`` as
 
 The API key is read from the environment variable --wb-api-key-env (OPENAI_API_KEY), else from
 that line of the --wb-env-file (.env); it is sent as a bearer token and scrubbed from every
-message. Requests are bounded: --wb-connect-timeout for connecting and each read, --wb-timeout
-for the whole generation; connection failures, 429 and 5xx are retried (--wb-retries).
+message. Requests are bounded: --wb-connect-timeout for connecting, --wb-timeout for each read
+and for the whole generation; connection failures, 429 and 5xx are retried (--wb-retries).
 """
 
 from __future__ import annotations
@@ -102,7 +102,9 @@ class OpenAICompatBackend:
         self._client = httpx.Client(
             base_url=self.base_url,
             headers={"Authorization": f"Bearer {key}"} if key else {},
-            timeout=httpx.Timeout(settings.connect_timeout_s),
+            # Reads may wait as long as a whole generation (a long prefill sends nothing for a
+            # while); the total is also checked between chunks, so a trickle cannot run on.
+            timeout=httpx.Timeout(settings.timeout_s, connect=settings.connect_timeout_s),
         )
         self.engine_version = f"openai-compatible server (httpx {httpx.__version__})"
 

@@ -1,0 +1,265 @@
+"""Ollama, through the official ``ollama`` Python client (``pip install 'wattbench[ollama]'``).
+
+Host: --wb-ollama-host, else OLLAMA_HOST, else http://127.0.0.1:11434. Models by name
+(``qwen3:4b``), ``all`` (every model the server lists) or ``default`` (its first).
+
+One streamed /api/chat per generation, with temperature, top_p, seed, num_predict and num_ctx:
+
+- ``first_token_at``: the first chunk whose message carries content (or thinking).
+- token counts: the final chunk's ``prompt_eval_count`` and ``eval_count`` (``server``).
+- Ollama's own figures, converted from nanoseconds: ``engine_prompt_eval_s``,
+  ``engine_decode_s``, ``engine_load_s``, ``engine_total_s``, with the counts as
+  ``engine_prompt_tokens`` and ``engine_decode_tokens``.
+
+Model life: ``load`` sends an empty prompt, which loads the model (its ``load_duration`` is
+``model_load_s``); cases run with --wb-ollama-keep-alive (30m) so the model stays loaded;
+``close`` sends keep_alive 0, which unloads it before the next model. With --wb-ollama-cold on,
+every generation sends keep_alive 0s: each one loads the model afresh (cold starts).
+
+Ollama reuses a prompt's cached prefix between requests, and its API cannot turn that off, so
+a repeated prompt may report fewer ``prompt_eval_count`` tokens than the first time.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import os
+import re
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeVar
+
+from wattbench.backends.openai_compat import model_case_name
+from wattbench.backends.protocol import Generation, LoadOptions, Message, ModelRef
+from wattbench.backends.retry import Attempts, RetriesExhausted, Retryable, RetryPolicy, call_with_retries
+from wattbench.errors import (
+    GenerationError,
+    MissingExtraError,
+    ModelLoadError,
+    ModelNotFoundError,
+    OutOfMemoryError,
+)
+from wattbench.settings import Sampling, Settings
+
+DEFAULT_HOST = "http://127.0.0.1:11434"
+_OOM = re.compile(
+    r"out of memory|requires more system memory|insufficient memory|cudaMalloc failed", re.IGNORECASE
+)
+NS = 1e9
+T = TypeVar("T")
+
+
+class OllamaBackend:
+    """Models pulled on an Ollama server."""
+
+    name = "ollama"
+
+    def __init__(self, settings: Settings) -> None:
+        try:
+            import httpx
+            import ollama
+        except ImportError:
+            raise MissingExtraError("ollama", "ollama") from None
+        self._ollama = ollama
+        self._httpx = httpx
+        self.settings = settings
+        self.host = (settings.ollama_host or os.environ.get("OLLAMA_HOST") or DEFAULT_HOST).rstrip("/")
+        if "://" not in self.host:
+            self.host = f"http://{self.host}"
+        self.policy = RetryPolicy(retries=settings.retries)
+        self.client = ollama.Client(
+            host=self.host, timeout=httpx.Timeout(settings.timeout_s, connect=settings.connect_timeout_s)
+        )
+        self.engine_version = f"ollama (ollama-python {_version('ollama')})"
+
+    def call(self, what: str, send: Callable[[], T]) -> tuple[T, Attempts]:
+        """``send()`` with retries; Ollama's and httpx's errors translated once, here."""
+        ollama, httpx = self._ollama, self._httpx
+
+        def attempt() -> T:
+            try:
+                return send()
+            except ollama.ResponseError as exc:
+                text = str(exc.error)
+                if _OOM.search(text):
+                    raise OutOfMemoryError(f"Ollama ran out of memory for {what}: {text}") from None
+                if exc.status_code == 404:
+                    raise ModelNotFoundError(f"Ollama: {text}; pull it first: ollama pull {what}") from None
+                if exc.status_code == 429 or exc.status_code >= 500:
+                    raise Retryable(f"Ollama HTTP {exc.status_code} for {what}: {text}") from None
+                raise GenerationError(f"Ollama HTTP {exc.status_code} for {what}: {text}") from None
+            except (ConnectionError, httpx.TransportError) as exc:
+                reason = f"{type(exc).__name__}: {exc}"
+                raise Retryable(f"no answer from Ollama at {self.host} ({reason})") from None
+
+        attempts = Attempts()
+        try:
+            return call_with_retries(attempt, self.policy, attempts), attempts
+        except RetriesExhausted as exc:
+            raise GenerationError(str(exc)) from None
+
+    def _pulled(self) -> list[Any]:
+        try:
+            listing, _ = self.call("the model list", self.client.list)
+        except GenerationError as exc:
+            raise ModelNotFoundError(
+                f"{exc}; start it with `ollama serve`, or point --wb-ollama-host / OLLAMA_HOST at it"
+            ) from None
+        return list(listing.models)
+
+    def resolve(self, spec: str) -> list[ModelRef]:
+        """'default' (the server's first model), 'all', or a pulled model's name."""
+        pulled = self._pulled()
+        names = [str(m.model) for m in pulled]
+        if spec.lower() in ("default", "all"):
+            chosen = names[:1] if spec.lower() == "default" else names
+            if not chosen:
+                raise ModelNotFoundError(f"the Ollama server at {self.host} has no model: ollama pull NAME")
+        else:
+            match = next((n for n in names if n in (spec, f"{spec}:latest")), None)
+            if match is None:
+                raise ModelNotFoundError(
+                    f"model {spec!r} is not pulled on the Ollama server at {self.host}: run `ollama pull "
+                    f"{spec}`; pulled: {', '.join(names) or 'none'}"
+                )
+            chosen = [match]
+        digests = {str(m.model): m.digest for m in pulled}
+        return [
+            ModelRef(name=model_case_name(n), location=f"ollama:{self.host}#{n}#{digests[n]}") for n in chosen
+        ]
+
+    def load(self, ref: ModelRef, options: LoadOptions) -> OllamaModel:
+        """Load the model into the server's memory (an empty prompt does that) and read its facts."""
+        _, model, digest = ref.location.rsplit("#", 2)
+        try:
+            shown, _ = self.call(model, lambda: self.client.show(model))
+            keep_alive = "0s" if self.settings.ollama_cold else self.settings.ollama_keep_alive
+            loaded, _ = self.call(model, lambda: self.client.generate(
+                model=model, prompt="", keep_alive=keep_alive,
+                options={"num_ctx": options.context_tokens},
+            ))
+        except GenerationError as exc:
+            raise ModelLoadError(str(exc)) from None
+        details = shown.details
+        metadata: dict[str, object] = {"model_id": model, "server_url": self.host, "model_digest": digest}
+        for key, value in (
+            ("model_family", getattr(details, "family", None)),
+            ("model_parameter_size", getattr(details, "parameter_size", None)),
+            ("model_quantization", getattr(details, "quantization_level", None)),
+            ("model_format", getattr(details, "format", None)),
+        ):
+            if value:
+                metadata[key] = value
+        load_ns = loaded.load_duration
+        return OllamaModel(self, ref, model, metadata, options, None if load_ns is None else load_ns / NS)
+
+
+class OllamaModel:
+    """One model on the Ollama server."""
+
+    def __init__(
+        self, backend: OllamaBackend, ref: ModelRef, model: str, metadata: Mapping[str, object],
+        options: LoadOptions, load_s: float | None,
+    ) -> None:
+        self.backend = backend
+        self.ref = ref
+        self.model = model
+        self.metadata = metadata
+        self.load_s = load_s
+        self._num_ctx = options.context_tokens
+        self._prompt_tokens: dict[str, int] = {}
+
+    def _options(self, sampling: Sampling) -> dict[str, Any]:
+        return {
+            "temperature": sampling.temperature, "top_p": sampling.top_p, "seed": sampling.seed,
+            "num_predict": sampling.max_tokens, "num_ctx": self._num_ctx,
+        }
+
+    @property
+    def _keep_alive(self) -> str:
+        return "0s" if self.backend.settings.ollama_cold else self.backend.settings.ollama_keep_alive
+
+    def count_prompt_tokens(self, messages: Sequence[Message]) -> int:
+        """The server's count: prompt_eval_count of a one-token request (cached per prompt)."""
+        key = json.dumps(list(messages), sort_keys=True)
+        if key not in self._prompt_tokens:
+            options = {**self._options(Sampling(max_tokens=1, temperature=0.0))}
+            reply, _ = self.backend.call(self.model, lambda: self.backend.client.chat(
+                model=self.model, messages=list(messages), options=options, keep_alive=self._keep_alive,
+            ))
+            self._prompt_tokens[key] = int(reply.prompt_eval_count or 0)
+        return self._prompt_tokens[key]
+
+    def generate(self, messages: Sequence[Message], sampling: Sampling) -> Generation:
+        """One streamed chat, retried on connection failures, 429 and 5xx."""
+        generation, attempts = self.backend.call(self.model, lambda: self._stream(messages, sampling))
+        return dataclasses.replace(generation, attempts=attempts.count, retry_wait_s=attempts.waited_s)
+
+    def _stream(self, messages: Sequence[Message], sampling: Sampling) -> Generation:
+        pieces: list[str] = []
+        first = last = None
+        final: Any = None
+        requested = time.perf_counter()
+        deadline = requested + self.backend.settings.timeout_s
+        stream = self.backend.client.chat(
+            model=self.model, messages=list(messages), stream=True, options=self._options(sampling),
+            keep_alive=self._keep_alive,
+        )
+        for part in stream:
+            if time.perf_counter() > deadline:
+                raise GenerationError(
+                    f"the generation took longer than --wb-timeout {self.backend.settings.timeout_s:g} s"
+                )
+            message = part.message
+            text = message.content or "" if message is not None else ""
+            if text or (message is not None and message.thinking):
+                last = time.perf_counter()
+                first = first or last
+                pieces.append(text)
+            if part.done:
+                final = part
+        done = time.perf_counter()
+        if final is None:
+            raise Retryable(f"Ollama's stream for {self.model} ended without its final chunk")
+        return Generation(
+            text="".join(pieces),
+            prompt_tokens=int(final.prompt_eval_count or 0),
+            completion_tokens=int(final.eval_count or 0),
+            requested_at=requested, first_token_at=first, last_token_at=last, done_at=done,
+            finish_reason=final.done_reason or "stop",
+            engine=_engine_figures(final),
+            token_count_source="server",
+        )
+
+    def close(self) -> None:
+        """Unload the model now (keep_alive 0), so the next model starts from a clean GPU."""
+        with contextlib.suppress(GenerationError):  # the server is gone: nothing there to free
+            self.backend.call(self.model, lambda: self.backend.client.generate(
+                model=self.model, prompt="", keep_alive=0
+            ))
+
+
+def _engine_figures(final: Any) -> dict[str, float | int]:
+    """Ollama's final-chunk figures as engine_* keys, nanoseconds converted to seconds."""
+    figures: dict[str, float | int] = {}
+    for ours, theirs, scale in (
+        ("engine_prompt_tokens", "prompt_eval_count", None),
+        ("engine_prompt_eval_s", "prompt_eval_duration", NS),
+        ("engine_decode_tokens", "eval_count", None), ("engine_decode_s", "eval_duration", NS),
+        ("engine_load_s", "load_duration", NS), ("engine_total_s", "total_duration", NS),
+    ):
+        value = getattr(final, theirs, None)
+        if isinstance(value, (int, float)):
+            figures[ours] = value / scale if scale else int(value)
+    return figures
+
+
+def _version(package: str) -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(package)
+    except PackageNotFoundError:
+        return "unknown"
