@@ -6,6 +6,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -64,18 +65,20 @@ def free_port() -> int:
 def running_llama_server(model: Path) -> Iterator[tuple[str, subprocess.Popen[str]]]:
     """Start llama-cpp-python's OpenAI-compatible server on loopback; yields (URL, process)."""
     port = free_port()
+    # The server's log goes to a file: a pipe nobody reads fills up and stalls the server.
+    log = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 (closed in the finally below)
     process = subprocess.Popen(
         [sys.executable, "-m", "llama_cpp.server", "--model", str(model), "--host", "127.0.0.1",
          "--port", str(port), "--n_ctx", "4096"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        stdout=log, stderr=subprocess.STDOUT, text=True,
     )
     url = f"http://127.0.0.1:{port}/v1"
     try:
         deadline = time.monotonic() + 60
         while True:
             if process.poll() is not None:
-                stderr = process.stderr.read() if process.stderr else ""
-                raise RuntimeError(f"llama_cpp.server exited: {stderr}")
+                log.seek(0)
+                raise RuntimeError(f"llama_cpp.server exited: {log.read()[-2000:]}")
             try:
                 with urllib.request.urlopen(f"{url}/models", timeout=1):
                     break
@@ -88,8 +91,7 @@ def running_llama_server(model: Path) -> Iterator[tuple[str, subprocess.Popen[st
         if process.poll() is None:
             process.terminate()
             process.wait(timeout=10)
-        if process.stderr is not None:
-            process.stderr.close()
+        log.close()
 
 
 @pytest.fixture(scope="session")

@@ -39,3 +39,23 @@ def test_bench_on_smollm2(suite: pytest.Pytester, smollm2: Path) -> None:
     assert json.loads(out.read_text())["wattbench"]["energy"]["idle_before"]["chunks_count"] == 10
     lines = (run_dir / "results.jsonl").read_text().splitlines()
     assert len(lines) == 15
+
+
+def test_bench_on_smollm2_through_the_real_server(suite: pytest.Pytester, smollm2: Path) -> None:
+    from conftest import running_llama_server
+
+    out = suite.path / "out.json"
+    with running_llama_server(smollm2) as (url, _process):
+        result = suite.runpytest_subprocess(
+            "bench", "-p", "no:cacheprovider", "--wb-backend", "openai", "--wb-base-url", url,
+            "--wb-tasks", "qa", "--wb-loads", "short", "--wb-levels", "L0,L3", "--wb-max-tokens", "24",
+            "--wb-run-dir", str(suite.path / "run"), "--benchmark-json", str(out),
+        )
+    result.assert_outcomes(passed=1 + 2)
+    for entry in json.loads(out.read_text())["benchmarks"]:
+        info = entry["extra_info"]
+        assert set(info) <= KEYS
+        assert info["backend"] == "openai" and info["token_count_source"] == "stream chunks"
+        assert 0 < info["completion_tokens"] <= 24 and info["output_text"].strip()
+        assert info["prompt_tokens"] > 20 and 0 < info["ttft_s"] < info["latency_s"]
+        assert info["energy_j"] > 0
