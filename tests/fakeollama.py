@@ -9,13 +9,14 @@ errors as {"error": "..."} with the status Ollama uses. No Ollama server can run
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from loopback import serving
 
 TOKENS = ["Paris", " is", " the", " capital", "."]
 DETAILS = {
@@ -151,11 +152,5 @@ def _handler(state: FakeOllama) -> type[BaseHTTPRequestHandler]:
 @contextmanager
 def serve(state: FakeOllama) -> Iterator[str]:
     """Run the fake on a free loopback port; yields its host URL."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(state))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(_handler(state)) as port:
+        yield f"http://127.0.0.1:{port}"

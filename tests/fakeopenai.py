@@ -8,13 +8,14 @@ chunk with usage when stream_options.include_usage is set, then [DONE]).
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from loopback import serving
 
 ANSWER = ["Hello", ",", " world", "."]
 
@@ -103,11 +104,5 @@ def _chunks(body: dict[str, Any], usage: dict[str, int]) -> Iterator[dict[str, A
 @contextmanager
 def fake_openai(script: Script) -> Iterator[str]:
     """Serve ``script`` on a free loopback port; yields the base URL (…/v1)."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(script))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/v1"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(_handler(script)) as port:
+        yield f"http://127.0.0.1:{port}/v1"

@@ -137,9 +137,13 @@ def test_faults_in_a_run_lose_nothing_and_out_of_memory_degrades(
 ) -> None:
     monkeypatch.setenv("OPENAI_API_KEY", SECRET)
 
+    storm = [Reply(429, "slow down", {"Retry-After": "0.1"})] * 2
+
     def reply(body: dict[str, object]) -> Reply:
         if body.get("max_tokens", 0) > 50:  # type: ignore[operator]
             return Reply(500, '{"error": "CUDA error: out of memory"}')
+        if body.get("max_tokens") == 50 and storm:  # the degraded request meets a 429 storm
+            return storm.pop()
         if "Summarize the following" in json.dumps(body):
             return Reply(500, "internal error")
         return Reply()
@@ -148,7 +152,7 @@ def test_faults_in_a_run_lose_nothing_and_out_of_memory_degrades(
     with fake_openai(Script([reply])) as url:
         result, data = run_suite(
             suite, "--wb-backend", "openai", "--wb-base-url", url, "--wb-tasks", "qa,summary",
-            "--wb-loads", "short", "--wb-levels", "L0", "--wb-retries", "1", "--wb-max-tokens", "200",
+            "--wb-loads", "short", "--wb-levels", "L0", "--wb-retries", "2", "--wb-max-tokens", "200",
             "--wb-run-dir", str(run_dir),
         )
     # qa: growth check and case pass (degraded); summary: the server fails both, the run goes on.
@@ -157,9 +161,10 @@ def test_faults_in_a_run_lose_nothing_and_out_of_memory_degrades(
     [info] = [e["extra_info"] for e in data["benchmarks"]]
     assert info["degraded"].startswith("max_tokens 200 -> 50 after: HTTP 500")
     assert info["task"] == "qa" and info["output_text"] == "".join(ANSWER)
+    assert info["attempts_count"] == 3 and info["retry_wait_s"] == pytest.approx(0.2)
     saved = records(run_dir)
     assert [("error" in r) for r in saved] == [False, True]
-    assert "gave up after 2 attempts" in saved[1]["error"]
+    assert "gave up after 3 attempts" in saved[1]["error"]
     everything = (run_dir / "results.jsonl").read_text() + result.stdout.str() + result.stderr.str()
     assert SECRET not in everything
 
