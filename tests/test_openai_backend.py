@@ -74,6 +74,7 @@ def test_usage_from_the_server_wins_and_a_role_only_chunk_is_not_the_first_token
     # Four content chunks 5 ms apart: the first token is the first content, not the role chunk.
     assert generation.last_token_at - generation.first_token_at >= 0.012  # type: ignore[operator]
     request = script.requests[0]
+    assert request["model"] == "fake/Model-1"
     assert request["stream_options"] == {"include_usage": True} and request["seed"] == 1
 
 
@@ -194,3 +195,14 @@ def test_a_server_killed_mid_run_fails_the_rest_and_loses_nothing(
     saved = records(run_dir)
     assert [("error" in r) for r in saved] == [False, False, True, True, True]
     assert [e["extra_info"]["level"] for e in data["benchmarks"]] == ["L0", "L1"]
+
+
+def test_a_model_id_with_a_slash_is_a_server_model_not_a_path(suite: pytest.Pytester) -> None:
+    with fake_openai(Script()) as url:
+        result, data = run_suite(
+            suite, "--wb-backend", "openai", "--wb-base-url", url, "--wb-model", "fake/Model-1",
+            "--wb-tasks", "qa", "--wb-loads", "short", "--wb-levels", "L0",
+            "--wb-run-dir", str(suite.path / "run"),
+        )
+    result.assert_outcomes(passed=2)
+    assert data["benchmarks"][0]["extra_info"]["model_id"] == "fake/Model-1"

@@ -168,8 +168,13 @@ def _path(value: str, base: Path) -> Path:
     return path if path.is_absolute() else base / path
 
 
-def _model_spec(spec: str, base: Path) -> str:
+SERVER_BACKENDS = ("openai", "ollama")  # their model specs are ids such as Qwen/Qwen3-4B, not paths
+
+
+def _model_spec(spec: str, base: Path, backend: str) -> str:
     """A model spec that names a path is made absolute against ``base``; names stay as they are."""
+    if backend in SERVER_BACKENDS:
+        return spec
     if "/" in spec or spec.endswith(".gguf"):
         return str(_path(spec, base))
     return spec
@@ -195,7 +200,9 @@ def read_settings(config: pytest.Config) -> Settings:
     task_dir, run_dir = values["task-dir"], values["run-dir"]
     return Settings(
         backend=values["backend"],
-        models=tuple(_model_spec(m, bases["model"]) for m in values["model"] or ("default",)),
+        models=tuple(
+            _model_spec(m, bases["model"], values["backend"]) for m in values["model"] or ("default",)
+        ),
         model_dirs=paths("model-dir"),
         tasks=values["tasks"],
         task_dir=_path(task_dir, bases["task-dir"]) if task_dir else ini_base / "fixtures" / "tasks",
