@@ -48,6 +48,7 @@ _UNIT_SUFFIXES: Final = {
     "MiB": "_mb",
     "%": "_pct",
     "C": "_c",
+    "score": "",  # dimensionless quality figures in [0, 1]: rouge_l, distinct_2, ...
 }
 
 METRICS: Final[tuple[Metric, ...]] = (
@@ -157,6 +158,22 @@ METRICS: Final[tuple[Metric, ...]] = (
     # Output.
     Metric("output_text", "", "the generated text"),
     Metric("code_compiles", "", "code tasks: the extracted code block parses (ast.parse)"),
+    # Quality (wattbench.scorers); every score is in [0, 1] and averages over runs.
+    Metric("rouge_1", "score", "ROUGE-1 F1 against the reference (stemmed)"),
+    Metric("rouge_2", "score", "ROUGE-2 F1 against the reference"),
+    Metric("rouge_l", "score", "ROUGE-L F1 against the reference"),
+    Metric("code_tests_passed", "score", "1 when the code passed the task's tests in the sandbox, else 0 "
+           "(its mean over runs is pass@1)"),
+    Metric("code_test_error", "", "why the code failed its tests: the failing line, a timeout, a "
+           "sandbox refusal"),
+    Metric("code_pass_at_k", "score", "pass@k over the case's k = --wb-runs runs (unbiased estimator)"),
+    Metric("math_answer", "", "the final answer extracted from the text (boxed, 'answer:', last number)"),
+    Metric("math_correct", "score", "1 when the final answer matches the reference, else 0"),
+    Metric("distinct_1", "score", "distinct unigrams / all unigrams"),
+    Metric("distinct_2", "score", "distinct bigrams / all bigrams"),
+    Metric("distinct_3", "score", "distinct trigrams / all trigrams"),
+    Metric("repetition_rate", "score", "share of trigrams that repeat an earlier one"),
+    Metric("output_words_count", "count", "words in the answer"),
     Metric("error", "", "why the run failed; absent when it succeeded"),
 )
 

@@ -35,6 +35,8 @@ from wattbench.monitors.meter import Window
 from wattbench.pool import ModelPool, Resident
 from wattbench.record import engine_figures, now_utc, summarise, timing
 from wattbench.results import ResultsFile, same_settings
+from wattbench.scorers import score
+from wattbench.scorers.code import pass_at_k
 from wattbench.settings import Sampling, Settings
 from wattbench.tasks import load_padding, load_task_dir
 
@@ -175,6 +177,7 @@ class WattbenchSession:
         }
         if case.is_code:
             record["code_compiles"] = check_compiles(generation.text).ok
+        record.update(score(case, generation.text))  # after the window: scoring costs no joules
         unknown = unknown_keys(record)
         if unknown:
             raise AssertionError(f"record keys not defined in wattbench.metrics: {unknown}")
@@ -283,6 +286,9 @@ class WattbenchSession:
         if failure is not None:
             self._fail(case, current["run"], failure)
         summary = summarise(records)
+        passed = [r["code_tests_passed"] for r in records if "code_tests_passed" in r]
+        if passed:
+            summary["code_pass_at_k"] = pass_at_k(len(passed), int(sum(passed)), len(passed))
         benchmark.extra_info.update(summary)
         return summary
 

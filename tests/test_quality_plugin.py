@@ -1,0 +1,78 @@
+"""Quality figures end to end through `pytest bench/`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from test_plugin import records, run_suite
+from test_scorers import RLE
+
+CANNED_BACKEND = f'''
+import time
+from wattbench.backends.llamacpp import LlamaCppBackend
+from wattbench.backends.protocol import Generation
+
+ANSWER = {RLE!r}
+
+
+class Canned:
+    """A LoadedModel that always answers ANSWER (the real interface, a fixed reply)."""
+
+    load_s = 0.0
+    metadata = {{}}
+
+    def __init__(self, ref):
+        self.ref = ref
+
+    def count_prompt_tokens(self, messages):
+        return sum(len(m["content"].split()) for m in messages)
+
+    def generate(self, messages, sampling):
+        start = time.perf_counter()
+        return Generation(ANSWER, self.count_prompt_tokens(messages), 40, start, start + 0.001,
+                          start + 0.002, start + 0.003, "stop", {{}})
+
+    def close(self):
+        pass
+
+
+class CannedBackend(LlamaCppBackend):
+    name = "canned"
+
+    def load(self, ref, options):
+        return Canned(ref)
+
+
+def pytest_wattbench_make_backend(name, settings):
+    if name == "canned":
+        return CannedBackend(settings)
+'''
+
+
+def test_code_cases_report_pass_at_k_from_executed_tests(suite: pytest.Pytester, tiny_gguf: Path) -> None:
+    suite.makeconftest(CANNED_BACKEND)
+    run_dir = suite.path / "run"
+    result, data = run_suite(
+        suite, "--wb-backend", "canned", "--wb-model", str(tiny_gguf), "--wb-tasks", "code",
+        "--wb-levels", "L0", "--wb-runs", "2", "--wb-run-dir", str(run_dir),
+    )
+    result.assert_outcomes(passed=3 + 3)
+    by_load = {e["extra_info"]["load"]: e["extra_info"] for e in data["benchmarks"]}
+    # The canned answer is a correct rle_encode: the short task's tests pass, the others' fail.
+    assert by_load["short"]["code_tests_passed"] == 1.0 and by_load["short"]["code_pass_at_k"] == 1.0
+    for load in ("medium", "long"):
+        assert by_load[load]["code_tests_passed"] == 0.0 and by_load[load]["code_pass_at_k"] == 0.0
+        assert "Error" in by_load[load]["per_run"][0]["code_test_error"]
+    assert len(records(run_dir)) == 6
+
+
+def test_summary_and_creative_cases_carry_their_scores(suite: pytest.Pytester, tiny_gguf: Path) -> None:
+    _result, data = run_suite(
+        suite, "--wb-model", str(tiny_gguf), "--wb-tasks", "summary,creative", "--wb-loads", "short",
+        "--wb-levels", "L0", "--wb-run-dir", str(suite.path / "run"),
+    )
+    by_task = {e["extra_info"]["task"]: e["extra_info"] for e in data["benchmarks"]}
+    assert 0.0 <= by_task["summary"]["rouge_l"] <= 1.0 and "distinct_2" not in by_task["summary"]
+    # The tiny model's answer is one 16-letter word: one distinct unigram, no bigram.
+    assert by_task["creative"]["distinct_1"] == 1.0 and by_task["creative"]["distinct_2"] == 0.0

@@ -1,0 +1,137 @@
+"""Quality scorers: ranges (hypothesis), the field's definitions, and the code sandbox."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from wattbench.backends.protocol import ModelRef
+from wattbench.cases import Case
+from wattbench.scorers import score
+from wattbench.scorers.code import CodeScorer, pass_at_k
+from wattbench.scorers.diversity import distinct_n, repetition_rate, words
+from wattbench.scorers.mathanswer import final_answer, matches
+from wattbench.scorers.rouge import RougeScorer
+from wattbench.scorers.sandbox import Limits, run_python
+from wattbench.settings import Sampling
+
+MODEL = ModelRef("m", "m")
+RLE_TESTS = 'assert rle_encode("") == ""\nassert rle_encode("aaabcc") == "a3b1c2"\n'
+RLE = (
+    "Here it is:\n```python\ndef rle_encode(s):\n    out, i = [], 0\n    while i < len(s):\n"
+    "        j = i\n        while j < len(s) and s[j] == s[i]:\n            j += 1\n"
+    "        out.append(f'{s[i]}{j - i}')\n        i = j\n    return ''.join(out)\n```\n"
+)
+
+
+def case(task: str, reference: str | None = None, **extra: str) -> Case:
+    return Case(MODEL, task, "short", "L0", "prompt", Sampling(), reference, extra)
+
+
+@given(st.text(max_size=300), st.text(min_size=1, max_size=300))
+def test_rouge_is_a_fraction(answer: str, reference: str) -> None:
+    figures = RougeScorer().score(case("summary", reference), answer)
+    assert all(0.0 <= figures[k] <= 1.0 for k in ("rouge_1", "rouge_2", "rouge_l"))
+
+
+def test_rouge_matches_the_reference_implementation_figures() -> None:
+    figures = score(case("summary", "The cat sat on the mat."), "A cat sat on a mat")
+    assert figures["rouge_1"] == pytest.approx(2 / 3) and figures["rouge_2"] == pytest.approx(0.4)
+
+
+@given(st.lists(st.sampled_from(["a", "b", "c", "d"]), max_size=60), st.integers(1, 3))
+def test_distinct_n_and_repetition_are_fractions(tokens: list[str], n: int) -> None:
+    assert 0.0 <= distinct_n(tokens, n) <= 1.0
+    assert 0.0 <= repetition_rate(tokens) <= 1.0
+
+
+def test_diversity_of_a_repetitive_answer() -> None:
+    figures = score(case("creative"), "the sea the sea the sea")
+    assert figures["distinct_1"] == pytest.approx(2 / 6) and figures["output_words_count"] == 6
+    assert figures["repetition_rate"] == pytest.approx(2 / 4)
+    assert words("Don't stop!") == ["don't", "stop"]
+
+
+@given(st.integers(1, 30).flatmap(lambda n: st.tuples(st.just(n), st.integers(0, n))))
+def test_pass_at_k_is_a_probability_that_grows_with_k(nc: tuple[int, int]) -> None:
+    n, c = nc
+    values = [pass_at_k(n, c, k) for k in range(1, n + 1)]
+    assert all(0.0 <= v <= 1.0 for v in values)
+    assert values == sorted(values)
+    assert values[0] == pytest.approx(c / n)
+
+
+@pytest.mark.parametrize(
+    ("text", "answer"),
+    [
+        ("so the total is \\boxed{42}.", "42"),
+        ("The answer is: 1,234.5 apples", "1234.5"),
+        ("First 3, then 7, finally 12", "12"),
+        ("Answer: \\frac{3}{4}", "0.75"),
+    ],
+)
+def test_the_final_answer_is_extracted_and_compared_numerically(text: str, answer: str) -> None:
+    got = final_answer(text)
+    assert matches(got, answer), (text, got)
+
+
+def test_math_scores_a_wrong_answer_zero() -> None:
+    assert score(case("math", "12"), "I think it is 13.")["math_correct"] == 0.0
+    assert score(case("math", "12"), "12 / 1 = \\boxed{12}")["math_correct"] == 1.0
+
+
+def test_code_that_passes_its_tests_in_the_sandbox() -> None:
+    assert CodeScorer().score(case("code", tests=RLE_TESTS), RLE) == {"code_tests_passed": 1.0}
+
+
+def test_code_that_fails_says_why() -> None:
+    wrong = RLE.replace("j - i", "j - i + 1")
+    figures = CodeScorer().score(case("code", tests=RLE_TESTS), wrong)
+    assert figures["code_tests_passed"] == 0.0 and "AssertionError" in figures["code_test_error"]
+    assert score(case("code", tests=RLE_TESTS), "no code here")["code_test_error"].startswith(
+        "the answer holds no fenced code block"
+    )
+
+
+ATTACKS = {
+    "loops forever": ("while True:\n    pass\n", "CPU time limit"),
+    "allocates 10 GB": ("x = bytearray(10 * 1024 ** 3)\n", "MemoryError"),
+    "fork-bombs": ("import os\nwhile True:\n    os.fork()\n", "starting processes"),
+    "runs a shell": ("import subprocess\nsubprocess.run(['sh', '-c', 'echo hi'])\n", "starting processes"),
+    "writes outside": ("open({target!r}, 'w').write('pwned')\n", "writing outside the sandbox"),
+    "reads the parent's environment": (
+        "import os\nprint(open('/proc/%d/environ' % os.getppid()).read())\n", "other processes"
+    ),
+    "opens a socket": ("import socket\nsocket.create_connection(('127.0.0.1', 9))\n", "network access"),
+    "kills its parent": ("import os, signal\nos.kill(os.getppid(), signal.SIGKILL)\n", "sending signals"),
+    "uses ctypes": ("import ctypes\nctypes.CDLL(None).kill(1, 9)\n", "ctypes"),
+}
+
+
+@pytest.mark.parametrize("attack", list(ATTACKS))
+def test_hostile_code_is_contained_and_scored_as_failed(attack: str, tmp_path: Path) -> None:
+    target = tmp_path / "pwned.txt"
+    code, reason = ATTACKS[attack]
+    answer = f"```python\ndef rle_encode(s):\n    return s\n{code.format(target=str(target))}```"
+    figures = CodeScorer(Limits(wall_s=5, cpu_s=2)).score(case("code", tests=RLE_TESTS), answer)
+    assert figures["code_tests_passed"] == 0.0
+    assert reason in figures["code_test_error"], figures
+    assert not target.exists()
+
+
+def test_the_sandbox_sees_none_of_the_parents_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-do-not-leak")
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example:3128")
+    result = run_python({"main.py": "import os\nprint(sorted(os.environ))\n"})
+    assert result.passed, result.reason
+    assert "OPENAI_API_KEY" not in result.stdout and "HTTPS_PROXY" not in result.stdout
+    assert os.environ["OPENAI_API_KEY"] == "sk-do-not-leak"
+
+
+def test_a_wall_clock_timeout_kills_a_sleeping_process_group() -> None:
+    result = run_python({"main.py": "import time\ntime.sleep(30)\n"}, Limits(wall_s=0.5))
+    assert not result.passed and result.reason == "timed out after 0.5 s" and result.duration_s < 5
