@@ -76,3 +76,30 @@ def test_summary_and_creative_cases_carry_their_scores(suite: pytest.Pytester, t
     assert 0.0 <= by_task["summary"]["rouge_l"] <= 1.0 and "distinct_2" not in by_task["summary"]
     # The tiny model's answer is one 16-letter word: one distinct unigram, no bigram.
     assert by_task["creative"]["distinct_1"] == 1.0 and by_task["creative"]["distinct_2"] == 0.0
+
+
+def test_a_case_under_its_quality_floor_fails_after_its_record_is_saved(
+    suite: pytest.Pytester, tiny_gguf: Path
+) -> None:
+    run_dir = suite.path / "run"
+    result, data = run_suite(
+        suite, "--wb-model", str(tiny_gguf), "--wb-tasks", "qa,summary", "--wb-loads", "short",
+        "--wb-levels", "L0", "--wb-quality-floor", "summary:rouge_l>=0.2", "--wb-run-dir", str(run_dir),
+    )
+    result.assert_outcomes(passed=2 + 1, failed=1)
+    result.stdout.fnmatch_lines(["*tiny-summary-short-L0: rouge_l 0 breaks the floor summary:rouge_l>=0.2*"])
+    assert [r["task"] for r in records(run_dir)] == ["qa", "summary"]
+    assert len(data["benchmarks"]) == 2
+
+
+@pytest.mark.parametrize(
+    ("floor", "message"),
+    [
+        ("rouge_l=0.2", "*'rouge_l=0.2' is not a floor; write *metric>=value, e.g. summary:rouge_l>=0.2*"),
+        ("summary:bleu>=0.2", "*'bleu' is not a recorded figure*"),
+    ],
+)
+def test_a_bad_floor_names_itself(suite: pytest.Pytester, floor: str, message: str) -> None:
+    result = suite.runpytest("bench", "--wb-quality-floor", floor)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([message])

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from wattbench.floors import parse_floors
 from wattbench.levels import LEVELS
 from wattbench.settings import (
     LOADS,
@@ -101,6 +102,9 @@ OPTIONS: tuple[Option, ...] = (
            "(default: 30m; the model is unloaded with keep_alive 0 after its last case)", "30m"),
     Option("ollama-cold", on_off, "load the model afresh for every generation (keep_alive 0s), "
            "to measure cold starts: on/off (default: off)", "off"),
+    Option("quality-floor", parse_floors, "floors a case must reach, else it fails after its record "
+           "is saved: [task:]metric>=value, comma list, repeatable, e.g. summary:rouge_l>=0.2",
+           many=True),
     Option("run-dir", str, "where results.jsonl goes; an existing run directory resumes it "
            "(default: reports/run-<time> beside pytest.ini)"),
 )
@@ -237,4 +241,5 @@ def read_settings(config: pytest.Config) -> Settings:
         ollama_host=values["ollama-host"],
         ollama_keep_alive=values["ollama-keep-alive"],
         ollama_cold=values["ollama-cold"],
+        quality_floors=tuple(values["quality-floor"] or ()),
     )

@@ -294,7 +294,10 @@ class WattbenchSession:
 
     # -- invariants ----------------------------------------------------------------------
     def check_answer(self, case: Case, record: Mapping[str, Any]) -> None:
-        """Invariants on the answer; the record is already saved when this runs."""
+        """Invariants on the answer and the quality floors; the record is already saved."""
+        broken = [v for f in self.settings.quality_floors if (v := f.violation(case.task, record))]
+        if broken:
+            raise AssertionError(f"{case.id}: " + "; ".join(broken))
         if case.is_code:
             for run in record.get("per_run", [record]):
                 if run["code_compiles"]:

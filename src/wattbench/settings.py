@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
+from wattbench.floors import Floor
 from wattbench.levels import LEVELS
 from wattbench.monitors import SOURCES
 
@@ -68,6 +69,7 @@ class Settings:
     ollama_host: str | None = None  # None: OLLAMA_HOST, else http://127.0.0.1:11434
     ollama_keep_alive: str = "30m"
     ollama_cold: bool = False
+    quality_floors: tuple[Floor, ...] = ()
 
 
 def split_list(value: str) -> tuple[str, ...]:
