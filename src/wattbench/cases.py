@@ -10,8 +10,9 @@ from wattbench.backends.protocol import Message, ModelRef
 from wattbench.casefile import CaseEntry
 from wattbench.errors import ModelNotFoundError
 from wattbench.levels import build_levels
+from wattbench.questions import CLARIFICATION, EXAMPLES, GUIDANCE, Question
 from wattbench.settings import Sampling
-from wattbench.tasks import Task
+from wattbench.tasks import Item, Task
 
 CODE_TASKS = frozenset({"code"})
 
@@ -33,6 +34,8 @@ class Case:
     sampling: Sampling
     reference: str | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
+    previous: str | None = None
+    """For a later turn of a conversation: the id of the case of the turn before it."""
 
     @property
     def id(self) -> str:
@@ -41,7 +44,7 @@ class Case:
 
     @property
     def messages(self) -> tuple[Message, ...]:
-        """The chat the model receives."""
+        """This turn's user message (a later turn is preceded by the conversation so far)."""
         return user_chat(self.prompt)
 
     @property
@@ -92,6 +95,36 @@ def matrix(
                     Case(model, task.name, load, level, prompt, sampling, item.reference, item.extra)
                     for level, prompt in chosen.items()
                 )
+    return cases, groups
+
+
+def from_questions(
+    models: Sequence[ModelRef],
+    questions: Sequence[Question],
+    levels: Sequence[str],
+    padding: Sequence[str],
+    sampling: Sampling,
+) -> tuple[list[Case], list[PromptGroup]]:
+    """Cases of MT-Bench-style questions: each level of turn 1, then each later turn."""
+    cases: list[Case] = []
+    groups: list[PromptGroup] = []
+    for model in models:
+        for q in questions:
+            item = Item(instruction=q.turns[0])
+            prompts = build_levels(item, CLARIFICATION, GUIDANCE, EXAMPLES, padding, key=f"q{q.id}")
+            chosen = {level: prompts[level] for level in levels}
+            groups.append(PromptGroup(model, q.category, f"q{q.id}", chosen))
+            for level, prompt in chosen.items():
+                previous = None
+                for turn, text in enumerate(q.turns):
+                    load = f"q{q.id}" if turn == 0 else f"q{q.id}t{turn + 1}"
+                    reference = q.references[turn] if turn < len(q.references) else None
+                    case = Case(
+                        model, q.category, load, level, prompt if turn == 0 else text, sampling,
+                        reference, previous=previous,
+                    )
+                    cases.append(case)
+                    previous = case.id
     return cases, groups
 
 

@@ -58,6 +58,8 @@ OPTIONS: tuple[Option, ...] = (
     Option("levels", choice_list(LEVELS, "level"), "prompt levels: L0, L1, L2, L3, P, or all", "all"),
     Option("cases", split_list, "JSON test-case files to run as well (list of {model, prompt, "
            "task_type, ...})", many=True),
+    Option("questions", split_list, "MT-Bench-style question files (question_id, category, turns) "
+           "to run at every level, later turns with the conversation carried", many=True),
     Option("runs", positive_int, "generations per case, each with seed + run (default: 1)", "1"),
     Option("max-tokens", positive_int, "completion limit in tokens (default: 200)", "200"),
     Option("temperature", bounded_float(0.0, 2.0), "sampling temperature (default: 0.7)", "0.7"),
@@ -213,6 +215,7 @@ def read_settings(config: pytest.Config) -> Settings:
         loads=values["loads"],
         levels=values["levels"],
         case_files=paths("cases"),
+        question_files=paths("questions"),
         runs=values["runs"],
         sampling=Sampling(
             max_tokens=values["max-tokens"],

@@ -9,16 +9,16 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import itertools
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
 import pytest
 
 from wattbench import __version__
-from wattbench.backends.protocol import Backend, Generation, LoadOptions, ModelRef
+from wattbench.backends.protocol import Backend, Generation, LoadOptions, Message, ModelRef
 from wattbench.casefile import parse_case_file
-from wattbench.cases import Case, PromptGroup, from_entries, matrix, user_chat
+from wattbench.cases import Case, PromptGroup, from_entries, from_questions, matrix, user_chat
 from wattbench.codeblock import check_compiles
 from wattbench.energy import EnergyMonitor
 from wattbench.errors import (
@@ -33,6 +33,7 @@ from wattbench.metrics import unknown_keys
 from wattbench.modelfile import model_name
 from wattbench.monitors.meter import Window
 from wattbench.pool import ModelPool, Resident
+from wattbench.questions import load_questions
 from wattbench.record import engine_figures, now_utc, summarise, timing
 from wattbench.results import ResultsFile, same_settings
 from wattbench.scorers import score
@@ -63,6 +64,7 @@ class WattbenchSession:
         self._finished = self.results.finished_runs()
         self.recorded = 0
         self.energy = EnergyMonitor(settings)
+        self._answers: dict[tuple[str, int], str] = {}  # (case id, run) -> answer, for later turns
 
     # -- building the matrix -------------------------------------------------------------
     def _resolve(self, spec: str) -> list[ModelRef]:
@@ -92,6 +94,13 @@ class WattbenchSession:
             if chosen:
                 padding = load_padding(s.task_dir)
                 cases, groups = matrix(models, chosen, s.loads, s.levels, padding, s.sampling)
+        for path in s.question_files:
+            padding = load_padding(s.task_dir) if s.task_dir else ()
+            more_cases, more_groups = from_questions(
+                models, load_questions(path), s.levels, padding, s.sampling
+            )
+            cases.extend(more_cases)
+            groups.extend(more_groups)
         for path in s.case_files:
             cases.extend(from_entries(parse_case_file(path), models, self._resolve, s.sampling))
         seen: set[str] = set()
@@ -185,7 +194,7 @@ class WattbenchSession:
         return record
 
     def _repeat_until_resolved(
-        self, window: Window, case: Case, run: int, resident: Resident
+        self, window: Window, chat: Sequence[Message], case: Case, run: int, resident: Resident
     ) -> list[Generation]:
         """Generate the run again, same seed, until its energy window is long enough to resolve.
 
@@ -194,11 +203,29 @@ class WattbenchSession:
         """
         repeats: list[Generation] = []
         while self.energy.needs_more(window) and len(repeats) < MAX_WINDOW_GENERATIONS - 1:
-            repeats.append(self._generate(resident, case, self._sampling(case, run))[0])
+            repeats.append(self._generate(resident, chat, self._sampling(case, run))[0])
         return repeats
 
+    def _chat(self, resident: Resident, case: Case, run: int) -> tuple[Message, ...]:
+        """The chat of ``case``'s run: for a later turn, the conversation so far, then this turn.
+
+        The model's answers to earlier turns come from their own cases' same run where those
+        ran (cases run in order), else they are generated here, unrecorded.
+        """
+        if case.previous is None:
+            return case.messages
+        before = self.by_id[case.previous]
+        earlier = self._chat(resident, before, run)
+        answer = self._answers.get((before.id, run))
+        if answer is None:
+            answer = self._generate(resident, earlier, self._sampling(before, run))[0].text
+            self._answers[before.id, run] = answer
+        return (*earlier, {"role": "assistant", "content": answer}, *case.messages)
+
     @staticmethod
-    def _generate(resident: Resident, case: Case, sampling: Sampling) -> tuple[Generation, str]:
+    def _generate(
+        resident: Resident, chat: Sequence[Message], sampling: Sampling
+    ) -> tuple[Generation, str]:
         """One generation; out of memory or context, retried with half the max_tokens each time.
 
         Returns the generation and what was reduced ('' when nothing was).
@@ -206,7 +233,7 @@ class WattbenchSession:
         asked, reason = sampling.max_tokens, ""
         while True:
             try:
-                generation = resident.model.generate(case.messages, sampling)
+                generation = resident.model.generate(chat, sampling)
                 break
             except (OutOfMemoryError, ContextOverflowError) as exc:
                 smaller = sampling.max_tokens // 2
@@ -237,22 +264,25 @@ class WattbenchSession:
         current = {"run": 0}
         windows: list[Window] = []
 
-        def setup() -> tuple[tuple[int], dict[str, Any]]:
-            current["run"] = next(runs)
-            windows.append(self.energy.begin())  # outside the timed region, just before it
-            return (current["run"],), {}
-
         degraded: dict[int, str] = {}
+        chats: dict[int, tuple[Message, ...]] = {}
+
+        def setup() -> tuple[tuple[int], dict[str, Any]]:
+            current["run"] = run = next(runs)
+            chats[run] = self._chat(resident, case, run)  # earlier turns: before the window opens
+            windows.append(self.energy.begin())  # outside the timed region, just before it
+            return (run,), {}
 
         def generate(run: int) -> None:
-            generation, degraded[run] = self._generate(resident, case, self._sampling(case, run))
+            generation, degraded[run] = self._generate(resident, chats[run], self._sampling(case, run))
             generations.append(generation)
 
         def finish(run: int) -> None:
             # Runs outside the timed region: the record is written before the next run starts.
             generation = generations.pop()
+            self._answers[case.id, run] = generation.text
             window = windows[-1]
-            repeats = self._repeat_until_resolved(window, case, run, resident)
+            repeats = self._repeat_until_resolved(window, chats[run], case, run, resident)
             tokens = [
                 (g.completion_tokens, g.prompt_tokens + g.completion_tokens)
                 for g in (generation, *repeats)
