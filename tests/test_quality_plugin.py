@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -103,3 +104,35 @@ def test_a_bad_floor_names_itself(suite: pytest.Pytester, floor: str, message: s
     result = suite.runpytest("bench", "--wb-quality-floor", floor)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines([message])
+
+
+def _humaneval_file(path: Path) -> Path:
+    """Two problems in HumanEval's shape: rle_encode (the canned answer solves it) and add."""
+    problems = [
+        {"task_id": "Test/0", "entry_point": "rle_encode",
+         "prompt": 'import itertools\n\n\ndef rle_encode(s):\n    """Encode s: "aab" -> "a2b1"."""\n',
+         "test": 'def check(candidate):\n    assert candidate("aab") == "a2b1"\n'},
+        {"task_id": "Test/1", "entry_point": "add",
+         "prompt": 'def add(a, b):\n    """Return a + b."""\n',
+         "test": "def check(candidate):\n    assert candidate(2, 3) == 5\n"},
+    ]
+    path.write_text("".join(json.dumps(p) + "\n" for p in problems))
+    return path
+
+
+def test_humaneval_problems_run_their_own_check(suite: pytest.Pytester, tiny_gguf: Path) -> None:
+    suite.makeconftest(CANNED_BACKEND)
+    problems = _humaneval_file(suite.path / "problems.jsonl")
+    result, data = run_suite(
+        suite, "--wb-backend", "canned", "--wb-model", str(tiny_gguf), "--wb-tasks", "",
+        "--wb-humaneval", str(problems), "--wb-levels", "L0,L3", "--wb-run-dir", str(suite.path / "run"),
+    )
+    result.assert_outcomes(passed=2 + 4)
+    passed = {e["extra_info"]["case_id"]: e["extra_info"]["code_tests_passed"] for e in data["benchmarks"]}
+    assert passed == {
+        "tiny-code-test0-L0": 1.0, "tiny-code-test0-L3": 1.0,
+        "tiny-code-test1-L0": 0.0, "tiny-code-test1-L3": 0.0,
+    }
+    # The L3 prompt holds the code task's worked examples; L0 is the bare stub.
+    prompts = [e["extra_info"]["prompt_tokens"] for e in data["benchmarks"][:2]]
+    assert prompts[0] < prompts[1]

@@ -9,6 +9,8 @@ from typing import Any
 from wattbench.backends.protocol import Message, ModelRef
 from wattbench.casefile import CaseEntry
 from wattbench.errors import ModelNotFoundError
+from wattbench.humaneval import INSTRUCTION as HUMANEVAL_INSTRUCTION
+from wattbench.humaneval import Problem
 from wattbench.levels import build_levels
 from wattbench.questions import CLARIFICATION, EXAMPLES, GUIDANCE, Question
 from wattbench.settings import Sampling
@@ -125,6 +127,35 @@ def from_questions(
                     )
                     cases.append(case)
                     previous = case.id
+    return cases, groups
+
+
+def from_problems(
+    models: Sequence[ModelRef],
+    problems: Sequence[Problem],
+    code_task: Task | None,
+    levels: Sequence[str],
+    padding: Sequence[str],
+    sampling: Sampling,
+) -> tuple[list[Case], list[PromptGroup]]:
+    """Code cases of HumanEval-shape problems, at every level (the code task's level material)."""
+    clarification, guidance, examples = (
+        (code_task.clarification, code_task.guidance, code_task.examples)
+        if code_task is not None else (CLARIFICATION, GUIDANCE, EXAMPLES)
+    )
+    cases: list[Case] = []
+    groups: list[PromptGroup] = []
+    for model in models:
+        for problem in problems:
+            item = Item(instruction=HUMANEVAL_INSTRUCTION, input=problem.request)
+            prompts = build_levels(item, clarification, guidance, examples, padding, key=problem.task_id)
+            chosen = {level: prompts[level] for level in levels}
+            groups.append(PromptGroup(model, "code", problem.load, chosen))
+            extra = {"entry_point": problem.entry_point, "tests": problem.tests, "setup": problem.prompt}
+            cases.extend(
+                Case(model, "code", problem.load, level, prompt, sampling, None, extra)
+                for level, prompt in chosen.items()
+            )
     return cases, groups
 
 

@@ -60,6 +60,8 @@ OPTIONS: tuple[Option, ...] = (
            "task_type, ...})", many=True),
     Option("questions", split_list, "MT-Bench-style question files (question_id, category, turns) "
            "to run at every level, later turns with the conversation carried", many=True),
+    Option("humaneval", split_list, "HumanEval-shape JSONL files (task_id, prompt, entry_point, "
+           "test) to run as code cases at every level, scored by their tests", many=True),
     Option("runs", positive_int, "generations per case, each with seed + run (default: 1)", "1"),
     Option("max-tokens", positive_int, "completion limit in tokens (default: 200)", "200"),
     Option("temperature", bounded_float(0.0, 2.0), "sampling temperature (default: 0.7)", "0.7"),
@@ -216,6 +218,7 @@ def read_settings(config: pytest.Config) -> Settings:
         levels=values["levels"],
         case_files=paths("cases"),
         question_files=paths("questions"),
+        humaneval_files=paths("humaneval"),
         runs=values["runs"],
         sampling=Sampling(
             max_tokens=values["max-tokens"],

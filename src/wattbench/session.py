@@ -18,7 +18,15 @@ import pytest
 from wattbench import __version__
 from wattbench.backends.protocol import Backend, Generation, LoadOptions, Message, ModelRef
 from wattbench.casefile import parse_case_file
-from wattbench.cases import Case, PromptGroup, from_entries, from_questions, matrix, user_chat
+from wattbench.cases import (
+    Case,
+    PromptGroup,
+    from_entries,
+    from_problems,
+    from_questions,
+    matrix,
+    user_chat,
+)
 from wattbench.codeblock import check_compiles
 from wattbench.energy import EnergyMonitor
 from wattbench.errors import (
@@ -29,6 +37,7 @@ from wattbench.errors import (
     OutOfMemoryError,
     WattbenchError,
 )
+from wattbench.humaneval import load_problems
 from wattbench.metrics import unknown_keys
 from wattbench.modelfile import model_name
 from wattbench.monitors.meter import Window
@@ -98,6 +107,14 @@ class WattbenchSession:
             padding = load_padding(s.task_dir) if s.task_dir else ()
             more_cases, more_groups = from_questions(
                 models, load_questions(path), s.levels, padding, s.sampling
+            )
+            cases.extend(more_cases)
+            groups.extend(more_groups)
+        for path in s.humaneval_files:
+            padding = load_padding(s.task_dir) if s.task_dir else ()
+            code_task = load_task_dir(s.task_dir).get("code") if s.task_dir else None
+            more_cases, more_groups = from_problems(
+                models, load_problems(path), code_task, s.levels, padding, s.sampling
             )
             cases.extend(more_cases)
             groups.extend(more_groups)

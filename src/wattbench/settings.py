@@ -45,6 +45,7 @@ class Settings:
     levels: tuple[str, ...] = LEVELS
     case_files: tuple[Path, ...] = ()
     question_files: tuple[Path, ...] = ()
+    humaneval_files: tuple[Path, ...] = ()
     runs: int = 1
     sampling: Sampling = field(default_factory=Sampling)
     context_tokens: int = 4096

@@ -1,0 +1,73 @@
+"""HumanEval-shape code problems: JSON lines with ``task_id``, ``prompt``, ``entry_point``, ``test``.
+
+Each problem becomes a code case per level, with the code task's level material. The answer's
+code runs in the sandbox after the problem's prompt (its imports and helpers; the stub it
+redefines is harmless) and before the problem's ``test``, then ``check(<entry_point>)``, which
+is how HumanEval's own harness runs a completion.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from wattbench.errors import CaseFileError
+
+INSTRUCTION = (
+    "Complete the following Python function. Reply with the whole function in one Python code block."
+)
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One problem: its id (also its case-id load), the stub, the function name and the tests."""
+
+    task_id: str
+    prompt: str
+    entry_point: str
+    test: str
+
+    @property
+    def load(self) -> str:
+        """'HumanEval/12' -> 'humaneval12': case ids split on '-', so no '-' or '/' here."""
+        return re.sub(r"[^a-z0-9]+", "", self.task_id.lower()) or "problem"
+
+    @property
+    def tests(self) -> str:
+        """The problem's test code followed by the call HumanEval's harness makes."""
+        return f"{self.test}\n\ncheck({self.entry_point})\n"
+
+    @property
+    def request(self) -> str:
+        """The stub as the model sees it."""
+        return f"```python\n{self.prompt.rstrip()}\n```"
+
+
+def load_problems(path: Path) -> list[Problem]:
+    """Every problem of a HumanEval-shape JSONL file; a malformed line names the line and field."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise CaseFileError(str(path), f"cannot read the problem file: {exc.strerror}") from None
+    problems: list[Problem] = []
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            data = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise CaseFileError(str(path), f"line {number} is not JSON: {exc.msg}", number) from None
+        if not isinstance(data, dict):
+            raise CaseFileError(str(path), "each line must be a JSON object", number)
+        values = []
+        for name in ("task_id", "prompt", "entry_point", "test"):
+            value = data.get(name)
+            if not isinstance(value, str) or not value.strip():
+                raise CaseFileError(str(path), f"needs {name!r} as a non-empty string", number, name)
+            values.append(value)
+        problems.append(Problem(*values))
+    if not problems:
+        raise CaseFileError(str(path), "holds no problem")
+    return problems
