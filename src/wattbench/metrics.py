@@ -49,6 +49,7 @@ _UNIT_SUFFIXES: Final = {
     "%": "_pct",
     "C": "_c",
     "score": "",  # dimensionless quality figures in [0, 1]: rouge_l, distinct_2, ...
+    "points": "",  # a judge's grade on its own scale (1-10, 0-10, 0-2.5)
 }
 
 METRICS: Final[tuple[Metric, ...]] = (
@@ -174,6 +175,13 @@ METRICS: Final[tuple[Metric, ...]] = (
     Metric("distinct_3", "score", "distinct trigrams / all trigrams"),
     Metric("repetition_rate", "score", "share of trigrams that repeat an earlier one"),
     Metric("output_words_count", "count", "words in the answer"),
+    # The judge phase (--wb-judge), in the benchmark JSON; each judgement is in judgements.jsonl.
+    Metric("judge_score", "points", "MT-Bench single-answer grade, 1-10, mean over runs"),
+    Metric("judge_rubric_total", "points", "rubric total, 0-10: the four parts below summed"),
+    Metric("judge_factuality", "points", "rubric: is every claim correct, 0-2.5"),
+    Metric("judge_helpfulness", "points", "rubric: does it answer what was asked, 0-2.5"),
+    Metric("judge_structure", "points", "rubric: is it clear and well organised, 0-2.5"),
+    Metric("judge_conciseness", "points", "rubric: no padding or repetition, 0-2.5"),
     Metric("error", "", "why the run failed; absent when it succeeded"),
 )
 

@@ -26,6 +26,7 @@ from wattbench.settings import (
     default_run_dir,
     energy_sources,
     gpu_list,
+    judge_modes,
     non_negative_int,
     on_off,
     positive_int,
@@ -109,6 +110,12 @@ OPTIONS: tuple[Option, ...] = (
     Option("quality-floor", parse_floors, "floors a case must reach, else it fails after its record "
            "is saved: [task:]metric>=value, comma list, repeatable, e.g. summary:rouge_l>=0.2",
            many=True),
+    Option("judge", judge_modes, "grade the answers with an LLM judge after the last case: off, or "
+           "a list of single (MT-Bench 1-10), rubric (4 parts, 0-10), pairwise (default: off)", "off"),
+    Option("judge-model", str, "the judge model, as --wb-model takes it (default: default, the "
+           "embedded SmolLM2 on llamacpp)", "default"),
+    Option("judge-backend", str, "the judge's backend (default: the run's --wb-backend)"),
+    Option("judge-max-tokens", positive_int, "room for the judge's explanation (default: 512)", "512"),
     Option("run-dir", str, "where results.jsonl goes; an existing run directory resumes it "
            "(default: reports/run-<time> beside pytest.ini)"),
 )
@@ -248,4 +255,8 @@ def read_settings(config: pytest.Config) -> Settings:
         ollama_keep_alive=values["ollama-keep-alive"],
         ollama_cold=values["ollama-cold"],
         quality_floors=tuple(values["quality-floor"] or ()),
+        judge_modes=values["judge"],
+        judge_model=values["judge-model"],
+        judge_backend=values["judge-backend"],
+        judge_max_tokens=values["judge-max-tokens"],
     )

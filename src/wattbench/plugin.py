@@ -12,7 +12,7 @@ from wattbench import hookspec
 from wattbench.backends import make_backend
 from wattbench.backends.protocol import Backend
 from wattbench.cases import Case, PromptGroup
-from wattbench.errors import ConfigError
+from wattbench.errors import ConfigError, WattbenchError
 from wattbench.options import add_options, read_settings
 from wattbench.session import WattbenchSession
 from wattbench.settings import Settings
@@ -133,6 +133,19 @@ def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> 
         if nextitem is None:
             session.energy.finish()  # idle after the last case, in the same state as before it
         session.pool.release()
+        if nextitem is None and session.judging.enabled:
+            _judge(item.config, session)
+
+
+def _judge(config: pytest.Config, session: WattbenchSession) -> None:
+    """The judge phase, once the benchmarked model is freed; a failure is reported, not raised."""
+    settings = config.stash[SETTINGS_KEY]
+    try:
+        session.judging.run(
+            lambda name: config.hook.pytest_wattbench_make_backend(name=name, settings=settings)
+        )
+    except WattbenchError as exc:
+        session.judging.summary = {"error": f"the judge phase could not run: {exc}"}
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -141,6 +154,8 @@ def pytest_benchmark_update_json(config: pytest.Config, benchmarks: Any, output_
     session = config.stash.get(SESSION_KEY, None)
     if session is not None:
         output_json["wattbench"] = {"energy": session.energy.summary()}
+        if session.judging.summary is not None:
+            output_json["wattbench"]["judge"] = session.judging.summary
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
@@ -162,6 +177,15 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     warning = energy.drift_warning()
     if warning:
         terminalreporter.write_line(f"WARNING: {warning}", yellow=True, bold=True)
+    judged = session.judging.summary
+    if judged is not None and "error" in judged:
+        terminalreporter.write_line(f"WARNING: {judged['error']}", yellow=True, bold=True)
+    elif judged is not None:
+        for mode, figures in judged["modes"].items():
+            terminalreporter.write_line(
+                f"judge {judged['judge_model']} ({mode}): {figures['judged']} judgements, "
+                f"{figures['parse_failures']} parse failures ({figures['parse_failure_rate']:.0%})"
+            )
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

@@ -21,8 +21,8 @@ SETTINGS_KEYS = ("backend", "max_tokens", "temperature", "top_p", "seed", "conte
 class ResultsFile:
     """Append-only JSON Lines file of run records."""
 
-    def __init__(self, run_dir: Path) -> None:
-        self.path = run_dir / RESULTS_FILE
+    def __init__(self, run_dir: Path, name: str = RESULTS_FILE) -> None:
+        self.path = run_dir / name
         self._fd: int | None = None
 
     def append(self, record: Mapping[str, Any]) -> None:

@@ -38,6 +38,7 @@ from wattbench.errors import (
     WattbenchError,
 )
 from wattbench.humaneval import load_problems
+from wattbench.judging import JudgePhase
 from wattbench.metrics import unknown_keys
 from wattbench.modelfile import model_name
 from wattbench.monitors.meter import Window
@@ -74,6 +75,7 @@ class WattbenchSession:
         self.recorded = 0
         self.energy = EnergyMonitor(settings)
         self._answers: dict[tuple[str, int], str] = {}  # (case id, run) -> answer, for later turns
+        self.judging = JudgePhase(settings, self.energy)
 
     # -- building the matrix -------------------------------------------------------------
     def _resolve(self, spec: str) -> list[ModelRef]:
@@ -298,6 +300,7 @@ class WattbenchSession:
             # Runs outside the timed region: the record is written before the next run starts.
             generation = generations.pop()
             self._answers[case.id, run] = generation.text
+            self.judging.add(case, run, generation.text)
             window = windows[-1]
             repeats = self._repeat_until_resolved(window, chats[run], case, run, resident)
             tokens = [
@@ -337,6 +340,7 @@ class WattbenchSession:
         if passed:
             summary["code_pass_at_k"] = pass_at_k(len(passed), int(sum(passed)), len(passed))
         benchmark.extra_info.update(summary)
+        self.judging.infos[case.id] = benchmark.extra_info  # the judge's grades join it later
         return summary
 
     # -- invariants ----------------------------------------------------------------------

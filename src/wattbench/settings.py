@@ -72,6 +72,10 @@ class Settings:
     ollama_keep_alive: str = "30m"
     ollama_cold: bool = False
     quality_floors: tuple[Floor, ...] = ()
+    judge_modes: tuple[str, ...] = ()  # any of single, rubric, pairwise
+    judge_model: str = "default"
+    judge_backend: str | None = None  # None: the run's backend
+    judge_max_tokens: int = 512
 
 
 def split_list(value: str) -> tuple[str, ...]:
@@ -112,6 +116,20 @@ def energy_sources(value: str) -> tuple[str, ...]:
         raise argparse.ArgumentTypeError(
             f"unknown energy source {bad[0] if bad else value!r}; choose auto, off, or a list of "
             f"{', '.join(SOURCES)}"
+        )
+    return items
+
+
+def judge_modes(value: str) -> tuple[str, ...]:
+    """'off' -> (); else a list of single, rubric, pairwise."""
+    items = tuple(dict.fromkeys(item.lower() for item in split_list(value)))
+    if items in ((), ("off",)):
+        return ()
+    modes = ("single", "rubric", "pairwise")
+    bad = [item for item in items if item not in modes]
+    if bad:
+        raise argparse.ArgumentTypeError(
+            f"unknown judge mode {bad[0]!r}; choose off, or a list of {', '.join(modes)}"
         )
     return items
 
