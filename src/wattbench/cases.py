@@ -12,6 +12,7 @@ from wattbench.errors import ModelNotFoundError
 from wattbench.humaneval import INSTRUCTION as HUMANEVAL_INSTRUCTION
 from wattbench.humaneval import Problem
 from wattbench.levels import build_levels
+from wattbench.prompttable import PromptRow
 from wattbench.questions import CLARIFICATION, EXAMPLES, GUIDANCE, Question
 from wattbench.settings import Sampling
 from wattbench.tasks import Item, Task
@@ -154,6 +155,23 @@ def from_problems(
             extra = {"entry_point": problem.entry_point, "tests": problem.tests, "setup": problem.prompt}
             cases.extend(
                 Case(model, "code", problem.load, level, prompt, sampling, None, extra)
+                for level, prompt in chosen.items()
+            )
+    return cases, groups
+
+
+def from_table(
+    models: Sequence[ModelRef], rows: Sequence[PromptRow], levels: Sequence[str], sampling: Sampling
+) -> tuple[list[Case], list[PromptGroup]]:
+    """Cases of a prompt table's rows: the row's own variant at each chosen level."""
+    cases: list[Case] = []
+    groups: list[PromptGroup] = []
+    for model in models:
+        for row in rows:
+            chosen = {level: row.prompts[level] for level in levels}
+            groups.append(PromptGroup(model, row.task, row.id, chosen))
+            cases.extend(
+                Case(model, row.task, row.id, level, prompt, sampling, row.reference)
                 for level, prompt in chosen.items()
             )
     return cases, groups

@@ -63,6 +63,8 @@ OPTIONS: tuple[Option, ...] = (
            "to run at every level, later turns with the conversation carried", many=True),
     Option("humaneval", split_list, "HumanEval-shape JSONL files (task_id, prompt, entry_point, "
            "test) to run as code cases at every level, scored by their tests", many=True),
+    Option("prompt-table", split_list, "CSV or Excel tables: a row per question, columns L0, L1, "
+           "L2, L3, P (and id, task, reference)", many=True),
     Option("runs", positive_int, "generations per case, each with seed + run (default: 1)", "1"),
     Option("max-tokens", positive_int, "completion limit in tokens (default: 200)", "200"),
     Option("temperature", bounded_float(0.0, 2.0), "sampling temperature (default: 0.7)", "0.7"),
@@ -226,6 +228,7 @@ def read_settings(config: pytest.Config) -> Settings:
         case_files=paths("cases"),
         question_files=paths("questions"),
         humaneval_files=paths("humaneval"),
+        prompt_tables=paths("prompt-table"),
         runs=values["runs"],
         sampling=Sampling(
             max_tokens=values["max-tokens"],

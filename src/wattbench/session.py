@@ -24,6 +24,7 @@ from wattbench.cases import (
     from_entries,
     from_problems,
     from_questions,
+    from_table,
     matrix,
     user_chat,
 )
@@ -43,6 +44,7 @@ from wattbench.metrics import unknown_keys
 from wattbench.modelfile import model_name
 from wattbench.monitors.meter import Window
 from wattbench.pool import ModelPool, Resident
+from wattbench.prompttable import load_prompt_table
 from wattbench.questions import load_questions
 from wattbench.record import engine_figures, now_utc, summarise, timing
 from wattbench.results import ResultsFile, same_settings
@@ -118,6 +120,10 @@ class WattbenchSession:
             more_cases, more_groups = from_problems(
                 models, load_problems(path), code_task, s.levels, padding, s.sampling
             )
+            cases.extend(more_cases)
+            groups.extend(more_groups)
+        for path in s.prompt_tables:
+            more_cases, more_groups = from_table(models, load_prompt_table(path), s.levels, s.sampling)
             cases.extend(more_cases)
             groups.extend(more_groups)
         for path in s.case_files:

@@ -46,6 +46,7 @@ class Settings:
     case_files: tuple[Path, ...] = ()
     question_files: tuple[Path, ...] = ()
     humaneval_files: tuple[Path, ...] = ()
+    prompt_tables: tuple[Path, ...] = ()
     runs: int = 1
     sampling: Sampling = field(default_factory=Sampling)
     context_tokens: int = 4096

@@ -1,0 +1,87 @@
+"""Prompt tables: CSV or Excel files where each row is a question and columns hold its levels.
+
+Columns (a header row; names are case-insensitive): ``L0``, ``L1``, ``L2``, ``L3``, ``P`` (the
+five prompt variants, all required), and optionally ``id`` (else the row number), ``task``
+(else the file's stem) and ``reference``. Case ids read ``model-<task>-<id>-<level>``; the five
+variants of a row form one token-growth check, like the built-in tasks. Excel needs
+``pip install 'wattbench[tables]'`` (openpyxl).
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from wattbench.errors import CaseFileError, MissingExtraError
+from wattbench.levels import LEVELS
+
+
+@dataclass(frozen=True)
+class PromptRow:
+    """One row: its id, task, level -> prompt, and reference answer if any."""
+
+    id: str
+    task: str
+    prompts: dict[str, str]
+    reference: str | None
+
+
+def _label(value: str) -> str:
+    """A value as it may appear inside a case id: no '-' (ids split on it), no spaces."""
+    return re.sub(r"[^A-Za-z0-9_.]+", "_", value.strip()).strip("_") or "x"
+
+
+def _rows(path: Path) -> list[list[Any]]:
+    if path.suffix.lower() in (".xlsx", ".xlsm"):
+        try:
+            import openpyxl
+        except ImportError:
+            raise MissingExtraError("openpyxl", "tables") from None
+        try:
+            sheet = openpyxl.load_workbook(path, read_only=True, data_only=True).worksheets[0]
+        except Exception as exc:  # openpyxl raises many kinds for a bad file
+            raise CaseFileError(str(path), f"cannot read the workbook: {exc}") from None
+        return [list(row) for row in sheet.iter_rows(values_only=True)]
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as handle:
+            return [list(row) for row in csv.reader(handle)]
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise CaseFileError(str(path), f"cannot read the table: {exc}") from None
+
+
+def load_prompt_table(path: Path) -> list[PromptRow]:
+    """Every row of a CSV or Excel prompt table; a bad header or cell names it."""
+    rows = _rows(path)
+    if not rows:
+        raise CaseFileError(str(path), "the table is empty")
+    header = [str(cell or "").strip().lower() for cell in rows[0]]
+    columns = {name: index for index, name in enumerate(header) if name}
+    missing = [level for level in LEVELS if level.lower() not in columns]
+    if missing:
+        raise CaseFileError(
+            str(path), f"the header lacks the level column(s) {', '.join(missing)}; it needs "
+            f"L0, L1, L2, L3, P (and may have id, task, reference); it has: {', '.join(header)}",
+        )
+    out: list[PromptRow] = []
+    for number, row in enumerate(rows[1:], start=2):
+        cells = {name: str(row[i]).strip() if i < len(row) and row[i] is not None else ""
+                 for name, i in columns.items()}
+        if not any(cells.values()):
+            continue
+        prompts = {level: cells[level.lower()] for level in LEVELS}
+        empty = [level for level, text in prompts.items() if not text]
+        if empty:
+            raise CaseFileError(str(path), f"row {number}: empty level cell(s) {', '.join(empty)}",
+                                number, empty[0])
+        out.append(PromptRow(
+            id=_label(cells.get("id") or f"r{number - 1}"),
+            task=_label(cells.get("task") or path.stem),
+            prompts=prompts,
+            reference=cells.get("reference") or None,
+        ))
+    if not out:
+        raise CaseFileError(str(path), "the table has a header but no question rows")
+    return out
