@@ -20,9 +20,9 @@ def test_bench_on_smollm2(suite: pytest.Pytester, smollm2: Path) -> None:
         "--wb-max-tokens", "24", "--wb-run-dir", str(run_dir), "--benchmark-json", str(out),
         "--wb-idle-time", "1", "--wb-energy-min-window", "0.5",
     )
-    result.assert_outcomes(passed=3 + 15)
+    result.assert_outcomes(passed=4 + 20)  # qa, summary, creative, math: growth checks and cases
     entries = json.loads(out.read_text())["benchmarks"]
-    assert len(entries) == 15
+    assert len(entries) == 20
     for entry in entries:
         info = entry["extra_info"]
         assert set(info) <= KEYS
@@ -38,7 +38,7 @@ def test_bench_on_smollm2(suite: pytest.Pytester, smollm2: Path) -> None:
         assert info["idle_power_w"] >= 0 and "energy_net_j" in info and info["rss_peak_mb"] > 100
     assert json.loads(out.read_text())["wattbench"]["energy"]["idle_before"]["chunks_count"] == 10
     lines = (run_dir / "results.jsonl").read_text().splitlines()
-    assert len(lines) == 15
+    assert len(lines) == 20
 
 
 def test_bench_on_smollm2_through_the_real_server(suite: pytest.Pytester, smollm2: Path) -> None:

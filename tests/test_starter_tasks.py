@@ -26,12 +26,14 @@ def smollm2_vocab(smollm2: Path) -> Any:
 
 def test_every_task_has_every_load_and_what_its_checks_need() -> None:
     tasks = load_task_dir(TASKS)
-    assert set(tasks) == {"qa", "summary", "code", "creative"}
+    assert set(tasks) == {"qa", "summary", "code", "creative", "math"}
     for task in tasks.values():
         assert set(task.items) == set(SIZES), task.name
         assert len(task.examples) >= 1
-    for name in ("qa", "summary"):
+    for name in ("qa", "summary", "math"):
         assert all(item.reference for item in tasks[name].items.values()), name
+    for item in tasks["math"].items.values():
+        float(item.reference or "")  # a number the math scorer can compare with
     for item in tasks["code"].items.values():
         assert item.extra["entry_point"] in item.extra["tests"]
         ast.parse(item.extra["tests"])
