@@ -8,12 +8,12 @@ is how HumanEval's own harness runs a completion.
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from wattbench.errors import CaseFileError
+from wattbench.jsonlines import read_objects
 
 INSTRUCTION = (
     "Complete the following Python function. Reply with the whole function in one Python code block."
@@ -47,20 +47,8 @@ class Problem:
 
 def load_problems(path: Path) -> list[Problem]:
     """Every problem of a HumanEval-shape JSONL file; a malformed line names the line and field."""
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError as exc:
-        raise CaseFileError(str(path), f"cannot read the problem file: {exc.strerror}") from None
     problems: list[Problem] = []
-    for number, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            data = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise CaseFileError(str(path), f"line {number} is not JSON: {exc.msg}", number) from None
-        if not isinstance(data, dict):
-            raise CaseFileError(str(path), "each line must be a JSON object", number)
+    for number, data in read_objects(path, "problem"):
         values = []
         for name in ("task_id", "prompt", "entry_point", "test"):
             value = data.get(name)

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from wattbench.errors import CaseFileError
+from wattbench.jsonlines import read_objects
 from wattbench.tasks import Example
 
 # Level material for questions that bring none of their own: general, category-neutral.
@@ -61,7 +62,7 @@ def _references(path: Path) -> dict[int, tuple[str, ...]]:
     return found
 
 
-def _field(data: dict[str, Any], name: str, kind: type, where: str, path: Path, line: int) -> Any:
+def _field(data: dict[str, Any], name: str, kind: type, path: Path, line: int) -> Any:
     value = data.get(name)
     if not isinstance(value, kind) or isinstance(value, bool):
         raise CaseFileError(str(path), f"needs {name!r} as {kind.__name__}", line, name) from None
@@ -70,24 +71,12 @@ def _field(data: dict[str, Any], name: str, kind: type, where: str, path: Path, 
 
 def load_questions(path: Path) -> list[Question]:
     """Every question of an MT-Bench-style file; a malformed line names the line and field."""
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError as exc:
-        raise CaseFileError(str(path), f"cannot read the question file: {exc.strerror}") from None
     references = _references(path)
     questions: list[Question] = []
-    for number, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            data = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise CaseFileError(str(path), f"line {number} is not JSON: {exc.msg}", number) from None
-        if not isinstance(data, dict):
-            raise CaseFileError(str(path), "each line must be a JSON object", number)
-        qid = _field(data, "question_id", int, "line", path, number)
-        category = _field(data, "category", str, "line", path, number)
-        turns = _field(data, "turns", list, "line", path, number)
+    for number, data in read_objects(path, "question"):
+        qid = _field(data, "question_id", int, path, number)
+        category = _field(data, "category", str, path, number)
+        turns = _field(data, "turns", list, path, number)
         if not turns or not all(isinstance(t, str) and t.strip() for t in turns):
             raise CaseFileError(str(path), "'turns' must be a list of non-empty strings", number, "turns")
         questions.append(Question(qid, category.lower(), tuple(turns), references.get(qid, ())))
