@@ -20,9 +20,15 @@ from wattbench.tasks import Item, Task
 CODE_TASKS = frozenset({"code"})
 
 
-def user_chat(prompt: str) -> tuple[Message, ...]:
-    """The chat a model receives for a prompt: one user message, no system prompt."""
-    return ({"role": "user", "content": prompt},)
+def task_label(task: str, system_name: str) -> str:
+    """The task as case ids show it: 'qa', or 'qa+engineered' under a named system prompt."""
+    return task if system_name == "default" else f"{task}+{system_name}"
+
+
+def user_chat(prompt: str, system: str | None = None) -> tuple[Message, ...]:
+    """The chat a model receives for a prompt: the system prompt if any, one user message."""
+    user: Message = {"role": "user", "content": prompt}
+    return ({"role": "system", "content": system}, user) if system else (user,)
 
 
 @dataclass(frozen=True)
@@ -39,16 +45,21 @@ class Case:
     extra: Mapping[str, Any] = field(default_factory=dict)
     previous: str | None = None
     """For a later turn of a conversation: the id of the case of the turn before it."""
+    system: str | None = None
+    """The system prompt; None leaves the model's own default."""
+    system_name: str = "default"
 
     @property
     def id(self) -> str:
-        """model-task-load-level: the pytest id, so -k selects on any of the four."""
-        return f"{self.model.name}-{self.task}-{self.load}-{self.level}"
+        """model-task-load-level: the pytest id, so -k selects on any of the four. Under a
+        system prompt other than the default, the task part reads 'task+name'."""
+        return f"{self.model.name}-{task_label(self.task, self.system_name)}-{self.load}-{self.level}"
 
     @property
     def messages(self) -> tuple[Message, ...]:
-        """This turn's user message (a later turn is preceded by the conversation so far)."""
-        return user_chat(self.prompt)
+        """This turn's chat: the system prompt (first turn only) and the user message; a later
+        turn is preceded by the conversation so far."""
+        return user_chat(self.prompt, self.system if self.previous is None else None)
 
     @property
     def is_code(self) -> bool:
@@ -64,11 +75,13 @@ class PromptGroup:
     task: str
     load: str
     prompts: Mapping[str, str]  # level -> prompt, in level order
+    system: str | None = None
+    system_name: str = "default"
 
     @property
     def id(self) -> str:
         """model-task-load."""
-        return f"{self.model.name}-{self.task}-{self.load}"
+        return f"{self.model.name}-{task_label(self.task, self.system_name)}-{self.load}"
 
 
 def matrix(
@@ -175,6 +188,22 @@ def from_table(
                 for level, prompt in chosen.items()
             )
     return cases, groups
+
+
+def with_system_prompts(
+    cases: Sequence[Case], groups: Sequence[PromptGroup], prompts: Mapping[str, str | None]
+) -> tuple[list[Case], list[PromptGroup]]:
+    """Every case and group once per system prompt, side by side (see Case.id)."""
+    out_cases: list[Case] = []
+    out_groups: list[PromptGroup] = []
+    for name, text in prompts.items():
+        renamed = {c.id: replace(c, system=text, system_name=name).id for c in cases}
+        out_cases.extend(
+            replace(c, system=text, system_name=name, previous=renamed.get(c.previous or ""))
+            for c in cases
+        )
+        out_groups.extend(replace(g, system=text, system_name=name) for g in groups)
+    return out_cases, out_groups
 
 
 def from_entries(

@@ -59,6 +59,8 @@ METRICS: Final[tuple[Metric, ...]] = (
     Metric("task", "", "task name (qa, summary, code, creative, or a case file's task_type)"),
     Metric("load", "", "input size: short, medium, long (or the case file's name)"),
     Metric("level", "", "prompt level: L0, L1, L2, L3, P (or the case file's entry number)"),
+    Metric("system_prompt", "", "the system prompt's name: default (none) or one of "
+           "--wb-system-prompt-file"),
     Metric("run", "", "run index within the case, from 0 (the run's seed is seed + run)"),
     Metric("runs_count", "count", "runs averaged in this entry (benchmark JSON, --wb-runs > 1)"),
     Metric("per_run", "", "the record of every run (benchmark JSON, --wb-runs > 1)"),

@@ -65,6 +65,11 @@ OPTIONS: tuple[Option, ...] = (
            "test) to run as code cases at every level, scored by their tests", many=True),
     Option("prompt-table", split_list, "CSV or Excel tables: a row per question, columns L0, L1, "
            "L2, L3, P (and id, task, reference)", many=True),
+    Option("system-prompts", split_list, "system prompts to run every case under, side by side: "
+           "default (none) and names from --wb-system-prompt-file, e.g. default,engineered "
+           "(default: default)", "default"),
+    Option("system-prompt-file", str, "JSON object of system prompt name -> text (default: "
+           "fixtures/system_prompts.json beside pytest.ini)"),
     Option("runs", positive_int, "generations per case, each with seed + run (default: 1)", "1"),
     Option("max-tokens", positive_int, "completion limit in tokens (default: 200)", "200"),
     Option("temperature", bounded_float(0.0, 2.0), "sampling temperature (default: 0.7)", "0.7"),
@@ -229,6 +234,11 @@ def read_settings(config: pytest.Config) -> Settings:
         question_files=paths("questions"),
         humaneval_files=paths("humaneval"),
         prompt_tables=paths("prompt-table"),
+        system_prompts=values["system-prompts"],
+        system_prompt_file=(
+            _path(values["system-prompt-file"], bases["system-prompt-file"])
+            if values["system-prompt-file"] else ini_base / "fixtures" / "system_prompts.json"
+        ),
         runs=values["runs"],
         sampling=Sampling(
             max_tokens=values["max-tokens"],

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import itertools
+import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
@@ -27,6 +28,7 @@ from wattbench.cases import (
     from_table,
     matrix,
     user_chat,
+    with_system_prompts,
 )
 from wattbench.codeblock import check_compiles
 from wattbench.energy import EnergyMonitor
@@ -128,6 +130,8 @@ class WattbenchSession:
             groups.extend(more_groups)
         for path in s.case_files:
             cases.extend(from_entries(parse_case_file(path), models, self._resolve, s.sampling))
+        if s.system_prompts != ("default",):
+            cases, groups = with_system_prompts(cases, groups, self._system_prompts())
         seen: set[str] = set()
         for case in cases:
             if case.id in seen:
@@ -137,6 +141,30 @@ class WattbenchSession:
                 )
             seen.add(case.id)
         return cases, groups
+
+    def _system_prompts(self) -> dict[str, str | None]:
+        """name -> text for --wb-system-prompts; 'default' is no system prompt."""
+        s = self.settings
+        known: dict[str, str] = {}
+        if s.system_prompt_file.is_file():
+            try:
+                known = json.loads(s.system_prompt_file.read_text(encoding="utf-8"))
+            except json.JSONDecodeError as exc:
+                raise ConfigError(f"{s.system_prompt_file}: not JSON: {exc.msg}") from None
+            if not isinstance(known, dict) or not all(isinstance(v, str) for v in known.values()):
+                raise ConfigError(f"{s.system_prompt_file}: must be an object of name -> prompt text")
+        prompts: dict[str, str | None] = {}
+        for name in s.system_prompts:
+            if name == "default":
+                prompts[name] = None
+            elif name in known:
+                prompts[name] = known[name]
+            else:
+                raise ConfigError(
+                    f"unknown system prompt {name!r} (--wb-system-prompts); {s.system_prompt_file} "
+                    f"defines: {', '.join(known) or 'none'}; 'default' means none"
+                )
+        return prompts
 
     # -- running a case ------------------------------------------------------------------
     def _expected_settings(self, case: Case, run: int) -> dict[str, Any]:
@@ -168,6 +196,7 @@ class WattbenchSession:
             "task": case.task,
             "load": case.load,
             "level": case.level,
+            "system_prompt": case.system_name,
             "run": run,
         }
 
@@ -378,7 +407,7 @@ class WattbenchSession:
         count_error: WattbenchError | None = None
         try:
             counts = {
-                level: resident.model.count_prompt_tokens(user_chat(prompt))
+                level: resident.model.count_prompt_tokens(user_chat(prompt, group.system))
                 for level, prompt in group.prompts.items()
             }
         except WattbenchError as exc:  # a server that cannot count fails this check, not the run

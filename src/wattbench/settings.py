@@ -47,6 +47,8 @@ class Settings:
     question_files: tuple[Path, ...] = ()
     humaneval_files: tuple[Path, ...] = ()
     prompt_tables: tuple[Path, ...] = ()
+    system_prompts: tuple[str, ...] = ("default",)
+    system_prompt_file: Path = Path("fixtures/system_prompts.json")
     runs: int = 1
     sampling: Sampling = field(default_factory=Sampling)
     context_tokens: int = 4096
