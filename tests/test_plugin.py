@@ -12,6 +12,8 @@ from tinymodel import expected_answer, write_tiny_gguf
 from wattbench.metrics import KEYS
 
 LEVEL_IDS = ("L0", "L1", "L2", "L3", "P")
+TASK_NAMES = ("qa", "summary", "code", "creative", "math", "stem", "reasoning", "extraction",
+              "humanities", "roleplay")
 
 
 def run_suite(suite: pytest.Pytester, *args: str) -> tuple[pytest.RunResult, dict[str, Any]]:
@@ -46,11 +48,13 @@ def case_ids(result: pytest.RunResult) -> list[str]:
 def test_ids_follow_model_task_load_level(suite: pytest.Pytester, tiny_gguf: Path) -> None:
     result = suite.runpytest("bench", "--collect-only", "-q", "--wb-model", str(tiny_gguf))
     ids = case_ids(result)
-    assert len(ids) == 5 * 3 * 5
+    # 10 tasks x 3 loads x 5 levels, and role-play's two follow-up turns per load and level.
+    assert len(ids) == 10 * 3 * 5 + 2 * 3 * 5
     assert "tiny-code-long-P" in ids
     assert all(i.split("-")[0] == "tiny" for i in ids)
-    assert {i.split("-")[1] for i in ids} == {"qa", "summary", "code", "creative", "math"}
-    assert {i.split("-")[2] for i in ids} == {"short", "medium", "long"}
+    assert {i.split("-")[1] for i in ids} == set(TASK_NAMES)
+    assert {i.split("-")[2].split(".")[0] for i in ids} == {"short", "medium", "long"}
+    assert "tiny-roleplay-short.t3-L2" in ids
     assert {i.split("-")[3] for i in ids} == set(LEVEL_IDS)
 
 
@@ -70,8 +74,8 @@ def test_k_selects_by_task_level_and_load(
     for case_id in ids:
         _model, its_task, its_load, its_level = case_id.split("-")
         assert task in (None, its_task), case_id
-        assert load in (None, its_load) and level in (None, its_level), case_id
-    expected = {"code": 15, "L3": 15, "long": 25}[expression]
+        assert load in (None, its_load.split(".")[0]) and level in (None, its_level), case_id
+    expected = {"code": 15, "L3": 36, "long": 60}[expression]
     assert len(ids) == expected
 
 
@@ -278,4 +282,7 @@ def test_bad_ini_value_names_the_key(suite: pytest.Pytester) -> None:
 def test_unknown_task_is_a_usage_error(suite: pytest.Pytester, tiny_gguf: Path) -> None:
     result = suite.runpytest("bench", "--wb-model", str(tiny_gguf), "--wb-tasks", "poetry")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["*unknown task 'poetry'*tasks in*code, creative, math, qa, summary*"])
+    result.stderr.fnmatch_lines(
+        ["*unknown task 'poetry'*tasks in*code, creative, extraction, humanities, math, qa, reasoning, "
+         "roleplay, stem, summary*"]
+    )

@@ -135,3 +135,23 @@ def test_the_sandbox_sees_none_of_the_parents_environment(monkeypatch: pytest.Mo
 def test_a_wall_clock_timeout_kills_a_sleeping_process_group() -> None:
     result = run_python({"main.py": "import time\ntime.sleep(30)\n"}, Limits(wall_s=0.5))
     assert not result.passed and result.reason == "timed out after 0.5 s" and result.duration_s < 5
+
+
+def test_reasoning_takes_the_final_answer_line() -> None:
+    assert score(case("reasoning", "Omar"), "Ada is 09:00 in room B.\nAnswer: Omar")["answer_correct"] == 1.0
+    assert score(case("reasoning", "Omar"), "Omar or Ada?\nAnswer: Ada")["answer_correct"] == 0.0
+    assert score(case("reasoning", "Lena"), "So the shortest is Lena.")["answer_correct"] == 1.0
+
+
+def test_extraction_scores_fields_of_the_first_json_object() -> None:
+    reference = '{"name": "Laura Mendes", "date": "14 March 2025", "room": "4B"}'
+    answer = 'Sure:\n```json\n{"name": "laura mendes ", "date": "14/03/2025", "room": "4B"}\n```'
+    figures = score(case("extraction", reference), answer)
+    assert figures == {"extraction_valid_json": 1.0, "extraction_field_accuracy": pytest.approx(2 / 3)}
+    assert score(case("extraction", reference), "name: Laura")["extraction_valid_json"] == 0.0
+
+
+@given(st.text(max_size=200))
+def test_extraction_accuracy_is_a_fraction(answer: str) -> None:
+    figures = score(case("extraction", '{"a": "1", "b": "2"}'), answer)
+    assert 0.0 <= figures["extraction_field_accuracy"] <= 1.0

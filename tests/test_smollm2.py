@@ -16,7 +16,7 @@ def test_bench_on_smollm2(suite: pytest.Pytester, smollm2: Path) -> None:
     out = suite.path / "out.json"
     run_dir = suite.path / "run"
     result = suite.runpytest_subprocess(
-        "bench", "-p", "no:cacheprovider", "-k", "smollm and short and not code",
+        "bench", "-p", "no:cacheprovider", "-k", "smollm and short and (qa or summary or creative or math)",
         "--wb-max-tokens", "24", "--wb-run-dir", str(run_dir), "--benchmark-json", str(out),
         "--wb-idle-time", "1", "--wb-energy-min-window", "0.5",
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import json
 from pathlib import Path
 from typing import Any
 
@@ -26,14 +27,20 @@ def smollm2_vocab(smollm2: Path) -> Any:
 
 def test_every_task_has_every_load_and_what_its_checks_need() -> None:
     tasks = load_task_dir(TASKS)
-    assert set(tasks) == {"qa", "summary", "code", "creative", "math"}
+    assert set(tasks) == {"qa", "summary", "code", "creative", "math", "stem", "reasoning", "extraction",
+                          "humanities", "roleplay"}
     for task in tasks.values():
         assert set(task.items) == set(SIZES), task.name
         assert len(task.examples) >= 1
-    for name in ("qa", "summary", "math"):
+    for name in ("qa", "summary", "math", "stem", "reasoning", "extraction", "humanities"):
         assert all(item.reference for item in tasks[name].items.values()), name
-    for item in tasks["math"].items.values():
-        float(item.reference or "")  # a number the math scorer can compare with
+    for name in ("math", "stem"):
+        for item in tasks[name].items.values():
+            float(item.reference or "")  # a number the math scorer can compare with
+    for item in tasks["extraction"].items.values():
+        assert isinstance(json.loads(item.reference or ""), dict)
+    for item in tasks["roleplay"].items.values():
+        assert len(item.extra["turns"]) >= 2  # multi-turn: two follow-ups at least
     for item in tasks["code"].items.values():
         assert item.extra["entry_point"] in item.extra["tests"]
         ast.parse(item.extra["tests"])

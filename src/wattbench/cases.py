@@ -107,11 +107,24 @@ def matrix(
                 )
                 chosen = {level: prompts[level] for level in levels}
                 groups.append(PromptGroup(model, task.name, load, chosen))
-                cases.extend(
-                    Case(model, task.name, load, level, prompt, sampling, item.reference, item.extra)
-                    for level, prompt in chosen.items()
-                )
+                for level, prompt in chosen.items():
+                    case = Case(model, task.name, load, level, prompt, sampling, item.reference, item.extra)
+                    cases.append(case)
+                    cases.extend(later_turns(case, item.extra.get("turns", ())))
     return cases, groups
+
+
+def later_turns(first: Case, turns: Sequence[str]) -> list[Case]:
+    """A case per follow-up user turn ('short.t2', ...), each carrying the conversation before it."""
+    cases: list[Case] = []
+    previous = first
+    for number, text in enumerate(turns, start=2):
+        previous = replace(
+            first, load=f"{first.load}.t{number}", prompt=text, reference=None, extra={},
+            previous=previous.id,
+        )
+        cases.append(previous)
+    return cases
 
 
 def from_questions(

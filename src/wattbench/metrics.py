@@ -172,6 +172,11 @@ METRICS: Final[tuple[Metric, ...]] = (
     Metric("code_pass_at_k", "score", "pass@k over the case's k = --wb-runs runs (unbiased estimator)"),
     Metric("math_answer", "", "the final answer extracted from the text (boxed, 'answer:', last number)"),
     Metric("math_correct", "score", "1 when the final answer matches the reference, else 0"),
+    Metric("answer_correct", "score", "short-answer tasks: 1 when the final answer line names the "
+           "reference, else 0"),
+    Metric("extraction_valid_json", "score", "extraction: 1 when the answer holds a JSON object"),
+    Metric("extraction_field_accuracy", "score", "extraction: share of the reference's fields whose "
+           "value the answer's JSON matches (case and surrounding space ignored)"),
     Metric("distinct_1", "score", "distinct unigrams / all unigrams"),
     Metric("distinct_2", "score", "distinct bigrams / all bigrams"),
     Metric("distinct_3", "score", "distinct trigrams / all trigrams"),

@@ -9,7 +9,8 @@ A task file (fixtures/tasks/<name>.json) looks like::
                "medium": {...}, "long": {...}}}
 
 Item keys other than ``instruction``, ``input`` and ``reference`` (``entry_point``, ``tests``,
-...) are kept in ``Item.extra`` for scorers that need them. The directory may also hold
+``setup``, ``turns``: follow-up user messages of a multi-turn item, ...) are kept in
+``Item.extra`` for scorers and the case builder. The directory may also hold
 ``padding.txt``: irrelevant paragraphs (blank-line separated) for level P.
 """
 
@@ -92,6 +93,9 @@ def parse_task(data: Any, source: Path) -> Task:
         reference = item.get("reference")
         if reference is not None and not isinstance(reference, str):
             raise ConfigError(f"{where}: field 'reference' must be a string")
+        turns = item.get("turns", [])
+        if not isinstance(turns, list) or not all(isinstance(t, str) and t.strip() for t in turns):
+            raise ConfigError(f"{where}: field 'turns' must be a list of follow-up user messages (strings)")
         items[load] = Item(
             instruction=_text(item, "instruction", where),
             input=_text(item, "input", where, required=False),

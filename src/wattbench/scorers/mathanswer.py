@@ -12,6 +12,7 @@ from typing import Any
 from wattbench.cases import Case
 
 REL_TOL = 1e-6
+NUMERIC_TASKS = frozenset({"math", "stem"})  # tasks whose reference is one number
 _BOXED = re.compile(r"\\boxed\{((?:[^{}]|\{[^{}]*\})*)\}")
 _ANSWER = re.compile(r"(?:final answer|answer)\s*(?:is|:|=)\s*\$?([^\n$]+)", re.IGNORECASE)
 _NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?(?:/\d+)?|-?\.\d+")
@@ -64,8 +65,8 @@ class MathScorer:
     name = "math"
 
     def applies(self, case: Case) -> bool:
-        """Math cases with a reference answer."""
-        return case.task == "math" and bool(case.reference)
+        """Math and STEM cases with a reference answer."""
+        return case.task in NUMERIC_TASKS and bool(case.reference)
 
     def score(self, case: Case, text: str) -> Mapping[str, Any]:
         """Whether the final answer matches the reference."""

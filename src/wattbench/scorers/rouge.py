@@ -11,7 +11,8 @@ from rouge_score import rouge_scorer
 
 from wattbench.cases import Case
 
-SKIP_TASKS = frozenset({"code", "math"})  # scored by running tests / by the final answer instead
+# Scored by their own measure instead: tests, the final answer, the JSON fields.
+SKIP_TASKS = frozenset({"code", "math", "stem", "reasoning", "extraction"})
 
 
 @lru_cache(maxsize=1)
@@ -25,7 +26,7 @@ class RougeScorer:
     name = "rouge"
 
     def applies(self, case: Case) -> bool:
-        """Cases with a reference answer, except code and math."""
+        """Cases with a reference answer, except those scored by their own measure."""
         return bool(case.reference) and case.task not in SKIP_TASKS
 
     def score(self, case: Case, text: str) -> Mapping[str, Any]:
