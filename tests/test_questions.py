@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 
@@ -79,3 +80,16 @@ def test_a_malformed_question_names_the_line_and_field(tmp_path: Path, line: str
     with pytest.raises(CaseFileError, match=message) as caught:
         load_questions(path)
     assert str(path) in str(caught.value) and "entry 1" in str(caught.value)
+
+
+def test_a_multi_turn_task_item_carries_its_conversation(suite: pytest.Pytester, tiny_gguf: Path) -> None:
+    result, data = run_suite(
+        suite, "--wb-model", str(tiny_gguf), "--wb-tasks", "roleplay", "--wb-loads", "short",
+        "--wb-levels", "L0", "--wb-run-dir", str(suite.path / "run"),
+    )
+    result.assert_outcomes(passed=1 + 3)
+    infos = [e["extra_info"] for e in data["benchmarks"]]
+    assert [i["load"] for i in infos] == ["short", "short.t2", "short.t3"]
+    for before, after in itertools.pairwise(infos):
+        assert after["prompt_tokens"] > before["prompt_tokens"] + before["completion_tokens"]
+    assert all("distinct_2" in i for i in infos)  # role-play is scored for diversity

@@ -165,6 +165,8 @@ METRICS: Final[tuple[Metric, ...]] = (
     Metric("rouge_1", "score", "ROUGE-1 F1 against the reference (stemmed)"),
     Metric("rouge_2", "score", "ROUGE-2 F1 against the reference"),
     Metric("rouge_l", "score", "ROUGE-L F1 against the reference"),
+    Metric("bertscore_f1", "score", "BERTScore F1 against the reference, from local weights "
+           "(--wb-bertscore-model)"),
     Metric("code_tests_passed", "score", "1 when the code passed the task's tests in the sandbox, else 0 "
            "(its mean over runs is pass@1)"),
     Metric("code_test_error", "", "why the code failed its tests: the failing line, a timeout, a "

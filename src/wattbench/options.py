@@ -123,6 +123,10 @@ OPTIONS: tuple[Option, ...] = (
            "embedded SmolLM2 on llamacpp)", "default"),
     Option("judge-backend", str, "the judge's backend (default: the run's --wb-backend)"),
     Option("judge-max-tokens", positive_int, "room for the judge's explanation (default: 512)", "512"),
+    Option("bertscore-model", str, "a local model folder for BERTScore (never downloaded); "
+           "without it BERTScore is not computed"),
+    Option("bertscore-layers", positive_int, "the layer BERTScore uses (default: 17, roberta-large's)",
+           "17"),
     Option("run-dir", str, "where results.jsonl goes; an existing run directory resumes it "
            "(default: reports/run-<time> beside pytest.ini)"),
 )
@@ -272,4 +276,8 @@ def read_settings(config: pytest.Config) -> Settings:
         judge_model=values["judge-model"],
         judge_backend=values["judge-backend"],
         judge_max_tokens=values["judge-max-tokens"],
+        bertscore_model=(
+            _path(values["bertscore-model"], bases["bertscore-model"]) if values["bertscore-model"] else None
+        ),
+        bertscore_layers=values["bertscore-layers"],
     )

@@ -166,7 +166,7 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     terminalreporter.write_sep("-", "wattbench")
     terminalreporter.write_line(f"{session.recorded} run records appended to {session.results.path}")
     energy = session.energy
-    for line in energy.describe():
+    for line in [*energy.describe(), *(f"quality: {note}" for note in session.quality_notes)]:
         terminalreporter.write_line(line)
     for label, idle in (("before", energy.idle_before), ("after", energy.idle_after)):
         if idle is not None:

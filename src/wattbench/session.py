@@ -50,8 +50,11 @@ from wattbench.prompttable import load_prompt_table
 from wattbench.questions import load_questions
 from wattbench.record import engine_figures, now_utc, summarise, timing
 from wattbench.results import ResultsFile, same_settings
-from wattbench.scorers import score
+from wattbench.scorers import SCORERS, score
+from wattbench.scorers.bertscore import NOT_GIVEN as BERTSCORE_NOT_GIVEN
+from wattbench.scorers.bertscore import open_bertscore
 from wattbench.scorers.code import pass_at_k
+from wattbench.scorers.protocol import Scorer
 from wattbench.settings import Sampling, Settings
 from wattbench.tasks import load_padding, load_task_dir
 
@@ -80,6 +83,12 @@ class WattbenchSession:
         self.energy = EnergyMonitor(settings)
         self._answers: dict[tuple[str, int], str] = {}  # (case id, run) -> answer, for later turns
         self.judging = JudgePhase(settings, self.energy)
+        self.scorers: list[Scorer] = list(SCORERS)
+        self.quality_notes: list[str] = []
+        if settings.bertscore_model is not None:
+            self.scorers.append(open_bertscore(settings.bertscore_model, settings.bertscore_layers))
+        else:
+            self.quality_notes.append(BERTSCORE_NOT_GIVEN)
 
     # -- building the matrix -------------------------------------------------------------
     def _resolve(self, spec: str) -> list[ModelRef]:
@@ -240,7 +249,7 @@ class WattbenchSession:
         }
         if case.is_code:
             record["code_compiles"] = check_compiles(generation.text).ok
-        record.update(score(case, generation.text))  # after the window: scoring costs no joules
+        record.update(score(case, generation.text, self.scorers))  # after the window: no joules
         unknown = unknown_keys(record)
         if unknown:
             raise AssertionError(f"record keys not defined in wattbench.metrics: {unknown}")

@@ -79,6 +79,8 @@ class Settings:
     judge_model: str = "default"
     judge_backend: str | None = None  # None: the run's backend
     judge_max_tokens: int = 512
+    bertscore_model: Path | None = None
+    bertscore_layers: int = 17  # roberta-large's layer in bert-score's own table
 
 
 def split_list(value: str) -> tuple[str, ...]:

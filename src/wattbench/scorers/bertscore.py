@@ -1,0 +1,58 @@
+"""BERTScore F1 against the reference, only from weights already on disk (never a download).
+
+``--wb-bertscore-model PATH`` names a local Hugging Face model folder (for example a copy of
+roberta-large) and ``--wb-bertscore-layers`` the layer to use. Without it the scorer is off and
+the run says so; wattbench sets the Hugging Face libraries offline while it loads.
+Needs ``pip install 'wattbench[bertscore]'`` (bert-score, which brings torch and transformers).
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from wattbench.cases import Case
+from wattbench.errors import ConfigError, MissingExtraError
+from wattbench.scorers.rouge import RougeScorer
+
+OFFLINE = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+NOT_GIVEN = (
+    "BERTScore not computed: no local weights given (--wb-bertscore-model PATH; wattbench never "
+    "downloads weights)"
+)
+
+
+class BertScoreScorer:
+    """bertscore_f1 in [0, 1] (cosine similarities can dip below 0; reported as computed)."""
+
+    name = "bertscore"
+
+    def __init__(self, scorer: Any) -> None:
+        self._scorer = scorer
+
+    def applies(self, case: Case) -> bool:
+        """The cases ROUGE applies to: those with a reference text."""
+        return RougeScorer().applies(case)
+
+    def score(self, case: Case, text: str) -> Mapping[str, Any]:
+        """F1 of the answer's token embeddings against the reference's."""
+        _precision, _recall, f1 = self._scorer.score([text], [case.reference or ""])
+        return {"bertscore_f1": float(f1[0])}
+
+
+def open_bertscore(model: Path, layers: int) -> BertScoreScorer:
+    """The scorer over local weights; a clear error when they or the package are missing."""
+    if not (model / "config.json").is_file():
+        raise ConfigError(
+            f"--wb-bertscore-model {model}: not a local model folder (no config.json); give the "
+            "folder of weights already on disk"
+        )
+    os.environ.update(OFFLINE)
+    try:
+        bert_score = importlib.import_module("bert_score")
+    except ImportError:
+        raise MissingExtraError("bert_score", "bertscore") from None
+    return BertScoreScorer(bert_score.BERTScorer(model_type=str(model), num_layers=layers, lang="en"))
