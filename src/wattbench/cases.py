@@ -15,7 +15,9 @@ from wattbench.levels import build_levels
 from wattbench.prompttable import PromptRow
 from wattbench.questions import CLARIFICATION, EXAMPLES, GUIDANCE, Question
 from wattbench.settings import Sampling
-from wattbench.tasks import Item, Task
+from wattbench.tasks import Example, Item, Task
+
+GENERIC = (CLARIFICATION, GUIDANCE, EXAMPLES)  # level material for sets that bring none
 
 CODE_TASKS = frozenset({"code"})
 
@@ -84,6 +86,16 @@ class PromptGroup:
         return f"{self.model.name}-{task_label(self.task, self.system_name)}-{self.load}"
 
 
+def level_group(
+    model: ModelRef, task: str, load: str, item: Item, material: tuple[str, str, Sequence[Example]],
+    padding: Sequence[str], levels: Sequence[str], key: str,
+) -> PromptGroup:
+    """The chosen levels of one item's prompt, built from (clarification, guidance, examples)."""
+    clarification, guidance, examples = material
+    prompts = build_levels(item, clarification, guidance, examples, padding, key=key)
+    return PromptGroup(model, task, load, {level: prompts[level] for level in levels})
+
+
 def matrix(
     models: Sequence[ModelRef],
     tasks: Sequence[Task],
@@ -101,13 +113,11 @@ def matrix(
                 item = task.items.get(load)
                 if item is None:
                     continue
-                prompts = build_levels(
-                    item, task.clarification, task.guidance, task.examples, padding,
-                    key=f"{task.name}/{load}",
-                )
-                chosen = {level: prompts[level] for level in levels}
-                groups.append(PromptGroup(model, task.name, load, chosen))
-                for level, prompt in chosen.items():
+                material = (task.clarification, task.guidance, task.examples)
+                key = f"{task.name}/{load}"
+                group = level_group(model, task.name, load, item, material, padding, levels, key)
+                groups.append(group)
+                for level, prompt in group.prompts.items():
                     case = Case(model, task.name, load, level, prompt, sampling, item.reference, item.extra)
                     cases.append(case)
                     cases.extend(later_turns(case, item.extra.get("turns", ())))
@@ -140,10 +150,9 @@ def from_questions(
     for model in models:
         for q in questions:
             item = Item(instruction=q.turns[0])
-            prompts = build_levels(item, CLARIFICATION, GUIDANCE, EXAMPLES, padding, key=f"q{q.id}")
-            chosen = {level: prompts[level] for level in levels}
-            groups.append(PromptGroup(model, q.category, f"q{q.id}", chosen))
-            for level, prompt in chosen.items():
+            group = level_group(model, q.category, f"q{q.id}", item, GENERIC, padding, levels, f"q{q.id}")
+            groups.append(group)
+            for level, prompt in group.prompts.items():
                 previous = None
                 for turn, text in enumerate(q.turns):
                     load = f"q{q.id}" if turn == 0 else f"q{q.id}t{turn + 1}"
@@ -166,22 +175,20 @@ def from_problems(
     sampling: Sampling,
 ) -> tuple[list[Case], list[PromptGroup]]:
     """Code cases of HumanEval-shape problems, at every level (the code task's level material)."""
-    clarification, guidance, examples = (
-        (code_task.clarification, code_task.guidance, code_task.examples)
-        if code_task is not None else (CLARIFICATION, GUIDANCE, EXAMPLES)
+    material = (
+        (code_task.clarification, code_task.guidance, code_task.examples) if code_task else GENERIC
     )
     cases: list[Case] = []
     groups: list[PromptGroup] = []
     for model in models:
         for problem in problems:
             item = Item(instruction=HUMANEVAL_INSTRUCTION, input=problem.request)
-            prompts = build_levels(item, clarification, guidance, examples, padding, key=problem.task_id)
-            chosen = {level: prompts[level] for level in levels}
-            groups.append(PromptGroup(model, "code", problem.load, chosen))
+            group = level_group(model, "code", problem.load, item, material, padding, levels, problem.task_id)
+            groups.append(group)
             extra = {"entry_point": problem.entry_point, "tests": problem.tests, "setup": problem.prompt}
             cases.extend(
                 Case(model, "code", problem.load, level, prompt, sampling, None, extra)
-                for level, prompt in chosen.items()
+                for level, prompt in group.prompts.items()
             )
     return cases, groups
 
