@@ -124,13 +124,17 @@ def matrix(
     return cases, groups
 
 
-def later_turns(first: Case, turns: Sequence[str]) -> list[Case]:
-    """A case per follow-up user turn ('short.t2', ...), each carrying the conversation before it."""
+def later_turns(
+    first: Case, turns: Sequence[str], references: Sequence[str] = (), mark: str = ".t"
+) -> list[Case]:
+    """A case per follow-up user turn (load 'short.t2', ...), each carrying the conversation
+    before it; ``references`` are the follow-ups' reference answers where known."""
     cases: list[Case] = []
     previous = first
-    for number, text in enumerate(turns, start=2):
+    for index, text in enumerate(turns):
         previous = replace(
-            first, load=f"{first.load}.t{number}", prompt=text, reference=None, extra={},
+            first, load=f"{first.load}{mark}{index + 2}", prompt=text,
+            reference=references[index] if index < len(references) else None, extra={},
             previous=previous.id,
         )
         cases.append(previous)
@@ -153,16 +157,10 @@ def from_questions(
             group = level_group(model, q.category, f"q{q.id}", item, GENERIC, padding, levels, f"q{q.id}")
             groups.append(group)
             for level, prompt in group.prompts.items():
-                previous = None
-                for turn, text in enumerate(q.turns):
-                    load = f"q{q.id}" if turn == 0 else f"q{q.id}t{turn + 1}"
-                    reference = q.references[turn] if turn < len(q.references) else None
-                    case = Case(
-                        model, q.category, load, level, prompt if turn == 0 else text, sampling,
-                        reference, previous=previous,
-                    )
-                    cases.append(case)
-                    previous = case.id
+                reference = q.references[0] if q.references else None
+                first = Case(model, q.category, f"q{q.id}", level, prompt, sampling, reference)
+                cases.append(first)
+                cases.extend(later_turns(first, q.turns[1:], q.references[1:], mark="t"))
     return cases, groups
 
 
