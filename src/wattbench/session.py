@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import itertools
 import json
 from collections.abc import Mapping, Sequence
@@ -56,7 +57,7 @@ from wattbench.scorers.bertscore import open_bertscore
 from wattbench.scorers.code import pass_at_k
 from wattbench.scorers.protocol import Scorer
 from wattbench.settings import Sampling, Settings
-from wattbench.tasks import load_padding, load_task_dir
+from wattbench.tasks import Task, load_padding, load_task_dir
 
 MAX_WINDOW_GENERATIONS = 1000  # a bound on repeats for --wb-energy-min-window, whatever the speed
 MIN_DEGRADED_TOKENS = 16  # out of memory or context: halve max_tokens down to this, then give up
@@ -103,40 +104,43 @@ class WattbenchSession:
     def _build(self) -> tuple[list[Case], list[PromptGroup]]:
         s = self.settings
         models = list(dict.fromkeys(ref for spec in s.models for ref in self._resolve(spec)))
-        cases: list[Case] = []
-        groups: list[PromptGroup] = []
+
+        # The task folder and its padding are read once, and only when a source needs them.
+        @functools.cache
+        def available() -> dict[str, Task]:
+            return load_task_dir(s.task_dir) if s.task_dir else {}
+
+        @functools.cache
+        def padding() -> tuple[str, ...]:
+            return load_padding(s.task_dir) if s.task_dir else ()
+
+        parts: list[tuple[list[Case], list[PromptGroup]]] = []
         if s.tasks and s.task_dir is not None:
-            available = load_task_dir(s.task_dir)
-            names = list(available) if "all" in [t.lower() for t in s.tasks] else list(s.tasks)
-            missing = [n for n in names if n not in available]
+            names = list(available()) if "all" in [t.lower() for t in s.tasks] else list(s.tasks)
+            missing = [n for n in names if n not in available()]
             if missing:
                 raise ConfigError(
                     f"unknown task {missing[0]!r} (--wb-tasks / wb_tasks); tasks in "
-                    f"{s.task_dir}: {', '.join(available) or 'none'}"
+                    f"{s.task_dir}: {', '.join(available()) or 'none'}"
                 )
-            chosen = [available[n] for n in names]
+            chosen = [available()[n] for n in names]
             if chosen:
-                padding = load_padding(s.task_dir)
-                cases, groups = matrix(models, chosen, s.loads, s.levels, padding, s.sampling)
-        for path in s.question_files:
-            padding = load_padding(s.task_dir) if s.task_dir else ()
-            more_cases, more_groups = from_questions(
-                models, load_questions(path), s.levels, padding, s.sampling
+                parts.append(matrix(models, chosen, s.loads, s.levels, padding(), s.sampling))
+        parts += [
+            from_questions(models, load_questions(path), s.levels, padding(), s.sampling)
+            for path in s.question_files
+        ]
+        parts += [
+            from_problems(
+                models, load_problems(path), available().get("code"), s.levels, padding(), s.sampling
             )
-            cases.extend(more_cases)
-            groups.extend(more_groups)
-        for path in s.humaneval_files:
-            padding = load_padding(s.task_dir) if s.task_dir else ()
-            code_task = load_task_dir(s.task_dir).get("code") if s.task_dir else None
-            more_cases, more_groups = from_problems(
-                models, load_problems(path), code_task, s.levels, padding, s.sampling
-            )
-            cases.extend(more_cases)
-            groups.extend(more_groups)
-        for path in s.prompt_tables:
-            more_cases, more_groups = from_table(models, load_prompt_table(path), s.levels, s.sampling)
-            cases.extend(more_cases)
-            groups.extend(more_groups)
+            for path in s.humaneval_files
+        ]
+        parts += [
+            from_table(models, load_prompt_table(path), s.levels, s.sampling) for path in s.prompt_tables
+        ]
+        cases = [case for part_cases, _ in parts for case in part_cases]
+        groups = [group for _, part_groups in parts for group in part_groups]
         for path in s.case_files:
             cases.extend(from_entries(parse_case_file(path), models, self._resolve, s.sampling))
         if s.system_prompts != ("default",):
