@@ -21,6 +21,7 @@ from wattbench.cases import Case
 from wattbench.energy import EnergyMonitor
 from wattbench.errors import WattbenchError
 from wattbench.judge import RUBRIC_PARTS, Judge
+from wattbench.monitors.idle import total_joules
 from wattbench.record import now_utc
 from wattbench.results import ResultsFile
 from wattbench.settings import Settings
@@ -67,8 +68,7 @@ class JudgePhase:
         seconds = time.perf_counter() - start
         joules = None
         if window is not None:
-            reading = meter.end(window)
-            joules = sum(j for k, j in reading.joules.items() if meter.channels[k][1].in_total)
+            joules = total_joules(meter, meter.end(window))
         return result, seconds, joules
 
     def run(self, make_backend: Callable[[str], Backend]) -> dict[str, Any]:

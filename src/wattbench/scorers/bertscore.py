@@ -18,6 +18,7 @@ from wattbench.cases import Case
 from wattbench.errors import ConfigError, MissingExtraError
 from wattbench.scorers.rouge import RougeScorer
 
+_ROUGE = RougeScorer()  # whose cases BERTScore shares
 OFFLINE = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
 NOT_GIVEN = (
     "BERTScore not computed: no local weights given (--wb-bertscore-model PATH; wattbench never "
@@ -35,7 +36,7 @@ class BertScoreScorer:
 
     def applies(self, case: Case) -> bool:
         """The cases ROUGE applies to: those with a reference text."""
-        return RougeScorer().applies(case)
+        return _ROUGE.applies(case)
 
     def score(self, case: Case, text: str) -> Mapping[str, Any]:
         """F1 of the answer's token embeddings against the reference's."""
