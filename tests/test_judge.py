@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+from cannedbackend import canned_backend
 from hypothesis import given
 from hypothesis import strategies as st
 from test_plugin import run_suite
@@ -52,50 +53,17 @@ def test_pairwise_verdicts_in_both_orders() -> None:
     assert combine_verdicts("tie", "tie") == "tie" and combine_verdicts(None, "A") is None
 
 
-JUDGE_BACKEND = '''
-import time
-from wattbench.backends.llamacpp import LlamaCppBackend
-from wattbench.backends.protocol import Generation
-
+JUDGE_BACKEND = canned_backend("judge", """
 REPLIES = {"single": "Clear and correct. Rating: [[7]]",
            "rubric": "Factuality: 2\\nHelpfulness: 2\\nStructure: 1.5\\nConciseness: 2.5\\nReason: fine.",
            "pair": "Assistant A explains more. [[A]]"}
-ASKED = []
 
 
-class CannedJudge:
-    load_s = 0.0
-    metadata = {}
-
-    def __init__(self, ref):
-        self.ref = ref
-
-    def count_prompt_tokens(self, messages):
-        return 1
-
-    def generate(self, messages, sampling):
-        prompt = messages[-1]["content"]
-        ASKED.append(prompt)
-        kind = ("pair" if "Assistant A's Answer" in prompt
-                else "rubric" if "Factuality" in prompt else "single")
-        start = time.perf_counter()
-        return Generation(REPLIES[kind], 10, 5, start, start, start, start, "stop", {})
-
-    def close(self):
-        pass
-
-
-class JudgeBackend(LlamaCppBackend):
-    name = "judge"
-
-    def load(self, ref, options):
-        return CannedJudge(ref)
-
-
-def pytest_wattbench_make_backend(name, settings):
-    if name == "judge":
-        return JudgeBackend(settings)
-'''
+def reply(prompt):
+    kind = ("pair" if "Assistant A's Answer" in prompt
+            else "rubric" if "Factuality" in prompt else "single")
+    return REPLIES[kind]
+""")
 
 
 def test_the_judge_phase_grades_after_generation_and_records_apart(

@@ -6,49 +6,11 @@ import json
 from pathlib import Path
 
 import pytest
+from cannedbackend import canned_backend
 from test_plugin import records, run_suite
 from test_scorers import RLE
 
-CANNED_BACKEND = f'''
-import time
-from wattbench.backends.llamacpp import LlamaCppBackend
-from wattbench.backends.protocol import Generation
-
-ANSWER = {RLE!r}
-
-
-class Canned:
-    """A LoadedModel that always answers ANSWER (the real interface, a fixed reply)."""
-
-    load_s = 0.0
-    metadata = {{}}
-
-    def __init__(self, ref):
-        self.ref = ref
-
-    def count_prompt_tokens(self, messages):
-        return sum(len(m["content"].split()) for m in messages)
-
-    def generate(self, messages, sampling):
-        start = time.perf_counter()
-        return Generation(ANSWER, self.count_prompt_tokens(messages), 40, start, start + 0.001,
-                          start + 0.002, start + 0.003, "stop", {{}})
-
-    def close(self):
-        pass
-
-
-class CannedBackend(LlamaCppBackend):
-    name = "canned"
-
-    def load(self, ref, options):
-        return Canned(ref)
-
-
-def pytest_wattbench_make_backend(name, settings):
-    if name == "canned":
-        return CannedBackend(settings)
-'''
+CANNED_BACKEND = canned_backend("canned", f"def reply(prompt):\n    return {RLE!r}")
 
 
 def test_code_cases_report_pass_at_k_from_executed_tests(suite: pytest.Pytester, tiny_gguf: Path) -> None:

@@ -1,0 +1,50 @@
+"""A conftest that registers a backend whose model gives scripted answers: the real LoadedModel
+interface with a fixed reply, for tests that need a particular answer or judgement."""
+
+from __future__ import annotations
+
+TEMPLATE = '''
+import time
+from wattbench.backends.llamacpp import LlamaCppBackend
+from wattbench.backends.protocol import Generation
+
+{reply}
+
+
+class Canned:
+    """A LoadedModel whose answer to a chat is reply(last user message)."""
+
+    load_s = 0.0
+    metadata = {{}}
+
+    def __init__(self, ref):
+        self.ref = ref
+
+    def count_prompt_tokens(self, messages):
+        return sum(len(m["content"].split()) for m in messages)
+
+    def generate(self, messages, sampling):
+        start = time.perf_counter()
+        return Generation(reply(messages[-1]["content"]), self.count_prompt_tokens(messages), 40,
+                          start, start + 0.001, start + 0.002, start + 0.003, "stop", {{}})
+
+    def close(self):
+        pass
+
+
+class CannedBackend(LlamaCppBackend):
+    name = {name!r}
+
+    def load(self, ref, options):
+        return Canned(ref)
+
+
+def pytest_wattbench_make_backend(name, settings):
+    if name == {name!r}:
+        return CannedBackend(settings)
+'''
+
+
+def canned_backend(name: str, reply: str) -> str:
+    """conftest source for backend ``name``; ``reply`` is the source of ``def reply(prompt)``."""
+    return TEMPLATE.format(name=name, reply=reply)
