@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from wattbench.backends.protocol import LoadedModel, Message
 from wattbench.settings import Sampling
 
-MODES = ("single", "rubric", "pairwise")
 RUBRIC_PARTS = ("factuality", "helpfulness", "structure", "conciseness")
 RUBRIC_MAX = 2.5
 

@@ -12,7 +12,6 @@ FastChat's layout: ``question_id`` and ``choices[0].turns``), become the cases' 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -84,7 +83,3 @@ def load_questions(path: Path) -> list[Question]:
         raise CaseFileError(str(path), "holds no question")
     return questions
 
-
-def categories(questions: Sequence[Question]) -> list[str]:
-    """The categories, in order of first appearance."""
-    return list(dict.fromkeys(q.category for q in questions))

@@ -27,7 +27,3 @@ def quality(record: Mapping[str, Any]) -> float | None:
     value = record.get(key)
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
-
-def quality_key(task: str) -> str:
-    """The record key that is ``task``'s quality."""
-    return PRIMARY.get(task, DEFAULT)

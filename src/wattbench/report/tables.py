@@ -51,7 +51,6 @@ def _safe(part: Any) -> str:
 def write_report(run_dir: Path) -> dict[str, Any]:
     """Write results.csv, stats.csv and texts/ into ``run_dir``; return what was written."""
     values: dict[tuple[Any, ...], dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
-    score_keys: set[str] = set()
     rows = 0
     with (run_dir / "results.csv").open("w", newline="") as out:
         writer = csv.writer(out)
@@ -71,7 +70,6 @@ def write_report(run_dir: Path) -> dict[str, Any]:
             )
             text.parent.mkdir(parents=True, exist_ok=True)
             text.write_text(str(record.get("output_text", "")), encoding="utf-8")
-            score_keys.update(k for k in record if k.startswith(("rouge", "judge_score", "code_tests")))
     groups = _group_rows(values)
     _write_stats(run_dir / "stats.csv", groups)
     return {"records": rows, "groups": len(groups), "files": ["results.csv", "stats.csv", "texts/"]}
