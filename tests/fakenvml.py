@@ -43,6 +43,7 @@ class FakeNvml:
     def __init__(self, gpus: list[FakeGpu], driver_loaded: bool = True) -> None:
         self.gpus = gpus
         self.driver_loaded = driver_loaded
+        self.driver_version = "550.54.15"
         self.initialised = False
         self.shutdowns = 0
 
@@ -67,6 +68,11 @@ class FakeNvml:
         if not 0 <= index < len(self.gpus):
             raise NVMLError(pynvml.NVML_ERROR_INVALID_ARGUMENT)
         return index
+
+    def nvmlSystemGetDriverVersion(self) -> str:
+        if not self.initialised:
+            raise NVMLError(pynvml.NVML_ERROR_UNINITIALIZED)
+        return self.driver_version
 
     def nvmlDeviceGetName(self, handle: int) -> str:
         return self._gpu(handle).name

@@ -4,15 +4,19 @@ real run directory."""
 from __future__ import annotations
 
 import csv
+import re
 import subprocess
 import sys
 from pathlib import Path
 
+import openpyxl
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from studyrecords import record, write_run
 from test_plugin import records, run_suite
 
+from wattbench.report.build import write_report
 from wattbench.report.pareto import pareto_front
 from wattbench.report.quality import quality
 from wattbench.report.rating import stars
@@ -68,30 +72,114 @@ def test_quality_comes_from_the_scorer_that_fits_the_task() -> None:
     assert quality({"task": "creative"}) is None
 
 
-def test_wattbench_report_on_a_real_run(suite: pytest.Pytester, tiny_gguf: Path) -> None:
+def test_wb_report_writes_the_whole_report_at_the_end_of_a_real_run(
+    suite: pytest.Pytester, tiny_gguf: Path
+) -> None:
     run_dir = suite.path / "run"
-    result, _data = run_suite(
+    result, data = run_suite(
         suite, "--wb-model", str(tiny_gguf), "--wb-tasks", "qa,summary", "--wb-loads", "short",
-        "--wb-levels", "L0,L1", "--wb-runs", "2", "--wb-run-dir", str(run_dir),
+        "--wb-levels", "L0,L1", "--wb-runs", "2", "--wb-run-dir", str(run_dir), "--wb-report", "on",
     )
     result.assert_outcomes(passed=2 + 4)
-    done = subprocess.run(
-        [sys.executable, "-m", "wattbench.report.cli", "report", str(run_dir)],
-        capture_output=True, text=True, check=True,
-    )
-    assert "8 records, 4 groups" in done.stdout
+    result.stdout.fnmatch_lines([f"report (*): {run_dir / 'report.html'}, results.csv, texts/, stats.csv*"])
+    for name in ("results.csv", "stats.csv", "ratings.csv", "findings.md", "report.html", "report.xlsx"):
+        assert (run_dir / name).stat().st_size > 0, name
     rows = list(csv.DictReader((run_dir / "results.csv").open()))
     assert len(rows) == len(records(run_dir)) == 8
-    assert all(0.0 <= float(r["quality"]) <= 1.0 for r in rows)
+    assert all(0.0 <= float(r["quality"]) <= 1.0 and r["fingerprint"] == rows[0]["fingerprint"] for r in rows)
     stats = list(csv.DictReader((run_dir / "stats.csv").open()))
     assert len(stats) == 4 and all(s["runs"] == "2" for s in stats)
     for s in stats:
         assert float(s["latency_s_ci_low"]) <= float(s["latency_s_mean"]) <= float(s["latency_s_ci_high"])
-        assert 1 <= int(s["stars"]) <= 5 and float(s["quality_per_j"]) >= 0
-    assert any(s["pareto_energy"] == "True" for s in stats)
+        assert float(s["tokens_per_j_mean"]) > 0
     texts = sorted(p.name for p in (run_dir / "texts" / "tiny" / "qa").iterdir())
     assert texts == ["short-L0-default-r0.txt", "short-L0-default-r1.txt", "short-L1-default-r0.txt",
                      "short-L1-default-r1.txt"]
+    book = openpyxl.load_workbook(run_dir / "report.xlsx", read_only=True)
+    assert book.sheetnames == ["Models", "Per task", "Quality detail", "Energy J", "Latency s", "Output tokens",
+                               "Quality", "Stats", "Machines"]
+    detail = list(book["Quality detail"].iter_rows(values_only=True))
+    assert len(detail) == 1 + 8 and "rouge_l" in detail[0] and "output_text" in detail[0]
+    energy = list(book["Energy J"].iter_rows(values_only=True))
+    assert energy[0] == ("system", "task", "load", "L0", "L1") and len(energy) == 1 + 2
+    # The same report from the benchmark JSON: pytest-benchmark keeps the runs in per_run.
+    again = subprocess.run(
+        [sys.executable, "-m", "wattbench.report.cli", "report", str(suite.path / "out.json"),
+         "--out", str(suite.path / "from-json")], capture_output=True, text=True, check=True,
+    )
+    assert "8 records, 4 groups" in again.stdout
+    assert len(data["benchmarks"]) == 4  # the growth checks measure nothing
+
+
+def test_pytest_benchmark_compare_still_reads_our_json(suite: pytest.Pytester, tiny_gguf: Path) -> None:
+    _result, data = run_suite(suite, "--wb-model", str(tiny_gguf), "--wb-tasks", "qa", "--wb-loads", "short",
+                              "--wb-levels", "L0,L1")
+    assert "wattbench" in data
+    done = subprocess.run(
+        [sys.executable, "-c", "from pytest_benchmark.cli import main; main()", "compare",
+         str(suite.path / "out.json"), "--columns", "min,mean"], capture_output=True, text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "test_case[tiny-qa-short-L0]" in done.stdout and "test_case[tiny-qa-short-L1]" in done.stdout
+
+
+def _designed_study(tmp_path: Path) -> Path:
+    """Two models, two tasks, L0 and L1, 2 runs: b at L0 has the best ratio, a at L1 the best quality."""
+    design = {("a", "L0"): (0.4, 100.0), ("a", "L1"): (0.6, 300.0), ("b", "L0"): (0.5, 50.0),
+              ("b", "L1"): (0.2, 40.0)}
+    return write_run(tmp_path / "run", [
+        record(model, task, "short", level, run, rouge_l=q, energy_j=energy + run, latency_s=energy / 50)
+        for (model, level), (q, energy) in design.items() for task in ("qa", "summary") for run in (0, 1)
+    ])
+
+
+def test_ratings_fronts_and_answers_follow_the_figures(tmp_path: Path) -> None:
+    written = write_report([_designed_study(tmp_path)], tmp_path / "out")
+    per_task = {(r["task"], r["system"], r["config"]): r for r in csv.DictReader((tmp_path / "out" /
+                                                                                   "ratings.csv").open())}
+    qa = {(s, c): r for (t, s, c), r in per_task.items() if t == "qa"}
+    # ratio = (quality / best quality 0.6) / energy: b L0 0.0167, b L1 0.0083, a L0 0.0067, a L1 0.0033.
+    assert {k: int(r["stars"]) for k, r in qa.items()} == {("b", "L0"): 5, ("b", "L1"): 2, ("a", "L0"): 2,
+                                                           ("a", "L1"): 1}
+    assert {k for k, r in qa.items() if r["pareto_energy"] == "True"} == {("b", "L1"), ("b", "L0"), ("a", "L1")}
+    overall = {(s, c): r for (t, s, c), r in per_task.items() if t == "all"}
+    assert int(overall["b", "L0"]["stars"]) == 5 and int(overall["a", "L1"]["stars"]) == 1
+    answers = (tmp_path / "out" / "findings.md").read_text()
+    assert "- a: L0 (" in answers and "- b: L0 (5 stars" in answers
+    assert "qa: best ratio b at L0 (quality 0.500" in answers and "best quality a at L1 (quality 0.600" in answers
+    assert "a: L1 against L0: normalised quality +0.333" in answers
+    assert written.study.records == 16 and len(written.study.groups) == 8
+
+
+def test_one_model_from_two_machines_stays_apart_and_the_page_warns(tmp_path: Path) -> None:
+    run = write_run(tmp_path / "run", [
+        record("a", level=level, machine_cpu=cpu, energy_j=e)
+        for cpu, e in (("CPU one", 100.0), ("CPU two", 50.0)) for level in ("L0", "L1")
+    ])
+    written = write_report([run], tmp_path / "out")
+    assert sorted(written.study.machines) == sorted({g["fingerprint"] for g in written.study.groups})
+    assert len(written.study.machines) == 2
+    assert {g["system"] for g in written.study.groups} == {f"a@{fp[:6]}" for fp in written.study.machines}
+    page = (tmp_path / "out" / "report.html").read_text()
+    assert "merges runs from different machines" in page and "CPU one" in page and "CPU two" in page
+
+
+def test_the_page_is_self_contained(tmp_path: Path) -> None:
+    write_report([_designed_study(tmp_path)], tmp_path / "out")
+    page = (tmp_path / "out" / "report.html").read_text()
+    assert page.count("<svg") >= 7  # 2 Pareto, 3 level charts, 2 radars... and the heat map
+    for fetch in ("src=", "href=", "url(", "@import", "<script", "<link"):
+        assert fetch not in page, fetch
+    # The only URL is SVG's namespace name, which browsers never fetch.
+    assert {m for m in re.findall(r"https?://[^\s\"']+", page)} == {"http://www.w3.org/2000/svg"}
+    assert "★★★★★" in page and "Pareto front" in page
+
+
+def test_a_report_of_nothing_measured_says_so_rather_than_rating(tmp_path: Path) -> None:
+    run = write_run(tmp_path / "run", [record(level=lv, rouge_l=0.0) for lv in ("L0", "L1")])
+    write_report([run], tmp_path / "out")
+    answers = (tmp_path / "out" / "findings.md").read_text()
+    assert "qa: no configuration scored above 0, so none is rated." in answers
 
 
 def test_report_on_a_folder_without_results_says_so(tmp_path: Path) -> None:

@@ -3,7 +3,8 @@
     WattbenchError              base: catch this to catch all of ours
     ├── ConfigError             a bad option, ini value or task file: says which and the accepted forms
     │   ├── CaseFileError       a malformed entry in a test-case file: names file, entry and field
-    │   └── EnergySourceError   an energy source cannot be read here: says why and how to enable it
+    │   ├── EnergySourceError   an energy source cannot be read here: says why and how to enable it
+    │   └── ReportInputError    a saved run or a gate spec a report cannot read: names path or part
     ├── MissingExtraError       an optional dependency is not installed: names the extra to install
     ├── ModelError              a model cannot be used
     │   ├── ModelNotFoundError  the name or path resolves to no model file
@@ -42,6 +43,10 @@ class CaseFileError(ConfigError):
 
 class EnergySourceError(ConfigError):
     """An energy source (NVML, RAPL, Jetson) is missing or unreadable; the message names the fix."""
+
+
+class ReportInputError(ConfigError):
+    """A saved run (run folder, benchmark JSON) or a gate spec that a report cannot read."""
 
 
 class MissingExtraError(WattbenchError):

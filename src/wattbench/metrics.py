@@ -114,6 +114,13 @@ METRICS: Final[tuple[Metric, ...]] = (
     Metric("backend", "", "wattbench backend name, e.g. llamacpp"),
     Metric("engine_version", "", "version of the engine package, e.g. llama-cpp-python 0.3.36"),
     Metric("wattbench_version", "", "version of wattbench that recorded the run"),
+    # The machine, and the fingerprint that keys merged runs (wattbench.machine).
+    Metric("machine_cpu", "", "CPU model name (/proc/cpuinfo)"),
+    Metric("machine_cpu_count", "count", "logical CPUs"),
+    Metric("machine_gpus", "", "GPU names from NVML, '; '-joined; 'none' without NVML or a GPU"),
+    Metric("gpu_driver_version", "", "NVIDIA driver version from NVML; empty without a GPU"),
+    Metric("machine_board", "", "device-tree model string (Jetson boards); empty elsewhere"),
+    Metric("fingerprint", "", "hash of CPU, GPUs, driver, backend, engine version and model digest"),
     # Settings the run used.
     Metric("max_tokens", "tokens", "completion limit"),
     Metric("temperature", "", "sampling temperature"),

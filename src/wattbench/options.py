@@ -25,6 +25,7 @@ from wattbench.settings import (
     choice_list,
     default_run_dir,
     energy_sources,
+    gate_spec,
     gpu_list,
     judge_modes,
     non_negative_int,
@@ -127,6 +128,13 @@ OPTIONS: tuple[Option, ...] = (
            "without it BERTScore is not computed"),
     Option("bertscore-layers", positive_int, "the layer BERTScore uses (default: 17, roberta-large's)",
            "17"),
+    Option("report", on_off, "write the report (CSVs, texts, workbook, HTML) into the run folder at the "
+           "end of the run: on/off (default: off)", "off"),
+    Option("compare", str, "a saved baseline (run folder or --benchmark-json file) to compare this "
+           "run with at the end; the table goes to the terminal summary"),
+    Option("compare-fail", gate_spec, "gates against --wb-compare: METRIC:+N%% or METRIC:-N, comma "
+           "list; a significant change beyond one fails the run, e.g. decode_tokens_per_s:-5%%,"
+           "energy_per_token_j:+10%%,rouge_l:-0.05"),
     Option("run-dir", str, "where results.jsonl goes; an existing run directory resumes it "
            "(default: reports/run-<time> beside pytest.ini)"),
 )
@@ -280,4 +288,19 @@ def read_settings(config: pytest.Config) -> Settings:
             _path(values["bertscore-model"], bases["bertscore-model"]) if values["bertscore-model"] else None
         ),
         bertscore_layers=values["bertscore-layers"],
+        report=values["report"],
+        compare_base=_compare_base(values["compare"], bases["compare"], values["compare-fail"]),
+        compare_gates=values["compare-fail"] or (),
     )
+
+
+def _compare_base(spec: str | None, base: Path, gates: Any) -> Path | None:
+    """--wb-compare as a path that exists; gates without a baseline are a usage error."""
+    if spec is None:
+        if gates:
+            raise pytest.UsageError("--wb-compare-fail needs --wb-compare BASE, the baseline run")
+        return None
+    path = _path(spec, base)
+    if not path.exists():
+        raise pytest.UsageError(f"--wb-compare {spec}: no such run folder or benchmark JSON file ({path})")
+    return path

@@ -14,12 +14,14 @@ from wattbench.backends.protocol import Backend
 from wattbench.cases import Case, PromptGroup
 from wattbench.errors import ConfigError, WattbenchError
 from wattbench.options import add_options, read_settings
+from wattbench.report.after_run import AfterRun, after_run
 from wattbench.session import WattbenchSession
 from wattbench.settings import Settings
 
 SETTINGS_KEY = pytest.StashKey[Settings]()
 SESSION_KEY = pytest.StashKey[WattbenchSession]()
 ERROR_KEY = pytest.StashKey[ConfigError]()
+AFTER_KEY = pytest.StashKey[AfterRun]()
 CASE_PARAM = "wb_case"
 GROUP_PARAM = "wb_prompt_group"
 
@@ -158,8 +160,30 @@ def pytest_benchmark_update_json(config: pytest.Config, benchmarks: Any, output_
             output_json["wattbench"]["judge"] = session.judging.summary
 
 
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """--wb-report and --wb-compare, once, on the controller; a crossed gate fails the run."""
+    config = session.config
+    if hasattr(config, "workerinput") or SETTINGS_KEY not in config.stash:
+        return  # an xdist worker: the controller reports over every worker's records
+    settings = config.stash[SETTINGS_KEY]
+    if not settings.report and settings.compare_base is None:
+        return
+    done = after_run(settings)
+    config.stash[AFTER_KEY] = done
+    if done.failures and session.exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
     """Say where the run's records went, how energy was measured, and the idle baseline."""
+    done = config.stash.get(AFTER_KEY, None)
+    if done is not None:
+        terminalreporter.write_sep("-", "wattbench report and comparison")
+        for line in done.lines:
+            terminalreporter.write_line(line, red=line.startswith(("REGRESSION", "WARNING")))
+        if done.failures:
+            terminalreporter.write_line(f"wattbench: {len(done.failures)} gate(s) crossed; the run fails",
+                                        red=True, bold=True)
     session = config.stash.get(SESSION_KEY, None)
     if session is None or not session.recorded:
         return

@@ -43,6 +43,7 @@ from wattbench.errors import (
 )
 from wattbench.humaneval import load_problems
 from wattbench.judging import JudgePhase
+from wattbench.machine import describe_machine, fingerprint
 from wattbench.metrics import unknown_keys
 from wattbench.modelfile import model_name
 from wattbench.monitors.meter import Window
@@ -82,6 +83,7 @@ class WattbenchSession:
         self._finished = self.results.finished_runs()
         self.recorded = 0
         self.energy = EnergyMonitor(settings)
+        self.machine = describe_machine().record()
         self._answers: dict[tuple[str, int], str] = {}  # (case id, run) -> answer, for later turns
         self.judging = JudgePhase(settings, self.energy)
         self.scorers: list[Scorer] = list(SCORERS)
@@ -248,9 +250,11 @@ class WattbenchSession:
             "backend": self.backend.name,
             "engine_version": self.backend.engine_version,
             "wattbench_version": __version__,
+            **self.machine,
             **dataclasses.asdict(sampling),
             "output_text": generation.text,
         }
+        record["fingerprint"] = fingerprint(record)
         if case.is_code:
             record["code_compiles"] = check_compiles(generation.text).ok
         record.update(score(case, generation.text, self.scorers))  # after the window: no joules

@@ -13,9 +13,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
+from wattbench.errors import ReportInputError
 from wattbench.floors import Floor
 from wattbench.levels import LEVELS
 from wattbench.monitors import SOURCES
+from wattbench.report.gates import Gate, parse_gates
 
 LOADS: tuple[str, ...] = ("short", "medium", "long")
 
@@ -81,6 +83,18 @@ class Settings:
     judge_max_tokens: int = 512
     bertscore_model: Path | None = None
     bertscore_layers: int = 17  # roberta-large's layer in bert-score's own table
+    # Reports and gates (wattbench.report).
+    report: bool = False
+    compare_base: Path | None = None
+    compare_gates: tuple[Gate, ...] = ()
+
+
+def gate_spec(value: str) -> tuple[Gate, ...]:
+    """'decode_tokens_per_s:-5%,rouge_l:-0.05' -> Gates; a bad one names the part and the form."""
+    try:
+        return tuple(parse_gates(value))
+    except ReportInputError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def split_list(value: str) -> tuple[str, ...]:

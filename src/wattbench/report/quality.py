@@ -26,4 +26,3 @@ def quality(record: Mapping[str, Any]) -> float | None:
     key = PRIMARY.get(str(record.get("task")), DEFAULT)
     value = record.get(key)
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
-

@@ -1,0 +1,116 @@
+"""The machine a run ran on, and the fingerprint that keys its records when runs are merged.
+
+A fingerprint is a short hash of what changes the figures besides the model's own behaviour:
+the CPU, the GPUs and their driver, the engine and its version, and the model's digest. Two
+records with the same fingerprint were measured under the same conditions; comparing across
+fingerprints compares machines as much as builds, and the report says so loudly.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import json
+import os
+import platform
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+# What a fingerprint hashes, in this order; a missing field hashes as "".
+FIELDS = ("machine_cpu", "machine_gpus", "gpu_driver_version", "backend", "engine_version", "model_digest")
+
+
+@dataclass(frozen=True)
+class Machine:
+    """What the run's figures depend on besides the model: CPU, GPUs and their driver."""
+
+    cpu: str
+    cpu_count: int
+    gpus: str  # "; "-joined device names, "none" without NVML or a GPU
+    gpu_driver: str  # "" without a GPU
+    board: str  # the Jetson's (or any device tree's) model string, else ""
+
+    def record(self) -> dict[str, Any]:
+        """The record keys that carry this machine."""
+        return {
+            "machine_cpu": self.cpu,
+            "machine_cpu_count": self.cpu_count,
+            "machine_gpus": self.gpus,
+            "gpu_driver_version": self.gpu_driver,
+            "machine_board": self.board,
+        }
+
+
+def cpu_model(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
+    """The CPU's model name (x86 'model name', Arm 'Hardware' or 'Model'), else the platform's."""
+    try:
+        text = cpuinfo.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        text = ""
+    for key in ("model name", "Hardware", "Model"):
+        for line in text.splitlines():
+            name, _, value = line.partition(":")
+            if name.strip() == key and value.strip():
+                return value.strip()
+    return platform.processor() or platform.machine()
+
+
+def _gpus(nvml: Any) -> tuple[str, str]:
+    """('; '-joined GPU names, driver version) from NVML; ('none', '') where NVML cannot start."""
+    if nvml is None:
+        try:
+            nvml = importlib.import_module("pynvml")
+        except ImportError:
+            return "none", ""
+    try:
+        nvml.nvmlInit()
+    except nvml.NVMLError:
+        return "none", ""
+    try:
+        names = [
+            nvml.nvmlDeviceGetName(nvml.nvmlDeviceGetHandleByIndex(i))
+            for i in range(nvml.nvmlDeviceGetCount())
+        ]
+        driver = nvml.nvmlSystemGetDriverVersion()
+    except nvml.NVMLError:
+        return "unreadable", ""
+    finally:
+        nvml.nvmlShutdown()
+    text = [n.decode() if isinstance(n, bytes) else str(n) for n in names]
+    return "; ".join(text) or "none", driver.decode() if isinstance(driver, bytes) else str(driver)
+
+
+def describe_machine(nvml: Any = None, root: Path = Path("/")) -> Machine:
+    """This machine; ``nvml`` is pynvml or a fake of it, ``root`` a fake filesystem root."""
+    gpus, driver = _gpus(nvml)
+    try:
+        board = (root / "proc/device-tree/model").read_bytes().rstrip(b"\0").decode(errors="replace")
+    except OSError:
+        board = ""
+    return Machine(cpu_model(root / "proc/cpuinfo"), os.cpu_count() or 0, gpus, driver, board.strip())
+
+
+def _field(record: Mapping[str, Any], key: str) -> str:
+    """A fingerprint field; a model's digest is its server digest, else its file's sha256, else its id."""
+    if key == "model_digest":
+        value = record.get("model_digest") or record.get("model_sha256") or record.get("model_id")
+    else:
+        value = record.get(key)
+    return str(value or "")
+
+
+def fingerprint(record: Mapping[str, Any]) -> str:
+    """12 hex digits that change with any of FIELDS."""
+    text = json.dumps([_field(record, key) for key in FIELDS])
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def fingerprint_difference(a: Mapping[str, Any], b: Mapping[str, Any]) -> list[str]:
+    """'field: A != B' for each fingerprint field where the two records differ."""
+    return [
+        f"{key}: {_field(a, key) or '-'} != {_field(b, key) or '-'}"
+        for key in FIELDS
+        if _field(a, key) != _field(b, key)
+    ]

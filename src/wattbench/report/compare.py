@@ -1,0 +1,255 @@
+"""Compare two saved runs: a row per (case, metric) and per (model, metric) aggregate, each
+with a significance verdict, and the gates each row crosses.
+
+- A case row tests the runs of one case: Mann-Whitney U, two-sided, significant at p < ALPHA.
+  Its change is the difference of the means, absolute and relative to the baseline.
+- An aggregate row pools a model's cases: its change is the geometric mean of the per-case
+  ratios (new mean / base mean) for positive figures, else the mean difference, with a 95%
+  bootstrap CI over cases; it is significant when the CI excludes no change. It works with one
+  run per case, where case rows cannot be tested.
+
+Cases match by (model, task, load, level, system prompt). Matched cases whose fingerprints
+differ are compared, with a warning that names what differs (CPU, GPU, driver, engine, model).
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from wattbench.machine import fingerprint_difference
+from wattbench.metrics import BY_KEY
+from wattbench.report.gates import DERIVED, Gate
+from wattbench.report.stats import bootstrap_mean_ci, mann_whitney_p
+from wattbench.report.study import derived
+
+ALPHA = 0.05
+CASE = ("model", "task", "load", "level", "system_prompt")
+DEFAULT_METRICS = (
+    "decode_tokens_per_s",
+    "ttft_s",
+    "latency_s",
+    "energy_per_token_j",
+    "completion_tokens",
+    "quality",
+)
+HIGHER_IS_BETTER_UNITS = ("tokens/s", "score", "points")
+HIGHER_IS_BETTER = {"quality", "quality_per_j", "quality_per_s", "tokens_per_j"}
+NEUTRAL_UNITS = ("tokens", "count", "")  # more tokens is neither better nor worse
+
+
+@dataclass(frozen=True)
+class Row:
+    """One compared figure: the case (or 'model: all cases'), its means, change and verdict."""
+
+    label: str
+    metric: str
+    base_n: int
+    new_n: int
+    base_mean: float
+    new_mean: float
+    change_abs: float | None
+    change_pct: float | None
+    p_value: float | None  # case rows
+    ci: tuple[float, float] | None  # aggregate rows: CI of the change (percent if relative, else absolute)
+    verdict: str
+    ci_relative: bool = False  # the CI is of the percent change (positive figures), else absolute
+    failed: list[Gate] = field(default_factory=list)
+
+
+@dataclass
+class Comparison:
+    """All rows, the warnings to show first, and whether any gate failed."""
+
+    rows: list[Row]
+    warnings: list[str]
+    only_base: int
+    only_new: int
+
+    @property
+    def failures(self) -> list[Row]:
+        """Rows that crossed a gate."""
+        return [r for r in self.rows if r.failed]
+
+
+def direction(metric: str) -> int:
+    """+1 when a higher value is better, -1 when lower is better, 0 when neither."""
+    if metric in HIGHER_IS_BETTER:
+        return 1
+    unit = BY_KEY[metric].unit if metric in BY_KEY else ""
+    if unit in HIGHER_IS_BETTER_UNITS:
+        return 1
+    return 0 if unit in NEUTRAL_UNITS else -1
+
+
+def _verdict(metric: str, change: float, significant: bool | None) -> str:
+    if significant is None:
+        return "too few runs to test"
+    if not significant:
+        return "no significant change"
+    sign = direction(metric)
+    if sign == 0 or change == 0:
+        return "changed"
+    return "better" if (change > 0) == (sign > 0) else "worse"
+
+
+def _values(
+    records: Iterable[Mapping[str, Any]], metrics: Sequence[str]
+) -> tuple[dict[tuple[str, ...], dict[str, list[float]]], dict[tuple[str, ...], Mapping[str, Any]]]:
+    """case -> metric -> values over runs, and case -> one record (for its fingerprint fields)."""
+    values: dict[tuple[str, ...], dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    first: dict[tuple[str, ...], Mapping[str, Any]] = {}
+    for record in records:
+        key = tuple(str(record.get(k)) for k in CASE)
+        first.setdefault(key, record)
+        ratios = derived(record) if any(m in DERIVED for m in metrics) else {}
+        for metric in metrics:
+            value = ratios.get(metric) if metric in DERIVED else record.get(metric)
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                values[key][metric].append(float(value))
+    return values, first
+
+
+def _case_row(label: str, metric: str, base: list[float], new: list[float]) -> Row:
+    b, n = statistics.fmean(base), statistics.fmean(new)
+    pct = (n - b) / abs(b) * 100 if b else None
+    # With too few runs no split can reach p < ALPHA: say so rather than call it "no change".
+    smallest = 2 / math.comb(len(base) + len(new), len(base))
+    p = mann_whitney_p(base, new) if smallest < ALPHA else None
+    significant = None if p is None else p < ALPHA
+    return Row(
+        label, metric, len(base), len(new), b, n, n - b, pct, p, None, _verdict(metric, n - b, significant)
+    )
+
+
+def _aggregate_row(label: str, metric: str, pairs: list[tuple[list[float], list[float]]]) -> Row:
+    base_means = [statistics.fmean(b) for b, _n in pairs]
+    new_means = [statistics.fmean(n) for _b, n in pairs]
+    positive = all(v > 0 for v in base_means + new_means)
+    change: float
+    pct: float | None
+    if positive:  # relative: the geometric mean of the per-case ratios
+        logs = [math.log(n / b) for b, n in zip(base_means, new_means)]
+        low, high = bootstrap_mean_ci(logs)
+        pct = (math.exp(statistics.fmean(logs)) - 1) * 100
+        ci = ((math.exp(low) - 1) * 100, (math.exp(high) - 1) * 100)
+        change = pct
+    else:
+        diffs = [n - b for b, n in zip(base_means, new_means)]
+        ci = bootstrap_mean_ci(diffs)
+        change = statistics.fmean(diffs)
+        b_all = statistics.fmean(base_means)
+        pct = change / abs(b_all) * 100 if b_all else None
+    significant = None if len(pairs) < 2 else (ci[0] > 0 or ci[1] < 0)
+    return Row(
+        label,
+        metric,
+        len(pairs),
+        len(pairs),
+        statistics.fmean(base_means),
+        statistics.fmean(new_means),
+        statistics.fmean(new_means) - statistics.fmean(base_means),
+        pct,
+        None,
+        ci,
+        _verdict(metric, change, significant),
+        ci_relative=positive,
+    )
+
+
+def compare(
+    base: Iterable[Mapping[str, Any]],
+    new: Iterable[Mapping[str, Any]],
+    metrics: Sequence[str] = DEFAULT_METRICS,
+    gates: Sequence[Gate] = (),
+) -> Comparison:
+    """Rows for every metric of every case in both runs, then per-model aggregates; gates applied."""
+    metrics = list(dict.fromkeys([*metrics, *(g.metric for g in gates)]))
+    base_values, base_first = _values(base, metrics)
+    new_values, new_first = _values(new, metrics)
+    shared = [k for k in base_values if k in new_values]
+    warnings = []
+    differences = sorted({d for k in shared for d in fingerprint_difference(base_first[k], new_first[k])})
+    if differences:
+        warnings.append(
+            "WARNING: the runs were measured under different fingerprints, so changes mix "
+            "machine and build: " + "; ".join(differences)
+        )
+    rows: list[Row] = []
+    pooled: dict[tuple[str, str], list[tuple[list[float], list[float]]]] = defaultdict(list)
+    for key in shared:
+        label = "-".join(part for part in key if part != "default")
+        for metric in metrics:
+            b, n = base_values[key].get(metric), new_values[key].get(metric)
+            if b and n:
+                rows.append(_case_row(label, metric, b, n))
+                pooled[key[0], metric].append((b, n))
+    for (model, metric), pairs in sorted(pooled.items()):
+        rows.append(_aggregate_row(f"{model}: all {len(pairs)} cases", metric, pairs))
+    gated = [_gate(row, gates) for row in rows]
+    return Comparison(
+        gated, warnings, len(set(base_values) - set(new_values)), len(set(new_values) - set(base_values))
+    )
+
+
+def _gate(row: Row, gates: Sequence[Gate]) -> Row:
+    if row.verdict in ("too few runs to test", "no significant change"):
+        return row
+    failed = [g for g in gates if g.metric == row.metric and g.crossed(row.change_pct, row.change_abs)]
+    if not failed:
+        return row
+    return Row(**{**row.__dict__, "failed": failed})
+
+
+def describe_failure(row: Row) -> str:
+    """'decode_tokens_per_s of smollm2-qa-short-L0: -32.1% (24.1 -> 16.4, p=0.008) crossed -5%'."""
+    change = f"{row.change_pct:+.1f}%" if row.change_pct is not None else f"{row.change_abs:+.4g}"
+    if row.ci is not None:
+        evidence = f"95% CI {row.ci[0]:+.3g}..{row.ci[1]:+.3g}{'%' if row.ci_relative else ''}"
+    else:
+        evidence = f"p={row.p_value:.3g}, {row.base_n} v {row.new_n} runs"
+    gates = ", ".join(str(g) for g in row.failed)
+    return (
+        f"{row.metric} of {row.label}: {change} ({row.base_mean:.4g} -> {row.new_mean:.4g}, {evidence}) "
+        f"crossed {gates}"
+    )
+
+
+def format_table(comparison: Comparison, everything: bool = False) -> list[str]:
+    """Lines of the table: aggregates always, case rows when significant, gated, or ``everything``."""
+    header = f"{'case':<48} {'metric':<22} {'base':>10} {'new':>10} {'change':>9}  {'evidence':<22} verdict"
+    lines = [header, "-" * len(header)]
+    shown = [
+        r
+        for r in comparison.rows
+        if everything or r.ci is not None or r.failed or r.verdict in ("better", "worse", "changed")
+    ]
+    for r in shown:
+        change = f"{r.change_pct:+.1f}%" if r.change_pct is not None else f"{r.change_abs:+.3g}"
+        if r.ci is not None:
+            evidence = f"CI {r.ci[0]:+.3g}..{r.ci[1]:+.3g}{'%' if r.ci_relative else ''}"
+        else:
+            evidence = "-" if r.p_value is None else f"p={r.p_value:.3g} ({r.base_n}v{r.new_n})"
+        flag = "  FAIL " + ",".join(str(g) for g in r.failed) if r.failed else ""
+        lines.append(
+            f"{r.label[:48]:<48} {r.metric[:22]:<22} {r.base_mean:>10.4g} {r.new_mean:>10.4g} "
+            f"{change:>9}  {evidence:<22} {r.verdict}{flag}"
+        )
+    hidden = len(comparison.rows) - len(shown)
+    if hidden:
+        lines.append(f"({hidden} case rows without a significant change not shown; --all shows them)")
+    return lines
+
+
+def comparison_lines(comparison: Comparison, everything: bool = False) -> list[str]:
+    """The warnings, the table, unmatched cases and one REGRESSION line per failed row."""
+    lines = [*comparison.warnings, *format_table(comparison, everything)]
+    if comparison.only_base or comparison.only_new:
+        lines.append(
+            f"{comparison.only_base} cases only in the baseline, {comparison.only_new} only in the new run"
+        )
+    return lines + [f"REGRESSION {describe_failure(row)}" for row in comparison.failures]

@@ -1,0 +1,118 @@
+"""Plain answers to the questions people ask of such a study, computed from its ratings.
+
+Each answer names its figures, so a reader can check it against ratings.csv.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any
+
+from wattbench.report.study import Study
+
+BASE_LEVEL = "L0"
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One question and the sentences that answer it."""
+
+    question: str
+    answers: list[str]
+
+
+def _f(value: float | None, digits: int = 2) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+def _times(new: float | None, old: float | None) -> str:
+    return "n/a" if new is None or not old else f"x{new / old:.2f}"
+
+
+def _label(row: dict[str, Any]) -> str:
+    return f"{row['system']} at {row['config']}"
+
+
+def level_effect(study: Study) -> Finding:
+    """Does a longer prompt level buy quality, and at what cost in latency and energy?"""
+    answers = []
+    by_system: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
+    for row in study.overall:
+        if row["config"] == row["level"]:  # the default system prompt
+            by_system[row["system"]][row["level"]] = row
+    for system, levels in sorted(by_system.items()):
+        base = levels.get(BASE_LEVEL)
+        if base is None:
+            answers.append(f"{system}: no {BASE_LEVEL} cases, nothing to compare the levels with.")
+            continue
+        for level, row in levels.items():
+            if level == BASE_LEVEL:
+                continue
+            q, q0 = row["quality_norm"], base["quality_norm"]
+            delta = "n/a" if q is None or q0 is None else f"{q - q0:+.3f}"
+            answers.append(
+                f"{system}: {level} against {BASE_LEVEL}: normalised quality {delta} "
+                f"({_f(q0, 3)} -> {_f(q, 3)}), "
+                f"prompt tokens {_times(row['prompt_tokens'], base['prompt_tokens'])}, "
+                f"energy {_times(row['energy_j'], base['energy_j'])}, "
+                f"latency {_times(row['latency_s'], base['latency_s'])}."
+            )
+    return Finding(
+        "Does a longer prompt level buy quality, and at what cost?", answers or ["No levels to compare."]
+    )
+
+
+def best_level(study: Study) -> Finding:
+    """Which level gives the best efficiency-quality ratio, per system?"""
+    answers = []
+    by_system: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for row in study.overall:
+        if row["ratio_share"] is not None:
+            by_system[row["system"]].append(row)
+    for system, rows in sorted(by_system.items()):
+        best = max(rows, key=lambda r: r["ratio_share"])
+        answers.append(
+            f"{system}: {best['config']} ({best['stars']} stars; "
+            f"{_f(best['ratio_share'])} of each task's best "
+            f"quality per joule on average, over {best['tasks_rated']} rated tasks)."
+        )
+    return Finding(
+        "Which prompt level has the best ratio?", answers or ["No configuration has a quality score."]
+    )
+
+
+def task_fit(study: Study) -> Finding:
+    """Which system suits which task: the best ratio, and the best quality, per task."""
+    answers = []
+    systems = {row["system"] for row in study.configs}
+    by_task: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for row in study.configs:
+        by_task[row["task"]].append(row)
+    for task, rows in sorted(by_task.items()):
+        rated = [r for r in rows if r["ratio_per_j"] is not None]
+        if not rated:
+            answers.append(f"{task}: no configuration scored above 0, so none is rated.")
+            continue
+        ratio = max(rated, key=lambda r: r["ratio_per_j"])
+        top = max(rated, key=lambda r: r["quality_norm"])
+        answers.append(
+            f"{task}: best ratio {_label(ratio)} "
+            f"(quality {_f(ratio['quality'], 3)}, {_f(ratio['energy_j'], 1)} J); "
+            f"best quality {_label(top)} (quality {_f(top['quality'], 3)}, {_f(top['energy_j'], 1)} J)."
+        )
+    if len(systems) == 1:
+        answers.append("Only one model is in this study: run several (--wb-model all) to compare models.")
+    return Finding("Which model suits which task?", answers or ["No tasks."])
+
+
+def findings(study: Study) -> list[Finding]:
+    """The study's answers, in the order a reader asks."""
+    return [level_effect(study), best_level(study), task_fit(study)]
+
+
+def as_markdown(items: list[Finding]) -> str:
+    """findings.md: a heading per question and a bullet per answer."""
+    return "\n".join(
+        f"## {item.question}\n\n" + "\n".join(f"- {a}" for a in item.answers) + "\n" for item in items
+    )

@@ -1,0 +1,58 @@
+"""Regression gates: ``"decode_tokens_per_s:-5%,energy_per_token_j:+10%,rouge_l:-0.05"``.
+
+Each gate names a metric and the change that fails it: the sign says which way is a
+regression, a ``%`` makes it relative to the baseline's mean, no ``%`` makes it absolute (for
+scores in [0, 1]). A change fails its gate only when it is significant and reaches the threshold.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from wattbench.errors import ReportInputError
+from wattbench.metrics import BY_KEY
+
+DERIVED = ("quality", "quality_per_j", "quality_per_s", "tokens_per_j")  # computed by the report
+_GATE = re.compile(r"^\s*([A-Za-z0-9_]+)\s*:\s*([+-])\s*([0-9]*\.?[0-9]+)\s*(%?)\s*$")
+
+
+@dataclass(frozen=True)
+class Gate:
+    """Fail when ``metric`` moves by ``threshold`` (signed; percent or absolute) or further."""
+
+    metric: str
+    threshold: float
+    relative: bool
+
+    def __str__(self) -> str:
+        return f"{self.metric}:{self.threshold:+g}{'%' if self.relative else ''}"
+
+    def crossed(self, change_pct: float | None, change_abs: float | None) -> bool:
+        """Whether a change reaches the threshold in the threshold's direction."""
+        change = change_pct if self.relative else change_abs
+        if change is None:
+            return False
+        return change <= self.threshold if self.threshold < 0 else change >= self.threshold
+
+
+def parse_gates(spec: str) -> list[Gate]:
+    """Gates from a comma-separated spec; an error names the part that is wrong and the form."""
+    gates = []
+    for part in (p for p in spec.split(",") if p.strip()):
+        match = _GATE.match(part)
+        if match is None:
+            raise ReportInputError(
+                f"gate {part.strip()!r}: write METRIC:+N% or METRIC:-N (the sign says which way is a "
+                "regression), e.g. decode_tokens_per_s:-5%,energy_per_token_j:+10%,rouge_l:-0.05"
+            )
+        metric, sign, number, percent = match.groups()
+        if metric not in BY_KEY and metric not in DERIVED:
+            raise ReportInputError(
+                f"gate {part.strip()!r}: {metric!r} is not a recorded metric; see the README's "
+                "record keys (e.g. decode_tokens_per_s, ttft_s, energy_per_token_j, rouge_l)"
+            )
+        gates.append(Gate(metric, float(sign + number), bool(percent)))
+    if not gates:
+        raise ReportInputError(f"gate spec {spec!r} names no gate")
+    return gates

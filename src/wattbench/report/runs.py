@@ -1,0 +1,109 @@
+"""Saved runs as streams of records: a run folder (results.jsonl, judgements.jsonl) or
+pytest-benchmark's JSON file (``--benchmark-json``, one benchmark per case, runs in ``per_run``).
+
+Every record comes out with ``system_prompt`` and ``fingerprint`` set, so runs recorded before
+those keys existed still group and merge.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+from wattbench.errors import ReportInputError
+from wattbench.machine import fingerprint
+
+RESULTS = "results.jsonl"
+JUDGEMENTS = "judgements.jsonl"
+REASON_CHARS = 1000  # a judge that rambles still fits a spreadsheet cell
+
+
+def _lines(path: Path) -> Iterator[dict[str, Any]]:
+    """JSON objects, one per line; a torn or foreign line is skipped."""
+    with path.open(encoding="utf-8") as handle:
+        for line in handle:
+            try:
+                value = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if isinstance(value, dict):
+                yield value
+
+
+def judgements(run_dir: Path) -> dict[tuple[str, int], list[dict[str, Any]]]:
+    """(case id, run) -> the judge's lines for that answer (judgements.jsonl; empty without one)."""
+    path = run_dir / JUDGEMENTS
+    found: dict[tuple[str, int], list[dict[str, Any]]] = defaultdict(list)
+    if path.is_file():
+        for line in _lines(path):
+            found[str(line.get("case_id")), int(line.get("run", 0))].append(line)
+    return dict(found)
+
+
+def _grades(lines: list[dict[str, Any]]) -> dict[str, Any]:
+    """The numeric judge_* grades of one answer, averaged over modes that gave the same key."""
+    values: dict[str, list[float]] = defaultdict(list)
+    for line in lines:
+        for key, value in line.items():
+            if (
+                key.startswith("judge_")
+                and isinstance(value, float)
+                and key not in ("judge_latency_s", "judge_energy_j")
+            ):
+                values[key].append(value)
+    grades: dict[str, Any] = {key: sum(v) / len(v) for key, v in values.items()}
+    reasons = [str(line.get("judge_reason") or line.get("judge_text") or "") for line in lines]
+    if any(reasons):
+        grades["judge_reason"] = " | ".join(r for r in reasons if r)[:REASON_CHARS]
+    return grades
+
+
+def _benchmark_records(path: Path) -> Iterator[dict[str, Any]]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ReportInputError(f"{path}: not a readable JSON file ({exc})") from None
+    if not isinstance(data, dict) or not isinstance(data.get("benchmarks"), list):
+        raise ReportInputError(f"{path}: no 'benchmarks' list; give a --benchmark-json file or a run folder")
+    for bench in data["benchmarks"]:
+        info = bench.get("extra_info") or {}
+        if "case_id" not in info:
+            continue  # a benchmark that is not a wattbench case (test_prompt_growth has no record)
+        grades = {k: v for k, v in info.items() if k.startswith("judge_")}
+        for run in info.get("per_run") or [info]:
+            record = {k: v for k, v in run.items() if k != "per_run"}
+            record.setdefault("run", 0)
+            yield {**record, **grades}
+
+
+def read_run(path: Path) -> Iterator[dict[str, Any]]:
+    """The successful run records of one saved run, streamed where it is a run folder."""
+    if path.is_dir():
+        if not (path / RESULTS).is_file():
+            raise ReportInputError(
+                f"{path}: holds no {RESULTS}; give a run folder (reports/run-...) or a --benchmark-json file"
+            )
+        graded = judgements(path)
+        records: Iterable[dict[str, Any]] = (
+            {**r, **_grades(graded.get((str(r.get("case_id")), int(r.get("run", 0))), []))}
+            for r in _lines(path / RESULTS)
+        )
+    elif path.is_file():
+        records = _benchmark_records(path)
+    else:
+        raise ReportInputError(f"{path}: no such run folder or benchmark JSON file")
+    for record in records:
+        if "error" in record or "case_id" not in record:
+            continue
+        record.setdefault("system_prompt", "default")
+        record.setdefault("fingerprint", fingerprint(record))
+        yield record
+
+
+def read_runs(paths: Iterable[Path]) -> Iterator[dict[str, Any]]:
+    """The records of several saved runs, one after the other (merged by fingerprint later)."""
+    for path in paths:
+        yield from read_run(path)

@@ -1,0 +1,261 @@
+"""The study a report describes: its groups' statistics, quality normalised per task, the
+efficiency-quality ratio, star ratings and Pareto fronts.
+
+Words used throughout:
+- a *group* is one (fingerprint, model, task, load, level, system prompt): the runs of one case
+  on one machine; stats.csv has a row per group;
+- a *system* is a model on a machine: the model's name, with ``@`` and its fingerprint when the
+  report merges one model measured on several machines;
+- a *configuration* is what a user chooses: a system at a prompt level (and system prompt). It
+  is rated per task (averaged over the task's loads) and overall (averaged over tasks).
+
+Quality is normalised per task (divided by the best group mean of that task), so tasks combine.
+A task where no group scored above 0 has no normalised quality and takes no part in ratings.
+The ratio is normalised quality per joule of one generation (energy_j), and per second.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from wattbench.levels import LEVELS
+from wattbench.machine import FIELDS as FINGERPRINT_FIELDS
+from wattbench.report.pareto import pareto_front
+from wattbench.report.quality import quality
+from wattbench.report.rating import stars
+from wattbench.report.stats import summarise_many
+from wattbench.report.tables import SCORES
+
+GROUP = ("fingerprint", "model", "task", "load", "level", "system_prompt")
+FIGURES = (
+    "latency_s",
+    "ttft_s",
+    "decode_tokens_per_s",
+    "prompt_tokens",
+    "completion_tokens",
+    "energy_j",
+    "energy_net_j",
+    "energy_per_token_j",
+    "tokens_per_j",
+    "quality",
+    "quality_per_j",
+    "quality_per_s",
+    "judge_score",
+    "rss_peak_mb",
+    "gpu_mem_peak_mb",
+)
+MACHINE = (
+    "machine_cpu",
+    "machine_cpu_count",
+    "machine_gpus",
+    "gpu_driver_version",
+    "machine_board",
+    *FINGERPRINT_FIELDS,
+    "model_sha256",
+    "model_id",
+    "energy_source",
+    "energy_method",
+)
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and value == value:
+        return float(value)
+    return None
+
+
+def derived(record: Mapping[str, Any]) -> dict[str, float | None]:
+    """A record's quality and its per-run ratios: quality per joule and per second, tokens per joule."""
+    q = quality(record)
+    energy, latency = _number(record.get("energy_j")), _number(record.get("latency_s"))
+    tokens = _number(record.get("completion_tokens"))
+    return {
+        "quality": q,
+        "quality_per_j": q / energy if q is not None and energy else None,
+        "quality_per_s": q / latency if q is not None and latency else None,
+        "tokens_per_j": tokens / energy if tokens is not None and energy else None,
+    }
+
+
+@dataclass
+class Accumulator:
+    """Collects the figures of streamed records per group: memory grows with groups, not records."""
+
+    values: dict[tuple[Any, ...], dict[str, list[float]]] = field(
+        default_factory=lambda: defaultdict(lambda: defaultdict(list))
+    )
+    machines: dict[str, dict[str, Any]] = field(default_factory=dict)
+    scores: set[str] = field(default_factory=set)  # score keys some record carries
+    records: int = 0
+
+    def add(self, record: Mapping[str, Any], ratios: Mapping[str, float | None]) -> None:
+        """Count one run record, with its derived() figures."""
+        self.records += 1
+        key = tuple(str(record.get(k)) for k in GROUP)
+        figures = self.values[key]
+        for name in FIGURES:
+            value = ratios[name] if name in ratios else _number(record.get(name))
+            if value is not None:
+                figures[name].append(value)
+        self.scores.update(k for k in SCORES if record.get(k) is not None)
+        fp = str(record.get("fingerprint"))
+        if fp not in self.machines:
+            self.machines[fp] = {k: record.get(k) for k in MACHINE if record.get(k) not in (None, "")}
+
+
+@dataclass(frozen=True)
+class Study:
+    """Everything a report shows, computed once from the accumulated groups."""
+
+    groups: list[dict[str, Any]]  # stats.csv rows
+    configs: list[dict[str, Any]]  # per (configuration, task)
+    overall: list[dict[str, Any]]  # per configuration, across tasks
+    machines: dict[str, dict[str, Any]]  # fingerprint -> what it hashes
+    records: int
+    scores: set[str]
+    tasks: list[str]
+    levels: list[str]
+
+
+def level_order(level: str) -> int:
+    """Position of a level in L0 < L1 < L2 < L3 < P; other levels after them."""
+    return LEVELS.index(level) if level in LEVELS else len(LEVELS)
+
+
+def _mean(values: Iterable[float | None]) -> float | None:
+    present = [v for v in values if v is not None]
+    return statistics.fmean(present) if present else None
+
+
+def build_study(acc: Accumulator) -> Study:
+    """Statistics per group, then normalisation, ratios, stars and fronts."""
+    keys = list(acc.values)
+    series = [(key, name, values) for key in keys for name, values in acc.values[key].items()]
+    summaries = summarise_many([values for _k, _n, values in series])
+    rows: dict[tuple[Any, ...], dict[str, Any]] = {key: dict(zip(GROUP, key)) for key in keys}
+    for (key, name, _values), s in zip(series, summaries):
+        rows[key].update(
+            {
+                f"{name}_mean": s.mean,
+                f"{name}_var": s.variance,
+                f"{name}_ci_low": s.ci_low,
+                f"{name}_ci_high": s.ci_high,
+            }
+        )
+        rows[key]["runs"] = max(rows[key].get("runs", 0), s.n)
+    groups = list(rows.values())
+    fingerprints: dict[str, set[str]] = defaultdict(set)
+    for row in groups:
+        fingerprints[row["model"]].add(row["fingerprint"])
+    best: dict[str, float] = defaultdict(float)
+    for row in groups:
+        row["system"] = (
+            row["model"]
+            if len(fingerprints[row["model"]]) == 1
+            else (f"{row['model']}@{row['fingerprint'][:6]}")
+        )
+        row["config"] = (
+            row["level"] if row["system_prompt"] == "default" else (f"{row['level']}+{row['system_prompt']}")
+        )
+        best[row["task"]] = max(best[row["task"]], row.get("quality_mean", 0.0))
+    for row in groups:
+        top, q, energy = best[row["task"]], row.get("quality_mean"), row.get("energy_j_mean")
+        row["quality_norm"] = q / top if q is not None and top > 0 else None
+        row["ratio_per_j"] = (
+            row["quality_norm"] / energy if row["quality_norm"] is not None and energy else None
+        )
+    _rate_groups(groups)
+    configs = _configs(groups)
+    overall = _overall(configs)
+    tasks = sorted({row["task"] for row in groups})
+    levels = sorted({row["level"] for row in groups}, key=level_order)
+    return Study(groups, configs, overall, acc.machines, acc.records, acc.scores, tasks, levels)
+
+
+def _rate_groups(groups: list[dict[str, Any]]) -> None:
+    """Per (task, load): stars on the ratio, and the Pareto fronts against energy and latency."""
+    by_workload: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+    for row in groups:
+        by_workload[row["task"], row["load"]].append(row)
+    for members in by_workload.values():
+        _rate(members, "ratio_per_j", "quality_norm", "energy_j_mean", "latency_s_mean")
+
+
+def _rate(rows: list[dict[str, Any]], ratio: str, q: str, energy: str, latency: str) -> None:
+    """stars from ``ratio``; pareto_energy / pareto_latency flags from ``q`` against each cost."""
+    rated = {i: r[ratio] for i, r in enumerate(rows) if r.get(ratio) is not None}
+    given = stars(rated)
+    for i, row in enumerate(rows):
+        row["stars"] = given.get(i)
+    for cost, flag in ((energy, "pareto_energy"), (latency, "pareto_latency")):
+        points = [
+            (r[q], r[cost], i) for i, r in enumerate(rows) if r.get(q) is not None and r.get(cost) is not None
+        ]
+        front = set(pareto_front(points))
+        for i, row in enumerate(rows):
+            row[flag] = i in front
+
+
+def _configs(groups: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per (system, config, task): means over the task's loads, rated within the task."""
+    members: dict[tuple[str, str, str], list[dict[str, Any]]] = defaultdict(list)
+    for row in groups:
+        members[row["system"], row["config"], row["task"]].append(row)
+    rows: list[dict[str, Any]] = []
+    for (system, config, task), group_rows in members.items():
+        q = _mean(r.get("quality_norm") for r in group_rows)
+        energy = _mean(r.get("energy_j_mean") for r in group_rows)
+        latency = _mean(r.get("latency_s_mean") for r in group_rows)
+        rows.append(
+            {
+                "system": system,
+                "config": config,
+                "level": group_rows[0]["level"],
+                "task": task,
+                "quality_norm": q,
+                "quality": _mean(r.get("quality_mean") for r in group_rows),
+                "energy_j": energy,
+                "latency_s": latency,
+                "prompt_tokens": _mean(r.get("prompt_tokens_mean") for r in group_rows),
+                "completion_tokens": _mean(r.get("completion_tokens_mean") for r in group_rows),
+                "tokens_per_j": _mean(r.get("tokens_per_j_mean") for r in group_rows),
+                "ratio_per_j": q / energy if q is not None and energy else None,
+                "ratio_per_s": q / latency if q is not None and latency else None,
+            }
+        )
+    by_task: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for row in rows:
+        by_task[row["task"]].append(row)
+    for task_rows in by_task.values():
+        _rate(task_rows, "ratio_per_j", "quality_norm", "energy_j", "latency_s")
+        top = max((r["ratio_per_j"] for r in task_rows if r["ratio_per_j"] is not None), default=0.0)
+        for row in task_rows:
+            row["ratio_share"] = row["ratio_per_j"] / top if row["ratio_per_j"] is not None and top else None
+    return sorted(rows, key=lambda r: (r["task"], r["system"], level_order(r["level"]), r["config"]))
+
+
+def _overall(configs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per (system, config) across tasks; the rating is the mean share of each task's best ratio."""
+    members: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+    for row in configs:
+        members[row["system"], row["config"]].append(row)
+    rows = [
+        {
+            "system": system,
+            "config": config,
+            "level": task_rows[0]["level"],
+            "quality_norm": _mean(r["quality_norm"] for r in task_rows),
+            "energy_j": _mean(r["energy_j"] for r in task_rows),
+            "latency_s": _mean(r["latency_s"] for r in task_rows),
+            "prompt_tokens": _mean(r["prompt_tokens"] for r in task_rows),
+            "ratio_share": _mean(r["ratio_share"] for r in task_rows),
+            "tasks_rated": sum(r["ratio_share"] is not None for r in task_rows),
+        }
+        for (system, config), task_rows in members.items()
+    ]
+    _rate(rows, "ratio_share", "quality_norm", "energy_j", "latency_s")
+    return sorted(rows, key=lambda r: (r["system"], level_order(r["level"]), r["config"]))

@@ -1,0 +1,268 @@
+"""Charts as inline SVG strings: scatter, lines over categories, radar, heat map.
+
+Hand-written rather than a plotting library so the HTML page is one file that renders with no
+network and no JavaScript, and the report needs no heavy dependency. Every mark carries a
+``<title>``, which browsers show as a tooltip with the exact figure.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from html import escape
+
+PALETTE = (
+    "#1f77b4",
+    "#ff7f0e",
+    "#2ca02c",
+    "#d62728",
+    "#9467bd",
+    "#8c564b",
+    "#e377c2",
+    "#7f7f7f",
+    "#bcbd22",
+    "#17becf",
+)
+WIDTH, HEIGHT = 520, 340
+LEFT, RIGHT, TOP, BOTTOM = 64, 16, 34, 52
+CHAR_W = 6.5  # about the width of one 11 px sans-serif character
+
+
+@dataclass(frozen=True)
+class Point:
+    """A scatter mark: position, what the tooltip says, its series, and whether it is on the front."""
+
+    x: float
+    y: float
+    label: str
+    series: str
+    front: bool = False
+
+
+def colour(index: int) -> str:
+    """The palette's colour for the index-th series."""
+    return PALETTE[index % len(PALETTE)]
+
+
+def ticks(low: float, high: float, count: int = 5) -> list[float]:
+    """About ``count`` round tick values covering [low, high]."""
+    if high <= low:
+        high = low + (abs(low) or 1.0)
+    step = 10 ** math.floor(math.log10((high - low) / count))
+    for factor in (1, 2, 2.5, 5, 10):
+        if (high - low) / (step * factor) <= count:
+            step *= factor
+            break
+    first = math.floor(low / step) * step
+    return [round(first + i * step, 10) for i in range(math.ceil((high - first) / step) + 1)]
+
+
+def _num(value: float) -> str:
+    return f"{value:.3g}" if abs(value) < 1000 else f"{value:,.0f}"
+
+
+def _frame(title: str, body: str, width: int = WIDTH, height: int = HEIGHT) -> str:
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" width="{width}" '
+        f'height="{height}" role="img" aria-label="{escape(title)}"><title>{escape(title)}</title>'
+        f'<text x="{width / 2}" y="20" text-anchor="middle" class="t">{escape(title)}</text>{body}</svg>'
+    )
+
+
+class _Axes:
+    """Linear x and y scales over the plot area, with their gridlines and labels."""
+
+    def __init__(self, xs: Sequence[float], ys: Sequence[float], x_label: str, y_label: str) -> None:
+        self.xt, self.yt = ticks(min(xs), max(xs)), ticks(min(0.0, min(ys)), max(ys))
+        self.x_label, self.y_label = x_label, y_label
+
+    def x(self, value: float) -> float:
+        low, high = self.xt[0], self.xt[-1]
+        return LEFT + (value - low) / ((high - low) or 1) * (WIDTH - LEFT - RIGHT)
+
+    def y(self, value: float) -> float:
+        low, high = self.yt[0], self.yt[-1]
+        return HEIGHT - BOTTOM - (value - low) / ((high - low) or 1) * (HEIGHT - TOP - BOTTOM)
+
+    def draw(self) -> str:
+        parts = []
+        for t in self.xt:
+            parts.append(
+                f'<line x1="{self.x(t):.1f}" x2="{self.x(t):.1f}" y1="{TOP}" y2="{HEIGHT - BOTTOM}" '
+                f'class="g"/><text x="{self.x(t):.1f}" y="{HEIGHT - BOTTOM + 16}" '
+                f'text-anchor="middle">{_num(t)}</text>'
+            )
+        for t in self.yt:
+            parts.append(
+                f'<line x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{self.y(t):.1f}" y2="{self.y(t):.1f}" '
+                f'class="g"/><text x="{LEFT - 6}" y="{self.y(t) + 4:.1f}" text-anchor="end">{_num(t)}</text>'
+            )
+        parts.append(
+            f'<text x="{(LEFT + WIDTH - RIGHT) / 2}" y="{HEIGHT - 12}" text-anchor="middle" '
+            f'class="a">{escape(self.x_label)}</text>'
+        )
+        parts.append(
+            f'<text transform="translate(14 {(TOP + HEIGHT - BOTTOM) / 2}) rotate(-90)" '
+            f'text-anchor="middle" class="a">{escape(self.y_label)}</text>'
+        )
+        return "".join(parts)
+
+
+def _legend(names: Sequence[str]) -> str:
+    return "".join(
+        f'<rect x="{LEFT + 8}" y="{TOP + 4 + 15 * i}" width="10" height="10" fill="{colour(i)}"/>'
+        f'<text x="{LEFT + 22}" y="{TOP + 13 + 15 * i}" class="l">{escape(name)}</text>'
+        for i, name in enumerate(names)
+    )
+
+
+def empty(title: str, why: str) -> str:
+    """A chart frame that says why there is nothing to plot."""
+    return _frame(title, f'<text x="{WIDTH / 2}" y="{HEIGHT / 2}" text-anchor="middle">{escape(why)}</text>')
+
+
+def scatter(title: str, points: Sequence[Point], x_label: str, y_label: str) -> str:
+    """Points coloured by series; the front's points ringed and joined by a step line."""
+    if not points:
+        return empty(title, "no points with both figures")
+    axes = _Axes([p.x for p in points], [p.y for p in points], x_label, y_label)
+    names = list(dict.fromkeys(p.series for p in points))
+    front = sorted((p for p in points if p.front), key=lambda p: p.x)
+    path = ""
+    if len(front) > 1:
+        steps = [f"{axes.x(front[0].x):.1f},{axes.y(front[0].y):.1f}"]
+        for prev, p in itertools.pairwise(front):
+            steps += [f"{axes.x(p.x):.1f},{axes.y(prev.y):.1f}", f"{axes.x(p.x):.1f},{axes.y(p.y):.1f}"]
+        path = f'<polyline points="{" ".join(steps)}" class="front"/>'
+    marks = "".join(
+        f'<circle cx="{axes.x(p.x):.1f}" cy="{axes.y(p.y):.1f}" r="{6 if p.front else 4}" '
+        f'fill="{colour(names.index(p.series))}" class="{"on" if p.front else "off"}">'
+        f"<title>{escape(p.label)}: {_num(p.x)} {escape(x_label)}, {_num(p.y)} {escape(y_label)}"
+        f"{' (Pareto front)' if p.front else ''}</title></circle>"
+        for p in points
+    )
+    return _frame(title, axes.draw() + path + marks + _legend(names))
+
+
+def lines(
+    title: str, categories: Sequence[str], series: Mapping[str, Sequence[float | None]], y_label: str
+) -> str:
+    """One line per series over ordered categories (prompt levels); gaps where a value is None."""
+    values = [v for vs in series.values() for v in vs if v is not None]
+    if not values or not categories:
+        return empty(title, "no values")
+    axes = _Axes([0.0, 1.0], values, "prompt level", y_label)
+    axes.xt = [-0.5, len(categories) - 0.5]  # a half-step margin either side of the categories
+    parts = [_category_axis(axes, categories, y_label)]
+    for i, (name, ys) in enumerate(series.items()):
+        points = [(axes.x(float(j)), axes.y(v), v, categories[j]) for j, v in enumerate(ys) if v is not None]
+        parts.append(
+            f'<polyline points="{" ".join(f"{x:.1f},{y:.1f}" for x, y, _v, _c in points)}" '
+            f'fill="none" stroke="{colour(i)}" stroke-width="2"/>'
+        )
+        parts += [
+            f'<circle cx="{x:.1f}" cy="{y:.1f}" r="4" fill="{colour(i)}"><title>{escape(name)} '
+            f"{escape(c)}: {_num(v)} {escape(y_label)}</title></circle>"
+            for x, y, v, c in points
+        ]
+    return _frame(title, "".join(parts) + _legend(list(series)))
+
+
+def _category_axis(axes: _Axes, categories: Sequence[str], y_label: str) -> str:
+    parts = []
+    for t in axes.yt:
+        parts.append(
+            f'<line x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{axes.y(t):.1f}" y2="{axes.y(t):.1f}" '
+            f'class="g"/><text x="{LEFT - 6}" y="{axes.y(t) + 4:.1f}" text-anchor="end">{_num(t)}</text>'
+        )
+    for j, name in enumerate(categories):
+        parts.append(
+            f'<text x="{axes.x(float(j)):.1f}" y="{HEIGHT - BOTTOM + 16}" '
+            f'text-anchor="middle">{escape(name)}</text>'
+        )
+    parts.append(
+        f'<text x="{(LEFT + WIDTH - RIGHT) / 2}" y="{HEIGHT - 12}" text-anchor="middle" '
+        f'class="a">prompt level</text>'
+    )
+    parts.append(
+        f'<text transform="translate(14 {(TOP + HEIGHT - BOTTOM) / 2}) rotate(-90)" '
+        f'text-anchor="middle" class="a">{escape(y_label)}</text>'
+    )
+    return "".join(parts)
+
+
+def radar(title: str, axes: Sequence[str], series: Mapping[str, Sequence[float | None]]) -> str:
+    """Values in [0, 1] on one spoke per axis (task); a missing value sits at the centre."""
+    if len(axes) < 3:
+        return empty(title, "a radar needs 3 or more tasks")
+    size = 300
+    cx, cy, r = size / 2, size / 2 + 12, size / 2 - 48
+
+    def at(i: int, value: float) -> tuple[float, float]:
+        angle = -math.pi / 2 + 2 * math.pi * i / len(axes)
+        return cx + r * value * math.cos(angle), cy + r * value * math.sin(angle)
+
+    parts = []
+    for ring in (0.25, 0.5, 0.75, 1.0):
+        ring_points = " ".join(f"{x:.1f},{y:.1f}" for x, y in (at(i, ring) for i in range(len(axes))))
+        parts.append(f'<polygon points="{ring_points}" class="ring"/>')
+    for i, name in enumerate(axes):
+        x, y = at(i, 1.0)
+        lx, ly = at(i, 1.16)
+        parts.append(
+            f'<line x1="{cx}" y1="{cy}" x2="{x:.1f}" y2="{y:.1f}" class="g"/>'
+            f'<text x="{lx:.1f}" y="{ly + 4:.1f}" text-anchor="middle">{escape(name)}</text>'
+        )
+    for k, (name, values) in enumerate(series.items()):
+        shape = " ".join(f"{x:.1f},{y:.1f}" for x, y in (at(i, v or 0.0) for i, v in enumerate(values)))
+        parts.append(
+            f'<polygon points="{shape}" fill="{colour(k)}" fill-opacity="0.2" stroke="{colour(k)}" '
+            f'stroke-width="2"><title>{escape(name)}: '
+            + ", ".join(f"{escape(a)} {'n/a' if v is None else _num(v)}" for a, v in zip(axes, values))
+            + "</title></polygon>"
+        )
+    legend = "".join(
+        f'<rect x="8" y="{size + 2 + 14 * k}" width="10" height="10" fill="{colour(k)}"/>'
+        f'<text x="22" y="{size + 11 + 14 * k}" class="l">{escape(n)}</text>'
+        for k, n in enumerate(series)
+    )
+    return _frame(title, "".join(parts) + legend, size, size + 14 * len(series) + 6)
+
+
+def heatmap(
+    title: str,
+    rows: Sequence[str],
+    columns: Sequence[str],
+    cells: Mapping[tuple[str, str], tuple[float, str]],
+) -> str:
+    """A grid of cells shaded by value in [0, 1], each labelled with its text; blank where absent."""
+    if not rows or not columns:
+        return empty(title, "no cells")
+    cell_w, cell_h, top = 74, 30, 56
+    left = 16 + CHAR_W * max(len(r) for r in rows)  # room for the longest row label
+    width = max(left + cell_w * len(columns) + 10, int(CHAR_W * 1.2 * len(title)) + 20)
+    height = top + cell_h * len(rows) + 10
+    parts = [
+        f'<text x="{left + cell_w * (j + 0.5)}" y="{top - 8}" text-anchor="middle">{escape(c)}</text>'
+        for j, c in enumerate(columns)
+    ]
+    for i, row in enumerate(rows):
+        parts.append(
+            f'<text x="{left - 6}" y="{top + cell_h * (i + 0.6)}" text-anchor="end">{escape(row)}</text>'
+        )
+        for j, col in enumerate(columns):
+            if (row, col) not in cells:
+                continue
+            value, text = cells[row, col]
+            shade = max(0.0, min(1.0, value))
+            fill = f"rgb({int(247 - 200 * shade)},{int(251 - 120 * shade)},{int(255 - 60 * shade)})"
+            parts.append(
+                f'<rect x="{left + cell_w * j}" y="{top + cell_h * i}" '
+                f'width="{cell_w - 2}" height="{cell_h - 2}" '
+                f'fill="{fill}"><title>{escape(row)} / {escape(col)}: {escape(text)}</title></rect>'
+                f'<text x="{left + cell_w * (j + 0.5)}" y="{top + cell_h * (i + 0.6)}" text-anchor="middle" '
+                f'class="{"dark" if shade > 0.6 else ""}">{escape(text)}</text>'
+            )
+    return _frame(title, "".join(parts), width, height)
