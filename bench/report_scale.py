@@ -20,7 +20,8 @@ import tempfile
 import time
 from pathlib import Path
 
-TASKS = ("qa", "summary", "code", "creative", "math", "stem", "reasoning", "extraction", "humanities", "roleplay")
+TASKS = ("qa", "summary", "code", "creative", "math", "stem", "reasoning", "extraction", "humanities",
+         "roleplay")
 LOADS = ("short", "medium", "long")
 LEVELS = ("L0", "L1", "L2", "L3", "P")
 RUNS = 5

@@ -96,7 +96,8 @@ def test_wb_report_writes_the_whole_report_at_the_end_of_a_real_run(
     assert texts == ["short-L0-default-r0.txt", "short-L0-default-r1.txt", "short-L1-default-r0.txt",
                      "short-L1-default-r1.txt"]
     book = openpyxl.load_workbook(run_dir / "report.xlsx", read_only=True)
-    assert book.sheetnames == ["Models", "Per task", "Quality detail", "Energy J", "Latency s", "Output tokens",
+    assert book.sheetnames == ["Models", "Per task", "Quality detail", "Energy J", "Latency s",
+                               "Output tokens",
                                "Quality", "Stats", "Machines"]
     detail = list(book["Quality detail"].iter_rows(values_only=True))
     assert len(detail) == 1 + 8 and "rouge_l" in detail[0] and "output_text" in detail[0]
@@ -141,12 +142,14 @@ def test_ratings_fronts_and_answers_follow_the_figures(tmp_path: Path) -> None:
     # ratio = (quality / best quality 0.6) / energy: b L0 0.0167, b L1 0.0083, a L0 0.0067, a L1 0.0033.
     assert {k: int(r["stars"]) for k, r in qa.items()} == {("b", "L0"): 5, ("b", "L1"): 2, ("a", "L0"): 2,
                                                            ("a", "L1"): 1}
-    assert {k for k, r in qa.items() if r["pareto_energy"] == "True"} == {("b", "L1"), ("b", "L0"), ("a", "L1")}
+    front = {k for k, r in qa.items() if r["pareto_energy"] == "True"}
+    assert front == {("b", "L1"), ("b", "L0"), ("a", "L1")}
     overall = {(s, c): r for (t, s, c), r in per_task.items() if t == "all"}
     assert int(overall["b", "L0"]["stars"]) == 5 and int(overall["a", "L1"]["stars"]) == 1
     answers = (tmp_path / "out" / "findings.md").read_text()
     assert "- a: L0 (" in answers and "- b: L0 (5 stars" in answers
-    assert "qa: best ratio b at L0 (quality 0.500" in answers and "best quality a at L1 (quality 0.600" in answers
+    assert "qa: best ratio b at L0 (quality 0.500" in answers
+    assert "best quality a at L1 (quality 0.600" in answers
     assert "a: L1 against L0: normalised quality +0.333" in answers
     assert written.study.records == 16 and len(written.study.groups) == 8
 

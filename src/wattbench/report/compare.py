@@ -4,9 +4,10 @@ with a significance verdict, and the gates each row crosses.
 - A case row tests the runs of one case: Mann-Whitney U, two-sided, significant at p < ALPHA.
   Its change is the difference of the means, absolute and relative to the baseline.
 - An aggregate row pools a model's cases: its change is the geometric mean of the per-case
-  ratios (new mean / base mean) for positive figures, else the mean difference, with a 95%
-  bootstrap CI over cases; it is significant when the CI excludes no change. It works with one
-  run per case, where case rows cannot be tested.
+  ratios (new mean / base mean) for positive figures, else the mean difference, shown with a
+  95% bootstrap CI over cases. It is significant when a sign-flip permutation test over the
+  cases gives p < ALPHA (which needs 6 or more cases). It works with one run per case, where
+  case rows cannot be tested.
 
 Cases match by (model, task, load, level, system prompt). Matched cases whose fingerprints
 differ are compared, with a warning that names what differs (CPU, GPU, driver, engine, model).
@@ -24,7 +25,7 @@ from typing import Any
 from wattbench.machine import fingerprint_difference
 from wattbench.metrics import BY_KEY
 from wattbench.report.gates import DERIVED, Gate
-from wattbench.report.stats import bootstrap_mean_ci, mann_whitney_p
+from wattbench.report.stats import bootstrap_mean_ci, mann_whitney_p, sign_flip_p
 from wattbench.report.study import derived
 
 ALPHA = 0.05
@@ -86,9 +87,9 @@ def direction(metric: str) -> int:
     return 0 if unit in NEUTRAL_UNITS else -1
 
 
-def _verdict(metric: str, change: float, significant: bool | None) -> str:
+def _verdict(metric: str, change: float, significant: bool | None, few: str = "too few runs to test") -> str:
     if significant is None:
-        return "too few runs to test"
+        return few
     if not significant:
         return "no significant change"
     sign = direction(metric)
@@ -137,14 +138,15 @@ def _aggregate_row(label: str, metric: str, pairs: list[tuple[list[float], list[
         low, high = bootstrap_mean_ci(logs)
         pct = (math.exp(statistics.fmean(logs)) - 1) * 100
         ci = ((math.exp(low) - 1) * 100, (math.exp(high) - 1) * 100)
-        change = pct
+        change, differences = pct, logs
     else:
-        diffs = [n - b for b, n in zip(base_means, new_means)]
-        ci = bootstrap_mean_ci(diffs)
-        change = statistics.fmean(diffs)
+        differences = [n - b for b, n in zip(base_means, new_means)]
+        ci = bootstrap_mean_ci(differences)
+        change = statistics.fmean(differences)
         b_all = statistics.fmean(base_means)
         pct = change / abs(b_all) * 100 if b_all else None
-    significant = None if len(pairs) < 2 else (ci[0] > 0 or ci[1] < 0)
+    # With fewer than 6 cases no flip of signs can reach p < ALPHA: say so.
+    p = sign_flip_p(differences) if 2 / 2 ** len(pairs) < ALPHA else None
     return Row(
         label,
         metric,
@@ -154,9 +156,9 @@ def _aggregate_row(label: str, metric: str, pairs: list[tuple[list[float], list[
         statistics.fmean(new_means),
         statistics.fmean(new_means) - statistics.fmean(base_means),
         pct,
-        None,
+        p,
         ci,
-        _verdict(metric, change, significant),
+        _verdict(metric, change, None if p is None else p < ALPHA, few="too few cases to test"),
         ci_relative=positive,
     )
 
@@ -197,7 +199,7 @@ def compare(
 
 
 def _gate(row: Row, gates: Sequence[Gate]) -> Row:
-    if row.verdict in ("too few runs to test", "no significant change"):
+    if row.verdict not in ("better", "worse", "changed"):
         return row
     failed = [g for g in gates if g.metric == row.metric and g.crossed(row.change_pct, row.change_abs)]
     if not failed:
@@ -209,7 +211,8 @@ def describe_failure(row: Row) -> str:
     """'decode_tokens_per_s of smollm2-qa-short-L0: -32.1% (24.1 -> 16.4, p=0.008) crossed -5%'."""
     change = f"{row.change_pct:+.1f}%" if row.change_pct is not None else f"{row.change_abs:+.4g}"
     if row.ci is not None:
-        evidence = f"95% CI {row.ci[0]:+.3g}..{row.ci[1]:+.3g}{'%' if row.ci_relative else ''}"
+        evidence = (f"p={row.p_value:.3g} over {row.base_n} cases, "
+                    f"95% CI {row.ci[0]:+.3g}..{row.ci[1]:+.3g}{'%' if row.ci_relative else ''}")
     else:
         evidence = f"p={row.p_value:.3g}, {row.base_n} v {row.new_n} runs"
     gates = ", ".join(str(g) for g in row.failed)
@@ -221,7 +224,7 @@ def describe_failure(row: Row) -> str:
 
 def format_table(comparison: Comparison, everything: bool = False) -> list[str]:
     """Lines of the table: aggregates always, case rows when significant, gated, or ``everything``."""
-    header = f"{'case':<48} {'metric':<22} {'base':>10} {'new':>10} {'change':>9}  {'evidence':<22} verdict"
+    header = f"{'case':<48} {'metric':<22} {'base':>10} {'new':>10} {'change':>9}  {'evidence':<30} verdict"
     lines = [header, "-" * len(header)]
     shown = [
         r
@@ -231,13 +234,14 @@ def format_table(comparison: Comparison, everything: bool = False) -> list[str]:
     for r in shown:
         change = f"{r.change_pct:+.1f}%" if r.change_pct is not None else f"{r.change_abs:+.3g}"
         if r.ci is not None:
-            evidence = f"CI {r.ci[0]:+.3g}..{r.ci[1]:+.3g}{'%' if r.ci_relative else ''}"
+            p = "" if r.p_value is None else f"p={r.p_value:.2g} "
+            evidence = f"{p}CI {r.ci[0]:+.3g}..{r.ci[1]:+.3g}{'%' if r.ci_relative else ''}"
         else:
             evidence = "-" if r.p_value is None else f"p={r.p_value:.3g} ({r.base_n}v{r.new_n})"
         flag = "  FAIL " + ",".join(str(g) for g in r.failed) if r.failed else ""
         lines.append(
             f"{r.label[:48]:<48} {r.metric[:22]:<22} {r.base_mean:>10.4g} {r.new_mean:>10.4g} "
-            f"{change:>9}  {evidence:<22} {r.verdict}{flag}"
+            f"{change:>9}  {evidence:<30} {r.verdict}{flag}"
         )
     hidden = len(comparison.rows) - len(shown)
     if hidden:

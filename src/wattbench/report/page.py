@@ -17,7 +17,8 @@ from wattbench.report.study import Study
 STYLE = """
 body{font:14px/1.45 system-ui,sans-serif;margin:24px auto;max-width:1120px;color:#222;padding:0 12px}
 h1{font-size:22px}h2{font-size:17px;margin-top:28px;border-bottom:1px solid #ddd}
-.wide{overflow-x:auto}table{border-collapse:collapse;margin:8px 0;font-size:13px}td,th{border:1px solid #ddd;padding:3px 8px;text-align:left}
+.wide{overflow-x:auto}table{border-collapse:collapse;margin:8px 0;font-size:13px}
+td,th{border:1px solid #ddd;padding:3px 8px;text-align:left}
 th{background:#f4f4f4}.stars{color:#d4a017;letter-spacing:1px;white-space:nowrap}
 .warn{background:#fff3cd;border:2px solid #d39e00;padding:8px 12px;font-weight:600}
 .charts{display:flex;flex-wrap:wrap;gap:12px}svg{background:#fff;border:1px solid #eee}

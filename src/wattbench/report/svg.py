@@ -241,7 +241,7 @@ def heatmap(
     if not rows or not columns:
         return empty(title, "no cells")
     cell_w, cell_h, top = 74, 30, 56
-    left = 16 + CHAR_W * max(len(r) for r in rows)  # room for the longest row label
+    left = int(16 + CHAR_W * max(len(r) for r in rows))  # room for the longest row label
     width = max(left + cell_w * len(columns) + 10, int(CHAR_W * 1.2 * len(title)) + 20)
     height = top + cell_h * len(rows) + 10
     parts = [
