@@ -78,7 +78,7 @@ def test_wb_report_writes_the_whole_report_at_the_end_of_a_real_run(
     run_dir = suite.path / "run"
     result, data = run_suite(
         suite, "--wb-model", str(tiny_gguf), "--wb-tasks", "qa,summary", "--wb-loads", "short",
-        "--wb-levels", "L0,L1", "--wb-runs", "2", "--wb-run-dir", str(run_dir), "--wb-report", "on",
+        "--wb-levels", "L0,L1", "--wb-runs", "2", "--wb-run-dir", str(run_dir), "--wb-report",
     )
     result.assert_outcomes(passed=2 + 4)
     result.stdout.fnmatch_lines([f"report (*): {run_dir / 'report.html'}, results.csv, texts/, stats.csv*"])

@@ -44,6 +44,7 @@ class Option:
     help: str
     default: str | None = None
     many: bool = False  # may be repeated on the command line; values are concatenated
+    bare: str | None = None  # the value of the flag given alone (--wb-report means --wb-report on)
 
 
 OPTIONS: tuple[Option, ...] = (
@@ -129,7 +130,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("bertscore-layers", positive_int, "the layer BERTScore uses (default: 17, roberta-large's)",
            "17"),
     Option("report", on_off, "write the report (CSVs, texts, workbook, HTML) into the run folder at the "
-           "end of the run: on/off (default: off)", "off"),
+           "end of the run: on/off; alone it means on (default: off)", "off", bare="on"),
     Option("compare", str, "a saved baseline (run folder or --benchmark-json file) to compare this "
            "run with at the end; the table goes to the terminal summary"),
     Option("compare-fail", gate_spec, "gates against --wb-compare: METRIC:+N%% or METRIC:-N, comma "
@@ -152,6 +153,7 @@ def add_options(parser: pytest.Parser) -> None:
         flags = [f"--wb-{option.name}"]
         if option.name == "model":
             flags.append("--wb-models")
+        bare = {} if option.bare is None else {"nargs": "?", "const": option.parse(option.bare)}
         group.addoption(
             *flags,
             dest=_key(option),
@@ -159,6 +161,7 @@ def add_options(parser: pytest.Parser) -> None:
             default=None,
             type=option.parse,
             help=option.help,
+            **bare,
         )
         parser.addini(_key(option), option.help, default=None)
 

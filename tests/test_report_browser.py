@@ -1,0 +1,69 @@
+"""report.html in a real headless browser (Debian's chromium) with the network cut off: the page
+must render its charts from the file alone. Skipped, with the reason, where no chromium is
+installed (apt-get install chromium)."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import struct
+import subprocess
+import zlib
+from pathlib import Path
+
+import pytest
+from studyrecords import record, write_run
+
+from wattbench.report.build import write_report
+
+BROWSERS = ("chromium", "chromium-browser", "google-chrome")
+OFFLINE = ("--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+           "--proxy-server=127.0.0.1:9", "--host-resolver-rules=MAP * ~NOTFOUND")
+
+
+def _browser() -> str:
+    for name in BROWSERS:
+        path = shutil.which(name)
+        if path is not None:
+            return path
+    pytest.skip("no headless chromium here (apt-get install chromium)")
+
+
+def _png_rows(path: Path) -> tuple[int, int, bytes]:
+    """(width, height, raw scanlines) of a PNG: read with zlib, not with the code under test."""
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    width, height = struct.unpack(">II", data[16:24])
+    idat, offset = b"", 8
+    while offset < len(data):
+        length, kind = struct.unpack(">I4s", data[offset:offset + 8])
+        if kind == b"IDAT":
+            idat += data[offset + 8:offset + 8 + length]
+        offset += 12 + length
+    return width, height, zlib.decompress(idat)
+
+
+def test_the_page_renders_offline_in_chromium(tmp_path: Path) -> None:
+    browser = _browser()
+    design = {("a", "L0"): (0.4, 100.0), ("a", "L1"): (0.6, 300.0), ("b", "L0"): (0.5, 50.0),
+              ("b", "L1"): (0.2, 40.0)}
+    run = write_run(tmp_path / "run", [
+        record(model, task, "short", level, r, rouge_l=q * (1 + 0.1 * t), energy_j=e + r, latency_s=e / 50)
+        for (model, level), (q, e) in design.items()
+        for t, task in enumerate(("qa", "summary", "humanities")) for r in (0, 1)
+    ])
+    write_report([run], tmp_path / "out")
+    page = (tmp_path / "out" / "report.html").resolve()
+    dom = subprocess.run([browser, *OFFLINE, "--dump-dom", page.as_uri()], capture_output=True, text=True,
+                         timeout=120, check=True).stdout
+    # The browser parsed every chart (2 Pareto, 3 level charts, 2 radars, 1 heat map) and the table.
+    assert dom.count("<svg") == 8 and "★★★★★" in dom and "a radar needs" not in dom
+    assert len(re.findall(r"<circle", dom)) >= 8 + 3 * 2 * 2
+    shot = tmp_path / "report.png"
+    subprocess.run([browser, *OFFLINE, f"--screenshot={shot}", "--window-size=1200,3000", page.as_uri()],
+                   capture_output=True, timeout=120, check=True)
+    width, height, pixels = _png_rows(shot)
+    assert (width, height) == (1200, 3000)
+    # Not a blank page: the charts' colours make many distinct bytes, a white page makes two.
+    assert len(set(pixels)) > 100
+    print(f"screenshot: {shot}")
