@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 from wattbench.errors import WattbenchError
 from wattbench.report.build import write_report
 from wattbench.report.compare import compare, comparison_lines, describe_failure
-from wattbench.report.runs import RESULTS, read_run
+from wattbench.report.runs import read_run
+from wattbench.results import RESULTS_FILE as RESULTS
 from wattbench.settings import Settings
 
 

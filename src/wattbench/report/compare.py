@@ -245,7 +245,8 @@ def format_table(comparison: Comparison, everything: bool = False) -> list[str]:
         )
     hidden = len(comparison.rows) - len(shown)
     if hidden:
-        lines.append(f"({hidden} case rows without a significant change not shown; --all shows them)")
+        lines.append(f"({hidden} case rows not shown: no significant change, or too few runs to test; "
+                     "--all shows them)")
     return lines
 
 

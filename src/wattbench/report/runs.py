@@ -14,32 +14,19 @@ from pathlib import Path
 from typing import Any
 
 from wattbench.errors import ReportInputError
+from wattbench.judging import JUDGEMENTS_FILE as JUDGEMENTS
 from wattbench.machine import fingerprint
+from wattbench.results import RESULTS_FILE as RESULTS
+from wattbench.results import ResultsFile
 
-RESULTS = "results.jsonl"
-JUDGEMENTS = "judgements.jsonl"
 REASON_CHARS = 1000  # a judge that rambles still fits a spreadsheet cell
-
-
-def _lines(path: Path) -> Iterator[dict[str, Any]]:
-    """JSON objects, one per line; a torn or foreign line is skipped."""
-    with path.open(encoding="utf-8") as handle:
-        for line in handle:
-            try:
-                value = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            if isinstance(value, dict):
-                yield value
 
 
 def judgements(run_dir: Path) -> dict[tuple[str, int], list[dict[str, Any]]]:
     """(case id, run) -> the judge's lines for that answer (judgements.jsonl; empty without one)."""
-    path = run_dir / JUDGEMENTS
     found: dict[tuple[str, int], list[dict[str, Any]]] = defaultdict(list)
-    if path.is_file():
-        for line in _lines(path):
-            found[str(line.get("case_id")), int(line.get("run", 0))].append(line)
+    for line in ResultsFile(run_dir, JUDGEMENTS).records():
+        found[str(line.get("case_id")), int(line.get("run", 0))].append(line)
     return dict(found)
 
 
@@ -89,7 +76,7 @@ def read_run(path: Path) -> Iterator[dict[str, Any]]:
         graded = judgements(path)
         records: Iterable[dict[str, Any]] = (
             {**r, **_grades(graded.get((str(r.get("case_id")), int(r.get("run", 0))), []))}
-            for r in _lines(path / RESULTS)
+            for r in ResultsFile(path).records()
         )
     elif path.is_file():
         records = _benchmark_records(path)
