@@ -111,9 +111,12 @@ class _Axes:
 
 
 def _legend(names: Sequence[str]) -> str:
+    """Bottom right of the plot: low quality at high cost, the corner a trade-off chart leaves empty."""
+    x = WIDTH - RIGHT - 22 - CHAR_W * max((len(n) for n in names), default=0)
+    y = HEIGHT - BOTTOM - 6 - 15 * len(names)
     return "".join(
-        f'<rect x="{LEFT + 8}" y="{TOP + 4 + 15 * i}" width="10" height="10" fill="{colour(i)}"/>'
-        f'<text x="{LEFT + 22}" y="{TOP + 13 + 15 * i}" class="l">{escape(name)}</text>'
+        f'<rect x="{x:.0f}" y="{y + 15 * i}" width="10" height="10" fill="{colour(i)}"/>'
+        f'<text x="{x + 14:.0f}" y="{y + 9 + 15 * i}" class="l">{escape(name)}</text>'
         for i, name in enumerate(names)
     )
 
