@@ -86,13 +86,19 @@ class _Axes:
         low, high = self.yt[0], self.yt[-1]
         return HEIGHT - BOTTOM - (value - low) / ((high - low) or 1) * (HEIGHT - TOP - BOTTOM)
 
-    def draw(self) -> str:
+    def draw(self, categories: Sequence[str] = ()) -> str:
+        """Gridlines and labels; with ``categories`` the x axis names them at 0, 1, 2, ... instead."""
         parts = []
-        for t in self.xt:
+        for t in () if categories else self.xt:
             parts.append(
                 f'<line x1="{self.x(t):.1f}" x2="{self.x(t):.1f}" y1="{TOP}" y2="{HEIGHT - BOTTOM}" '
                 f'class="g"/><text x="{self.x(t):.1f}" y="{HEIGHT - BOTTOM + 16}" '
                 f'text-anchor="middle">{_num(t)}</text>'
+            )
+        for j, name in enumerate(categories):
+            parts.append(
+                f'<text x="{self.x(float(j)):.1f}" y="{HEIGHT - BOTTOM + 16}" '
+                f'text-anchor="middle">{escape(name)}</text>'
             )
         for t in self.yt:
             parts.append(
@@ -158,7 +164,7 @@ def lines(
         return empty(title, "no values")
     axes = _Axes([0.0, 1.0], values, "prompt level", y_label)
     axes.xt = [-0.5, len(categories) - 0.5]  # a half-step margin either side of the categories
-    parts = [_category_axis(axes, categories, y_label)]
+    parts = [axes.draw(categories)]
     for i, (name, ys) in enumerate(series.items()):
         points = [(axes.x(float(j)), axes.y(v), v, categories[j]) for j, v in enumerate(ys) if v is not None]
         parts.append(
@@ -171,29 +177,6 @@ def lines(
             for x, y, v, c in points
         ]
     return _frame(title, "".join(parts) + _legend(list(series)))
-
-
-def _category_axis(axes: _Axes, categories: Sequence[str], y_label: str) -> str:
-    parts = []
-    for t in axes.yt:
-        parts.append(
-            f'<line x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{axes.y(t):.1f}" y2="{axes.y(t):.1f}" '
-            f'class="g"/><text x="{LEFT - 6}" y="{axes.y(t) + 4:.1f}" text-anchor="end">{_num(t)}</text>'
-        )
-    for j, name in enumerate(categories):
-        parts.append(
-            f'<text x="{axes.x(float(j)):.1f}" y="{HEIGHT - BOTTOM + 16}" '
-            f'text-anchor="middle">{escape(name)}</text>'
-        )
-    parts.append(
-        f'<text x="{(LEFT + WIDTH - RIGHT) / 2}" y="{HEIGHT - 12}" text-anchor="middle" '
-        f'class="a">prompt level</text>'
-    )
-    parts.append(
-        f'<text transform="translate(14 {(TOP + HEIGHT - BOTTOM) / 2}) rotate(-90)" '
-        f'text-anchor="middle" class="a">{escape(y_label)}</text>'
-    )
-    return "".join(parts)
 
 
 def radar(title: str, axes: Sequence[str], series: Mapping[str, Sequence[float | None]]) -> str:
