@@ -25,6 +25,7 @@ from typing import Any
 from wattbench.machine import fingerprint_difference
 from wattbench.metrics import BY_KEY
 from wattbench.report.gates import DERIVED, Gate
+from wattbench.report.quality import number
 from wattbench.report.stats import bootstrap_mean_ci, mann_whitney_p, sign_flip_p
 from wattbench.report.study import derived
 
@@ -109,9 +110,9 @@ def _values(
         first.setdefault(key, record)
         ratios = derived(record) if any(m in DERIVED for m in metrics) else {}
         for metric in metrics:
-            value = ratios.get(metric) if metric in DERIVED else record.get(metric)
-            if isinstance(value, (int, float)) and not isinstance(value, bool):
-                values[key][metric].append(float(value))
+            value = ratios.get(metric) if metric in DERIVED else number(record.get(metric))
+            if value is not None:
+                values[key][metric].append(value)
     return values, first
 
 

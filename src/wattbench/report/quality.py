@@ -21,8 +21,13 @@ PRIMARY = {
 DEFAULT = "rouge_l"  # qa, summary, humanities and sets with a reference text
 
 
+def number(value: Any) -> float | None:
+    """A record value as a float; None for a label, a flag (bool), a missing value or NaN."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and value == value:
+        return float(value)
+    return None
+
+
 def quality(record: Mapping[str, Any]) -> float | None:
     """The record's primary quality score in [0, 1], or None when it has none."""
-    key = PRIMARY.get(str(record.get("task")), DEFAULT)
-    value = record.get(key)
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+    return number(record.get(PRIMARY.get(str(record.get("task")), DEFAULT)))

@@ -25,7 +25,7 @@ from typing import Any
 from wattbench.levels import LEVELS
 from wattbench.machine import FIELDS as FINGERPRINT_FIELDS
 from wattbench.report.pareto import pareto_front
-from wattbench.report.quality import quality
+from wattbench.report.quality import number, quality
 from wattbench.report.rating import stars
 from wattbench.report.stats import summarise_many
 from wattbench.report.tables import SCORES
@@ -62,17 +62,11 @@ MACHINE = (
 )
 
 
-def _number(value: Any) -> float | None:
-    if isinstance(value, (int, float)) and not isinstance(value, bool) and value == value:
-        return float(value)
-    return None
-
-
 def derived(record: Mapping[str, Any]) -> dict[str, float | None]:
     """A record's quality and its per-run ratios: quality per joule and per second, tokens per joule."""
     q = quality(record)
-    energy, latency = _number(record.get("energy_j")), _number(record.get("latency_s"))
-    tokens = _number(record.get("completion_tokens"))
+    energy, latency = number(record.get("energy_j")), number(record.get("latency_s"))
+    tokens = number(record.get("completion_tokens"))
     return {
         "quality": q,
         "quality_per_j": q / energy if q is not None and energy else None,
@@ -98,7 +92,7 @@ class Accumulator:
         key = tuple(str(record.get(k)) for k in GROUP)
         figures = self.values[key]
         for name in FIGURES:
-            value = ratios[name] if name in ratios else _number(record.get(name))
+            value = ratios[name] if name in ratios else number(record.get(name))
             if value is not None:
                 figures[name].append(value)
         self.scores.update(k for k in SCORES if record.get(k) is not None)
