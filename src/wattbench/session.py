@@ -83,7 +83,6 @@ class WattbenchSession:
         self._finished = self.results.finished_runs()
         self.recorded = 0
         self.energy = EnergyMonitor(settings)
-        self.machine = describe_machine().record()
         self._answers: dict[tuple[str, int], str] = {}  # (case id, run) -> answer, for later turns
         self.judging = JudgePhase(settings, self.energy)
         self.scorers: list[Scorer] = list(SCORERS)
@@ -92,6 +91,11 @@ class WattbenchSession:
             self.scorers.append(open_bertscore(settings.bertscore_model, settings.bertscore_layers))
         else:
             self.quality_notes.append(BERTSCORE_NOT_GIVEN)
+
+    @functools.cached_property
+    def machine(self) -> dict[str, Any]:
+        """The machine's record keys, read once at the first record rather than at collection."""
+        return describe_machine().record()
 
     # -- building the matrix -------------------------------------------------------------
     def _resolve(self, spec: str) -> list[ModelRef]:

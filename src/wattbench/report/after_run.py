@@ -24,11 +24,11 @@ class AfterRun:
 
 
 def after_run(settings: Settings) -> AfterRun:
-    """Report and compare as the settings ask; a report that cannot be made is said, not raised."""
+    """Report and compare as the settings ask (the plugin calls it only when they ask for one);
+    a report that cannot be made is said, not raised."""
     done = AfterRun()
     if not (settings.run_dir / RESULTS).is_file():
-        if settings.report or settings.compare_base is not None:
-            done.lines.append(f"no report or comparison: {settings.run_dir} holds no {RESULTS}")
+        done.lines.append(f"no report or comparison: {settings.run_dir} holds no {RESULTS}")
         return done
     if settings.report:
         try:
