@@ -15,6 +15,7 @@ differ are compared, with a warning that names what differs (CPU, GPU, driver, e
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import statistics
 from collections import defaultdict
@@ -41,6 +42,7 @@ DEFAULT_METRICS = (
 )
 HIGHER_IS_BETTER_UNITS = ("tokens/s", "score", "points")
 HIGHER_IS_BETTER = {"quality", "quality_per_j", "quality_per_s", "tokens_per_j"}
+SIGNIFICANT = ("better", "worse", "changed")  # the verdicts of a significant change
 NEUTRAL_UNITS = ("tokens", "count", "")  # more tokens is neither better nor worse
 
 
@@ -131,6 +133,7 @@ def _case_row(label: str, metric: str, base: list[float], new: list[float]) -> R
 def _aggregate_row(label: str, metric: str, pairs: list[tuple[list[float], list[float]]]) -> Row:
     base_means = [statistics.fmean(b) for b, _n in pairs]
     new_means = [statistics.fmean(n) for _b, n in pairs]
+    base_mean, new_mean = statistics.fmean(base_means), statistics.fmean(new_means)
     positive = all(v > 0 for v in base_means + new_means)
     change: float
     pct: float | None
@@ -144,8 +147,7 @@ def _aggregate_row(label: str, metric: str, pairs: list[tuple[list[float], list[
         differences = [n - b for b, n in zip(base_means, new_means)]
         ci = bootstrap_mean_ci(differences)
         change = statistics.fmean(differences)
-        b_all = statistics.fmean(base_means)
-        pct = change / abs(b_all) * 100 if b_all else None
+        pct = change / abs(base_mean) * 100 if base_mean else None
     # With fewer than 6 cases no flip of signs can reach p < ALPHA: say so.
     p = sign_flip_p(differences) if 2 / 2 ** len(pairs) < ALPHA else None
     return Row(
@@ -153,9 +155,9 @@ def _aggregate_row(label: str, metric: str, pairs: list[tuple[list[float], list[
         metric,
         len(pairs),
         len(pairs),
-        statistics.fmean(base_means),
-        statistics.fmean(new_means),
-        statistics.fmean(new_means) - statistics.fmean(base_means),
+        base_mean,
+        new_mean,
+        new_mean - base_mean,
         pct,
         p,
         ci,
@@ -200,12 +202,12 @@ def compare(
 
 
 def _gate(row: Row, gates: Sequence[Gate]) -> Row:
-    if row.verdict not in ("better", "worse", "changed"):
+    if row.verdict not in SIGNIFICANT:
         return row
     failed = [g for g in gates if g.metric == row.metric and g.crossed(row.change_pct, row.change_abs)]
     if not failed:
         return row
-    return Row(**{**row.__dict__, "failed": failed})
+    return dataclasses.replace(row, failed=failed)
 
 
 def describe_failure(row: Row) -> str:
@@ -230,7 +232,7 @@ def format_table(comparison: Comparison, everything: bool = False) -> list[str]:
     shown = [
         r
         for r in comparison.rows
-        if everything or r.ci is not None or r.failed or r.verdict in ("better", "worse", "changed")
+        if everything or r.ci is not None or r.failed or r.verdict in SIGNIFICANT
     ]
     for r in shown:
         change = f"{r.change_pct:+.1f}%" if r.change_pct is not None else f"{r.change_abs:+.3g}"
