@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 # What a fingerprint hashes, in this order; a missing field hashes as "".
+HARDWARE = ("machine_cpu", "machine_cpu_count", "machine_gpus", "gpu_driver_version", "machine_board")
 FIELDS = ("machine_cpu", "machine_gpus", "gpu_driver_version", "backend", "engine_version", "model_digest")
 
 
@@ -34,13 +35,7 @@ class Machine:
 
     def record(self) -> dict[str, Any]:
         """The record keys that carry this machine."""
-        return {
-            "machine_cpu": self.cpu,
-            "machine_cpu_count": self.cpu_count,
-            "machine_gpus": self.gpus,
-            "gpu_driver_version": self.gpu_driver,
-            "machine_board": self.board,
-        }
+        return dict(zip(HARDWARE, (self.cpu, self.cpu_count, self.gpus, self.gpu_driver, self.board)))
 
 
 def cpu_model(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from html import escape
 from typing import Any
 
+from wattbench.machine import HARDWARE
 from wattbench.report import svg
 from wattbench.report.findings import Finding
 from wattbench.report.study import Study
@@ -56,7 +57,7 @@ def _machines(study: Study) -> str:
     )
     rows = [[fp, *(m.get(k, "") for k in keys)] for fp, m in sorted(study.machines.items())]
     warning = ""
-    machines = {tuple(str(m.get(k, "")) for k in keys[:4]) for m in study.machines.values()}
+    machines = {tuple(str(m.get(k, "")) for k in HARDWARE) for m in study.machines.values()}
     if len(machines) > 1:
         warning = (
             '<p class="warn">This report merges runs from different machines. Figures of one model '

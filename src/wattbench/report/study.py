@@ -24,6 +24,7 @@ from typing import Any
 
 from wattbench.levels import LEVELS
 from wattbench.machine import FIELDS as FINGERPRINT_FIELDS
+from wattbench.machine import HARDWARE
 from wattbench.report.pareto import pareto_front
 from wattbench.report.quality import number, quality
 from wattbench.report.rating import stars
@@ -49,11 +50,7 @@ FIGURES = (
     "gpu_mem_peak_mb",
 )
 MACHINE = (
-    "machine_cpu",
-    "machine_cpu_count",
-    "machine_gpus",
-    "gpu_driver_version",
-    "machine_board",
+    *HARDWARE,
     *FINGERPRINT_FIELDS,
     "model_sha256",
     "model_id",
