@@ -64,13 +64,12 @@ def run_wattbench(max_tokens: int, workdir: Path) -> tuple[dict[str, float], dic
 def bare_prompts(max_tokens: int) -> dict[str, list[int]]:
     """The selection's prompt tokens, by case id, rendered exactly as wattbench renders them."""
     from wattbench.backends.llamacpp import LlamaCppBackend
-    from wattbench.backends.protocol import LoadOptions
-    from wattbench.cases import matrix
-    from wattbench.settings import Sampling, Settings
-    from wattbench.tasks import load_padding, load_task_dir
+    from wattbench.backends.protocol import BackendOptions, LoadOptions, Sampling
+    from wattbench.cases.sources import matrix
+    from wattbench.cases.tasks import load_padding, load_task_dir
 
     tasks_dir = REPO / "fixtures" / "tasks"
-    backend = LlamaCppBackend(Settings())
+    backend = LlamaCppBackend(BackendOptions())
     (ref,) = backend.resolve("default")
     cases, _ = matrix([ref], [load_task_dir(tasks_dir)["qa"]], ("short", "medium"),
                       ("L0", "L1", "L2"), load_padding(tasks_dir), Sampling(max_tokens=max_tokens))

@@ -23,10 +23,12 @@ class Canned:
     def count_prompt_tokens(self, messages):
         return sum(len(m["content"].split()) for m in messages)
 
-    def generate(self, messages, sampling):
+    def generate(self, messages, sampling, output=None):
         start = time.perf_counter()
+        constrained = output is not None and output.schema is not None
         return Generation(reply(messages[-1]["content"]), self.count_prompt_tokens(messages), 40,
-                          start, start + 0.001, start + 0.002, start + 0.003, "stop", {{}})
+                          start, start + 0.001, start + 0.002, start + 0.003, "stop", {{}},
+                          output_format="json schema" if constrained else "free")
 
     def close(self):
         pass

@@ -49,6 +49,7 @@ def suite(pytester: pytest.Pytester) -> pytest.Pytester:
         wb_task_dir = tasks
         wb_idle_time = 0
         wb_energy_min_window = 0
+        wb_report = off
         """
     )
     return pytester

@@ -16,6 +16,7 @@ NVML_TEMPERATURE_GPU = pynvml.NVML_TEMPERATURE_GPU
 NVML_ERROR_NOT_SUPPORTED = pynvml.NVML_ERROR_NOT_SUPPORTED
 NVML_ERROR_FUNCTION_NOT_FOUND = pynvml.NVML_ERROR_FUNCTION_NOT_FOUND
 NVML_ERROR_LIBRARY_NOT_FOUND = pynvml.NVML_ERROR_LIBRARY_NOT_FOUND
+NVML_ERROR_NOT_READY = pynvml.NVML_ERROR_NOT_READY
 
 
 @dataclass
@@ -30,6 +31,11 @@ class FakeGpu:
     mem_used_bytes: int = 512 * 1024 * 1024
     temp_c: int | None = 35  # None: no temperature sensor
     calls: list[str] = field(default_factory=list)
+    energy_error: int | None = None  # an NVML_ERROR_* the energy counter raises, e.g. NOT_READY
+    power_error: int | None = None  # an NVML_ERROR_* the power reading raises
+    compute_pids: list[int] = field(default_factory=list)  # processes on the GPU (NVML's lists)
+    graphics_pids: list[int] = field(default_factory=list)
+    mig_mode: int | None = None  # None: not MIG-capable (NVML_ERROR_NOT_SUPPORTED); 1: MIG on
 
 
 class FakeNvml:
@@ -44,8 +50,12 @@ class FakeNvml:
         self.gpus = gpus
         self.driver_loaded = driver_loaded
         self.driver_version = "550.54.15"
-        self.initialised = False
+        self.inits = 0  # NVML counts nvmlInit calls; only the last nvmlShutdown shuts it down
         self.shutdowns = 0
+
+    @property
+    def initialised(self) -> bool:
+        return self.inits > 0
 
     def _gpu(self, handle: Any) -> FakeGpu:
         if not self.initialised:
@@ -55,10 +65,12 @@ class FakeNvml:
     def nvmlInit(self) -> None:
         if not self.driver_loaded:
             raise NVMLError(NVML_ERROR_LIBRARY_NOT_FOUND)
-        self.initialised = True
+        self.inits += 1
 
     def nvmlShutdown(self) -> None:
-        self.initialised = False
+        if not self.initialised:
+            raise NVMLError(pynvml.NVML_ERROR_UNINITIALIZED)
+        self.inits -= 1
         self.shutdowns += 1
 
     def nvmlDeviceGetCount(self) -> int:
@@ -82,12 +94,29 @@ class FakeNvml:
 
     def nvmlDeviceGetTotalEnergyConsumption(self, handle: int) -> int:
         gpu = self._gpu(handle)
+        if gpu.energy_error is not None:
+            raise NVMLError(gpu.energy_error)  # NVMLError(code) returns the code's own subclass
         if gpu.energy_mj is None:
             raise NVMLError(NVML_ERROR_NOT_SUPPORTED)
         return gpu.energy_mj
 
     def nvmlDeviceGetPowerUsage(self, handle: int) -> int:
-        return self._gpu(handle).power_mw
+        gpu = self._gpu(handle)
+        if gpu.power_error is not None:
+            raise NVMLError(gpu.power_error)
+        return gpu.power_mw
+
+    def nvmlDeviceGetComputeRunningProcesses(self, handle: int) -> list[Any]:
+        return [SimpleNamespace(pid=pid, usedGpuMemory=1 << 30) for pid in self._gpu(handle).compute_pids]
+
+    def nvmlDeviceGetGraphicsRunningProcesses(self, handle: int) -> list[Any]:
+        return [SimpleNamespace(pid=pid, usedGpuMemory=1 << 20) for pid in self._gpu(handle).graphics_pids]
+
+    def nvmlDeviceGetMigMode(self, device: int) -> list[int]:
+        gpu = self._gpu(device)
+        if gpu.mig_mode is None:
+            raise NVMLError(NVML_ERROR_NOT_SUPPORTED)
+        return [gpu.mig_mode, gpu.mig_mode]
 
     def nvmlDeviceGetUtilizationRates(self, handle: int) -> Any:
         return SimpleNamespace(gpu=self._gpu(handle).util_pct, memory=0)

@@ -9,6 +9,7 @@ errors as {"error": "..."} with the status Ollama uses. No Ollama server can run
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -19,6 +20,10 @@ from typing import Any
 from loopback import serving
 
 TOKENS = ["Paris", " is", " the", " capital", "."]
+# The reply when a request's ``format`` is a JSON schema (a judge's single grade), and the
+# top log-probs the fake reports at each of its tokens when ``logprobs`` is asked.
+JSON_TOKENS = ['{"explanation": "Right.", "rating": ', "8", "}"]
+JSON_TOP = {"8": {"8": 0.6, "7": 0.3, "the": 0.1}}
 DETAILS = {
     "parent_model": "", "format": "gguf", "family": "qwen3", "families": ["qwen3"],
     "parameter_size": "4.0B", "quantization_level": "Q4_K_M",
@@ -117,12 +122,13 @@ def _handler(state: FakeOllama) -> type[BaseHTTPRequestHandler]:
                 self._json(fault[0], {"error": fault[1]})
                 return
             loaded_now = state._load(name, body.get("keep_alive"))
-            limit = (body.get("options") or {}).get("num_predict", len(TOKENS))
-            tokens = TOKENS[:limit]
+            answer = JSON_TOKENS if isinstance(body.get("format"), dict) else TOKENS
+            limit = (body.get("options") or {}).get("num_predict", len(answer))
+            tokens = answer[:limit]
             final = {
                 "model": name, "created_at": "2026-11-21T10:00:01Z",
                 "message": {"role": "assistant", "content": ""}, "done": True,
-                "done_reason": "length" if limit < len(TOKENS) else "stop",
+                "done_reason": "length" if limit < len(answer) else "stop",
                 **state._timings(body, loaded_now, len(tokens)),
             }
             state._after(name, body.get("keep_alive"))
@@ -136,8 +142,16 @@ def _handler(state: FakeOllama) -> type[BaseHTTPRequestHandler]:
             self.end_headers()
             for token in tokens:
                 time.sleep(0.003)
-                self._chunk({"model": name, "created_at": "2026-11-21T10:00:00Z",
-                             "message": {"role": "assistant", "content": token}, "done": False})
+                chunk: dict[str, Any] = {"model": name, "created_at": "2026-11-21T10:00:00Z",
+                                         "message": {"role": "assistant", "content": token}, "done": False}
+                if body.get("logprobs"):
+                    top = JSON_TOP.get(token, {token: 1.0})
+                    chunk["logprobs"] = [{
+                        "token": token, "logprob": math.log(top[token]),
+                        "top_logprobs": [{"token": t, "logprob": math.log(p)}
+                                         for t, p in list(top.items())[: body.get("top_logprobs", 0)]],
+                    }]
+                self._chunk(chunk)
             self._chunk(final)
             self.wfile.write(b"0\r\n\r\n")
 

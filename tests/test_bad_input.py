@@ -12,24 +12,24 @@ from tinymodel import expected_answer
 ONE_CASE = ("--wb-tasks", "qa", "--wb-loads", "short", "--wb-levels", "L0")
 
 
-def test_unknown_model_fails_its_cases_only(suite: pytest.Pytester, tiny_gguf: Path) -> None:
+def test_unknown_model_stops_the_run_at_start_up(suite: pytest.Pytester, tiny_gguf: Path) -> None:
+    # runs.md 7: a --wb-model that names nothing is one message at start-up, not a failure per case.
     run_dir = suite.path / "run"
     result, data = run_suite(
         suite, "--wb-model", f"no-such-model,{tiny_gguf}", *ONE_CASE, "--wb-run-dir", str(run_dir)
     )
-    result.assert_outcomes(passed=2, failed=2)
-    result.stdout.fnmatch_lines(["*no-such-model-qa-short-L0: unknown model 'no-such-model'*"])
-    assert [e["extra_info"]["model"] for e in data["benchmarks"]] == ["tiny"]
-    failed = [r for r in records(run_dir) if "error" in r]
-    assert [r["case_id"] for r in failed] == ["no-such-model-qa-short-L0"]
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--wb-model no-such-model: unknown model 'no-such-model'*"])
+    assert len(result.stderr.lines) < 5 and data["benchmarks"] == []
+    assert not run_dir.exists()
 
 
 def test_missing_model_file_names_the_path(suite: pytest.Pytester, tiny_gguf: Path) -> None:
     result, _ = run_suite(
         suite, "--wb-model", "models/gone.gguf", *ONE_CASE, "--wb-run-dir", "run"
     )
-    result.assert_outcomes(failed=2)
-    result.stdout.fnmatch_lines(["*unknown model '*models/gone.gguf'*use a path to a .gguf file*"])
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*unknown model '*models/gone.gguf'*use a path to a .gguf file*"])
 
 
 def test_truncated_gguf_fails_its_cases_only(suite: pytest.Pytester, tiny_gguf: Path) -> None:
@@ -87,7 +87,8 @@ def test_not_a_gguf_file(suite: pytest.Pytester) -> None:
     text = suite.path / "notes.gguf"
     text.write_text("hello")
     result, _ = run_suite(suite, "--wb-model", str(text), *ONE_CASE, "--wb-run-dir", "run")
-    result.stdout.fnmatch_lines(["*is not a GGUF file (it does not start with 'GGUF')*"])
+    assert result.ret == pytest.ExitCode.USAGE_ERROR  # it resolves to no model: stops at start-up
+    result.stderr.fnmatch_lines(["*is not a GGUF file (it does not start with 'GGUF')*"])
 
 
 def test_context_overflow_degrades_max_tokens_or_fails_that_case(

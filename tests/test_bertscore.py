@@ -79,3 +79,37 @@ def test_the_hugging_face_libraries_are_kept_offline(tmp_path: Path, monkeypatch
     (tmp_path / "config.json").write_text("{}")
     open_bertscore(tmp_path, 17)
     assert seen == {"model": str(tmp_path), "layers": 17, "offline": "1"}
+
+
+# -- the real path: bert_score over a tiny random RoBERTa built here (marked torch) --
+
+
+@pytest.fixture(scope="module")
+def tiny_roberta(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    pytest.importorskip("torch", reason="torch is not installed (pip install 'wattbench[bertscore]')")
+    pytest.importorskip("bert_score", reason="bert-score is not installed (wattbench[bertscore])")
+    from tinyhf import write_tiny_roberta
+
+    return write_tiny_roberta(tmp_path_factory.mktemp("roberta"))
+
+
+@pytest.mark.torch
+def test_bertscore_on_a_real_tiny_model(tiny_roberta: Path) -> None:
+    from wattbench.backends.protocol import ModelRef, Sampling
+    from wattbench.cases import Case
+    from wattbench.scorers.bertscore import open_bertscore
+
+    def case(reference: str) -> Case:
+        return Case(ModelRef("m", "m"), "qa", "short", "L0", "prompt", Sampling(), reference)
+
+    scorer = open_bertscore(tiny_roberta, 2)
+    reference = "Photosynthesis turns light into sugar."
+    same = scorer.score(case(reference), reference)["bertscore_f1"]
+    near = scorer.score(case(reference), "Photosynthesis turns light into energy.")["bertscore_f1"]
+    far = scorer.score(case(reference), "Paris is the capital of France.")["bertscore_f1"]
+    chinese = "光合作用是植物利用阳光把二氧化碳和水转化为葡萄糖和氧气的过程。"
+    same_zh = scorer.score(case(chinese), chinese)["bertscore_f1"]
+    print(f"\ntiny RoBERTa BERTScore F1: identical {same:.6f}, near {near:.6f}, far {far:.6f}, "
+          f"identical Chinese {same_zh:.6f}")
+    assert same == pytest.approx(1.0, abs=1e-5) and same_zh == pytest.approx(1.0, abs=1e-5)
+    assert far < same and near < same

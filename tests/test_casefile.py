@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from wattbench.casefile import parse_case_file
+from wattbench.cases.casefile import parse_case_file
 from wattbench.errors import CaseFileError
 
 names = st.from_regex(r"[a-z][a-z0-9.-]{0,12}", fullmatch=True)

@@ -7,9 +7,12 @@ measured sources are proven through their fakes in test_nvml, test_rapl and test
 from __future__ import annotations
 
 import csv
+import sys
 from pathlib import Path
 
+import pynvml
 import pytest
+from fakenvml import FakeGpu, FakeNvml
 from test_plugin import records, run_suite
 
 from wattbench.metrics import KEYS
@@ -124,3 +127,39 @@ def test_the_tdp_comes_from_the_option_then_the_environment(
     result.stdout.fnmatch_lines(["*energy: estimate: 130 W TDP*"])
     result, _ = run_suite(suite, *common, "--wb-cpu-tdp", "28", "--wb-run-dir", str(suite.path / "b"))
     result.stdout.fnmatch_lines(["*energy: estimate: 28 W TDP*"])
+
+
+def test_cuda_visible_devices_empty_writes_every_record_without_a_gpu(
+    suite: pytest.Pytester, tiny_gguf: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # energy.md 2, end to end: NVML sees a GPU, CUDA_VISIBLE_DEVICES hides it. The run used to
+    # fail every case with "min() arg is an empty sequence" and write no results.jsonl.
+    monkeypatch.setitem(sys.modules, "pynvml", FakeNvml([FakeGpu()]))
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    run_dir = suite.path / "run"
+    result, data = run_suite(suite, "--wb-model", str(tiny_gguf), *ONE_CASE, "--wb-run-dir", str(run_dir))
+    result.assert_outcomes(passed=3)
+    saved = records(run_dir)
+    assert len(saved) == 2 and all("gpu_energy_j" not in r and r["energy_j"] is not None for r in saved)
+    assert any("hides every GPU" in note for note in data["wattbench"]["energy"]["not_used"])
+
+
+def test_a_not_ready_counter_measures_the_gpu_by_integrated_power(
+    suite: pytest.Pytester, tiny_gguf: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # energy.md 1, end to end: the counter answers NVML_ERROR_NOT_READY, power answers 250 W.
+    gpu = FakeGpu(name="NVIDIA H100 PCIe", energy_error=pynvml.NVML_ERROR_NOT_READY, power_mw=250_000)
+    monkeypatch.setitem(sys.modules, "pynvml", FakeNvml([gpu]))
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    run_dir = suite.path / "run"
+    result, _ = run_suite(
+        suite, "--wb-model", str(tiny_gguf), *ONE_CASE, "--wb-run-dir", str(run_dir),
+        "--wb-energy-min-window", "0.5",
+    )
+    result.assert_outcomes(passed=3)
+    for record in records(run_dir):
+        assert record["energy_source"].startswith("nvml") and record["energy_method"] == "integrated"
+        # 250 W over the window, per generation.
+        share_s = record["energy_window_s"] / record["energy_window_generations_count"]
+        assert record["gpu_energy_j"] == pytest.approx(250.0 * share_s, rel=0.05)
+    result.stdout.fnmatch_lines(["*NVML GPU 0 NVIDIA H100 PCIe: power x time (energy counter unreadable*"])

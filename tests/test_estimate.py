@@ -1,59 +1,94 @@
-"""The CPU estimate and the system gauges: fake /proc trees, and the real /proc of this machine."""
+"""The CPU estimate and the psutil gauges: a fake process tree and machine, and the real ones."""
 
 from __future__ import annotations
 
 import time
-from pathlib import Path
+from collections.abc import Iterator
 
+import psutil
 import pytest
 
-from wattbench.monitors.estimate import open_estimate
+from wattbench.monitors.estimate import EstimateSource, open_estimate
 from wattbench.monitors.figures import energy_figures, resource_figures
+from wattbench.monitors.gauges import MachineCpu, ProcessTree, SystemGauges, machine_cpu
 from wattbench.monitors.meter import Meter
-from wattbench.monitors.procfs import SystemGauges, clock_ticks_per_s, read_cpu_times
-
-# user nice system idle iowait irq softirq steal guest guest_nice
-STAT = """cpu  {busy} 0 0 {idle} 0 0 0 0 0 0
-cpu0 0 0 0 0 0 0 0 0 0 0
-cpu1 0 0 0 0 0 0 0 0 0 0
-intr 12345
-"""
 
 
-def _proc(tmp_path: Path, busy: int, idle: int) -> Path:
-    (tmp_path / "self").mkdir(exist_ok=True)
-    (tmp_path / "stat").write_text(STAT.format(busy=busy, idle=idle))
-    (tmp_path / "self" / "statm").write_text("5000 2560 300 10 0 900 0\n")
-    (tmp_path / "meminfo").write_text("MemTotal:       16384000 kB\nMemAvailable:   12288000 kB\n")
-    return tmp_path
+class FakeTree:
+    """A process tree whose CPU seconds, memory and pids the test sets (the TreeReader protocol)."""
+
+    def __init__(self) -> None:
+        self.cpu = 10.0
+        self.rss = 300.0
+
+    def cpu_s(self) -> float:
+        return self.cpu
+
+    def rss_mb(self) -> float:
+        return self.rss
+
+    def pids(self) -> frozenset[int]:
+        return frozenset({1234})
 
 
-def test_proc_stat_parsing_leaves_guest_time_out(tmp_path: Path) -> None:
-    # guest time is already inside user time: counting it again would overstate busy time.
-    stat = tmp_path / "stat"
-    stat.write_text("cpu  100 0 50 800 50 0 0 0 40 0\ncpu0 1 1 1 1 1 1 1 1\n")
-    times = read_cpu_times(stat)
-    assert (times.busy, times.total, times.cpus) == (150, 1000, 1)
+def ticking(step: float) -> Iterator[float]:
+    t = 0.0
+    while True:
+        yield t
+        t += step
 
 
-def test_the_estimate_is_tdp_times_busy_share_of_all_cpus(tmp_path: Path) -> None:
-    proc = _proc(tmp_path, busy=100, idle=100)
-    source = open_estimate(100.0, proc)
+def test_the_estimate_charges_the_own_tree_not_the_machine() -> None:
+    tree = FakeTree()
+    machine = [MachineCpu(busy_s=100.0, total_s=200.0)]
+    clock = ticking(1.0)
+    now = [0.0]
+
+    def tick() -> float:
+        now[0] = next(clock)
+        return now[0]
+
+    gauges = SystemGauges(
+        tree, machine=lambda: machine[0], memory_mb=lambda: 4000.0, cpus=2, clock=lambda: now[0]
+    )
+    source = EstimateSource(100.0, tree, cpus=2)
     assert source.method == "estimated" and "not a measurement" in source.description
-    clock = iter([0.0, 1.0])
-    meter = Meter([source], system=SystemGauges(proc), clock=lambda: next(clock))
+    meter = Meter([source], system=gauges, clock=tick)
     window = meter.begin()
-    hz = clock_ticks_per_s()
-    # One second on two CPUs: one busy, one idle -> 50% utilisation -> 50 W for 1 s.
-    _proc(tmp_path, busy=100 + hz, idle=100 + hz)
+    # One second on two CPUs: the own tree used 0.5 CPU-s, other processes 1.2 CPU-s.
+    tree.cpu += 0.5
+    machine[0] = MachineCpu(busy_s=101.7, total_s=202.0)
+    now[0] += 1.0
     reading = meter.end(window)
     figures = energy_figures(meter, reading, [(10, 30)], None)
-    assert figures["energy_j"] == pytest.approx(50.0)
-    assert figures["cpu_energy_j"] == pytest.approx(50.0)
+    assert figures["energy_j"] == pytest.approx(100.0 * 0.5 / 2)  # 25 J: the own tree's share only
     assert (figures["energy_source"], figures["energy_method"]) == ("estimate", "estimated")
     resources = resource_figures(reading)
-    assert resources["cpu_util_avg_pct"] == pytest.approx(50.0)
-    assert resources["system_mem_peak_mb"] == pytest.approx(4000.0)
+    assert resources["cpu_util_avg_pct"] == pytest.approx(85.0)
+    assert resources["process_cpu_util_avg_pct"] == pytest.approx(25.0)
+    assert resources["other_cpu_util_avg_pct"] == pytest.approx(60.0)
+    assert resources["contended"] is True
+    assert resources["rss_peak_mb"] == 300.0 and resources["system_mem_peak_mb"] == 4000.0
+
+
+def test_the_tree_counts_a_reaped_child_and_never_goes_back() -> None:
+    tree = ProcessTree(refresh_s=0.0)
+    before = tree.cpu_s()
+    child = psutil.Popen(["python3", "-c", "x = 0\nfor i in range(3_000_000): x += i"])
+    assert child.pid in tree.pids()
+    child.wait()  # reaped: its time moves into this process's children times
+    after = tree.cpu_s()
+    assert after - before > 0.05  # the child's loop takes a good tenth of a second or more
+    assert tree.cpu_s() >= after
+    assert tree.rss_mb() > 10
+
+
+def test_machine_cpu_time_from_psutil_is_consistent() -> None:
+    first = machine_cpu()
+    assert 0 <= first.busy_s <= first.total_s
+    time.sleep(0.05)
+    second = machine_cpu()
+    assert second.total_s >= first.total_s and second.busy_s >= first.busy_s
 
 
 def test_the_estimate_runs_on_this_machine() -> None:
@@ -62,15 +97,15 @@ def test_the_estimate_runs_on_this_machine() -> None:
     try:
         window = meter.begin()
         end = time.monotonic() + 0.5
-        while time.monotonic() < end:  # keep a CPU busy
+        while time.monotonic() < end:  # keep a CPU busy in this process
             sum(range(1000))
         reading = meter.end(window)
     finally:
         meter.close()
     figures = energy_figures(meter, reading, [(1, 1)], None)
-    # One of the machine's CPUs was busy for 0.5 s: at least a share of 65 W x 0.5 s.
-    cpus = read_cpu_times(Path("/proc/stat")).cpus
-    assert 0.5 * 65 * 0.5 / cpus < figures["energy_j"] <= 65 * 0.6
+    cpus = psutil.cpu_count() or 1
+    # This process kept one CPU busy for 0.5 s (less when another helper shares the core).
+    assert 0.3 * 65 * 0.5 / cpus < figures["energy_j"] <= 65 * 0.6
     resources = resource_figures(reading)
     assert resources["samples_count"] >= 10
     assert resources["process_cpu_util_avg_pct"] > 20 / cpus

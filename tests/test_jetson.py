@@ -162,3 +162,12 @@ def test_tegrastats_that_prints_no_rails_is_an_error(tmp_path: Path) -> None:
     command = _write_tegrastats(tmp_path, ["RAM 2034/7620MB CPU [2%@729]"])
     with pytest.raises(EnergySourceError, match="printed no power rails"):
         open_jetson(sysfs=tmp_path, tegrastats=command, interval_ms=50)
+
+
+def test_a_sysfs_sensor_that_fails_is_that_rail_s_error_not_a_gap(tmp_path: Path) -> None:
+    device = _ina3221_jetpack4(tmp_path)
+    source = open_jetson(sysfs=tmp_path, tegrastats="no-such-tegrastats")
+    (device / "in_power0_input").write_text("garbage\n")  # the driver returned nonsense
+    poll = source.poll()
+    assert "POM_5V_IN" not in poll.values and poll.errors["POM_5V_IN"].startswith("ValueError")
+    assert poll.values["POM_5V_CPU"] == pytest.approx(0.416)

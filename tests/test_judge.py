@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -11,16 +12,76 @@ from hypothesis import given
 from hypothesis import strategies as st
 from test_plugin import run_suite
 
-from wattbench.judge import combine_verdicts, parse_rating, parse_rubric, parse_verdict
+from wattbench.backends.protocol import TokenLogprob
+from wattbench.judge import (
+    RATINGS,
+    RUBRIC_SCHEMA,
+    SINGLE_SCHEMA,
+    combine_verdicts,
+    parse_json_reply,
+    parse_rating,
+    parse_rubric,
+    parse_verdict,
+    weighted_value,
+)
+
+QUALITY = Path(__file__).resolve().parents[2] / "shared" / "cases" / "quality.json"
 
 
 @pytest.mark.parametrize(
     ("text", "rating"),
-    [("Good answer. Rating: [[7]]", 7.0), ("Rating: [8.5]", 8.5), ("[[11]]", None), ("no grade", None),
-     ("first [[3]] then corrected [[4]]", 4.0)],
+    [("Good answer. Rating: [[7]]", 7.0), ("[[11]]", None), ("no grade", None),
+     ("first [[3]] then corrected [[4]]", 4.0),
+     # Only the asked [[n]] counts: FastChat's backup [n] would read a citation as a grade.
+     ("Rating: [8.5]", None), ("As shown in [1], it is right.", None)],
 )
-def test_ratings_parse_as_fastchat_parses_them(text: str, rating: float | None) -> None:
+def test_ratings_parse_only_in_the_asked_format(text: str, rating: float | None) -> None:
     assert parse_rating(text) == rating
+
+
+def test_a_reply_without_the_asked_format_is_a_parse_failure() -> None:
+    if not QUALITY.is_file():
+        pytest.skip(f"{QUALITY} is not here")
+    case = json.loads(QUALITY.read_text(encoding="utf-8"))["judge_no_rating_format"]
+    assert case["judge_reply"] == "The code uses nums[2] correctly. Score: 4 out of 10"
+    assert parse_rating(case["judge_reply"]) is None
+
+
+def test_json_replies_parse_only_as_the_schema_asks() -> None:
+    assert parse_json_reply('{"explanation": "ok", "rating": 7}', SINGLE_SCHEMA) == {
+        "explanation": "ok", "rating": 7}
+    fenced = '```json\n{"explanation": "ok", "rating": 7}\n```'
+    assert parse_json_reply(fenced, SINGLE_SCHEMA) is not None
+    for bad in ('{"explanation": "ok", "rating": 11}', '{"rating": 7}',
+                '{"explanation": "ok", "rating": true}', 'Rating: [[7]]',
+                '{"explanation": "ok", "rating": 7} and more', "[7]"):
+        assert parse_json_reply(bad, SINGLE_SCHEMA) is None, bad
+    parts = '"factuality": 2.5, "helpfulness": 2, "structure": 1.5, "conciseness": 0'
+    assert parse_json_reply('{"assessment": "fine", ' + parts + "}", RUBRIC_SCHEMA) is not None
+    off_step = parts.replace("1.5", "1.7")
+    assert parse_json_reply('{"assessment": "fine", ' + off_step + "}", RUBRIC_SCHEMA) is None
+
+
+def _tokens(*pieces: tuple[str, dict[str, float]]) -> list[TokenLogprob]:
+    return [TokenLogprob(text, math.log(top[text]) if text in top else None,
+                         {k: math.log(v) for k, v in top.items()}) for text, top in pieces]
+
+
+def test_the_weighted_grade_is_the_expectation_over_the_rating_tokens() -> None:
+    tokens = _tokens(('{"', {'{"': 1.0}), ("rating", {"rating": 1.0}), ('":', {'":': 1.0}),
+                     (" 7", {" 7": 0.5, " 8": 0.2, " 1": 0.1, " the": 0.2}), ("}", {"}": 1.0}))
+    expected, mass = weighted_value(tokens, "rating", RATINGS, 7.0) or (0.0, 0.0)
+    assert mass == pytest.approx(0.8)
+    assert expected == pytest.approx((7 * 0.5 + 8 * 0.2 + 1 * 0.1) / 0.8)
+
+
+def test_a_sampled_first_digit_counts_as_the_value_it_became() -> None:
+    # "10" sampled as "1" then "0": the sampled "1" is 10; an unsampled "2" is 2.
+    tokens = _tokens(('{"rating": ', {'{"rating": ': 1.0}), ("1", {"1": 0.6, "2": 0.4}), ("0", {"0": 1.0}),
+                     ("}", {"}": 1.0}))
+    expected, mass = weighted_value(tokens, "rating", RATINGS, 10.0) or (0.0, 0.0)
+    assert (expected, mass) == (pytest.approx(0.6 * 10 + 0.4 * 2), pytest.approx(1.0))
+    assert weighted_value(_tokens(("no json", {"no json": 1.0})), "rating", RATINGS, 5.0) is None
 
 
 @given(st.text(max_size=400))
@@ -54,14 +115,15 @@ def test_pairwise_verdicts_in_both_orders() -> None:
 
 
 JUDGE_BACKEND = canned_backend("judge", """
-REPLIES = {"single": "Clear and correct. Rating: [[7]]",
-           "rubric": "Factuality: 2\\nHelpfulness: 2\\nStructure: 1.5\\nConciseness: 2.5\\nReason: fine.",
-           "pair": "Assistant A explains more. [[A]]"}
+REPLIES = {"single": '{"explanation": "Clear and correct.", "rating": 7}',
+           "rubric": '{"assessment": "fine.", "factuality": 2, "helpfulness": 2, "structure": 1.5, '
+                     '"conciseness": 2.5}',
+           "pair": '{"explanation": "Assistant A explains more.", "verdict": "A"}'}
 
 
 def reply(prompt):
     kind = ("pair" if "Assistant A's Answer" in prompt
-            else "rubric" if "Factuality" in prompt else "single")
+            else "rubric" if "factuality" in prompt else "single")
     return REPLIES[kind]
 """)
 
@@ -94,21 +156,53 @@ def test_the_judge_phase_grades_after_generation_and_records_apart(
     assert lines[-1]["judge_verdict"] == "tie" and lines[-1]["judge_opponent"] == "other-qa-short-L0"
     assert all(j["parse_ok"] and j["judge_latency_s"] >= 0 and j["judge_energy_j"] is not None for j in lines)
     judge = data["wattbench"]["judge"]
-    assert judge["modes"]["single"] == {"judged": 2, "parse_failures": 0, "parse_failure_rate": 0.0}
+    assert judge["modes"]["single"] == {"judged": 2, "parse_failures": 0, "parse_failure_rate": 0.0,
+                                        "errors": 0, "weighted": 0, "output_formats": ["json schema"]}
     result.stdout.fnmatch_lines(["*judge *(pairwise): 1 judgements, 0 parse failures (0%)*"])
 
 
-def test_a_judge_that_ignores_the_format_is_counted_as_parse_failures(
+def test_a_tiny_model_constrained_to_the_schema_always_grades(
     suite: pytest.Pytester, tiny_gguf: Path
 ) -> None:
-    # The tiny model, as judge, answers 'abcdefghijklmnop' to everything: no grade to parse.
+    # Free, the tiny model writes 'abcdefghijklmnop' to everything; llama.cpp's grammar for the
+    # schema turns that into a JSON grade every time.
     run_dir = suite.path / "run"
     result, data = run_suite(
         suite, "--wb-model", str(tiny_gguf), "--wb-tasks", "qa", "--wb-loads", "short",
-        "--wb-levels", "L0,L1", "--wb-judge", "single", "--wb-judge-model", str(tiny_gguf),
+        "--wb-levels", "L0,L1", "--wb-judge", "single,rubric", "--wb-judge-model", str(tiny_gguf),
         "--wb-run-dir", str(run_dir),
     )
     result.assert_outcomes(passed=1 + 2)
-    assert data["wattbench"]["judge"]["modes"]["single"]["parse_failure_rate"] == 1.0
-    assert all("judge_score" not in e["extra_info"] for e in data["benchmarks"])
-    result.stdout.fnmatch_lines(["*judge tiny (single): 2 judgements, 2 parse failures (100%)*"])
+    modes = data["wattbench"]["judge"]["modes"]
+    for mode in ("single", "rubric"):
+        assert modes[mode]["parse_failure_rate"] == 0.0 and modes[mode]["output_formats"] == ["json schema"]
+    lines = [json.loads(line) for line in (run_dir / "judgements.jsonl").read_text().splitlines()]
+    assert all(j["judge_output_format"] == "json schema" and j["parse_ok"] for j in lines)
+    assert all(1 <= e["extra_info"]["judge_score"] <= 10 for e in data["benchmarks"])
+
+
+def test_a_template_that_refuses_the_system_role_is_folded_for_cases_and_judge(
+    suite: pytest.Pytester, tmp_path: Path
+) -> None:
+    from tinymodel import GEMMA_TEMPLATE, expected_answer, write_tiny_gguf
+
+    if not GEMMA_TEMPLATE.is_file():
+        pytest.skip(f"{GEMMA_TEMPLATE} is not here")
+    gemma = write_tiny_gguf(tmp_path / "gemma-like.gguf", template=GEMMA_TEMPLATE.read_text(encoding="utf-8"))
+    run_dir = suite.path / "run"
+    result, data = run_suite(
+        suite, "--wb-model", str(gemma), "--wb-tasks", "qa", "--wb-loads", "short", "--wb-levels", "L0",
+        "--wb-system-prompts", "default,engineered", "--wb-system-prompt-file",
+        str(Path(__file__).resolve().parent.parent / "fixtures" / "system_prompts.json"),
+        "--wb-judge", "single,rubric,pairwise",
+        "--wb-judge-model", str(gemma), "--wb-run-dir", str(run_dir),
+    )
+    result.assert_outcomes(passed=2 + 2)
+    judge = data["wattbench"]["judge"]
+    assert "error" not in judge
+    assert {m: f["errors"] for m, f in judge["modes"].items()} == {"single": 0, "rubric": 0, "pairwise": 0}
+    lines = [json.loads(line) for line in (run_dir / "judgements.jsonl").read_text().splitlines()]
+    assert lines and all(j["system_prompt_folded"] and j["parse_ok"] for j in lines)
+    by_id = {r["case_id"]: r for r in map(json.loads, (run_dir / "results.jsonl").read_text().splitlines())}
+    engineered = by_id["gemma-like-qa+engineered-short-L0"]
+    assert "error" not in engineered and engineered["completion_tokens"] == len(expected_answer())

@@ -7,8 +7,8 @@ import itertools
 from hypothesis import given
 from hypothesis import strategies as st
 
-from wattbench.levels import LEVELS, build_levels, padding_for
-from wattbench.tasks import Example, Item
+from wattbench.cases.levels import LEVELS, build_levels, padding_for
+from wattbench.cases.tasks import Example, Item
 
 text = st.text(min_size=1, max_size=200).filter(lambda s: s.strip() != "")
 paragraphs = st.lists(text, min_size=1, max_size=8)

@@ -8,17 +8,16 @@ import pytest
 from tinymodel import expected_answer, write_tiny_gguf
 
 from wattbench.backends.llamacpp import LlamaCppBackend, LlamaCppModel
-from wattbench.backends.protocol import LoadOptions
+from wattbench.backends.protocol import BackendOptions, LoadOptions, OutputFormat, Sampling
 from wattbench.errors import ContextOverflowError, GenerationError, ModelNotFoundError
 from wattbench.record import engine_figures, timing
-from wattbench.settings import Sampling, Settings
 
 CHAT = ({"role": "user", "content": "Hello there, model."},)
 
 
 @pytest.fixture(scope="module")
 def tiny(tiny_gguf: Path) -> LlamaCppModel:
-    backend = LlamaCppBackend(Settings())
+    backend = LlamaCppBackend(BackendOptions())
     (ref,) = backend.resolve(str(tiny_gguf))
     model = backend.load(ref, LoadOptions(context_tokens=512))
     yield model
@@ -91,7 +90,7 @@ def test_metadata_comes_from_the_file(tiny: LlamaCppModel, tiny_gguf: Path) -> N
 
 def test_without_a_chat_template_the_raw_prompt_is_sent(tmp_path: Path) -> None:
     path = write_tiny_gguf(tmp_path / "raw.gguf", chat_template=False)
-    backend = LlamaCppBackend(Settings())
+    backend = LlamaCppBackend(BackendOptions())
     model = backend.load(backend.resolve(str(path))[0], LoadOptions(context_tokens=256))
     try:
         prompt = "abc"
@@ -107,9 +106,45 @@ def test_directory_and_model_dir_resolution(tmp_path: Path) -> None:
     write_tiny_gguf(tmp_path / "Alpha-Model.Q8.gguf")
     write_tiny_gguf(tmp_path / "beta.gguf")
     (tmp_path / "notes.txt").write_text("not a model")
-    backend = LlamaCppBackend(Settings(model_dirs=(tmp_path,)))
+    backend = LlamaCppBackend(BackendOptions(model_dirs=(tmp_path,)))
     assert [r.name for r in backend.resolve(str(tmp_path))] == ["alpha-model.q8", "beta"]
     assert [r.name for r in backend.resolve("beta")] == ["beta"]
     assert "alpha-model.q8" in [r.name for r in backend.resolve("all")]
     with pytest.raises(ModelNotFoundError, match="unknown model 'gamma'"):
         backend.resolve("gamma")
+
+
+def test_a_json_schema_constrains_the_reply_and_top_logprobs_come_back(tiny: LlamaCppModel) -> None:
+    import json
+
+    schema = {"type": "object", "properties": {"grade": {"type": "integer", "enum": [1, 2, 3]}},
+              "required": ["grade"]}
+    free = tiny.generate(CHAT, Sampling(max_tokens=50), OutputFormat(top_logprobs=4))
+    assert free.output_format == "free" and free.text == expected_answer()
+    assert free.logprobs is not None and "".join(t.token for t in free.logprobs) == free.text
+    # The tiny model's successor logit stands far above the rest: each sampled token is the top
+    # one. (Undecodable byte tokens share the text U+FFFD, so fewer than 4 texts can remain.)
+    assert all(max(t.top, key=t.top.__getitem__) == t.token and t.logprob == t.top[t.token]
+               for t in free.logprobs)
+    constrained = tiny.generate(CHAT, Sampling(max_tokens=50), OutputFormat(schema))
+    assert constrained.output_format == "json schema" and constrained.logprobs is None
+    assert json.loads(constrained.text)["grade"] in (1, 2, 3)
+
+
+def test_a_template_that_refuses_the_system_role_gets_it_folded(tmp_path: Path) -> None:
+    from tinymodel import GEMMA_TEMPLATE
+
+    if not GEMMA_TEMPLATE.is_file():
+        pytest.skip(f"{GEMMA_TEMPLATE} is not here")
+    path = write_tiny_gguf(tmp_path / "gemma-like.gguf", template=GEMMA_TEMPLATE.read_text(encoding="utf-8"))
+    backend = LlamaCppBackend(BackendOptions())
+    model = backend.load(backend.resolve(str(path))[0], LoadOptions(context_tokens=512))
+    try:
+        chat = ({"role": "system", "content": "  Be brief. "}, {"role": "user", "content": "Hello."})
+        folded = ({"role": "user", "content": "Be brief.\n\nHello."},)
+        assert model.count_prompt_tokens(chat) == model.count_prompt_tokens(folded)
+        generation = model.generate(chat, Sampling(max_tokens=50))
+        assert generation.system_prompt_folded and generation.text == expected_answer()
+        assert not model.generate(CHAT, Sampling(max_tokens=5)).system_prompt_folded
+    finally:
+        model.close()

@@ -10,7 +10,7 @@ import pytest
 from wattbench.errors import EnergySourceError
 from wattbench.monitors import SourceOptions, open_sources
 from wattbench.monitors.figures import energy_figures
-from wattbench.monitors.idle import Idle, drift_is_real, measure_idle
+from wattbench.monitors.idle import Idle, IdleError, drift_is_real, measure_idle
 from wattbench.monitors.meter import Meter
 from wattbench.monitors.protocol import Channel, Poll
 
@@ -157,3 +157,44 @@ def test_a_source_asked_for_by_name_must_work() -> None:
     with pytest.raises(EnergySourceError, match="RAPL"):
         open_sources(("estimate", "rapl"), SourceOptions())
     assert open_sources(("off",), SourceOptions()).sources == []
+
+
+def test_a_negative_net_energy_is_never_silent() -> None:
+    source = PowerSource(watts=50.0)
+    ticks = ticking(0.25)
+    meter = Meter([source], clock=lambda: next(ticks))
+    idle = measure_idle(meter, 1.0, sleep=lambda s: None)  # 50 W "idle": something else ran
+    source.watts = 20.0
+    window = meter.begin()
+    meter.poll()
+    figures = energy_figures(meter, meter.end(window), [(5, 10)], idle)
+    assert figures["energy_net_j"] < 0
+    assert "net energy is negative" in figures["energy_warning"]
+    assert "idle baseline (50.00 W) is above this window's mean power" in figures["energy_warning"]
+
+
+def test_an_idle_baseline_above_half_the_tdp_is_flagged() -> None:
+    source = PowerSource(watts=58.0)
+    source.channels = (Channel("package-0", "cpu", "power"),)
+    source.poll = lambda: Poll({"package-0": source.watts})  # type: ignore[method-assign]
+    ticks = ticking(0.25)
+    meter = Meter([source], clock=lambda: next(ticks))
+    idle = measure_idle(meter, 1.0, sleep=lambda s: None, cpu_tdp_w=65.0)
+    assert idle.warning is not None and "idle CPU power 58.0 W is above half the 65 W TDP" in idle.warning
+    quiet = measure_idle(meter, 1.0, sleep=lambda s: None, cpu_tdp_w=200.0)
+    assert quiet.warning is None or "TDP" not in quiet.warning
+
+
+def test_a_source_that_always_fails_leaves_a_record_without_energy() -> None:
+    bad = PowerSource(fail=True)
+    ticks = ticking(0.5)
+    meter = Meter([bad], clock=lambda: next(ticks))
+    reading = meter.end(meter.begin())
+    assert reading.failed == {"fake:board": "OSError: sensor gone"}
+    figures = energy_figures(meter, reading, [(4, 10)], None)
+    assert figures["energy_j"] is None and figures["board_energy_j"] is None
+    assert "no figure for fake:board: its reading failed in this window (OSError: sensor gone)" in (
+        figures["energy_warning"]
+    )
+    with pytest.raises(IdleError, match="every idle chunk had a channel that failed"):
+        measure_idle(meter, 0.2, sleep=lambda s: None)

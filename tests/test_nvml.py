@@ -3,18 +3,24 @@
 from __future__ import annotations
 
 import inspect
+import os
 import shutil
+import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pynvml
 import pytest
 from fakenvml import FakeGpu, FakeNvml
 
+from wattbench.energy import EnergyMonitor
 from wattbench.errors import EnergySourceError
+from wattbench.monitors import SourceOptions, open_sources
 from wattbench.monitors.figures import energy_figures, resource_figures
 from wattbench.monitors.meter import Meter
 from wattbench.monitors.nvml import open_nvml, visible_gpus
+from wattbench.settings import Settings
 
 
 def test_the_fake_has_the_real_pynvml_signatures() -> None:
@@ -125,3 +131,188 @@ def test_real_nvml_measures_a_gpu() -> None:
     assert figures["gpu_energy_j"] > 1.0, figures
     assert figures["energy_updates_count"] >= 5, figures
     assert resource_figures(reading)["gpu_mem_peak_mb"] > 0
+
+
+# -- faults per device (../shared/cases/energy.md), through the fake with pynvml's real errors --
+
+
+def test_a_counter_not_ready_at_open_integrates_power_and_says_why() -> None:
+    # energy.md 1: H100 PCIe answered NVML_ERROR_NOT_READY for the counter, 250 W for power.
+    gpu = FakeGpu(name="NVIDIA H100 PCIe", energy_error=pynvml.NVML_ERROR_NOT_READY, power_mw=250_000)
+    source = open_nvml(nvml=FakeNvml([gpu]))
+    assert [c.kind for c in source.channels] == ["power"] and source.method == "integrated"
+    assert "GPU 0 NVIDIA H100 PCIe: power x time (energy counter unreadable at start: " \
+        "NVMLError_NotReady" in source.description
+    ticks = _clock()
+    meter = Meter([source], clock=lambda: next(ticks))
+    window = meter.begin()
+    meter.poll()
+    figures = energy_figures(meter, meter.end(window), [(10, 20)], None)
+    assert figures["gpu_energy_j"] == pytest.approx(250.0)  # 250 W for 1 s
+    assert figures["energy_method"] == "integrated"
+
+
+def test_under_auto_a_not_ready_counter_keeps_the_gpu(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Today's bug: the whole GPU was dropped and only the CPU estimate remained.
+    fake = FakeNvml([FakeGpu(energy_error=pynvml.NVML_ERROR_NOT_READY, power_mw=250_000)])
+    monkeypatch.setitem(sys.modules, "pynvml", fake)
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    selection = open_sources(("auto",), SourceOptions())
+    assert [s.name for s in selection.sources][:1] == ["nvml"]
+    assert "estimate" not in [s.name for s in selection.sources]
+    for source in selection.sources:
+        source.close()
+
+
+def test_cuda_visible_devices_empty_measures_no_gpu_and_keeps_the_other_sources(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # energy.md 2: one GPU in NVML, CUDA_VISIBLE_DEVICES="" -> no NVML channels, no crash.
+    fake = FakeNvml([FakeGpu()])
+    monkeypatch.setitem(sys.modules, "pynvml", fake)
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    assert visible_gpus() == ()
+    with pytest.raises(EnergySourceError, match="CUDA_VISIBLE_DEVICES hides every GPU"):
+        open_nvml(nvml=fake)
+    assert not fake.initialised and fake.shutdowns == 0  # NVML was never started for it
+    monitor = EnergyMonitor(Settings(run_dir=tmp_path, idle_s=0, energy_min_window_s=0))
+    try:
+        assert "nvml" not in [s.name for s in monitor.meter.sources]
+        assert any("hides every GPU" in line for line in monitor.describe())
+        monitor.start()
+        figures = monitor.end(monitor.begin(), [(4, 10)], "case")
+    finally:
+        monitor.close()
+    assert "gpu_energy_j" not in figures and figures["energy_j"] is not None
+    if [s.name for s in monitor.meter.sources] == ["estimate"]:
+        assert figures["energy_method"] == "estimated"
+
+
+def test_cuda_visible_devices_minus_one_hides_every_gpu_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "-1")
+    with pytest.raises(EnergySourceError, match="hides every GPU"):
+        open_nvml(nvml=FakeNvml([FakeGpu()]))
+
+
+def test_a_counter_failing_mid_window_gives_no_figure_never_zero_joules() -> None:
+    # Today's bug: 0 J "measured", with a warning that blamed the window length.
+    gpu = FakeGpu(energy_mj=1_000_000)
+    source = open_nvml(nvml=FakeNvml([gpu]))
+    ticks = _clock()
+    meter = Meter([source], clock=lambda: next(ticks))
+    window = meter.begin()
+    gpu.energy_mj += 40_000
+    meter.poll()
+    gpu.energy_error = pynvml.NVML_ERROR_NOT_READY
+    meter.poll()
+    reading = meter.end(window)
+    assert list(reading.failed) == ["nvml:gpu0"]
+    figures = energy_figures(meter, reading, [(10, 20)], None)
+    assert figures["energy_j"] is None and figures["gpu_energy_j"] is None
+    assert figures["energy_components_j"] == {"nvml:gpu0": None}
+    assert figures["energy_per_token_j"] is None and figures["energy_updates_count"] is None
+    assert "no figure for nvml:gpu0" in figures["energy_warning"]
+    assert "NVMLError_NotReady" in figures["energy_warning"]
+    assert "min-window" not in figures["energy_warning"]
+    # The counter recovers: a window wholly after the failure is measured again.
+    gpu.energy_error = None
+    window = meter.begin()
+    gpu.energy_mj += 30_000
+    later = energy_figures(meter, meter.end(window), [(10, 20)], None)
+    assert later["gpu_energy_j"] == pytest.approx(30.0) and "no figure" not in later["energy_warning"]
+
+
+def test_a_failing_gpu_leaves_the_other_gpu_s_figure() -> None:
+    good, bad = FakeGpu(energy_mj=0), FakeGpu(energy_mj=0, uuid="GPU-1")
+    source = open_nvml(nvml=FakeNvml([good, bad]))
+    ticks = _clock()
+    meter = Meter([source], clock=lambda: next(ticks))
+    window = meter.begin()
+    good.energy_mj, bad.energy_mj = 50_000, 60_000
+    bad.energy_error = pynvml.NVML_ERROR_GPU_IS_LOST
+    figures = energy_figures(meter, meter.end(window), [(1, 1)], None)
+    assert figures["energy_components_j"] == {"nvml:gpu0": pytest.approx(50.0), "nvml:gpu1": None}
+    assert figures["energy_j"] is None  # the total is unknown, not the sum of what was read
+    assert "NVMLError_GpuIsLost" in figures["energy_warning"]
+
+
+def test_a_gpu_with_neither_counter_nor_power_is_skipped_with_a_note() -> None:
+    broken = FakeGpu(energy_error=pynvml.NVML_ERROR_UNKNOWN, power_error=pynvml.NVML_ERROR_UNKNOWN)
+    source = open_nvml(nvml=FakeNvml([FakeGpu(), broken]))
+    assert [c.id for c in source.channels] == ["gpu0"]
+    assert "skipped GPU 1: neither its energy counter nor its power reads (NVMLError_Unknown" \
+        in source.description
+    with pytest.raises(EnergySourceError, match="no GPU to measure: skipped GPU 0"):
+        open_nvml(nvml=FakeNvml([broken]))
+
+
+def test_a_monitor_counts_failed_windows_and_still_returns_the_record(tmp_path: Path) -> None:
+    gpu = FakeGpu(energy_mj=0)
+    monitor = EnergyMonitor(Settings(run_dir=tmp_path, energy=(), idle_s=0))
+    source = open_nvml(nvml=FakeNvml([gpu]))
+    monitor.meter = Meter([source])
+    gpu.energy_error = pynvml.NVML_ERROR_NOT_READY
+    for _ in range(2):
+        figures = monitor.end(monitor.begin(), [(3, 9)], "case")
+        assert figures["energy_j"] is None and figures["samples_count"] == 2
+    gpu.energy_error = None
+    window = monitor.begin()
+    gpu.energy_mj += 5_000
+    assert monitor.end(window, [(3, 9)], "case")["energy_j"] == pytest.approx(5.0)
+    lines = monitor.summary_lines()
+    assert any(
+        line.startswith("energy: 2 of 3 windows have no figure for nvml:gpu0")
+        and "NVMLError_NotReady" in line
+        for line in lines
+    ), lines
+    assert monitor.summary()["failed_windows"] == {"nvml:gpu0": 2}
+
+
+def test_uuid_prefixes_select_as_cuda_does(monkeypatch: pytest.MonkeyPatch) -> None:
+    gpus = [
+        FakeGpu(uuid="GPU-5a3f0000-0000-0000-0000-000000000000"),
+        FakeGpu(uuid="GPU-5a3e0000-0000-0000-0000-000000000000"),
+    ]
+    assert [c.id for c in open_nvml(("GPU-5a3f",), nvml=FakeNvml(gpus)).channels] == ["gpu0"]
+    with pytest.raises(EnergySourceError, match=r"no GPU 'GPU-5a3' in --wb-gpus.*unique UUID prefixes"):
+        open_nvml(("GPU-5a3",), nvml=FakeNvml(gpus))  # two GPUs share it
+    # From the environment, CUDA's rule: the list ends at the first entry naming no GPU.
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "GPU-5a3e,GPU-ffff,0")
+    source = open_nvml(nvml=FakeNvml(gpus))
+    assert [c.id for c in source.channels] == ["gpu1"]
+    assert "entry 'GPU-ffff' names no GPU here: CUDA ignores it and every entry after it" in (
+        source.description
+    )
+
+
+def test_mig_instances_are_skipped_with_a_note(monkeypatch: pytest.MonkeyPatch) -> None:
+    gpus = [FakeGpu(uuid="GPU-aaaa", mig_mode=1), FakeGpu(uuid="GPU-bbbb")]
+    mig = "MIG-0d5c1f2a-0000-0000-0000-000000000000"
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", f"{mig},1")
+    source = open_nvml(nvml=FakeNvml(gpus))
+    assert [c.id for c in source.channels] == ["gpu1"]
+    assert f"skipped {mig} from CUDA_VISIBLE_DEVICES: a MIG instance" in source.description
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", mig)
+    with pytest.raises(EnergySourceError, match="no GPU to measure: skipped MIG-"):
+        open_nvml(nvml=FakeNvml(gpus))
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0")
+    assert "GPU 0 is in MIG mode: its energy covers every MIG instance" in open_nvml(
+        nvml=FakeNvml(gpus)
+    ).description
+
+
+def test_other_processes_on_the_gpu_are_counted_and_hidden_pids_are_not() -> None:
+    invisible = 4_000_000  # above pid_max: no process here has it (another pid namespace)
+    gpu = FakeGpu(compute_pids=[os.getpid(), os.getppid()], graphics_pids=[invisible])
+    source = open_nvml(nvml=FakeNvml([gpu]))
+    meter = Meter([source])
+    window = meter.begin()
+    meter.poll()
+    figures = resource_figures(meter.end(window))
+    assert figures["gpu_other_processes_count"] == 1  # the parent, not this process
+    assert figures["contended"] is True
+    assert source.hidden_pids == {invisible}
+    gpu.compute_pids = [os.getpid()]
+    window = meter.begin()
+    meter.poll()
+    assert resource_figures(meter.end(window))["gpu_other_processes_count"] == 0

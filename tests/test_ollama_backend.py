@@ -13,9 +13,8 @@ from test_plugin import records, run_suite
 
 from conftest import free_port
 from wattbench.backends.ollama import OllamaBackend
-from wattbench.backends.protocol import LoadOptions
+from wattbench.backends.protocol import BackendOptions, LoadOptions, OllamaOptions, Sampling
 from wattbench.errors import ModelNotFoundError, OutOfMemoryError
-from wattbench.settings import Sampling, Settings
 
 SAMPLING = Sampling(max_tokens=50, temperature=0.2, top_p=0.9, seed=7)
 MESSAGES = ({"role": "user", "content": "What is the capital of France?"},)
@@ -23,7 +22,7 @@ MESSAGES = ({"role": "user", "content": "What is the capital of France?"},)
 
 def test_models_resolve_by_name_all_and_default() -> None:
     with serve(FakeOllama()) as host:
-        backend = OllamaBackend(Settings(ollama_host=host))
+        backend = OllamaBackend(BackendOptions(ollama=OllamaOptions(host=host)))
         assert [r.name for r in backend.resolve("all")] == ["qwen3_4b", "gemma3_1b"]
         assert [r.name for r in backend.resolve("default")] == ["qwen3_4b"]
         with pytest.raises(ModelNotFoundError, match=r"not pulled .*run `ollama pull llama3.2`"):
@@ -32,11 +31,12 @@ def test_models_resolve_by_name_all_and_default() -> None:
 
 def test_a_name_without_a_tag_means_latest() -> None:
     with serve(FakeOllama(pulled={"llama3.2:latest": "abc"})) as host:
-        assert OllamaBackend(Settings(ollama_host=host)).resolve("llama3.2")[0].location.endswith("#abc")
+        backend = OllamaBackend(BackendOptions(ollama=OllamaOptions(host=host)))
+        assert backend.resolve("llama3.2")[0].location.endswith("#abc")
 
 
 def test_no_server_says_how_to_start_one() -> None:
-    backend = OllamaBackend(Settings(ollama_host=f"127.0.0.1:{free_port()}", retries=1))
+    backend = OllamaBackend(BackendOptions(ollama=OllamaOptions(host=f"127.0.0.1:{free_port()}"), retries=1))
     with pytest.raises(ModelNotFoundError, match=r"no answer from Ollama .*gave up after 2 .*ollama serve"):
         backend.resolve("all")
 
@@ -44,7 +44,7 @@ def test_no_server_says_how_to_start_one() -> None:
 def test_load_generate_and_unload() -> None:
     state = FakeOllama()
     with serve(state) as host:
-        backend = OllamaBackend(Settings(ollama_host=host))
+        backend = OllamaBackend(BackendOptions(ollama=OllamaOptions(host=host)))
         model = backend.load(backend.resolve("qwen3:4b")[0], LoadOptions(context_tokens=8192))
         assert model.load_s == pytest.approx(0.4) and "qwen3:4b" in state.loaded
         assert model.metadata == {
@@ -75,7 +75,7 @@ def test_load_generate_and_unload() -> None:
 def test_cold_mode_loads_the_model_for_every_generation() -> None:
     state = FakeOllama()
     with serve(state) as host:
-        backend = OllamaBackend(Settings(ollama_host=host, ollama_cold=True))
+        backend = OllamaBackend(BackendOptions(ollama=OllamaOptions(host=host, cold=True)))
         model = backend.load(backend.resolve("qwen3:4b")[0], LoadOptions())
         first, second = model.generate(MESSAGES, SAMPLING), model.generate(MESSAGES, SAMPLING)
     assert state.loads == 3  # load, then each generation loads again after keep_alive 0s
@@ -86,7 +86,7 @@ def test_out_of_memory_and_server_errors_are_translated() -> None:
     oom = "model requires more system memory (8.0 GiB) than is available (4.0 GiB)"
     state = FakeOllama(chat_fault=lambda body: (500, oom))
     with serve(state) as host:
-        backend = OllamaBackend(Settings(ollama_host=host))
+        backend = OllamaBackend(BackendOptions(ollama=OllamaOptions(host=host)))
         model = backend.load(backend.resolve("qwen3:4b")[0], LoadOptions())
         with pytest.raises(OutOfMemoryError, match="requires more system memory"):
             model.generate(MESSAGES, SAMPLING)
@@ -145,3 +145,20 @@ def test_live_ollama_server(suite: pytest.Pytester) -> None:
     result.assert_outcomes(passed=2)
     [info] = [e["extra_info"] for e in data["benchmarks"]]
     assert info["completion_tokens"] > 0 and info["engine_decode_tokens_per_s"] > 0
+
+
+def test_the_judge_sends_its_schema_as_format_and_weighs_the_logprobs() -> None:
+    from wattbench.judge import SINGLE_SCHEMA, Judge
+
+    state = FakeOllama()
+    with serve(state) as host:
+        backend = OllamaBackend(BackendOptions(ollama=OllamaOptions(host=host)))
+        model = backend.load(backend.resolve("qwen3:4b")[0], LoadOptions())
+        judgement = Judge(model, top_logprobs=3).single("Capital of France?", "Paris.", None)
+    chat = [body for path, body in state.requests if path == "/api/chat"][-1]
+    assert chat["format"] == SINGLE_SCHEMA and chat["logprobs"] is True and chat["top_logprobs"] == 3
+    assert judgement.parse_ok and judgement.output_format == "json schema"
+    assert judgement.figures["judge_score"] == 8.0
+    # The fake's rating position: "8" 0.6, "7" 0.3 and a non-rating token 0.1.
+    assert judgement.figures["judge_score_weighted"] == pytest.approx((8 * 0.6 + 7 * 0.3) / 0.9)
+    assert judgement.figures["judge_score_mass"] == pytest.approx(0.9)

@@ -16,9 +16,8 @@ from tinymodel import expected_answer
 from conftest import free_port, running_llama_server
 from wattbench.backends.llamacpp import LlamaCppBackend
 from wattbench.backends.openai_compat import OpenAICompatBackend, read_env_file
-from wattbench.backends.protocol import LoadOptions
+from wattbench.backends.protocol import BackendOptions, LoadOptions, OutputFormat, Sampling
 from wattbench.errors import GenerationError, ModelNotFoundError
-from wattbench.settings import Sampling, Settings
 
 GREEDY = Sampling(max_tokens=24, temperature=0.0, top_p=1.0, seed=1)
 MESSAGES = ({"role": "user", "content": "What is the capital of France?"},)
@@ -28,7 +27,7 @@ SECRET = "sk-test-0123456789abcdef"
 def test_the_server_and_the_engine_agree_on_tokens_and_text(
     tiny_gguf: Path, llama_server: str
 ) -> None:
-    settings = Settings(base_url=llama_server)
+    settings = BackendOptions(base_url=llama_server)
     engine = LlamaCppBackend(settings)
     local = engine.load(engine.resolve(str(tiny_gguf))[0], LoadOptions())
     server_backend = OpenAICompatBackend(settings)
@@ -65,7 +64,7 @@ def test_pytest_bench_runs_against_the_real_server(suite: pytest.Pytester, llama
 def test_usage_from_the_server_wins_and_a_role_only_chunk_is_not_the_first_token() -> None:
     script = Script()
     with fake_openai(script) as url:
-        backend = OpenAICompatBackend(Settings(base_url=url))
+        backend = OpenAICompatBackend(BackendOptions(base_url=url))
         [ref] = backend.resolve("all")
         generation = backend.load(ref, LoadOptions()).generate(MESSAGES, GREEDY)
     assert ref.name == "fake_model-1"
@@ -79,7 +78,7 @@ def test_usage_from_the_server_wins_and_a_role_only_chunk_is_not_the_first_token
 
 
 def _backend(url: str, **changes: object) -> OpenAICompatBackend:
-    return OpenAICompatBackend(dataclasses.replace(Settings(base_url=url, retries=3), **changes))  # type: ignore[arg-type]
+    return OpenAICompatBackend(dataclasses.replace(BackendOptions(base_url=url, retries=3), **changes))  # type: ignore[arg-type]
 
 
 def test_a_429_storm_is_retried_with_retry_after_and_counted() -> None:
@@ -206,3 +205,59 @@ def test_a_model_id_with_a_slash_is_a_server_model_not_a_path(suite: pytest.Pyte
         )
     result.assert_outcomes(passed=2)
     assert data["benchmarks"][0]["extra_info"]["model_id"] == "fake/Model-1"
+
+
+def test_a_real_server_constrains_the_judge_and_returns_top_logprobs(llama_server: str) -> None:
+    from wattbench.judge import Judge
+
+    backend = OpenAICompatBackend(BackendOptions(base_url=llama_server))
+    model = backend.load(backend.resolve("default")[0], LoadOptions())
+    judge = Judge(model, max_tokens=300, top_logprobs=5)
+    judgement = judge.single("What is 2 + 2?", "4", None)
+    # llama-cpp-python's server refuses OpenAI's json_schema (a validation error) and takes its
+    # own json_object with a schema: constrained all the same, and remembered.
+    assert model.formats_refused == ["json_schema"] and model.format_style == "json_object"
+    assert judgement.output_format == "json schema" and judgement.parse_ok
+    assert 1 <= judgement.figures["judge_score"] <= 10
+    generation = model.generate(({"role": "user", "content": "hi"},), Sampling(max_tokens=3),
+                                OutputFormat(top_logprobs=3))
+    assert generation.logprobs is not None and len(generation.logprobs) == generation.completion_tokens
+    assert "".join(t.token for t in generation.logprobs) == generation.text == expected_answer()[:3]
+    assert all(t.token in t.top and len(t.top) == 3 for t in generation.logprobs)
+
+
+def test_a_server_that_refuses_every_schema_gets_the_free_format() -> None:
+    from wattbench.judge import Judge
+
+    def reply(body: dict[str, object]) -> Reply:
+        if "response_format" in body:
+            return Reply(400, '{"error": "response_format is not supported"}')
+        return Reply()
+
+    script = Script([reply])
+    with fake_openai(script) as url:
+        backend = OpenAICompatBackend(BackendOptions(base_url=url, retries=0))
+        model = backend.load(backend.resolve("default")[0], LoadOptions())
+        judge = Judge(model)
+        first, second = judge.single("Q?", "A.", None), judge.single("Q?", "A.", None)
+    # Both styles refused once each, then MT-Bench's free format, asked without a schema from then on.
+    styles = [b["response_format"]["type"] for b in script.requests if "response_format" in b]
+    assert styles == ["json_schema", "json_object"]
+    assert (first.output_format, second.output_format) == ("free", "free")
+    assert "[[rating]]" in script.requests[-1]["messages"][-1]["content"]
+    # The fake answers 'Hello, world.': no [[n]] in it, so a counted parse failure, not a guess.
+    assert not first.parse_ok and first.figures["judge_score"] is None
+
+
+def test_a_server_template_that_refuses_the_system_role_is_folded(tmp_path: Path) -> None:
+    from tinymodel import GEMMA_TEMPLATE, write_tiny_gguf
+
+    if not GEMMA_TEMPLATE.is_file():
+        pytest.skip(f"{GEMMA_TEMPLATE} is not here")
+    gemma = write_tiny_gguf(tmp_path / "gemma-like.gguf", template=GEMMA_TEMPLATE.read_text(encoding="utf-8"))
+    with running_llama_server(gemma) as (url, _process):
+        backend = OpenAICompatBackend(BackendOptions(base_url=url, retries=0))
+        model = backend.load(backend.resolve("default")[0], LoadOptions())
+        chat = ({"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hello."})
+        generation = model.generate(chat, Sampling(max_tokens=50))
+    assert generation.system_prompt_folded and generation.text == expected_answer()

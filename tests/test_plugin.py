@@ -100,7 +100,7 @@ def test_records_carry_every_key_and_exact_tokens(suite: pytest.Pytester, tiny_g
         assert info["model_architecture"] == "llama" and info["model_quantization"] == "F32"
         assert len(info["model_sha256"]) == 64
         assert info["backend"] == "llamacpp" and info["engine_version"].startswith("llama-cpp")
-        assert entry["params"] == {"wb_case": info["case_id"]}
+        assert entry["params"] == {"wb_model": "tiny", "wb_case": info["case_id"]}
         assert entry["stats"]["rounds"] == 1
     # The results file holds the same records, written as each case finished.
     lines = records(run_dir)

@@ -9,8 +9,8 @@ import openpyxl
 import pytest
 from test_plugin import case_ids, run_suite
 
+from wattbench.cases.prompttable import load_prompt_table
 from wattbench.errors import CaseFileError
-from wattbench.prompttable import load_prompt_table
 
 HEADER = ["id", "task", "L0", "L1", "L2", "L3", "P", "reference"]
 ROWS = [

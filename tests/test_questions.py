@@ -10,8 +10,8 @@ import pytest
 from test_plugin import case_ids, records, run_suite
 
 from conftest import REPO
+from wattbench.cases.questions import load_questions
 from wattbench.errors import CaseFileError
-from wattbench.questions import load_questions
 
 MT_BENCH = REPO.parent / "shared" / "data" / "mt_bench" / "question.jsonl"
 

@@ -100,7 +100,7 @@ def test_wb_report_writes_the_whole_report_at_the_end_of_a_real_run(
                                "Output tokens",
                                "Quality", "Stats", "Machines"]
     detail = list(book["Quality detail"].iter_rows(values_only=True))
-    assert len(detail) == 1 + 8 and "rouge_l" in detail[0] and "output_text" in detail[0]
+    assert len(detail) == 1 + 8 and "quality" in detail[0] and "output_text" in detail[0]
     energy = list(book["Energy J"].iter_rows(values_only=True))
     assert energy[0] == ("system", "task", "load", "L0", "L1") and len(energy) == 1 + 2
     # The same report from the benchmark JSON: pytest-benchmark keeps the runs in per_run.

@@ -1,9 +1,11 @@
 """report.html in a real headless browser (Debian's chromium) with the network cut off: the page
-must render its charts from the file alone. Skipped, with the reason, where no chromium is
-installed (apt-get install chromium)."""
+must render its charts from the file alone, and hostile model names and machine fields must reach
+the DOM as text, never as elements. Skipped, with the reason, where no chromium is installed
+(apt-get install chromium). The screenshot is also copied to $WB_SHOT when that is set."""
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import struct
@@ -45,20 +47,28 @@ def _png_rows(path: Path) -> tuple[int, int, bytes]:
 
 def test_the_page_renders_offline_in_chromium(tmp_path: Path) -> None:
     browser = _browser()
+    hostile = "<img src=x onerror=alert(1)>"
     design = {("a", "L0"): (0.4, 100.0), ("a", "L1"): (0.6, 300.0), ("b", "L0"): (0.5, 50.0),
-              ("b", "L1"): (0.2, 40.0)}
+              ("b", "L1"): (0.2, 40.0), (hostile, "L0"): (0.3, 70.0)}
     run = write_run(tmp_path / "run", [
-        record(model, task, "short", level, r, rouge_l=q * (1 + 0.1 * t), energy_j=e + r, latency_s=e / 50)
+        record(model, task, "short", level, r, rouge_l=q * (1 + 0.1 * t) * (1 + 0.03 * r),
+               energy_j=e * (1 + 0.05 * r), latency_s=e / 50 * (1 + 0.02 * r),
+               machine_cpu="<script>document.title='owned'</script>")
         for (model, level), (q, e) in design.items()
-        for t, task in enumerate(("qa", "summary", "humanities")) for r in (0, 1)
+        for t, task in enumerate(("qa", "summary", "humanities")) for r in (0, 1, 2)
     ])
     write_report([run], tmp_path / "out")
     page = (tmp_path / "out" / "report.html").resolve()
     dom = subprocess.run([browser, *OFFLINE, "--dump-dom", page.as_uri()], capture_output=True, text=True,
                          timeout=120, check=True).stdout
-    # The browser parsed every chart (2 Pareto, 3 level charts, 2 radars, 1 heat map) and the table.
-    assert dom.count("<svg") == 8 and "★★★★★" in dom and "a radar needs" not in dom
-    assert len(re.findall(r"<circle", dom)) >= 8 + 3 * 2 * 2
+    # The browser parsed every chart (2 Pareto, 3 level charts, 3 radars, 1 heat map) and the table.
+    assert dom.count("<svg") == 9 and "★★★★★" in dom and "a radar needs" not in dom
+    assert len(re.findall(r"<circle", dom)) >= 3 * 3 * 2
+    # Every Pareto point carries its model-and-level tag; error bars are drawn.
+    assert dom.count('class="tag">a L0<') == 2 and dom.count('class="bar"') >= 2 * 5
+    # The hostile texts are text: no <img> or <script> element, the title untouched.
+    assert "<img" not in dom and "<script" not in dom and "owned" not in dom.split("</title>")[0]
+    assert "&lt;img src=x onerror=alert(1)&gt;" in dom
     shot = tmp_path / "report.png"
     subprocess.run([browser, *OFFLINE, f"--screenshot={shot}", "--window-size=1200,3000", page.as_uri()],
                    capture_output=True, timeout=120, check=True)
@@ -66,4 +76,6 @@ def test_the_page_renders_offline_in_chromium(tmp_path: Path) -> None:
     assert (width, height) == (1200, 3000)
     # Not a blank page: the charts' colours make many distinct bytes, a white page makes two.
     assert len(set(pixels)) > 100
+    if os.environ.get("WB_SHOT"):
+        shutil.copyfile(shot, os.environ["WB_SHOT"])
     print(f"screenshot: {shot}")

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from wattbench.backends.protocol import ModelRef
+from wattbench.backends.protocol import ModelRef, Sampling
 from wattbench.cases import Case
 from wattbench.scorers import score
 from wattbench.scorers.code import CodeScorer, pass_at_k
@@ -17,7 +16,6 @@ from wattbench.scorers.diversity import distinct_n, repetition_rate, words
 from wattbench.scorers.mathanswer import final_answer, matches
 from wattbench.scorers.rouge import RougeScorer
 from wattbench.scorers.sandbox import Limits, run_python
-from wattbench.settings import Sampling
 
 MODEL = ModelRef("m", "m")
 RLE_TESTS = 'assert rle_encode("") == ""\nassert rle_encode("aaabcc") == "a3b1c2"\n'
@@ -85,42 +83,21 @@ def test_math_scores_a_wrong_answer_zero() -> None:
 
 
 def test_code_that_passes_its_tests_in_the_sandbox() -> None:
-    assert CodeScorer().score(case("code", tests=RLE_TESTS), RLE) == {"code_tests_passed": 1.0}
+    figures = CodeScorer(unsafe_code=True).score(case("code", tests=RLE_TESTS), RLE)
+    assert figures["code_tests_passed"] == 1.0 and figures["code_sandbox"] in ("bwrap", "guard")
 
 
 def test_code_that_fails_says_why() -> None:
     wrong = RLE.replace("j - i", "j - i + 1")
-    figures = CodeScorer().score(case("code", tests=RLE_TESTS), wrong)
+    figures = CodeScorer(unsafe_code=True).score(case("code", tests=RLE_TESTS), wrong)
     assert figures["code_tests_passed"] == 0.0 and "AssertionError" in figures["code_test_error"]
     assert score(case("code", tests=RLE_TESTS), "no code here")["code_test_error"].startswith(
         "the answer holds no fenced code block"
     )
 
 
-ATTACKS = {
-    "loops forever": ("while True:\n    pass\n", "CPU time limit"),
-    "allocates 10 GB": ("x = bytearray(10 * 1024 ** 3)\n", "MemoryError"),
-    "fork-bombs": ("import os\nwhile True:\n    os.fork()\n", "starting processes"),
-    "runs a shell": ("import subprocess\nsubprocess.run(['sh', '-c', 'echo hi'])\n", "starting processes"),
-    "writes outside": ("open({target!r}, 'w').write('pwned')\n", "writing outside the sandbox"),
-    "reads the parent's environment": (
-        "import os\nprint(open('/proc/%d/environ' % os.getppid()).read())\n", "other processes"
-    ),
-    "opens a socket": ("import socket\nsocket.create_connection(('127.0.0.1', 9))\n", "network access"),
-    "kills its parent": ("import os, signal\nos.kill(os.getppid(), signal.SIGKILL)\n", "sending signals"),
-    "uses ctypes": ("import ctypes\nctypes.CDLL(None).kill(1, 9)\n", "ctypes"),
-}
-
-
-@pytest.mark.parametrize("attack", list(ATTACKS))
-def test_hostile_code_is_contained_and_scored_as_failed(attack: str, tmp_path: Path) -> None:
-    target = tmp_path / "pwned.txt"
-    code, reason = ATTACKS[attack]
-    answer = f"```python\ndef rle_encode(s):\n    return s\n{code.format(target=str(target))}```"
-    figures = CodeScorer(Limits(wall_s=5, cpu_s=2)).score(case("code", tests=RLE_TESTS), answer)
-    assert figures["code_tests_passed"] == 0.0
-    assert reason in figures["code_test_error"], figures
-    assert not target.exists()
+# The hostile list runs in tests/test_sandbox.py: under bubblewrap (the battery) and, as
+# GUARD_ATTACKS, under the --wb-unsafe-code guard.
 
 
 def test_the_sandbox_sees_none_of_the_parents_environment(monkeypatch: pytest.MonkeyPatch) -> None:

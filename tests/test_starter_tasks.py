@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 
 from conftest import TASKS
+from wattbench.cases.levels import build_levels
+from wattbench.cases.tasks import load_padding, load_task_dir
 from wattbench.codeblock import extract_code
-from wattbench.levels import build_levels
-from wattbench.tasks import load_padding, load_task_dir
 
 SIZES = {"short": (50, 100), "medium": (200, 500), "long": (1000, 1600)}
 

@@ -45,8 +45,14 @@ def expected_answer() -> str:
     return str(recipe()["chain"])[1:]
 
 
-def write_tiny_gguf(path: Path, chat_template: bool = True) -> Path:
-    """Write the model to ``path`` (byte-identical on every call) and return the path."""
+GEMMA_TEMPLATE = Path(__file__).resolve().parent.parent.parent / "shared" / "cases" / "gemma_template.jinja"
+
+
+def write_tiny_gguf(path: Path, chat_template: bool = True, template: str | None = None) -> Path:
+    """Write the model to ``path`` (byte-identical on every call) and return the path.
+
+    ``template``: a chat template to use instead of the recipe's ChatML one (e.g. Gemma's, which
+    refuses the system role)."""
     r = recipe()
     hidden, layers, heads = int(r["hidden"]), int(r["layers"]), int(r["heads"])  # type: ignore[call-overload]
     ff, context = int(r["feed_forward"]), int(r["context"])  # type: ignore[call-overload]
@@ -93,7 +99,7 @@ def write_tiny_gguf(path: Path, chat_template: bool = True) -> Path:
     writer.add_eos_token_id(index[str(r["end_token"])])
     writer.add_add_bos_token(False)
     if chat_template:
-        writer.add_chat_template(str(r["chat_template"]))
+        writer.add_chat_template(template or str(r["chat_template"]))
 
     def weight(*shape: int) -> np.ndarray:
         return rng.normal(0.0, 0.02, shape).astype(np.float32)

@@ -3,23 +3,85 @@
 One EnergyMonitor lives in the WattbenchSession. Its sampler thread starts with the first case
 (a --collect-only run starts nothing), after the idle baseline is measured in the state between
 cases: model loaded and warmed up, nothing generating.
+
+An energy failure never loses a record: ``end`` always returns what was measured, with
+``energy_warning`` saying what was not. The monitor counts, for the run summary
+(``summary_lines``), the windows in which a channel failed, the contended windows and the
+negative net energies.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import urllib.parse
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from wattbench.monitors import SourceOptions, open_sources
-from wattbench.monitors.figures import energy_figures, resource_figures, source_label, write_series
-from wattbench.monitors.idle import Idle, drift_is_real, drift_pct, measure_idle
+from wattbench.monitors.figures import (
+    contention_text,
+    energy_figures,
+    resource_figures,
+    source_label,
+    write_series,
+)
+from wattbench.monitors.gauges import CONTENDED_OTHER_CPU_PCT, ProcessTree, listening_pid, own_tree
+from wattbench.monitors.idle import Idle, IdleError, drift_is_real, drift_pct, measure_idle, total_joules
 from wattbench.monitors.meter import Meter, Window
 from wattbench.settings import Settings
 
 BASELINE_FILE = "baseline.json"
 DRIFT_WARN_PCT = 10.0  # idle power that moves more than this between before and after is reported
+
+
+LOOPBACK = ("localhost", "127.0.0.1", "::1", "0.0.0.0")
+OLLAMA_DEFAULT = "http://127.0.0.1:11434"
+
+
+def server_url(settings: Settings) -> str | None:
+    """The URL of the server a server backend talks to; None for in-process engines."""
+    if settings.backend == "ollama":
+        return settings.ollama.host or os.environ.get("OLLAMA_HOST") or OLLAMA_DEFAULT
+    if settings.backend == "openai":
+        return settings.base_url
+    return None
+
+
+def adopt_local_server(settings: Settings, tree: ProcessTree) -> str | None:
+    """Count a server on this machine as part of the benchmark's process tree; a note saying
+    what was done, or None for an in-process engine.
+
+    The estimate charges the benchmark's own process tree, and the contention check counts
+    every other process: a local server doing the benchmark's work must be inside the tree.
+    """
+    url = server_url(settings)
+    if url is None:
+        return None
+    parsed = urllib.parse.urlsplit(url if "://" in url else f"http://{url}")
+    host = parsed.hostname or ""
+    if host not in LOOPBACK:
+        return (
+            f"the server at {host} is not on this machine: its energy and CPU are not measured "
+            "here; only this client's are"
+        )
+    port = parsed.port or (443 if parsed.scheme == "https" else 80)
+    pid = listening_pid(port)
+    if pid is None:
+        return (
+            f"the server on port {port} is on this machine but its process could not be found "
+            "(psutil.net_connections needs root on macOS, and for another user's process on "
+            "Linux): the estimate charges only this process, and the server's work counts as "
+            "other processes (contended)"
+        )
+    try:
+        process = tree.adopt(pid)
+        name = process.name()
+    except Exception as exc:  # psutil.Error: the process went away or is not ours to read
+        return f"the server's process {pid} on port {port} could not be read ({exc})"
+    return f"the local server's process tree (pid {pid}, {name}, port {port}) counts as the benchmark's own"
 
 
 class EnergyMonitor:
@@ -32,15 +94,62 @@ class EnergyMonitor:
             SourceOptions(gpus=settings.gpus, cpu_tdp_w=settings.cpu_tdp_w, sample_hz=settings.sample_hz),
         )
         self.notes = selection.notes
+        server = adopt_local_server(settings, own_tree())
+        self.server_note = server
         self.meter = Meter(selection.sources, settings.sample_hz)
         self.idle_before: Idle | None = None
         self.idle_after: Idle | None = None
+        self.idle_errors: list[str] = []
         self._baseline_path = settings.run_dir / BASELINE_FILE
+        self.windows_count = 0
+        self.failed_windows: Counter[str] = Counter()  # channel -> windows without its figure
+        self.failed_errors: dict[str, str] = {}  # channel -> its last error
+        self.contended_windows = 0
+        self.negative_net_windows = 0
+        self.figure_errors: list[str] = []  # figures that raised (a bug): the record stays
 
     def describe(self) -> list[str]:
         """Lines for the run header: each source and what auto-selection left out, and why."""
         lines = [f"energy: {s.description}" for s in self.meter.sources] or ["energy: off"]
         lines += [f"energy: not used: {note}" for note in self.notes]
+        if self.server_note:
+            lines.append(f"energy: {self.server_note}")
+        return lines
+
+    def summary_lines(self) -> list[str]:
+        """WARNING lines for the end of the run: failed channels, contention, the baseline.
+
+        Empty when every window was read, uncontended and netted against a quiet baseline.
+        """
+        lines = []
+        for label, idle in (("before", self.idle_before), ("after", self.idle_after)):
+            if idle is not None and idle.warning:
+                lines.append(f"idle baseline {label}: {idle.warning}")
+        lines += [f"idle baseline: not measured: {error}" for error in self.idle_errors]
+        for channel, count in sorted(self.failed_windows.items()):
+            lines.append(
+                f"energy: {count} of {self.windows_count} windows have no figure for {channel}: "
+                f"its reading failed ({self.failed_errors[channel]})"
+            )
+        if self.contended_windows:
+            lines.append(
+                f"contended: {self.contended_windows} of {self.windows_count} windows ran while "
+                f"other processes used more than {CONTENDED_OTHER_CPU_PCT:g}% of all CPUs or ran "
+                "on a measured GPU (records say contended = true); their time and machine-wide "
+                "energy include that load"
+            )
+        if self.negative_net_windows:
+            lines.append(
+                f"energy: {self.negative_net_windows} of {self.windows_count} windows have a "
+                "negative net energy: the idle baseline is higher than their mean power"
+            )
+        lines += [f"energy: figures failed for a window: {error}" for error in self.figure_errors]
+        hidden = {pid for s in self.meter.sources for pid in getattr(s, "hidden_pids", ())}
+        if hidden:
+            lines.append(
+                f"NVML listed {len(hidden)} GPU process(es) this process cannot see (another pid "
+                "namespace, e.g. a container): they are not counted as other processes"
+            )
         return lines
 
     # -- baseline ------------------------------------------------------------------------
@@ -50,8 +159,15 @@ class EnergyMonitor:
             return
         self.meter.start()
         if self.settings.idle_s > 0 and self.meter.sources:
-            self.idle_before = measure_idle(self.meter, self.settings.idle_s)
+            self.idle_before = self._measure_idle()
             self._write_baseline()
+
+    def _measure_idle(self) -> Idle | None:
+        try:
+            return measure_idle(self.meter, self.settings.idle_s, cpu_tdp_w=self.settings.cpu_tdp_w)
+        except IdleError as exc:
+            self.idle_errors.append(str(exc))
+            return None
 
     def finish(self) -> None:
         """After the last case: measure idle again when --wb-idle-after is on."""
@@ -59,7 +175,7 @@ class EnergyMonitor:
             self.settings.idle_after and self.meter.running and self.idle_after is None
             and self.settings.idle_s > 0 and self.meter.sources
         ):
-            self.idle_after = measure_idle(self.meter, self.settings.idle_s)
+            self.idle_after = self._measure_idle()
             self._write_baseline()
 
     def drift_pct(self) -> float | None:
@@ -94,7 +210,14 @@ class EnergyMonitor:
             "idle_after": None if self.idle_after is None else self.idle_after.as_dict(),
             "idle_drift_pct": self.drift_pct(),
             "idle_drift_warning": self.drift_warning(),
+            "idle_errors": self.idle_errors,
             "poll_errors": dict(self.meter.errors),
+            "windows_count": self.windows_count,
+            "failed_windows": dict(self.failed_windows),
+            "contended_windows": self.contended_windows,
+            "contended_other_cpu_threshold_pct": CONTENDED_OTHER_CPU_PCT,
+            "negative_net_windows": self.negative_net_windows,
+            "warnings": self.summary_lines(),
         }
 
     def _write_baseline(self) -> None:
@@ -110,22 +233,55 @@ class EnergyMonitor:
         """Whether the window is still shorter than --wb-energy-min-window."""
         return bool(self.meter.sources) and self.meter.elapsed(window) < self.settings.energy_min_window_s
 
-    def end(self, window: Window, tokens: Sequence[tuple[int, int]], series: str) -> dict[str, Any]:
+    def end(self, window: Window, tokens: Sequence[tuple[int, int | None]], series: str) -> dict[str, Any]:
         """Close the window; its energy and resource figures for the record.
 
         ``tokens``: (completion, total) tokens of each generation in the window. ``series``
         names the CSV file of the window's samples when --wb-timeseries is on.
         """
         reading = self.meter.end(window)
-        figures = {
-            **energy_figures(self.meter, reading, tokens, self.idle_before),
-            **resource_figures(reading),
-        }
+        self.windows_count += 1
+        figures: dict[str, Any] = {}
+        try:
+            figures.update(resource_figures(reading))
+            figures.update(energy_figures(self.meter, reading, tokens, self.idle_before))
+        except Exception as exc:  # a bug in the figures must not lose the record
+            error = f"{type(exc).__name__}: {exc}"
+            self.figure_errors.append(error)
+            figures["energy_warning"] = f"energy figures could not be computed ({error})"
+        for channel in reading.failed:
+            self.failed_windows[channel] += 1
+            self.failed_errors[channel] = reading.failed[channel]
+        if figures.get("contended"):
+            self.contended_windows += 1
+            if any(s.method != "estimated" for s in self.meter.sources):
+                # Counters see the whole device: the other load's joules are in this window's.
+                note = f"contended: {contention_text(figures)}; measured energy includes their share"
+                figures["energy_warning"] = "; ".join(filter(None, [figures.get("energy_warning"), note]))
+        net = figures.get("energy_net_j")
+        if isinstance(net, float) and net < 0:
+            self.negative_net_windows += 1
         if self.settings.timeseries:
             path = self.settings.run_dir / "timeseries" / f"{series}.csv"
             write_series(path, reading.samples)
             figures["timeseries_file"] = str(Path("timeseries") / path.name)
         return figures
+
+    @property
+    def measures(self) -> bool:
+        """Whether any energy source is measuring (or estimating) in this run."""
+        return bool(self.meter.sources)
+
+    def gross_joules(self, window: Window) -> float | None:
+        """Close a window that belongs to no case (a judgement): its gross joules over the
+        counted channels; None when no source measures, or a counted channel failed to read."""
+        if not self.meter.sources:
+            self.meter.discard(window)
+            return None
+        reading = self.meter.end(window)
+        if any(self.meter.channels[key][1].in_total for key in reading.failed):
+            return None  # a counted channel failed: the total is unknown, not its partial sum
+        return total_joules(self.meter, reading)
 
     def discard(self, window: Window) -> None:
         """Drop a window whose run failed."""

@@ -4,7 +4,10 @@
     ├── ConfigError             a bad option, ini value or task file: says which and the accepted forms
     │   ├── CaseFileError       a malformed entry in a test-case file: names file, entry and field
     │   ├── EnergySourceError   an energy source cannot be read here: says why and how to enable it
-    │   └── ReportInputError    a saved run or a gate spec a report cannot read: names path or part
+    │   ├── ReportInputError    a saved run or a gate spec a report cannot read: names path or part
+    │   ├── RunDirError         the run folder cannot be written, or another session holds it
+    │   └── SandboxUnavailableError  generated code cannot be isolated here (no bubblewrap): the fix
+    ├── ResultsWriteError       a record could not be appended (disk full): the run stops, file valid
     ├── MissingExtraError       an optional dependency is not installed: names the extra to install
     ├── ModelError              a model cannot be used
     │   ├── ModelNotFoundError  the name or path resolves to no model file
@@ -47,6 +50,27 @@ class EnergySourceError(ConfigError):
 
 class ReportInputError(ConfigError):
     """A saved run (run folder, benchmark JSON) or a gate spec that a report cannot read."""
+
+
+class RunDirError(ConfigError):
+    """The run folder cannot be written, or another pytest session is writing it."""
+
+
+class SandboxUnavailableError(ConfigError):
+    """Generated code cannot be isolated here and the user did not opt into the weaker guard."""
+
+    def __init__(self, problem: str):
+        super().__init__(
+            f"wattbench will not run model-written code here: {problem}. Install bubblewrap "
+            "(Debian/Ubuntu: apt-get install bubblewrap; version 0.8 or later) so that it runs in "
+            "an OS sandbox, or pass --wb-unsafe-code to run it under the weaker in-process guard "
+            "(recorded as code_sandbox: guard)."
+        )
+        self.problem = problem
+
+
+class ResultsWriteError(WattbenchError):
+    """A record could not be appended (disk full, I/O error); the file keeps every record before it."""
 
 
 class MissingExtraError(WattbenchError):

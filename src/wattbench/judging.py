@@ -4,6 +4,10 @@ It runs after generation has finished and the benchmarked model is freed, so the
 and energy never mix into the judged model's figures; both are recorded separately, per
 judgement, in ``<run dir>/judgements.jsonl`` and in total in ``judge.json``. Grades are added to
 each case's pytest-benchmark entry (``judge_*`` keys) before the JSON file is written.
+
+A judgement that fails (the engine or server raised) is recorded with its error and counted;
+it never stops the phase. Each line says how the judge was asked (``judge_output_format``:
+'json schema' or 'free') and whether the system text was folded into the user turn.
 """
 
 from __future__ import annotations
@@ -13,21 +17,27 @@ import statistics
 import time
 from collections import defaultdict
 from collections.abc import Callable, MutableMapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from wattbench.backends.protocol import Backend, LoadOptions
 from wattbench.cases import Case
 from wattbench.energy import EnergyMonitor
 from wattbench.errors import WattbenchError
-from wattbench.judge import RUBRIC_PARTS, Judge
-from wattbench.monitors.idle import total_joules
+from wattbench.judge import Judge, Judgement
 from wattbench.record import now_utc
-from wattbench.results import ResultsFile
-from wattbench.settings import Settings
+from wattbench.rundir import RunDir
 
-JUDGEMENTS_FILE = "judgements.jsonl"
-SUMMARY_FILE = "judge.json"
+
+@dataclass(frozen=True)
+class JudgeOptions:
+    """The judge phase's settings (--wb-judge*): modes, model, backend, room for its reply."""
+
+    modes: tuple[str, ...] = ()  # any of single, rubric, pairwise
+    model: str = "default"
+    backend: str = "llamacpp"  # the run's backend unless --wb-judge-backend names another
+    max_tokens: int = 512
+    load: LoadOptions = field(default_factory=lambda: LoadOptions(seed=0))
 
 
 @dataclass
@@ -42,9 +52,10 @@ class Answer:
 class JudgePhase:
     """Collects answers during the run; grades them all at the end."""
 
-    def __init__(self, settings: Settings, energy: EnergyMonitor) -> None:
-        self.settings = settings
+    def __init__(self, options: JudgeOptions, energy: EnergyMonitor, rundir: RunDir) -> None:
+        self.options = options
         self.energy = energy
+        self.rundir = rundir
         self.answers: list[Answer] = []
         self.infos: dict[str, MutableMapping[str, Any]] = {}  # case id -> benchmark extra_info
         self.summary: dict[str, Any] | None = None
@@ -52,43 +63,61 @@ class JudgePhase:
     @property
     def enabled(self) -> bool:
         """Whether --wb-judge asked for any mode."""
-        return bool(self.settings.judge_modes)
+        return bool(self.options.modes)
 
     def add(self, case: Case, run: int, text: str) -> None:
         """Keep one run's answer for the judge."""
         if self.enabled:
             self.answers.append(Answer(case, run, text))
 
-    def _measured(self, ask: Callable[..., Any], *args: Any) -> tuple[Any, float, float | None]:
-        """(ask(*args), seconds, joules or None) of one judgement, in its own energy window."""
-        meter = self.energy.meter
-        window = meter.begin() if meter.sources else None
+    def _measured(
+        self, ask: Callable[..., Judgement], *args: Any
+    ) -> tuple[dict[str, Any], float, float | None]:
+        """(the judgement's fields, seconds, joules or None), in its own energy window. An error
+        fails this judgement only: its fields say so (parse_ok false, judge_error)."""
+        window = self.energy.begin()
         start = time.perf_counter()
-        result = ask(*args)
+        try:
+            judgement = ask(*args)
+        except Exception as exc:  # one judgement's failure, whatever the backend raised
+            self.energy.discard(window)
+            return {"parse_ok": False, "judge_error": f"{type(exc).__name__}: {exc}"}, \
+                time.perf_counter() - start, None
+        except BaseException:
+            self.energy.discard(window)
+            raise
         seconds = time.perf_counter() - start
-        joules = None
-        if window is not None:
-            joules = total_joules(meter, meter.end(window))
-        return result, seconds, joules
+        fields = {
+            "parse_ok": judgement.parse_ok, **judgement.figures, **judgement.extra,
+            "judge_output_format": judgement.output_format,
+            "system_prompt_folded": judgement.system_prompt_folded, "judge_text": judgement.text,
+        }
+        return fields, seconds, self.energy.gross_joules(window)
 
     def run(self, make_backend: Callable[[str], Backend]) -> dict[str, Any]:
         """Grade every kept answer in every mode; returns (and keeps) the phase's summary."""
-        s = self.settings
-        backend = make_backend(s.judge_backend or s.backend)
-        refs = backend.resolve(s.judge_model)
+        o = self.options
+        backend = make_backend(o.backend)
+        refs = backend.resolve(o.model)
         if not refs:
-            raise WattbenchError(f"no judge model for {s.judge_model!r}")
+            raise WattbenchError(f"no judge model for {o.model!r}")
         self.energy.start()
-        model = backend.load(refs[0], LoadOptions(s.context_tokens, s.threads, 0))
-        judge = Judge(model, s.judge_max_tokens)
-        out = ResultsFile(s.run_dir, JUDGEMENTS_FILE)
-        counts: dict[str, list[int]] = defaultdict(lambda: [0, 0])  # mode -> [judged, parse failures]
+        model = backend.load(refs[0], o.load)
+        judge = Judge(model, o.max_tokens)
+        out = self.rundir.judgements()
+        # mode -> [judged, parse failures, errors, weighted grades]
+        counts: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
+        formats: dict[str, set[str]] = defaultdict(set)
         grades: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
         seconds_total = joules_total = 0.0
+        unmeasured = 0  # judgements whose window has no energy figure: the total is then unknown
         try:
             for answer, mode, result, seconds, joules in self._judgements(judge):
                 seconds_total += seconds
-                joules_total += joules or 0.0
+                if joules is None:
+                    unmeasured += 1
+                else:
+                    joules_total += joules
                 line = {
                     "timestamp": now_utc(), "case_id": answer.case.id, "run": answer.run, "mode": mode,
                     "judge_model": refs[0].name, "judge_latency_s": seconds, "judge_energy_j": joules,
@@ -97,6 +126,10 @@ class JudgePhase:
                 out.append(line)
                 counts[mode][0] += 1
                 counts[mode][1] += not result["parse_ok"]
+                counts[mode][2] += "judge_error" in result
+                counts[mode][3] += any(k.endswith("_weighted") for k in result)
+                if "judge_output_format" in result:
+                    formats[mode].add(result["judge_output_format"])
                 for key, value in result.items():
                     if key.startswith("judge_") and isinstance(value, float):
                         grades[answer.case.id][key].append(value)
@@ -110,33 +143,29 @@ class JudgePhase:
         self.summary = {
             "judge_model": refs[0].name,
             "modes": {
-                mode: {"judged": n, "parse_failures": failed, "parse_failure_rate": failed / n if n else None}
-                for mode, (n, failed) in counts.items()
+                mode: {
+                    "judged": n, "parse_failures": failed, "parse_failure_rate": failed / n if n else None,
+                    "errors": errors, "weighted": weighted, "output_formats": sorted(formats[mode]),
+                }
+                for mode, (n, failed, errors, weighted) in counts.items()
             },
             "judge_latency_s": seconds_total,
-            "judge_energy_j": joules_total if self.energy.meter.sources else None,
+            "judge_energy_j": joules_total if self.energy.measures and not unmeasured else None,
+            "judge_energy_unmeasured_count": unmeasured if self.energy.measures else None,
         }
-        (s.run_dir / SUMMARY_FILE).write_text(json.dumps(self.summary, indent=2) + "\n")
+        self.rundir.judge_summary_path.write_text(json.dumps(self.summary, indent=2) + "\n")
         return self.summary
 
     def _judgements(self, judge: Judge) -> Any:
         """(answer, mode, result fields, seconds, joules) for each judgement, in order."""
-        modes = self.settings.judge_modes
+        modes = self.options.modes
         for answer in self.answers:
             question = answer.case.prompt
             if "single" in modes:
-                (rating, text), sec, j = self._measured(
-                    judge.single, question, answer.text, answer.case.reference
-                )
-                yield answer, "single", {"parse_ok": rating is not None, "judge_score": rating,
-                                         "judge_text": text}, sec, j
+                result, sec, j = self._measured(judge.single, question, answer.text, answer.case.reference)
+                yield answer, "single", result, sec, j
             if "rubric" in modes:
-                (rubric, text), sec, j = self._measured(judge.rubric, question, answer.text)
-                result: dict[str, Any] = {"parse_ok": rubric is not None, "judge_text": text}
-                if rubric is not None:
-                    result["judge_rubric_total"] = rubric.total
-                    result.update({f"judge_{p}": rubric.parts[p] for p in RUBRIC_PARTS})
-                    result["judge_reason"] = rubric.reason
+                result, sec, j = self._measured(judge.rubric, question, answer.text)
                 yield answer, "rubric", result, sec, j
         if "pairwise" in modes:
             yield from self._pairs(judge)
@@ -150,10 +179,5 @@ class JudgePhase:
         for group in same.values():
             first, *others = group
             for other in others:
-                (verdict, texts), sec, j = self._measured(
-                    judge.pairwise, first.case.prompt, first.text, other.text
-                )
-                yield first, "pairwise", {
-                    "parse_ok": verdict is not None, "judge_verdict": verdict,
-                    "judge_opponent": other.case.id, "judge_text": texts,
-                }, sec, j
+                result, sec, j = self._measured(judge.pairwise, first.case.prompt, first.text, other.text)
+                yield first, "pairwise", {**result, "judge_opponent": other.case.id}, sec, j

@@ -57,6 +57,17 @@ METRICS: Final[tuple[Metric, ...]] = (
     Metric("case_id", "", "model-task-load-level, the pytest parameter id"),
     Metric("model", "", "model name as it appears in case ids"),
     Metric("task", "", "task name (qa, summary, code, creative, or a case file's task_type)"),
+    Metric("stream_options_refused", "", "the server rejected stream_options (usage in the stream), so "
+           "wattbench asked again without it for the rest of the run and counted tokens itself"),
+    Metric("energy_shared", "", "another pytest-xdist worker generated during this window: the "
+           "machine-wide energy figures include its work (see energy_attribution)"),
+    Metric("energy_shared_workers_count", "count", "other workers that generated during this window"),
+    Metric("energy_attribution", "", "why this window's machine-wide figures are not attributable to "
+           "the case"),
+    Metric("task_kind", "", "the task's kind (wattbench.cases.kinds): qa, summary, code, math, creative, "
+           "roleplay, reasoning, extraction, humanities or general"),
+    Metric("quality_metric", "", "the key that stands for the case's quality in the report: its file's "
+           "\"metric\", else its kind's primary metric"),
     Metric("load", "", "input size: short, medium, long (or the case file's name)"),
     Metric("level", "", "prompt level: L0, L1, L2, L3, P (or the case file's entry number)"),
     Metric("system_prompt", "", "the system prompt's name: default (none) or one of "
@@ -68,6 +79,8 @@ METRICS: Final[tuple[Metric, ...]] = (
     # Timing (see the module docstring for the definitions).
     Metric("latency_s", "s", "end-to-end latency: request handed to the engine until it returns"),
     Metric("ttft_s", "s", "time to first token: request until the first completion token is sampled"),
+    Metric("ttfat_s", "s", "time to first answer token: request until the first token after the thinking "
+           "(<think> blocks, or a server's reasoning field) is sampled; null when the reply has no answer"),
     Metric("decode_s", "s", "first to last completion token"),
     Metric("decode_tokens_per_s", "tokens/s", "(completion_tokens - 1) / decode_s"),
     Metric("tpot_s", "s", "time per output token after the first: decode_s / (completion_tokens - 1)"),
@@ -75,6 +88,9 @@ METRICS: Final[tuple[Metric, ...]] = (
     Metric("prompt_tokens", "tokens", "prompt length in the model's own tokens, chat template included"),
     Metric("completion_tokens", "tokens", "generated tokens, end-of-generation token excluded"),
     Metric("total_tokens", "tokens", "prompt_tokens + completion_tokens"),
+    Metric("thinking_tokens", "tokens", "completion tokens spent thinking (in-process: the engine's tokens "
+           "of the text before the answer; servers: streamed chunks, one per token); null where unknown"),
+    Metric("answer_tokens", "tokens", "completion_tokens - thinking_tokens: the tokens of the answer"),
     Metric("finish_reason", "", "'stop' (end of generation token) or 'length' (max_tokens reached)"),
     # The engine's own counters, for cross-checking ours.
     Metric("engine_prompt_eval_s", "s", "llama.cpp's own prompt evaluation time (t_p_eval)"),
@@ -87,7 +103,8 @@ METRICS: Final[tuple[Metric, ...]] = (
     Metric("engine_total_s", "s", "the request's whole time, as the server reports it (Ollama "
            "total_duration)"),
     Metric("token_count_source", "", "where token counts come from: engine (its tokenizer), server "
-           "(the response's usage) or stream chunks (one chunk per token, no usage sent)"),
+           "(the response's usage), server (no prompt count) (the server left the prompt's count out: "
+           "prompt_tokens is null, never 0) or stream chunks (one chunk per token, no usage sent)"),
     Metric("attempts_count", "count", "requests the generation took (1 + retries)"),
     Metric("retry_wait_s", "s", "time spent waiting between attempts (backoff, Retry-After)"),
     Metric("degraded", "", "what was reduced after the engine ran out of memory or context, e.g. "
@@ -120,6 +137,9 @@ METRICS: Final[tuple[Metric, ...]] = (
     Metric("machine_gpus", "", "GPU names from NVML, '; '-joined; 'none' without NVML or a GPU"),
     Metric("gpu_driver_version", "", "NVIDIA driver version from NVML; empty without a GPU"),
     Metric("machine_board", "", "device-tree model string (Jetson boards); empty elsewhere"),
+    Metric("machine_host", "", "host name the record was measured on (platform.node()); wattbench merge "
+           "adds it from the shard's manifest when the record lacks it"),
+    Metric("shard", "", "K/N: the shard of a sharded run (--wb-shard) that measured the record"),
     Metric("fingerprint", "", "hash of CPU, GPUs, driver, backend, engine version and model digest"),
     # Settings the run used.
     Metric("max_tokens", "tokens", "completion limit"),
@@ -128,11 +148,17 @@ METRICS: Final[tuple[Metric, ...]] = (
     Metric("seed", "", "sampling seed"),
     Metric("context_tokens", "tokens", "context window the model was loaded with"),
     Metric("threads_count", "count", "CPU threads the engine used"),
+    Metric("threads_batch_count", "count", "CPU threads llama.cpp used for prompt (batch) "
+           "evaluation (n_threads_batch; set equal to threads_count)"),
+    Metric("max_tokens_overshoot_tokens", "tokens", "completion tokens beyond max_tokens (llama-cpp-"
+           "python can sample past the limit to finish a UTF-8 character); 0 when none"),
     # Energy (wattbench.monitors; the README explains each source and its accuracy).
     Metric("energy_j", "J", "gross energy of one generation, every counted channel (no joule twice)"),
     Metric("energy_net_j", "J", "energy_j minus idle power x the generation's share of the window"),
     Metric("energy_per_token_j", "J/token", "gross energy per completion token"),
     Metric("energy_per_total_token_j", "J/token", "gross energy per prompt + completion token"),
+    Metric("energy_per_answer_token_j", "J/token", "gross energy per answer token (thinking excluded from "
+           "the count, not from the energy): what a reasoning model pays per token it answers with"),
     Metric("energy_net_per_token_j", "J/token", "net energy per completion token"),
     Metric("gpu_energy_j", "J", "energy of the measured GPUs (NVML), per generation"),
     Metric("cpu_energy_j", "J", "CPU package energy (RAPL), or the estimate, per generation"),
@@ -154,8 +180,8 @@ METRICS: Final[tuple[Metric, ...]] = (
     Metric("samples_count", "count", "sampler polls in the window, its two edges included"),
     Metric("cpu_util_avg_pct", "%", "machine CPU utilisation, % of all CPUs, time-weighted mean"),
     Metric("cpu_util_peak_pct", "%", "machine CPU utilisation, highest sample"),
-    Metric("process_cpu_util_avg_pct", "%", "this process's CPU time, % of all CPUs, mean"),
-    Metric("rss_peak_mb", "MiB", "this process's resident memory, highest sample"),
+    Metric("process_cpu_util_avg_pct", "%", "the benchmark's process tree's CPU time, % of all CPUs, mean"),
+    Metric("rss_peak_mb", "MiB", "resident memory of the benchmark's process tree, highest sample"),
     Metric("system_mem_peak_mb", "MiB", "memory in use on the machine (total - available), highest"),
     Metric("gpu_util_avg_pct", "%", "GPU utilisation, mean over the measured GPUs and the window"),
     Metric("gpu_util_peak_pct", "%", "GPU utilisation, highest sample"),
@@ -163,24 +189,47 @@ METRICS: Final[tuple[Metric, ...]] = (
     Metric("gpu_temp_peak_c", "C", "hottest GPU temperature seen"),
     Metric("gpu_power_avg_w", "W", "GPU power (NVML), summed over GPUs, time-weighted mean"),
     Metric("gpu_power_peak_w", "W", "GPU power, highest sample"),
+    Metric("other_cpu_util_avg_pct", "%", "CPU used by processes outside the benchmark's process "
+           "tree (machine minus own tree, psutil), % of all CPUs, time-weighted mean"),
+    Metric("gpu_other_processes_count", "count", "most processes outside the benchmark's tree seen "
+           "on the measured GPUs at one sample (NVML's running-process lists)"),
+    Metric("contended", "", "true when other processes used more than 10% of all CPUs over the "
+           "window, or ran on a measured GPU (wattbench.monitors.gauges.CONTENDED_OTHER_CPU_PCT)"),
+    Metric("idle_warning", "", "why the idle baseline is suspect (the machine was busy while it was "
+           "measured); absent when it was idle"),
     Metric("timeseries_file", "", "CSV of the window's samples, relative to the run directory "
            "(--wb-timeseries on)"),
     # Output.
     Metric("output_text", "", "the generated text"),
+    Metric("question_text", "", "the request as a human rater sees it: the level-L0 prompt, without level "
+           "material or system prompt (wattbench rate)"),
     Metric("code_compiles", "", "code tasks: the extracted code block parses (ast.parse)"),
     # Quality (wattbench.scorers); every score is in [0, 1] and averages over runs.
     Metric("rouge_1", "score", "ROUGE-1 F1 against the reference (stemmed)"),
     Metric("rouge_2", "score", "ROUGE-2 F1 against the reference"),
     Metric("rouge_l", "score", "ROUGE-L F1 against the reference"),
+    Metric("rouge_tokenizer", "", "how ROUGE tokenized the answer and reference: latin (rouge-score's "
+           "own), cjk_thai_char (CJK/Thai-like scripts by character, other words by Unicode word) "
+           "or unicode_word"),
+    Metric("chrf", "points", "chrF against the reference, 0-100 (sacrebleu's default: character "
+           "6-grams, beta 2)"),
+    Metric("bartscore", "points", "BARTScore: mean log-likelihood per reference token of the "
+           "reference given the answer, natural log, <= 0, higher is better (--wb-bartscore-model)"),
     Metric("bertscore_f1", "score", "BERTScore F1 against the reference, from local weights "
            "(--wb-bertscore-model)"),
     Metric("code_tests_passed", "score", "1 when the code passed the task's tests in the sandbox, else 0 "
            "(its mean over runs is pass@1)"),
     Metric("code_test_error", "", "why the code failed its tests: the failing line, a timeout, a "
            "sandbox refusal"),
+    Metric("code_sandbox", "", "which sandbox ran the code: 'bwrap' (bubblewrap namespaces) or "
+           "'guard' (the weaker in-process guard, only with --wb-unsafe-code)"),
+    Metric("code_suspicious", "", "what the answer did to the test harness, which fails it: an early "
+           "exit, patched builtins, an always-equal result, a forged verdict, frame or /proc access"),
     Metric("code_pass_at_k", "score", "pass@k over the case's k = --wb-runs runs (unbiased estimator)"),
     Metric("math_answer", "", "the final answer extracted from the text (boxed, 'answer:', last number)"),
     Metric("math_correct", "score", "1 when the final answer matches the reference, else 0"),
+    Metric("math_checker", "", "what decided math_correct: math_verify (Math-Verify parsed both), "
+           "numeric (the fallback's number comparison) or text (the fallback's text comparison)"),
     Metric("answer_correct", "score", "short-answer tasks: 1 when the final answer line names the "
            "reference, else 0"),
     Metric("extraction_valid_json", "score", "extraction: 1 when the answer holds a JSON object"),
@@ -191,6 +240,8 @@ METRICS: Final[tuple[Metric, ...]] = (
     Metric("distinct_3", "score", "distinct trigrams / all trigrams"),
     Metric("repetition_rate", "score", "share of trigrams that repeat an earlier one"),
     Metric("output_words_count", "count", "words in the answer"),
+    Metric("words_tokenizer", "", "how the answer was split into words for distinct-n, repetition "
+           "and output_words_count: latin, cjk_thai_char or unicode_word"),
     # The judge phase (--wb-judge), in the benchmark JSON; each judgement is in judgements.jsonl.
     Metric("judge_score", "points", "MT-Bench single-answer grade, 1-10, mean over runs"),
     Metric("judge_rubric_total", "points", "rubric total, 0-10: the four parts below summed"),
@@ -198,6 +249,24 @@ METRICS: Final[tuple[Metric, ...]] = (
     Metric("judge_helpfulness", "points", "rubric: does it answer what was asked, 0-2.5"),
     Metric("judge_structure", "points", "rubric: is it clear and well organised, 0-2.5"),
     Metric("judge_conciseness", "points", "rubric: no padding or repetition, 0-2.5"),
+    Metric("judge_score_weighted", "points", "single grade weighted by the judge's probabilities over the "
+           "rating tokens (G-Eval), 1-10, mean over runs"),
+    Metric("judge_score_mass", "score", "probability the rating tokens covered at the rating's "
+           "position, 0-1"),
+    Metric("judge_rubric_total_weighted", "points", "rubric total from probability-weighted parts, 0-10"),
+    Metric("judge_rubric_mass", "score", "the smallest probability the part tokens covered over the four "
+           "parts, 0-1"),
+    Metric("system_prompt_folded", "", "true when the chat template refused the system role and the system "
+           "text was folded into the first user turn (as llama.cpp does for Gemma)"),
+    # Human ratings (wattbench rate; merged by the report from ratings.sqlite): mean Likert grade of
+    # the answer over its raters, 1-5. A custom --dimensions file adds human_<name> keys of its own.
+    Metric("human_correctness", "points", "raters' grade: is everything the answer states correct, 1-5"),
+    Metric("human_helpfulness", "points", "raters' grade: does it do what the question asks, 1-5"),
+    Metric("human_clarity", "points", "raters' grade: is it clear and well organised, 1-5"),
+    Metric("human_safety", "points", "raters' grade: is it free of harm, 1-5"),
+    Metric("human_professionalism", "points", "counselling raters' grade: a counsellor's tone and care, 1-5"),
+    Metric("human_empathy", "points", "counselling raters' grade: responds to the person's feelings, 1-5"),
+    Metric("human_practicality", "points", "counselling raters' grade: concrete, realistic steps, 1-5"),
     Metric("error", "", "why the run failed; absent when it succeeded"),
 )
 

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import hashlib
-import re
 from functools import lru_cache
 from pathlib import Path
+
+from wattbench.ids import id_part
 
 GGUF_MAGIC = b"GGUF"
 
 
 def model_name(path: Path) -> str:
     """The name a model file gets in case ids: its lowercased stem, odd characters as '-'."""
-    return re.sub(r"[^a-z0-9._]+", "-", path.stem.lower()).strip("-") or "model"
+    return id_part(path.stem, "model", model=True)
 
 
 def is_gguf(path: Path) -> bool:

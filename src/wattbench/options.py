@@ -7,32 +7,153 @@ values stop the run at start-up with a message naming the value and the accepted
 from __future__ import annotations
 
 import argparse
+import datetime as _dt
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from wattbench.backends.protocol import OllamaOptions, Sampling
+from wattbench.cases.levels import LEVELS
+from wattbench.errors import ReportInputError
 from wattbench.floors import parse_floors
-from wattbench.levels import LEVELS
-from wattbench.settings import (
-    LOADS,
-    Sampling,
-    Settings,
-    bounded_float,
-    choice_list,
-    default_run_dir,
-    energy_sources,
-    gate_spec,
-    gpu_list,
-    judge_modes,
-    non_negative_int,
-    on_off,
-    positive_int,
-    split_list,
-)
+from wattbench.monitors import SOURCES
+from wattbench.report.gates import Gate, parse_gates
+from wattbench.settings import LOADS, Settings
+from wattbench.workers import parse_devices
+
+
+def gate_spec(value: str) -> tuple[Gate, ...]:
+    """'decode_tokens_per_s:-5%,rouge_l:-0.05' -> Gates; a bad one names the part and the form."""
+    try:
+        return tuple(parse_gates(value))
+    except ReportInputError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def split_list(value: str) -> tuple[str, ...]:
+    """'a, b,c' or 'a b' -> ('a', 'b', 'c'); empty items dropped."""
+    return tuple(item for item in value.replace(",", " ").split() if item)
+
+
+def choice_list(allowed: Sequence[str], what: str) -> Callable[[str], tuple[str, ...]]:
+    """A parser for a comma list whose items must be among ``allowed`` (or 'all')."""
+
+    lowered = {a.lower(): a for a in allowed}
+
+    def parse(value: str) -> tuple[str, ...]:
+        items = split_list(value)
+        if not items:
+            raise argparse.ArgumentTypeError(f"no {what} given; choose from {', '.join(allowed)}")
+        if any(item.lower() == "all" for item in items):
+            return tuple(allowed)
+        out = []
+        for item in items:
+            if item.lower() not in lowered:
+                raise argparse.ArgumentTypeError(
+                    f"unknown {what} {item!r}; choose from {', '.join(allowed)} or 'all'"
+                )
+            out.append(lowered[item.lower()])
+        return tuple(dict.fromkeys(out))
+
+    return parse
+
+
+def energy_sources(value: str) -> tuple[str, ...]:
+    """'auto', 'off', or a comma list of energy sources."""
+    items = tuple(dict.fromkeys(item.lower() for item in split_list(value)))
+    if items in (("auto",), ("off",)):
+        return items
+    bad = [item for item in items if item not in SOURCES]
+    if bad or not items:
+        raise argparse.ArgumentTypeError(
+            f"unknown energy source {bad[0] if bad else value!r}; choose auto, off, or a list of "
+            f"{', '.join(SOURCES)}"
+        )
+    return items
+
+
+def judge_modes(value: str) -> tuple[str, ...]:
+    """'off' -> (); else a list of single, rubric, pairwise."""
+    items = tuple(dict.fromkeys(item.lower() for item in split_list(value)))
+    if items in ((), ("off",)):
+        return ()
+    modes = ("single", "rubric", "pairwise")
+    bad = [item for item in items if item not in modes]
+    if bad:
+        raise argparse.ArgumentTypeError(
+            f"unknown judge mode {bad[0]!r}; choose off, or a list of {', '.join(modes)}"
+        )
+    return items
+
+
+def device_sets(value: str) -> tuple[tuple[str, ...], ...]:
+    """'0,1;2,3' -> one GPU set per xdist worker."""
+    try:
+        return parse_devices(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def gpu_list(value: str) -> tuple[str, ...]:
+    """GPU indices or UUIDs, or ('all',)."""
+    items = split_list(value)
+    if not items or "all" in [i.lower() for i in items]:
+        return ("all",)
+    return items
+
+
+def int_at_least(low: int) -> Callable[[str], int]:
+    """A parser for a whole number >= low."""
+
+    def parse(value: str) -> int:
+        try:
+            number = int(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from None
+        if number < low:
+            raise argparse.ArgumentTypeError(f"{value!r} must be {low} or more")
+        return number
+
+    return parse
+
+
+positive_int = int_at_least(1)
+non_negative_int = int_at_least(0)
+
+
+def bounded_float(low: float, high: float) -> Callable[[str], float]:
+    """A parser for a float in [low, high]."""
+
+    def parse(value: str) -> float:
+        try:
+            number = float(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{value!r} is not a number") from None
+        if not low <= number <= high:
+            raise argparse.ArgumentTypeError(f"{value!r} must be between {low} and {high}")
+        return number
+
+    return parse
+
+
+def on_off(value: str) -> bool:
+    """'on'/'off' (also true/false, yes/no, 1/0)."""
+    lowered = value.strip().lower()
+    if lowered in ("on", "true", "yes", "1"):
+        return True
+    if lowered in ("off", "false", "no", "0"):
+        return False
+    raise argparse.ArgumentTypeError(f"{value!r} is not one of on, off")
+
+
+def default_run_dir(reports: Path) -> Path:
+    """reports/run-YYYYmmdd-HHMMSS for a fresh run."""
+    stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    return reports / f"run-{stamp}"
 
 
 @dataclass(frozen=True)
@@ -127,15 +248,26 @@ OPTIONS: tuple[Option, ...] = (
     Option("judge-max-tokens", positive_int, "room for the judge's explanation (default: 512)", "512"),
     Option("bertscore-model", str, "a local model folder for BERTScore (never downloaded); "
            "without it BERTScore is not computed"),
+    Option("unsafe-code", on_off, "where bubblewrap cannot isolate model-written code, run it anyway "
+           "under the weaker in-process guard (recorded as code_sandbox: guard): on/off; alone it means "
+           "on (default: off: such a run stops at start-up)", "off", bare="on"),
+    Option("compare-untested", choice_list(("fail", "warn"), "policy"), "a --wb-compare-fail gate "
+           "that too few runs or cases cannot test: fail the run (default) or warn", "fail"),
+    Option("bartscore-model", str, "a local BART model folder for BARTScore (never downloaded); "
+           "without it BARTScore is not computed"),
     Option("bertscore-layers", positive_int, "the layer BERTScore uses (default: 17, roberta-large's)",
            "17"),
     Option("report", on_off, "write the report (CSVs, texts, workbook, HTML) into the run folder at the "
-           "end of the run: on/off; alone it means on (default: off)", "off", bare="on"),
+           "end of the run: on/off; alone it means on (default: on)", "on", bare="on"),
     Option("compare", str, "a saved baseline (run folder or --benchmark-json file) to compare this "
            "run with at the end; the table goes to the terminal summary"),
     Option("compare-fail", gate_spec, "gates against --wb-compare: METRIC:+N%% or METRIC:-N, comma "
            "list; a significant change beyond one fails the run, e.g. decode_tokens_per_s:-5%%,"
            "energy_per_token_j:+10%%,rouge_l:-0.05"),
+    Option("devices", device_sets, "GPU sets for pytest-xdist workers, one per worker: '0,1;2,3' gives "
+           "gw0 GPUs 0,1 and gw1 GPUs 2,3 (CUDA_VISIBLE_DEVICES is set in each worker)"),
+    Option("shard", str, "run the K-th of N shards of the study, split by model: K/N, or off "
+           "(default: SLURM_ARRAY_TASK_ID/COUNT or JOB_COMPLETION_INDEX + WB_SHARD_COUNT when set)"),
     Option("run-dir", str, "where results.jsonl goes; an existing run directory resumes it "
            "(default: reports/run-<time> beside pytest.ini)"),
 )
@@ -265,6 +397,8 @@ def read_settings(config: pytest.Config) -> Settings:
         threads=values["threads"],
         warmup=values["warmup"],
         run_dir=_path(run_dir, bases["run-dir"]) if run_dir else default_run_dir(ini_base / "reports"),
+        devices=values["devices"] or (),
+        shard=values["shard"],
         energy=values["energy"],
         gpus=values["gpus"],
         cpu_tdp_w=_cpu_tdp(config, next(o for o in OPTIONS if o.name == "cpu-tdp")),
@@ -279,9 +413,9 @@ def read_settings(config: pytest.Config) -> Settings:
         timeout_s=values["timeout"],
         connect_timeout_s=values["connect-timeout"],
         retries=values["retries"],
-        ollama_host=values["ollama-host"],
-        ollama_keep_alive=values["ollama-keep-alive"],
-        ollama_cold=values["ollama-cold"],
+        ollama=OllamaOptions(
+            host=values["ollama-host"], keep_alive=values["ollama-keep-alive"], cold=values["ollama-cold"]
+        ),
         quality_floors=tuple(values["quality-floor"] or ()),
         judge_modes=values["judge"],
         judge_model=values["judge-model"],
@@ -291,6 +425,11 @@ def read_settings(config: pytest.Config) -> Settings:
             _path(values["bertscore-model"], bases["bertscore-model"]) if values["bertscore-model"] else None
         ),
         bertscore_layers=values["bertscore-layers"],
+        unsafe_code=values["unsafe-code"],
+        compare_untested=values["compare-untested"][0],
+        bartscore_model=(
+            _path(values["bartscore-model"], bases["bartscore-model"]) if values["bartscore-model"] else None
+        ),
         report=values["report"],
         compare_base=_compare_base(values["compare"], bases["compare"], values["compare-fail"]),
         compare_gates=values["compare-fail"] or (),

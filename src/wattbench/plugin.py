@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+import json
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -12,18 +16,40 @@ from wattbench import hookspec
 from wattbench.backends import make_backend
 from wattbench.backends.protocol import Backend
 from wattbench.cases import Case, PromptGroup
-from wattbench.errors import ConfigError, WattbenchError
+from wattbench.errors import ConfigError
+from wattbench.manifest import Manifest, finished, new_manifest, plan_of, write_manifest
 from wattbench.options import add_options, read_settings
-from wattbench.report.after_run import AfterRun, after_run
-from wattbench.session import WattbenchSession
+from wattbench.pool import HeldModel
+from wattbench.record import now_utc
+from wattbench.report.after_run import AfterRun, AfterRunOptions, after_run
+from wattbench.session import Measure, WattbenchSession
 from wattbench.settings import Settings
+from wattbench.shard import ShardSpec, resolve_shard, shard_models
+from wattbench.workers import benchmark_json, devices_for, make_scheduler, set_visible_devices
 
-SETTINGS_KEY = pytest.StashKey[Settings]()
-SESSION_KEY = pytest.StashKey[WattbenchSession]()
-ERROR_KEY = pytest.StashKey[ConfigError]()
-AFTER_KEY = pytest.StashKey[AfterRun]()
 CASE_PARAM = "wb_case"
 GROUP_PARAM = "wb_prompt_group"
+MODEL_PARAM = "wb_model"
+
+
+@dataclass
+class PluginState:
+    """Everything the plugin keeps for one pytest run, in ``config.stash[STATE]``."""
+
+    settings: Settings
+    session: WattbenchSession | None = None
+    error: ConfigError | None = None  # why the session could not be built
+    after: AfterRun | None = None  # the report and comparison, once the run ended
+    workers: list[dict[str, Any]] = field(default_factory=list)  # xdist: what each worker sent
+    shard: ShardSpec | None = None  # this process's shard of a sharded study
+    manifest: Manifest | None = None  # what this shard was to run (written beside its records)
+    started_at: float | None = None  # when the first case started (time.monotonic)
+    total: int = 0  # wattbench items selected
+    done: int = 0  # wattbench items finished
+    eta_said: bool = False
+
+
+STATE = pytest.StashKey[PluginState]()
 
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
@@ -36,53 +62,97 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     add_options(parser)
 
 
+# pytest-benchmark's table, where the user chose no columns: a case is one generation per round,
+# so min/max/stddev/iqr/outliers of one round are the same number, and ops is 1/latency. The
+# latency columns and the rounds stay; tokens/s, TTFT, J and quality are in wattbench's summary,
+# which is printed after the table (``pytest_terminal_summary`` below runs last).
+BENCHMARK_COLUMNS = ["mean", "min", "max", "rounds"]
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-benchmark reads its options
 def pytest_configure(config: pytest.Config) -> None:
     """Parse settings now, so bad values stop the run before anything is collected."""
-    config.addinivalue_line("markers", "wattbench: a wattbench benchmark case")
+    if not getattr(config.option, "benchmark_columns", None):
+        config.option.benchmark_columns = BENCHMARK_COLUMNS
+    config.addinivalue_line(
+        "markers", "wattbench(task=, load=, level=): a wattbench case; the keywords name a test's case parts"
+    )
     settings = read_settings(config)
     workerinput = getattr(config, "workerinput", None)
     if workerinput is not None and "wb_run_dir" in workerinput:  # an xdist worker: one run dir
-        settings = dataclasses.replace(settings, run_dir=Path(workerinput["wb_run_dir"]))
-    config.stash[SETTINGS_KEY] = settings
+        worker = str(workerinput["workerid"])
+        settings = dataclasses.replace(settings, run_dir=Path(workerinput["wb_run_dir"]), worker=worker)
+        if settings.devices:  # before any engine starts: this worker's GPUs only
+            devices = devices_for(worker, settings.devices)
+            set_visible_devices(devices)
+            settings = dataclasses.replace(settings, gpus=devices)
+    try:
+        shard = resolve_shard(settings.shard)
+    except ValueError as exc:
+        raise pytest.UsageError(f"wattbench: {exc}") from None
+    config.stash[STATE] = PluginState(settings, shard=shard)
 
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_configure_node(node: Any) -> None:
     """xdist: every worker writes to the controller's run directory."""
-    node.workerinput["wb_run_dir"] = str(node.config.stash[SETTINGS_KEY].run_dir)
+    node.workerinput["wb_run_dir"] = str(node.config.stash[STATE].settings.run_dir)
 
 
 @pytest.hookimpl(trylast=True)
 def pytest_wattbench_make_backend(name: str, settings: Settings) -> Backend:
     """The built-in registry answers last, after any conftest."""
-    return make_backend(name, settings)
+    return make_backend(name, settings.backend_options())
 
 
 def _session(config: pytest.Config) -> WattbenchSession | None:
     """The run's session, built on first use; None (and the error stashed) when it cannot be."""
-    if SESSION_KEY not in config.stash and ERROR_KEY not in config.stash:
-        settings = config.stash[SETTINGS_KEY]
+    state = config.stash[STATE]
+    if state.session is None and state.error is None:
+        settings = state.settings
         try:
             backend = config.hook.pytest_wattbench_make_backend(name=settings.backend, settings=settings)
-            config.stash[SESSION_KEY] = WattbenchSession(settings, backend)
+            state.session = WattbenchSession(settings, backend)
         except ConfigError as exc:
             # Raised here, in the middle of collection, it would become one collection error
             # per module; pytest_collection_modifyitems raises it once, as a usage error.
-            config.stash[ERROR_KEY] = exc
-    return config.stash.get(SESSION_KEY, None)
+            state.error = exc
+    return state.session
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    """One test per case (wb_case) and per (model, task, load) level group (wb_prompt_group)."""
-    # Indirect parameters hold only the id string, so pytest-benchmark's JSON `params` stays plain.
-    for name in (CASE_PARAM, GROUP_PARAM):
-        if name not in metafunc.fixturenames:
-            continue
-        session = _session(metafunc.config)
-        if session is None:
-            return
-        ids = [c.id for c in session.cases] if name == CASE_PARAM else [g.id for g in session.groups]
-        metafunc.parametrize(name, ids, ids=ids, indirect=True)
+    """One test per case (wb_case) and per (model, task, load) level group (wb_prompt_group),
+    each with its model (wb_model); a user's test that asks for wb_model runs once per model."""
+    names = [n for n in (CASE_PARAM, GROUP_PARAM, MODEL_PARAM) if n in metafunc.fixturenames]
+    if not names:
+        return
+    session = _session(metafunc.config)
+    if session is None:
+        return
+    # Indirect parameters hold only names and ids, so pytest-benchmark's JSON `params` stays plain.
+    # The session scope keeps one wb_model value (one loaded model) across the items that share it.
+    if CASE_PARAM in names or GROUP_PARAM in names:
+        name = CASE_PARAM if CASE_PARAM in names else GROUP_PARAM
+        units = session.cases if name == CASE_PARAM else session.groups
+        if MODEL_PARAM in names:
+            metafunc.parametrize(
+                [MODEL_PARAM, name],
+                [pytest.param(u.model.name, u.id, id=u.id, marks=pytest.mark.xdist_group(u.model.name))
+                 for u in units],
+                indirect=True, scope="session",
+            )
+        else:
+            metafunc.parametrize(name, [u.id for u in units], ids=[u.id for u in units], indirect=True)
+        return
+    marker = metafunc.definition.get_closest_marker("wattbench")
+    parts = dict(marker.kwargs) if marker is not None else {}
+    models = session.models
+    ids = [session.user_case_id(m.name, metafunc.definition.name, parts) for m in models]
+    metafunc.parametrize(
+        MODEL_PARAM,
+        [pytest.param(m.name, id=i, marks=pytest.mark.xdist_group(m.name)) for m, i in zip(models, ids)],
+        indirect=True, scope="session",
+    )
 
 
 def _params(item: pytest.Item) -> dict[str, Any]:
@@ -92,22 +162,26 @@ def _params(item: pytest.Item) -> dict[str, Any]:
 
 
 def _model_of(item: pytest.Item) -> str | None:
-    """The location of the model a wattbench item runs on; None for any other item."""
-    session = item.config.stash.get(SESSION_KEY, None)
+    """The name of the model a wattbench item runs on; None for any other item."""
+    model = _params(item).get(MODEL_PARAM)
+    if model is not None:
+        return str(model)
+    session = item.config.stash[STATE].session
     if session is None:
         return None
     params = _params(item)
-    case = session.by_id.get(str(params.get(CASE_PARAM)))
-    if case is not None:
-        return case.model.location
-    group = session.group_by_id.get(str(params.get(GROUP_PARAM)))
-    return None if group is None else group.model.location
+    ref = session.model_of(params.get(CASE_PARAM), params.get(GROUP_PARAM))
+    return None if ref is None else ref.name
 
 
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Order cases model by model, so each model loads once; growth checks first per model."""
-    error = config.stash.get(ERROR_KEY, None)
+    """Order items model by model, growth checks first, so each model loads once.
+
+    pytest's own reordering groups by a parameter's index, and a case's (model, case) pair has
+    an index of its own, so it cannot see that two cases share a model: this sort does.
+    """
+    error = config.stash[STATE].error
     if error is not None:
         raise pytest.UsageError(f"wattbench: {error}")
     first_seen: dict[str, int] = {}
@@ -117,111 +191,264 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             first_seen.setdefault(model, len(first_seen))
             item.add_marker("wattbench")
 
+    _keep_my_shard(config, items)
+
     def key(indexed: tuple[int, pytest.Item]) -> tuple[int, int, int]:
         index, item = indexed
         model = _model_of(item)
         if model is None:
             return (-1, 0, index)
-        return (first_seen[model], int(CASE_PARAM in _params(item)), index)
+        return (first_seen[model], int(GROUP_PARAM not in _params(item)), index)
 
     items[:] = [item for _, item in sorted(enumerate(items), key=key)]
 
 
-def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> None:
-    """Free the model after its last case (keep-alive 0), before the next model loads."""
-    model = _model_of(item)
-    if model is not None and (nextitem is None or _model_of(nextitem) != model):
-        session = item.config.stash[SESSION_KEY]
-        if nextitem is None:
-            session.energy.finish()  # idle after the last case, in the same state as before it
-        session.pool.release()
-        if nextitem is None and session.judging.enabled:
-            _judge(item.config, session)
+def _keep_my_shard(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Plan the study from the items -k and -m left (so a deselected case is not "missing"),
+    and, in a sharded run, deselect the other shards' models: each model loads on one shard."""
+    state = config.stash[STATE]
+    wb = state.session
+    if wb is None:
+        return
+    pairs = [(str(_model_of(i)), str(_params(i)[CASE_PARAM])) for i in items if CASE_PARAM in _params(i)]
+    if not pairs:
+        return
+    plan = plan_of([m.name for m in wb.models], pairs)
+    models = [m for m, _ in plan]
+    if state.shard is not None:
+        models = shard_models([(m, len(ids)) for m, ids in plan], state.shard)
+        dropped = [i for i in items if _model_of(i) is not None and _model_of(i) not in models]
+        if dropped:
+            config.hook.pytest_deselected(items=dropped)
+            items[:] = [i for i in items if i not in set(dropped)]
+    state.manifest = new_manifest(state.shard, plan, state.settings.runs, state.settings.backend,
+                                  wb.machine, now_utc(), models=models)
 
 
-def _judge(config: pytest.Config, session: WattbenchSession) -> None:
-    """The judge phase, once the benchmarked model is freed; a failure is reported, not raised."""
-    settings = config.stash[SETTINGS_KEY]
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtestloop(session: pytest.Session) -> None:
+    """Claim the run folder before the first case (one clear message when it cannot be), and
+    write a shard's manifest beside its records."""
+    config = session.config
+    state = config.stash[STATE]
+    wb = state.session
+    if wb is None or config.option.collectonly:
+        return
+    if not _is_worker(config):  # xdist workers share the folder their controller was given
+        try:
+            wb.start()
+        except ConfigError as exc:
+            raise pytest.UsageError(f"wattbench: {exc}") from None
+    if state.manifest is not None and state.shard is not None and _writes_manifest(config):
+        write_manifest(state.settings.run_dir, state.manifest)
+
+
+def _is_worker(config: pytest.Config) -> bool:
+    return hasattr(config, "workerinput")
+
+
+def _writes_manifest(config: pytest.Config) -> bool:
+    """One process per shard writes its manifest: the run itself, or xdist's first worker."""
+    return not _is_worker(config) or config.stash[STATE].settings.worker == "gw0"
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> Any:
+    """After the last item: idle power again (the model still loaded, as before the first case),
+    then, once pytest's teardown freed the model, the judge phase."""
+    state = item.config.stash[STATE]
+    session = state.session if nextitem is None else None
+    if session is not None:
+        session.energy_done()
     try:
-        session.judging.run(
-            lambda name: config.hook.pytest_wattbench_make_backend(name=name, settings=settings)
-        )
-    except WattbenchError as exc:
-        session.judging.summary = {"error": f"the judge phase could not run: {exc}"}
+        return (yield)
+    finally:
+        if session is not None:
+            config = item.config
+            session.judge(
+                lambda name: config.hook.pytest_wattbench_make_backend(name=name, settings=state.settings)
+            )
 
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_benchmark_update_json(config: pytest.Config, benchmarks: Any, output_json: dict[str, Any]) -> None:
     """pytest-benchmark's JSON gets the run's energy set-up and idle baseline."""
-    session = config.stash.get(SESSION_KEY, None)
+    session = config.stash[STATE].session
     if session is not None:
-        output_json["wattbench"] = {"energy": session.energy.summary()}
-        if session.judging.summary is not None:
-            output_json["wattbench"]["judge"] = session.judging.summary
+        output_json["wattbench"] = session.benchmark_json()
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """-n N (xdist's default "load" mode): each model's items go to one worker, so it loads
+    once; an explicit --dist choice is the user's."""
+    args = config.invocation_params.args
+    if config.option.dist == "load" and not any(str(a).startswith(("--dist", "-d")) for a in args):
+        return make_scheduler(config, log)
+    return None
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: Any) -> None:
+    """xdist controller: keep what a finished worker measured."""
+    output = getattr(node, "workeroutput", {}).get("wattbench")
+    if output is not None:
+        node.config.stash[STATE].workers.append(json.loads(output))
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    """--wb-report and --wb-compare, once, on the controller; a crossed gate fails the run."""
+    """A worker hands its figures to the controller; the controller writes the benchmark JSON
+    (xdist), then --wb-report and --wb-compare, once; a crossed gate fails the run."""
     config = session.config
-    if hasattr(config, "workerinput") or SETTINGS_KEY not in config.stash:
-        return  # an xdist worker: the controller reports over every worker's records
-    settings = config.stash[SETTINGS_KEY]
-    if not settings.report and settings.compare_base is None:
+    if STATE not in config.stash:
         return
-    done = after_run(settings)
-    config.stash[AFTER_KEY] = done
-    if done.failures and session.exitstatus == pytest.ExitCode.OK:
+    state = config.stash[STATE]
+    wb = state.session
+    if state.manifest is not None and state.shard is not None and wb is not None and _writes_manifest(config):
+        write_manifest(state.settings.run_dir, finished(state.manifest, wb.energy.summary(), now_utc()))
+    if _is_worker(config):  # the controller reports over every worker's records
+        if wb is not None:
+            config.workeroutput["wattbench"] = json.dumps(wb.worker_output(), default=str)  # type: ignore[attr-defined]
+        return
+    json_path = config.getoption("benchmark_json", None)
+    if state.workers and json_path is not None:
+        entries = [e for w in state.workers for e in w["benchmarks"]]
+        energy = {w["worker"]: w["wattbench"] for w in state.workers}
+        document = benchmark_json(config, entries, {"workers": energy})
+        Path(json_path).write_text(json.dumps(document, indent=2, default=str), encoding="utf-8")
+    settings = state.settings
+    ran = state.total > 0 or bool(state.workers)  # this session selected wattbench items
+    if not ran or (not settings.report and settings.compare_base is None):
+        return
+    done = after_run(
+        AfterRunOptions(settings.run_dir, settings.report, settings.compare_base, settings.compare_gates),
+        settings.compare_untested,
+    )
+    state.after = done
+    if done.must_fail and session.exitstatus == pytest.ExitCode.OK:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
-def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
-    """Say where the run's records went, how energy was measured, and the idle baseline."""
-    done = config.stash.get(AFTER_KEY, None)
-    if done is not None:
-        terminalreporter.write_sep("-", "wattbench report and comparison")
-        for line in done.lines:
-            terminalreporter.write_line(line, red=line.startswith(("REGRESSION", "WARNING")))
-        if done.failures:
-            terminalreporter.write_line(f"wattbench: {len(done.failures)} gate(s) crossed; the run fails",
-                                        red=True, bold=True)
-    session = config.stash.get(SESSION_KEY, None)
-    if session is None or not session.recorded:
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """One banner before the first case: backend, models, cases, run folder, energy."""
+    state = session.config.stash[STATE]
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    wb = state.session
+    selected = [item for item in session.items if _model_of(item) is not None]
+    if wb is None or reporter is None or not selected or session.config.option.collectonly:
         return
+    reporter.ensure_newline()
+    for line in wb.banner_lines(len(selected)):
+        reporter.write_line(line, cyan=True)
+    state.started_at, state.total = time.monotonic(), len(selected)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """Carry a case's figures to its report line (``-v``)."""
+    report = yield
+    state = item.config.stash[STATE]
+    case_id = _params(item).get(CASE_PARAM)
+    if report.when == "call" and state.session is not None and case_id is not None:
+        report.wb_line = state.session.case_line(str(case_id))
+    return report
+
+
+def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config) -> Any:
+    """With -v, a case's line says tok/s, TTFT, joules and quality after PASSED."""
+    line = getattr(report, "wb_line", None)
+    if line and report.when == "call" and report.passed:
+        return "passed", ".", (f"PASSED  {line}", {"green": True})
+    return None
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Any:
+    """Count finished wattbench items; after a few (or half a minute), say how long is left."""
+    result = yield
+    state = item.config.stash[STATE]
+    if state.started_at is None or _model_of(item) is None:
+        return result
+    state.done += 1
+    elapsed = time.monotonic() - state.started_at
+    left = state.total - state.done
+    if not state.eta_said and left > 0 and (state.done >= 5 or elapsed >= 30):
+        state.eta_said = True
+        reporter = item.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            minutes = elapsed / state.done * left / 60
+            reporter.ensure_newline()
+            reporter.write_line(
+                f"wattbench: about {minutes:.1f} min left for {left} more items "
+                f"(at the pace of the first {state.done})", cyan=True,
+            )
+    return result
+
+
+@pytest.hookimpl(trylast=True)  # after pytest-benchmark's table: the answer is the last thing shown
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    """The run's answer, last: where the records and the report are, the best configuration per
+    task, what failed or went unscored, the warnings, and the gates."""
+    state = config.stash.get(STATE, None)
+    if state is None:
+        return
+    lines = _run_lines(state)
+    done = state.after
+    if not lines and done is None:
+        return
+    write = terminalreporter.write_line
     terminalreporter.write_sep("-", "wattbench")
-    terminalreporter.write_line(f"{session.recorded} run records appended to {session.results.path}")
-    energy = session.energy
-    for line in [*energy.describe(), *(f"quality: {note}" for note in session.quality_notes)]:
-        terminalreporter.write_line(line)
-    for label, idle in (("before", energy.idle_before), ("after", energy.idle_after)):
-        if idle is not None:
-            terminalreporter.write_line(
-                f"idle power {label}: {idle.power_w:.3f} W (sd {idle.sd_w:.3f} W over "
-                f"{idle.chunks_count} chunks, {idle.duration_s:.1f} s)"
-            )
-    warning = energy.drift_warning()
-    if warning:
-        terminalreporter.write_line(f"WARNING: {warning}", yellow=True, bold=True)
-    judged = session.judging.summary
-    if judged is not None and "error" in judged:
-        terminalreporter.write_line(f"WARNING: {judged['error']}", yellow=True, bold=True)
-    elif judged is not None:
-        for mode, figures in judged["modes"].items():
-            terminalreporter.write_line(
-                f"judge {judged['judge_model']} ({mode}): {figures['judged']} judgements, "
-                f"{figures['parse_failures']} parse failures ({figures['parse_failure_rate']:.0%})"
-            )
+    for line, warning in lines:
+        write(line, yellow=warning, bold=warning)
+    counts = {
+        outcome: sum("wattbench" in r.keywords for r in terminalreporter.stats.get(outcome, ())
+                     if getattr(r, "when", "call") in ("call", "setup"))
+        for outcome in ("passed", "failed", "skipped")
+    }
+    if any(counts.values()):
+        write(f"items: {counts['passed']} passed, {counts['failed']} failed (their records say why), "
+              f"{counts['skipped']} skipped (already measured in the run folder)")
+    if done is None:
+        return
+    for line in done.lines:
+        write(line, red=line.startswith(("REGRESSION", "WARNING", "GATE", "UNTESTED")))
+    if done.best:
+        terminalreporter.write_sep("-", "wattbench: best (model, level) per task, by quality per joule")
+        for line in done.best:
+            write(line, green=True)
+    if done.report is not None:
+        write(f"open {done.report}  (or: wattbench report {done.report.parent} --out DIR)", bold=True)
+    if done.must_fail:
+        untested = f", {len(done.untested)} untested" if done.untested else ""
+        crossed = f"wattbench: {len(done.failures)} gate(s) crossed{untested}; the run fails"
+        write(crossed, red=True, bold=True)
+
+
+def _run_lines(state: PluginState) -> list[tuple[str, bool]]:
+    """The session's summary lines; on an xdist controller, every worker's, each said once."""
+    if state.workers:
+        recorded = sum(w["recorded"] for w in state.workers)
+        lines: list[tuple[str, bool]] = [(
+            f"{recorded} run records appended to {state.workers[0]['results']} by "
+            f"{len(state.workers)} pytest-xdist workers", False,
+        )]
+        for worker in state.workers:
+            lines += [(text, warn) for text, warn in worker["lines"][1:] if (text, warn) not in lines]
+        return lines
+    session = state.session
+    if session is None or not session.recorded:
+        return []
+    return session.summary_lines()
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    """Free whatever is still loaded and close the results file."""
-    session = config.stash.get(SESSION_KEY, None)
-    if session is not None:
-        session.pool.release()
-        session.energy.close()
-        session.results.close()
+    """Free whatever is still loaded, close the results file and release the run folder."""
+    state = config.stash.get(STATE, None)
+    if state is not None and state.session is not None:
+        state.session.close()
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def wattbench(request: pytest.FixtureRequest) -> WattbenchSession:
     """The run's WattbenchSession: measure cases and check their invariants."""
     session = _session(request.config)
@@ -229,16 +456,46 @@ def wattbench(request: pytest.FixtureRequest) -> WattbenchSession:
     return session
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
+def wb_model(request: pytest.FixtureRequest, wattbench: WattbenchSession) -> Iterator[HeldModel]:
+    """One of the run's models, loaded and warmed up in this fixture's setup (so the cost shows
+    as setup in ``--durations``, never in a case), and evicted (keep-alive 0) at its teardown.
+
+    Parametrised over the run's models (--wb-model); a model that cannot load is yielded with
+    its error, and each case that uses it fails with the reason.
+    """
+    held = wattbench.hold(str(request.param))
+    try:
+        yield held
+    finally:
+        wattbench.evict(held)
+
+
+@pytest.fixture(scope="session")
 def wb_case(request: pytest.FixtureRequest, wattbench: WattbenchSession) -> Case:
     """The case this test measures; skipped when the run directory already holds it."""
-    case = wattbench.by_id[request.param]
+    case = wattbench.case_set.by_id[request.param]
     if wattbench.already_done(case):
         pytest.skip(f"already measured in {wattbench.results.path}")
     return case
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def wb_prompt_group(request: pytest.FixtureRequest, wattbench: WattbenchSession) -> PromptGroup:
     """The level variants of one (model, task, load)."""
-    return wattbench.group_by_id[request.param]
+    return wattbench.case_set.group_by_id[request.param]
+
+
+@pytest.fixture
+def wb_measure(request: pytest.FixtureRequest, wattbench: WattbenchSession, benchmark: Any) -> Measure:
+    """Measure one generation of your own prompt the way the built-in cases are measured.
+
+    ``wb_measure(wb_model, prompt_or_messages, task=..., reference=..., tests=..., entry_point=...,
+    max_tokens=...)`` runs it under the same energy window, timing and scorers, appends the
+    record to the run's results.jsonl, fills pytest-benchmark's extra_info and returns the
+    record (wattbench.record.Record). ``@pytest.mark.wattbench(task=, load=, level=)`` names the
+    case's parts for ids, the report and compare.
+    """
+    marker = request.node.get_closest_marker("wattbench")
+    parts = dict(marker.kwargs) if marker is not None else {}
+    return Measure(wattbench, request.node.originalname, parts, benchmark)

@@ -1,6 +1,7 @@
 """The resident model: at most one loaded at a time, warmed up once, freed before the next.
 
-Cases are ordered model by model (see plugin.py), so each model loads once per session. A
+The wb_model fixture holds one model for the items that share it; items are ordered model by
+model (see plugin.py), so each model loads once per session (or per xdist worker). A
 model that failed to load fails all its cases at once with the same message, without another
 attempt.
 """
@@ -10,12 +11,25 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from wattbench.backends.protocol import Backend, LoadedModel, LoadOptions, ModelRef
+from wattbench.backends.protocol import Backend, LoadedModel, LoadOptions, ModelRef, Sampling
 from wattbench.errors import ModelError
-from wattbench.settings import Sampling
 
 WARMUP_MESSAGES = ({"role": "user", "content": "Say hello in one short sentence."},)
 WARMUP_SAMPLING = Sampling(max_tokens=8, temperature=0.0, top_p=1.0, seed=0)
+
+
+@dataclass
+class HeldModel:
+    """What the wb_model fixture yields: the model, loaded and warmed up, or why it could not be."""
+
+    ref: ModelRef
+    resident: Resident | None = None
+    error: ModelError | None = None
+
+    @property
+    def name(self) -> str:
+        """The model's name in case ids."""
+        return self.ref.name
 
 
 @dataclass

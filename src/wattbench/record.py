@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import statistics
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from wattbench.backends.protocol import Generation
-from wattbench.metrics import BY_KEY
+from wattbench import __version__
+from wattbench.backends.protocol import Backend, Generation, Sampling
+from wattbench.cases import Case
+from wattbench.cases.kinds import primary_metric
+from wattbench.machine import fingerprint
+from wattbench.metrics import BY_KEY, unknown_keys
+from wattbench.pool import Resident
 
 
 def timing(generation: Generation) -> dict[str, float | int | str | None]:
@@ -26,14 +33,18 @@ def timing(generation: Generation) -> dict[str, float | int | str | None]:
         "decode_s": decode,
         "decode_tokens_per_s": intervals / decode if decode else None,
         "tpot_s": decode / intervals if decode else None,
-        "prefill_tokens_per_s": g.prompt_tokens / ttft if ttft else None,
+        "prefill_tokens_per_s": g.prompt_tokens / ttft if ttft and g.prompt_tokens is not None else None,
         "prompt_tokens": g.prompt_tokens,
         "completion_tokens": n,
-        "total_tokens": g.prompt_tokens + n,
+        "total_tokens": None if g.prompt_tokens is None else g.prompt_tokens + n,
         "finish_reason": g.finish_reason,
         "token_count_source": g.token_count_source,
         "attempts_count": g.attempts,
         "retry_wait_s": g.retry_wait_s,
+        "system_prompt_folded": g.system_prompt_folded,
+        "thinking_tokens": g.thinking_tokens,
+        "answer_tokens": None if g.thinking_tokens is None else max(0, n - g.thinking_tokens),
+        "ttfat_s": None if g.first_answer_at is None else g.first_answer_at - g.requested_at,
     }
 
 
@@ -68,3 +79,136 @@ def summarise(records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     summary["runs_count"] = len(records)
     summary["per_run"] = [dict(r) for r in records]
     return summary
+
+
+def labels(case: Case, run: int) -> dict[str, Any]:
+    """The keys that name a record's case and run."""
+    return {
+        "case_id": case.id,
+        "model": case.model.name,
+        "task": case.task,
+        "task_kind": case.kind,
+        "quality_metric": case.metric or primary_metric(case.kind),
+        "question_text": case.question or case.prompt,
+        "load": case.load,
+        "level": case.level,
+        "system_prompt": case.system_name,
+        "run": run,
+    }
+
+
+def failure(case: Case, run: int, error: str) -> dict[str, Any]:
+    """The record of a run that failed: its labels, the time and the reason."""
+    return {**labels(case, run), "timestamp": now_utc(), "error": error}
+
+
+def build(
+    case: Case, run: int, sampling: Sampling, generation: Generation, measured: Mapping[str, Any],
+    resident: Resident, backend: Backend, machine: Mapping[str, Any],
+) -> dict[str, Any]:
+    """The flat record of one generation: labels, timing, energy, model, machine, sampling, text.
+
+    Quality scores are added by the caller, after the energy window closed. Raises
+    AssertionError for a key wattbench.metrics does not define.
+    """
+    record: dict[str, Any] = {
+        **labels(case, run),
+        "timestamp": now_utc(),
+        **timing(generation),
+        **engine_figures(generation.engine),
+        **measured,
+        "model_load_s": resident.model.load_s,
+        "warmup_s": resident.warmup_s,
+        "cold_start": resident.generations == 0,
+        **resident.model.metadata,
+        "backend": backend.name,
+        "engine_version": backend.engine_version,
+        "wattbench_version": __version__,
+        **machine,
+        **dataclasses.asdict(sampling),
+        "output_text": generation.text,
+    }
+    record["fingerprint"] = fingerprint(record)
+    return record
+
+
+def check_keys(record: Mapping[str, Any]) -> None:
+    """Raise AssertionError when the record holds a key wattbench.metrics does not define."""
+    unknown = unknown_keys(dict(record))
+    if unknown:
+        raise AssertionError(f"record keys not defined in wattbench.metrics: {unknown}")
+
+
+@dataclass(frozen=True)
+class Record:
+    """One saved record, typed for a test's assertions (``rec.ttft_s < 0.5``,
+    ``rec.quality["rouge_l"] >= 0.3``); ``data`` holds every key (wattbench.metrics)."""
+
+    data: Mapping[str, Any]
+
+    @property
+    def quality(self) -> dict[str, Any]:
+        """The quality scores: every key whose unit is a score or points."""
+        return {k: v for k, v in self.data.items() if k in BY_KEY and BY_KEY[k].unit in ("score", "points")}
+
+    @property
+    def case_id(self) -> str:
+        return str(self.data["case_id"])
+
+    @property
+    def output_text(self) -> str:
+        return str(self.data.get("output_text", ""))
+
+    def _number(self, key: str) -> float | None:
+        value = self.data.get(key)
+        return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+    @property
+    def latency_s(self) -> float | None:
+        return self._number("latency_s")
+
+    @property
+    def ttft_s(self) -> float | None:
+        return self._number("ttft_s")
+
+    @property
+    def decode_tokens_per_s(self) -> float | None:
+        return self._number("decode_tokens_per_s")
+
+    @property
+    def prompt_tokens(self) -> int:
+        return int(self.data.get("prompt_tokens") or 0)
+
+    @property
+    def completion_tokens(self) -> int:
+        return int(self.data.get("completion_tokens") or 0)
+
+    @property
+    def energy_j(self) -> float | None:
+        """Gross joules of the generation; None where nothing measured or estimated it."""
+        return self._number("energy_j")
+
+    @property
+    def energy_net_j(self) -> float | None:
+        return self._number("energy_net_j")
+
+    @property
+    def energy_per_token_j(self) -> float | None:
+        return self._number("energy_per_token_j")
+
+
+def figures_line(record: Mapping[str, Any]) -> str:
+    """A record's headline figures in one line: decode rate, TTFT, joules (and how obtained),
+    its primary quality; a figure that was not obtained reads "n/a"."""
+
+    def show(key: str, fmt: str) -> str:
+        value = record.get(key)
+        number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        return format(value, fmt) if number else "n/a"
+
+    metric = str(record.get("quality_metric") or "quality")
+    method = record.get("energy_method") or "off"
+    return (
+        f"{show('decode_tokens_per_s', '.1f')} tok/s, TTFT {show('ttft_s', '.3f')} s, "
+        f"{show('energy_j', '.2f')} J ({method}), {metric} {show(metric, '.3f')}"
+    )

@@ -1,21 +1,22 @@
 """The run's results file: one JSON line per run, appended and flushed as each run finishes.
 
 A crash loses at most the run in progress. A rerun pointed at the same run directory reads the
-file back and skips every case whose runs all finished under the same settings.
+file back (wattbench.resume decides what it skips).
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import os
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-RESULTS_FILE = "results.jsonl"
+from wattbench.errors import ResultsWriteError
 
-# A finished record counts for a rerun only if it was made with the same values of these.
-SETTINGS_KEYS = ("backend", "max_tokens", "temperature", "top_p", "seed", "context_tokens")
+RESULTS_FILE = "results.jsonl"
 
 
 class ResultsFile:
@@ -26,16 +27,42 @@ class ResultsFile:
         self._fd: int | None = None
 
     def append(self, record: Mapping[str, Any]) -> None:
-        """Write one record as one line, in one write(2) on an O_APPEND descriptor."""
+        """Write one record as one line, in one write(2) on an O_APPEND descriptor.
+
+        Raises ResultsWriteError when the line cannot be written whole (disk full: ENOSPC, or a
+        short write); the partial line is cut off again, so the file stays valid JSON Lines.
+        """
+        data = (json.dumps(record, ensure_ascii=False, default=str) + "\n").encode("utf-8")
+        try:
+            fd = self._open()
+            start = os.fstat(fd).st_size
+            try:
+                written = os.write(fd, data)
+                if written != len(data):
+                    raise OSError(errno.ENOSPC, f"short write: {written} of {len(data)} bytes")
+            except OSError:
+                with contextlib.suppress(OSError):
+                    os.ftruncate(fd, start)
+                raise
+        except OSError as exc:
+            raise ResultsWriteError(
+                f"{self.path}: cannot append a record ({exc.strerror or exc}); every record before "
+                "it is kept. Free disk space (or point --wb-run-dir elsewhere), then rerun into the "
+                "same folder: finished cases are skipped"
+            ) from None
+
+    def _open(self) -> int:
+        """The append descriptor, opened once; a torn last line (a crash mid-write) is ended first."""
         if self._fd is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
-            size = os.fstat(self._fd).st_size
-            if size and os.pread(self._fd, 1, size - 1) != b"\n":
-                # A crash tore the last line: end it, so the next record starts on a line of its own.
-                os.write(self._fd, b"\n")
-        line = json.dumps(record, ensure_ascii=False, default=str) + "\n"
-        os.write(self._fd, line.encode("utf-8"))
+            fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+            size = os.fstat(fd).st_size
+            if size:
+                os.lseek(fd, size - 1, os.SEEK_SET)  # not pread: Windows has none
+                if os.read(fd, 1) != b"\n":
+                    os.write(fd, b"\n")
+            self._fd = fd
+        return self._fd
 
     def close(self) -> None:
         """Close the file descriptor (appending again reopens it)."""
@@ -47,7 +74,7 @@ class ResultsFile:
         """Every complete record in the file; a torn last line (a crash mid-write) is skipped."""
         try:
             handle = self.path.open(encoding="utf-8")
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):  # nothing written yet
             return
         with handle:
             for line in handle:
@@ -71,8 +98,3 @@ class ResultsFile:
             else:
                 runs[run] = record
         return done
-
-
-def same_settings(record: Mapping[str, Any], expected: Mapping[str, Any]) -> bool:
-    """True when ``record`` was made under the settings in ``expected`` (SETTINGS_KEYS only)."""
-    return all(record.get(key) == expected.get(key) for key in SETTINGS_KEYS)

@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import importlib
 
-from wattbench.backends.protocol import Backend
+from wattbench.backends.protocol import Backend, BackendOptions
 from wattbench.errors import ConfigError
-from wattbench.settings import Settings
 
 # Lazy "module:Class" paths, so a backend's heavy imports happen only when it is chosen.
 REGISTRY: dict[str, str] = {
@@ -23,7 +22,7 @@ REGISTRY: dict[str, str] = {
 }
 
 
-def make_backend(name: str, settings: Settings) -> Backend:
+def make_backend(name: str, options: BackendOptions) -> Backend:
     """Instantiate the registered backend called ``name``."""
     try:
         path = REGISTRY[name]
@@ -34,5 +33,5 @@ def make_backend(name: str, settings: Settings) -> Backend:
         ) from None
     module_name, class_name = path.split(":")
     backend_class = getattr(importlib.import_module(module_name), class_name)
-    backend: Backend = backend_class(settings)
+    backend: Backend = backend_class(options)
     return backend

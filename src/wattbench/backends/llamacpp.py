@@ -13,12 +13,26 @@ from __future__ import annotations
 
 import importlib.metadata
 import importlib.util
+import json
+import math
+import os
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from wattbench.backends.protocol import Generation, LoadOptions, Message, ModelRef
+from wattbench.backends.protocol import (
+    BackendOptions,
+    Generation,
+    LoadOptions,
+    Message,
+    ModelRef,
+    OutputFormat,
+    Sampling,
+    TokenLogprob,
+    backend_options,
+    fold_system,
+)
 from wattbench.errors import (
     ContextOverflowError,
     GenerationError,
@@ -27,7 +41,7 @@ from wattbench.errors import (
     ModelNotFoundError,
 )
 from wattbench.modelfile import file_facts, is_gguf, model_name
-from wattbench.settings import Sampling, Settings
+from wattbench.reasoning import answer_start
 
 DEFAULT_ALIASES = ("default", "smollm2")
 SMOLLM2_HINT = (
@@ -46,6 +60,12 @@ def smollm2_file() -> Path | None:
         if files:
             return files[0]
     return None
+
+
+def default_threads() -> int:
+    """Threads for generation and prompt evaluation when --wb-threads is 0: half the logical
+    CPUs, at least 1 (llama-cpp-python's default for n_threads; about one per physical core)."""
+    return max((os.cpu_count() or 1) // 2, 1)
 
 
 def _import_llama_cpp() -> Any:
@@ -91,9 +111,10 @@ class LlamaCppBackend:
 
     name = "llamacpp"
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, options: BackendOptions | object) -> None:
+        options = backend_options(options)
         self.engine_version = _engine_version()
-        self._model_dirs = settings.model_dirs
+        self._model_dirs = options.model_dirs
 
     def _ref(self, path: Path) -> ModelRef:
         return ModelRef(name=model_name(path), location=str(path.resolve()))
@@ -157,8 +178,12 @@ class LlamaCppBackend:
             "seed": options.seed,
             "verbose": False,
         }
-        if options.threads > 0:
-            kwargs["n_threads"] = options.threads
+        # Generation and prompt (batch) evaluation get the same threads. llama-cpp-python's own
+        # defaults differ (n_threads: half the logical CPUs; n_threads_batch: all of them), and
+        # batch threads on every CPU stall when anything else runs: a 47-token prompt took 6 s
+        # on a machine that decoded at 135 tok/s.
+        threads = options.threads if options.threads > 0 else default_threads()
+        kwargs["n_threads"] = kwargs["n_threads_batch"] = threads
         start = time.perf_counter()
         try:
             llm = llama_cpp.Llama(**kwargs)
@@ -185,7 +210,10 @@ class LlamaCppModel:
         self.metadata: dict[str, object] = dict(metadata)
         self.metadata["context_tokens"] = int(llm.n_ctx())
         self.metadata["threads_count"] = int(llm.n_threads)
+        self.metadata["threads_batch_count"] = int(llm.n_threads_batch)
         self._formatter = self._chat_formatter()
+        self._folds_system = False  # set once the template has refused a system message
+        self._grammars: dict[str, Any] = {}  # JSON schema text -> LlamaGrammar
 
     def _chat_formatter(self) -> Any:
         """The model's own chat template (tokenizer.chat_template), or None to send raw text."""
@@ -207,20 +235,59 @@ class LlamaCppModel:
 
     def prompt_tokens(self, messages: Sequence[Message]) -> list[int]:
         """The exact tokens the engine will evaluate for ``messages``."""
+        return self._prompt(messages)[0]
+
+    def _prompt(self, messages: Sequence[Message]) -> tuple[list[int], bool]:
+        """(prompt tokens, whether the system text was folded into the first user turn)."""
         if self._formatter is None:
             text = "\n\n".join(m["content"] for m in messages)
-            return list(self._llm.tokenize(text.encode("utf-8"), add_bos=True, special=False))
-        prompt = self._formatter(messages=[dict(m) for m in messages]).prompt
+            return list(self._llm.tokenize(text.encode("utf-8"), add_bos=True, special=False)), False
+        has_system = any(m["role"] == "system" for m in messages)
+        folded = self._folds_system and has_system
+        chat = fold_system(messages) if folded else messages
+        try:
+            prompt = self._formatter(messages=[dict(m) for m in chat]).prompt
+        except Exception as exc:  # the template's raise_exception is a ValueError; jinja2's own errors too
+            if folded or not has_system:
+                raise GenerationError(
+                    f"{self.ref.name}: its chat template refused the chat ({exc}); check the "
+                    "template in the GGUF (tokenizer.chat_template)"
+                ) from exc
+            # A template that refuses the system role (Gemma's): fold, as llama.cpp does, from now on.
+            self._folds_system = True
+            return self._prompt(messages)
         # The template writes its own special tokens (BOS included), as llama-cpp-python does.
-        return list(self._llm.tokenize(prompt.encode("utf-8"), add_bos=False, special=True))
+        return list(self._llm.tokenize(prompt.encode("utf-8"), add_bos=False, special=True)), folded
+
+    def _grammar(self, schema: Mapping[str, Any]) -> Any:
+        """llama-cpp-python's grammar for a JSON schema, built once per schema."""
+        text = json.dumps(schema, sort_keys=True)
+        if text not in self._grammars:
+            try:
+                self._grammars[text] = self._lib.LlamaGrammar.from_json_schema(text, verbose=False)
+            except Exception as exc:
+                raise GenerationError(
+                    f"llama.cpp cannot turn this JSON schema into a grammar ({exc}): {text[:200]}"
+                ) from exc
+        return self._grammars[text]
+
+    def _text_of(self, token: int) -> str:
+        return str(self._llm.detokenize([token], special=True).decode("utf-8", "replace"))
 
     def count_prompt_tokens(self, messages: Sequence[Message]) -> int:
         """Prompt length in this model's tokens, chat template included."""
         return len(self.prompt_tokens(messages))
 
-    def generate(self, messages: Sequence[Message], sampling: Sampling) -> Generation:
-        """Generate one completion from a clean context (no prefix reuse between runs)."""
-        tokens = self.prompt_tokens(messages)
+    def generate(
+        self, messages: Sequence[Message], sampling: Sampling, output: OutputFormat | None = None
+    ) -> Generation:
+        """Generate one completion from a clean context (no prefix reuse between runs).
+
+        ``output.schema``: decoding is constrained by llama.cpp's grammar for it;
+        ``output.top_logprobs``: the model's own distribution at each position (before the
+        grammar masks it), read by a logits processor.
+        """
+        tokens, folded = self._prompt(messages)
         n_ctx = int(self._llm.n_ctx())
         if len(tokens) >= n_ctx:  # no smaller max_tokens can help: not a ContextOverflowError
             raise GenerationError(
@@ -239,6 +306,13 @@ class LlamaCppModel:
             stamps.append(time.perf_counter())
             return False
 
+        extra: dict[str, Any] = {}
+        if output is not None and output.schema is not None:
+            extra["grammar"] = self._grammar(output.schema)
+        steps: list[tuple[int, dict[int, float]]] = []  # (token before this position, top log-probs)
+        if output is not None and output.top_logprobs > 0:
+            capture = _TopLogprobs(steps, output.top_logprobs)
+            extra["logits_processor"] = self._lib.LogitsProcessorList([capture])
         # A clean slate: no KV-cache prefix reuse, so every run pays its full prompt.
         self._llm.reset()
         self._lib.llama_perf_context_reset(self._llm.ctx)
@@ -251,6 +325,7 @@ class LlamaCppModel:
                 top_p=sampling.top_p,
                 seed=sampling.seed,
                 stopping_criteria=self._lib.StoppingCriteriaList([stamp]),
+                **extra,
             )
         except Exception as exc:
             raise GenerationError(f"{self.ref.name}: llama.cpp failed to generate ({exc})") from exc
@@ -261,8 +336,14 @@ class LlamaCppModel:
         # The callback also fires for the end-of-generation token and once after the loop;
         # the first `completion` stamps belong to the counted tokens.
         counted = stamps[:completion]
+        text = str(out["choices"][0]["text"])
+        # Thinking: the tokens of the text before the answer starts (its own tokenization of
+        # that prefix, which is how the engine produced it up to a token boundary).
+        head = text[:answer_start(text)]
+        thinking = min(completion, len(self._llm.tokenize(head.encode("utf-8"), add_bos=False, special=True))
+                       ) if head else 0
         return Generation(
-            text=out["choices"][0]["text"],
+            text=text,
             prompt_tokens=int(usage["prompt_tokens"]),
             completion_tokens=completion,
             requested_at=requested_at,
@@ -275,10 +356,62 @@ class LlamaCppModel:
                 "engine_prompt_tokens": int(perf.n_p_eval),
                 "engine_decode_s": perf.t_eval_ms / 1000.0,
                 "engine_decode_tokens": int(perf.n_eval),
+                # llama-cpp-python can sample past max_tokens to finish a UTF-8 character.
+                "max_tokens_overshoot_tokens": max(0, completion - sampling.max_tokens),
             },
+            output_format="json schema" if "grammar" in extra else "free",
+            logprobs=self._logprobs(steps, completion, text) if "logits_processor" in extra else None,
+            system_prompt_folded=folded,
+            thinking_tokens=thinking,
+            first_answer_at=counted[thinking] if thinking < len(counted) else None,
         )
+
+    def _logprobs(
+        self, steps: list[tuple[int, dict[int, float]]], completion: int, text: str
+    ) -> tuple[TokenLogprob, ...]:
+        """The counted tokens with their top log-probs. The processor at position i sees the
+        token sampled at i - 1; the last token's text is what the reply has left over."""
+        out: list[TokenLogprob] = []
+        so_far = 0
+        for i, (_before, top) in enumerate(steps[:completion]):
+            if i + 1 < len(steps):
+                token_id = steps[i + 1][0]
+                token, logprob = self._text_of(token_id), top.get(token_id)
+            else:
+                token, logprob = text[so_far:], None
+            so_far += len(token)
+            alternatives: dict[str, float] = {}
+            for tid, lp in sorted(top.items(), key=lambda kv: -kv[1]):
+                piece = self._text_of(tid)
+                # Two token ids can share a text (byte pieces): their probabilities add up.
+                alternatives[piece] = (
+                    math.log(math.exp(alternatives[piece]) + math.exp(lp)) if piece in alternatives else lp
+                )
+            out.append(TokenLogprob(token, logprob, alternatives))
+        return tuple(out)
 
     def close(self) -> None:
         """Free the model and its context."""
         self._llm.close()
 
+
+
+class _TopLogprobs:
+    """A llama-cpp-python logits processor that keeps the top-k log-probabilities at each
+    generated position, from the raw logits (it runs first in the sampler chain, before the
+    grammar), and passes the logits on unchanged."""
+
+    def __init__(self, steps: list[tuple[int, dict[int, float]]], k: int) -> None:
+        self.steps = steps
+        self.k = k
+
+    def __call__(self, input_ids: Any, scores: Any) -> Any:
+        import numpy as np
+
+        logits = np.asarray(scores, dtype=np.float64)
+        shift = float(logits.max())
+        log_total = shift + math.log(float(np.exp(logits - shift).sum()))
+        k = min(self.k, logits.shape[0] - 1)
+        top = np.argpartition(-logits, k)[:k]
+        self.steps.append((int(input_ids[-1]), {int(t): float(logits[t]) - log_total for t in top}))
+        return scores

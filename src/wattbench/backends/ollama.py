@@ -32,8 +32,25 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from wattbench.backends.openai_compat import model_case_name
-from wattbench.backends.protocol import Generation, LoadOptions, Message, ModelRef
-from wattbench.backends.retry import Attempts, RetriesExhausted, Retryable, RetryPolicy, call_with_retries
+from wattbench.backends.protocol import (
+    BackendOptions,
+    Generation,
+    LoadOptions,
+    Message,
+    ModelRef,
+    OutputFormat,
+    Sampling,
+    TokenLogprob,
+    backend_options,
+)
+from wattbench.backends.retry import (
+    Attempts,
+    RetriesExhausted,
+    Retryable,
+    RetryPolicy,
+    call_with_retries,
+    public_url,
+)
 from wattbench.errors import (
     GenerationError,
     MissingExtraError,
@@ -41,7 +58,7 @@ from wattbench.errors import (
     ModelNotFoundError,
     OutOfMemoryError,
 )
-from wattbench.settings import Sampling, Settings
+from wattbench.reasoning import first_answer_chunk
 
 DEFAULT_HOST = "http://127.0.0.1:11434"
 _OOM = re.compile(
@@ -56,7 +73,8 @@ class OllamaBackend:
 
     name = "ollama"
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, options: BackendOptions | object) -> None:
+        options = backend_options(options)
         try:
             import httpx
             import ollama
@@ -64,13 +82,14 @@ class OllamaBackend:
             raise MissingExtraError("ollama", "ollama") from None
         self._ollama = ollama
         self._httpx = httpx
-        self.settings = settings
-        self.host = (settings.ollama_host or os.environ.get("OLLAMA_HOST") or DEFAULT_HOST).rstrip("/")
+        self.options = options
+        self.host = (options.ollama.host or os.environ.get("OLLAMA_HOST") or DEFAULT_HOST).rstrip("/")
         if "://" not in self.host:
             self.host = f"http://{self.host}"
-        self.policy = RetryPolicy(retries=settings.retries)
+        self.public_host = public_url(self.host)  # OLLAMA_HOST may carry credentials: never shown
+        self.policy = RetryPolicy(retries=options.retries)
         self.client = ollama.Client(
-            host=self.host, timeout=httpx.Timeout(settings.timeout_s, connect=settings.connect_timeout_s)
+            host=self.host, timeout=httpx.Timeout(options.timeout_s, connect=options.connect_timeout_s)
         )
         self.engine_version = f"ollama (ollama-python {_version('ollama')})"
 
@@ -92,7 +111,7 @@ class OllamaBackend:
                 raise GenerationError(f"Ollama HTTP {exc.status_code} for {what}: {text}") from None
             except (ConnectionError, httpx.TransportError) as exc:
                 reason = f"{type(exc).__name__}: {exc}"
-                raise Retryable(f"no answer from Ollama at {self.host} ({reason})") from None
+                raise Retryable(f"no answer from Ollama at {self.public_host} ({reason})") from None
 
         attempts = Attempts()
         try:
@@ -116,18 +135,22 @@ class OllamaBackend:
         if spec.lower() in ("default", "all"):
             chosen = names[:1] if spec.lower() == "default" else names
             if not chosen:
-                raise ModelNotFoundError(f"the Ollama server at {self.host} has no model: ollama pull NAME")
+                raise ModelNotFoundError(
+                    f"the Ollama server at {self.public_host} has no model: ollama pull NAME"
+                )
         else:
             match = next((n for n in names if n in (spec, f"{spec}:latest")), None)
             if match is None:
                 raise ModelNotFoundError(
-                    f"model {spec!r} is not pulled on the Ollama server at {self.host}: run `ollama pull "
+                    f"model {spec!r} is not pulled on the Ollama server at {self.public_host}: "
+                    "run `ollama pull "
                     f"{spec}`; pulled: {', '.join(names) or 'none'}"
                 )
             chosen = [match]
         digests = {str(m.model): m.digest for m in pulled}
         return [
-            ModelRef(name=model_case_name(n), location=f"ollama:{self.host}#{n}#{digests[n]}") for n in chosen
+            ModelRef(name=model_case_name(n), location=f"ollama:{self.public_host}#{n}#{digests[n]}")
+            for n in chosen
         ]
 
     def load(self, ref: ModelRef, options: LoadOptions) -> OllamaModel:
@@ -135,7 +158,7 @@ class OllamaBackend:
         _, model, digest = ref.location.rsplit("#", 2)
         try:
             shown, _ = self.call(model, lambda: self.client.show(model))
-            keep_alive = "0s" if self.settings.ollama_cold else self.settings.ollama_keep_alive
+            keep_alive = "0s" if self.options.ollama.cold else self.options.ollama.keep_alive
             loaded, _ = self.call(model, lambda: self.client.generate(
                 model=model, prompt="", keep_alive=keep_alive,
                 options={"num_ctx": options.context_tokens},
@@ -143,7 +166,9 @@ class OllamaBackend:
         except GenerationError as exc:
             raise ModelLoadError(str(exc)) from None
         details = shown.details
-        metadata: dict[str, object] = {"model_id": model, "server_url": self.host, "model_digest": digest}
+        metadata: dict[str, object] = {
+            "model_id": model, "server_url": self.public_host, "model_digest": digest,
+        }
         for key, value in (
             ("model_family", getattr(details, "family", None)),
             ("model_parameter_size", getattr(details, "parameter_size", None)),
@@ -179,7 +204,7 @@ class OllamaModel:
 
     @property
     def _keep_alive(self) -> str:
-        return "0s" if self.backend.settings.ollama_cold else self.backend.settings.ollama_keep_alive
+        return "0s" if self.backend.options.ollama.cold else self.backend.options.ollama.keep_alive
 
     def count_prompt_tokens(self, messages: Sequence[Message]) -> int:
         """The server's count: prompt_eval_count of a one-token request (cached per prompt)."""
@@ -192,45 +217,75 @@ class OllamaModel:
             self._prompt_tokens[key] = int(reply.prompt_eval_count or 0)
         return self._prompt_tokens[key]
 
-    def generate(self, messages: Sequence[Message], sampling: Sampling) -> Generation:
-        """One streamed chat, retried on connection failures, 429 and 5xx."""
-        generation, attempts = self.backend.call(self.model, lambda: self._stream(messages, sampling))
+    def generate(
+        self, messages: Sequence[Message], sampling: Sampling, output: OutputFormat | None = None
+    ) -> Generation:
+        """One streamed chat, retried on connection failures, 429 and 5xx.
+
+        ``output.schema`` goes as Ollama's ``format`` (a JSON schema; Ollama 0.5 and later);
+        ``output.top_logprobs`` as ``logprobs``/``top_logprobs`` (recent versions; an older
+        server sends none and the Generation carries no log-probs). Ollama's own templates
+        place the system prompt, so nothing is folded here.
+        """
+        generation, attempts = self.backend.call(
+            self.model, lambda: self._stream(messages, sampling, output or OutputFormat())
+        )
         return dataclasses.replace(generation, attempts=attempts.count, retry_wait_s=attempts.waited_s)
 
-    def _stream(self, messages: Sequence[Message], sampling: Sampling) -> Generation:
+    def _stream(self, messages: Sequence[Message], sampling: Sampling, output: OutputFormat) -> Generation:
         pieces: list[str] = []
+        timeline: list[tuple[float, str, bool]] = []  # (time, text, sent apart as thinking)
         first = last = None
         final: Any = None
         requested = time.perf_counter()
-        deadline = requested + self.backend.settings.timeout_s
+        deadline = requested + self.backend.options.timeout_s
+        extra: dict[str, Any] = {}
+        if output.schema is not None:
+            extra["format"] = dict(output.schema)
+        if output.top_logprobs > 0:
+            extra["logprobs"], extra["top_logprobs"] = True, output.top_logprobs
+        logprobs: list[TokenLogprob] = []
         stream = self.backend.client.chat(
             model=self.model, messages=list(messages), stream=True, options=self._options(sampling),
-            keep_alive=self._keep_alive,
+            keep_alive=self._keep_alive, **extra,
         )
         for part in stream:
             if time.perf_counter() > deadline:
                 raise GenerationError(
-                    f"the generation took longer than --wb-timeout {self.backend.settings.timeout_s:g} s"
+                    f"the generation took longer than --wb-timeout {self.backend.options.timeout_s:g} s"
                 )
             message = part.message
             text = message.content or "" if message is not None else ""
-            if text or (message is not None and message.thinking):
+            thought = (message.thinking or "") if message is not None else ""
+            if text or thought:
                 last = time.perf_counter()
                 first = first or last
                 pieces.append(text)
+                timeline.append((last, thought or text, bool(thought)))
+            for entry in getattr(part, "logprobs", None) or ():
+                top = {str(t.token): float(t.logprob) for t in entry.top_logprobs or ()}
+                logprobs.append(TokenLogprob(str(entry.token), float(entry.logprob), top))
             if part.done:
                 final = part
         done = time.perf_counter()
         if final is None:
             raise Retryable(f"Ollama's stream for {self.model} ended without its final chunk")
+        thinking_chunks, first_answer = first_answer_chunk(timeline)  # one chunk per token
         return Generation(
             text="".join(pieces),
-            prompt_tokens=int(final.prompt_eval_count or 0),
+            # An older server, or a prompt served from its cache, may leave the count out:
+            # unknown, not 0.
+            prompt_tokens=None if final.prompt_eval_count is None else int(final.prompt_eval_count),
             completion_tokens=int(final.eval_count or 0),
             requested_at=requested, first_token_at=first, last_token_at=last, done_at=done,
             finish_reason=final.done_reason or "stop",
             engine=_engine_figures(final),
-            token_count_source="server",
+            token_count_source="server" if final.prompt_eval_count is not None
+            else "server (no prompt count)",
+            output_format="json schema" if output.schema is not None else "free",
+            logprobs=tuple(logprobs) if logprobs else None,
+            thinking="".join(text for _at, text, apart in timeline if apart),
+            thinking_tokens=thinking_chunks, first_answer_at=first_answer,
         )
 
     def close(self) -> None:

@@ -23,19 +23,35 @@ import json
 import os
 import re
 import time
+import urllib.parse
 from collections.abc import Mapping, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
-from wattbench.backends.protocol import Generation, LoadOptions, Message, ModelRef
+from wattbench.backends.protocol import (
+    BackendOptions,
+    Generation,
+    LoadOptions,
+    Message,
+    ModelRef,
+    OutputFormat,
+    OutputFormatRefused,
+    Sampling,
+    TokenLogprob,
+    backend_options,
+    fold_system,
+)
 from wattbench.backends.retry import (
     Attempts,
     RetriesExhausted,
     Retryable,
     RetryPolicy,
     call_with_retries,
+    public_url,
     redact,
     retry_after_s,
+    url_secrets,
 )
 from wattbench.errors import (
     ConfigError,
@@ -45,7 +61,8 @@ from wattbench.errors import (
     ModelNotFoundError,
     OutOfMemoryError,
 )
-from wattbench.settings import Sampling, Settings
+from wattbench.ids import id_part
+from wattbench.reasoning import first_answer_chunk
 
 _OOM = re.compile(r"out of memory|\bOOM\b|CUDA error: out of memory|failed to allocate", re.IGNORECASE)
 _CONTEXT = re.compile(
@@ -53,13 +70,36 @@ _CONTEXT = re.compile(
     r"prompt is too long|n_ctx",
     re.IGNORECASE,
 )
+# A refusal of the request's response_format (a 4xx, or llama-cpp-python's 500 on validation).
+_FORMAT_REFUSED = re.compile(r"response_format|json_schema|json_object", re.IGNORECASE)
+# A chat template that refuses the system role (Gemma's raise_exception, through the server).
+_STREAM_OPTIONS_REFUSED = re.compile(r"stream_options", re.IGNORECASE)
+_SYSTEM_REFUSED = re.compile(r"system role|system message", re.IGNORECASE)
+# The ways to ask for a JSON schema, in order: OpenAI's, then llama-cpp-python's server's own.
+FORMAT_STYLES = ("json_schema", "json_object")
+
+
+def response_format(style: str, output: OutputFormat) -> dict[str, Any]:
+    """The request's ``response_format`` for ``output.schema`` in one of FORMAT_STYLES."""
+    schema = dict(output.schema or {})
+    if style == "json_schema":  # OpenAI, vLLM, SGLang, LMDeploy, llama-server
+        return {"type": "json_schema", "json_schema": {"name": output.name, "schema": schema, "strict": True}}
+    return {"type": "json_object", "schema": schema}  # llama-cpp-python's server
+
+
+class _Refused(Exception):
+    """The server refused part of the request: 'format' (response_format) or 'system' (the role)."""
+
+    def __init__(self, what: str, detail: str) -> None:
+        super().__init__(detail)
+        self.what = what
 
 
 def read_env_file(path: Path, name: str) -> str | None:
     """The value of ``name`` in a .env file (KEY=value lines, optional 'export', quotes, comments)."""
     if not path.is_file():
         return None
-    for line in path.read_text().splitlines():
+    for line in path.read_text(encoding="utf-8-sig").splitlines():
         line = line.strip()
         if not line or line.startswith("#"):
             continue
@@ -74,7 +114,7 @@ def read_env_file(path: Path, name: str) -> str | None:
 
 def model_case_name(model_id: str) -> str:
     """A server's model id as it appears in case ids: lowercase, no '/' or ':'."""
-    return re.sub(r"[^a-z0-9._-]+", "_", model_id.lower()).strip("_") or "model"
+    return id_part(model_id, "model", model=True)
 
 
 class OpenAICompatBackend:
@@ -82,35 +122,44 @@ class OpenAICompatBackend:
 
     name = "openai"
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, options: BackendOptions | object) -> None:
+        options = backend_options(options)
         try:
             import httpx
         except ImportError:
             raise MissingExtraError("httpx", "openai") from None
         self._httpx = httpx
-        base_url = settings.base_url or os.environ.get("OPENAI_BASE_URL")
+        base_url = options.base_url or os.environ.get("OPENAI_BASE_URL")
         if not base_url:
             raise ConfigError(
                 "--wb-backend openai needs the server's URL: --wb-base-url http://127.0.0.1:8000/v1 "
                 "(or wb_base_url in pytest.ini, or OPENAI_BASE_URL)"
             )
-        self.base_url = base_url.rstrip("/")
-        key = os.environ.get(settings.api_key_env) or read_env_file(settings.env_file, settings.api_key_env)
-        self._secrets = [key] if key else []
-        self.policy = RetryPolicy(retries=settings.retries)
-        self.total_timeout_s = settings.timeout_s
+        self.base_url = base_url.rstrip("/")  # for requests only: it may carry credentials
+        self.public_url = public_url(self.base_url)  # for every message, record and report
+        self.stream_options_refused = False  # the server rejected stream_options once: never again
+        key = os.environ.get(options.api_key_env) or read_env_file(options.env_file, options.api_key_env)
+        self._secrets = [*([key] if key else []), *url_secrets(self.base_url)]
+        self.policy = RetryPolicy(retries=options.retries)
+        self.total_timeout_s = options.timeout_s
+        # The URL's user info goes as Basic auth and its query to every request, as given; the
+        # URL itself is requested without them (httpx would mangle a query in a base URL).
+        parts = urllib.parse.urlsplit(self.base_url)
         self._client = httpx.Client(
-            base_url=self.base_url,
+            base_url=self.public_url,
+            params=httpx.QueryParams(parts.query),
+            auth=(urllib.parse.unquote(parts.username), urllib.parse.unquote(parts.password or ""))
+            if parts.username else None,
             headers={"Authorization": f"Bearer {key}"} if key else {},
             # Reads may wait as long as a whole generation (a long prefill sends nothing for a
             # while); the total is also checked between chunks, so a trickle cannot run on.
-            timeout=httpx.Timeout(settings.timeout_s, connect=settings.connect_timeout_s),
+            timeout=httpx.Timeout(options.timeout_s, connect=options.connect_timeout_s),
         )
         self.engine_version = f"openai-compatible server (httpx {httpx.__version__})"
 
     # -- plumbing shared with the models ---------------------------------------------------
     def scrub(self, text: str) -> str:
-        """``text`` without the API key or URL query strings."""
+        """``text`` without the API key, URL credentials or URL query strings."""
         return redact(text, self._secrets)
 
     def request(self, method: str, path: str, attempts: Attempts, **kwargs: Any) -> Any:
@@ -120,7 +169,8 @@ class OpenAICompatBackend:
             try:
                 response = self._client.request(method, path, **kwargs)
             except self._httpx.TransportError as exc:
-                raise Retryable(self.scrub(f"{type(exc).__name__}: {exc} ({self.base_url}{path})")) from None
+                where = f"{self.public_url}{path}"
+                raise Retryable(self.scrub(f"{type(exc).__name__}: {exc} ({where})")) from None
             if response.status_code != 200:
                 self.raise_for(response, response.text)
             return response.json()
@@ -134,7 +184,7 @@ class OpenAICompatBackend:
         """Translate an HTTP error response into Retryable or a wattbench error."""
         status = response.status_code
         detail = self.scrub(body.strip()[:300])
-        where = f"HTTP {status} from {self.base_url}"
+        where = f"HTTP {status} from {self.public_url}"
         if status in (401, 403):
             raise GenerationError(f"{where}: the server refused the credentials ({detail}); set the API "
                                   "key in the variable named by --wb-api-key-env or in the .env file")
@@ -157,17 +207,17 @@ class OpenAICompatBackend:
         try:
             served = self.served_models()
         except GenerationError as exc:
-            raise ModelNotFoundError(f"cannot list the models of {self.base_url}: {exc}") from None
+            raise ModelNotFoundError(f"cannot list the models of {self.public_url}: {exc}") from None
         if spec.lower() in ("default", "all"):
             ids = served[:1] if spec.lower() == "default" else served
         elif spec in served:
             ids = [spec]
         else:
             raise ModelNotFoundError(
-                f"the server at {self.base_url} serves no model {spec!r}; it serves: "
+                f"the server at {self.public_url} serves no model {spec!r}; it serves: "
                 f"{', '.join(served) or 'none'}"
             )
-        return [ModelRef(name=model_case_name(i), location=f"openai:{self.base_url}#{i}") for i in ids]
+        return [ModelRef(name=model_case_name(i), location=f"openai:{self.public_url}#{i}") for i in ids]
 
     def load(self, ref: ModelRef, options: LoadOptions) -> OpenAICompatModel:
         """Nothing to load: the server holds the model. The warm-up request finds out if it can."""
@@ -183,11 +233,17 @@ class OpenAICompatModel:
         self.backend = backend
         self.ref = ref
         self.model_id = model_id
-        self.metadata: Mapping[str, object] = {"model_id": model_id, "server_url": backend.base_url}
+        self.metadata: dict[str, object] = {"model_id": model_id, "server_url": backend.public_url}
         self._prompt_tokens: dict[str, int] = {}
+        self.folds_system = False  # the server's template refused a system message once
+        self._system_checked = False
+        self.format_style: str | None = None  # the response_format style the server accepted
+        self.formats_refused: list[str] = []  # styles it refused
 
     def count_prompt_tokens(self, messages: Sequence[Message]) -> int:
         """The server's own count, from the usage of a one-token, unstreamed request (cached)."""
+        if self.folds_system:
+            messages = fold_system(messages)
         key = json.dumps(list(messages), sort_keys=True)
         if key not in self._prompt_tokens:
             body = {"model": self.model_id, "messages": list(messages), "max_tokens": 1, "temperature": 0}
@@ -198,25 +254,89 @@ class OpenAICompatModel:
     def close(self) -> None:
         """Nothing to free: the OpenAI API has no way to unload a model (servers manage that)."""
 
-    def generate(self, messages: Sequence[Message], sampling: Sampling) -> Generation:
-        """One streamed chat completion, retried on connection failures, 429 and 5xx."""
-        body = {
-            "model": self.model_id, "messages": list(messages), "stream": True,
-            "stream_options": {"include_usage": True}, "max_tokens": sampling.max_tokens,
-            "temperature": sampling.temperature, "top_p": sampling.top_p, "seed": sampling.seed,
-        }
+    def generate(
+        self, messages: Sequence[Message], sampling: Sampling, output: OutputFormat | None = None
+    ) -> Generation:
+        """One streamed chat completion, retried on connection failures, 429 and 5xx.
+
+        ``output.schema`` goes as ``response_format``: OpenAI's ``json_schema`` first, then
+        llama-cpp-python's ``json_object`` with a ``schema``; a server that refuses both raises
+        OutputFormatRefused (the caller falls back to free text). ``output.top_logprobs`` asks
+        for ``logprobs``/``top_logprobs``. A template that refuses the system role gets it
+        folded into the first user turn, for this and every later request.
+        """
+        if not self._system_checked and any(m["role"] == "system" for m in messages):
+            self._check_system_role(messages)
         attempts = Attempts()
-        try:
-            generation = call_with_retries(lambda: self._stream(body), self.backend.policy, attempts)
-        except RetriesExhausted as exc:
-            raise GenerationError(self.backend.scrub(str(exc))) from None
+        while True:
+            chat = fold_system(messages) if self.folds_system else tuple(messages)
+            body: dict[str, Any] = {
+                "model": self.model_id, "messages": list(chat), "stream": True,
+                "max_tokens": sampling.max_tokens,
+                "temperature": sampling.temperature, "top_p": sampling.top_p, "seed": sampling.seed,
+            }
+            if not self.backend.stream_options_refused:
+                body["stream_options"] = {"include_usage": True}
+            style = None
+            if output is not None and output.schema is not None:
+                styles = [self.format_style] if self.format_style else [
+                    s for s in FORMAT_STYLES if s not in self.formats_refused]
+                if not styles:
+                    raise OutputFormatRefused(
+                        f"{self.backend.public_url} refused a JSON schema as response_format "
+                        f"({', '.join(self.formats_refused)})")
+                style = styles[0]
+                body["response_format"] = response_format(style, output)
+            if output is not None and output.top_logprobs > 0:
+                body["logprobs"], body["top_logprobs"] = True, output.top_logprobs
+            try:
+                generation = call_with_retries(partial(self._stream, body), self.backend.policy, attempts)
+            except RetriesExhausted as exc:
+                raise GenerationError(self.backend.scrub(str(exc))) from None
+            except _Refused as refused:
+                if refused.what == "system" and not self.folds_system and chat != fold_system(chat):
+                    self.folds_system = True
+                    continue
+                if refused.what == "stream_options" and not self.backend.stream_options_refused:
+                    # Some servers (and hosted APIs) reject it: ask once more without, and from
+                    # then on for the whole run; tokens are then counted as for a server that
+                    # sends no usage.
+                    self.backend.stream_options_refused = True
+                    continue
+                if refused.what == "format" and style is not None and self.format_style is None:
+                    self.formats_refused.append(style)
+                    continue
+                raise GenerationError(str(refused)) from None
+            break
+        if style is not None:
+            self.format_style = style
+        self.metadata["stream_options_refused"] = self.backend.stream_options_refused
+        generation = _with(
+            generation, output_format="json schema" if style else "free",
+            system_prompt_folded=chat != tuple(messages),
+        )
         if generation.token_count_source == "stream chunks":
             generation = _with(generation, prompt_tokens=self.count_prompt_tokens(messages))
         return _with(generation, attempts=attempts.count, retry_wait_s=attempts.waited_s)
 
+    def _check_system_role(self, messages: Sequence[Message]) -> None:
+        """Whether the server's chat template takes a system message: one unstreamed, one-token
+        request, once per model. Streamed, a refusal can only show as a reset connection
+        (llama-cpp-python's server applies the template after it has sent its 200)."""
+        self._system_checked = True
+        body = {"model": self.model_id, "messages": list(messages), "max_tokens": 1, "temperature": 0}
+        try:
+            response = self.backend._client.post("/chat/completions", json=body)
+        except self.backend._httpx.TransportError:
+            return  # the generation itself will meet the same fault, and say so
+        if response.status_code != 200 and _SYSTEM_REFUSED.search(response.text):
+            self.folds_system = True
+
     def _stream(self, body: Mapping[str, Any]) -> Generation:
         httpx = self.backend._httpx
         pieces: list[str] = []
+        timeline: list[tuple[float, str, bool]] = []  # (time, text, sent apart as reasoning)
+        logprobs: list[TokenLogprob] = []
         chunks = 0
         first = last = None
         finish = "stop"
@@ -227,7 +347,16 @@ class OpenAICompatModel:
         try:
             with self.backend._client.stream("POST", "/chat/completions", json=body) as response:
                 if response.status_code != 200:
-                    self.backend.raise_for(response, response.read().decode("utf-8", "replace"))
+                    text = response.read().decode("utf-8", "replace")
+                    if response.status_code in (400, 422, 500):
+                        detail = f"HTTP {response.status_code}: {self.backend.scrub(text.strip()[:300])}"
+                        if "stream_options" in body and _STREAM_OPTIONS_REFUSED.search(text):
+                            raise _Refused("stream_options", detail)
+                        if "response_format" in body and _FORMAT_REFUSED.search(text):
+                            raise _Refused("format", detail)
+                        if _SYSTEM_REFUSED.search(text):
+                            raise _Refused("system", detail)
+                    self.backend.raise_for(response, text)
                 for line in response.iter_lines():
                     if time.perf_counter() > deadline:
                         raise GenerationError(
@@ -244,15 +373,19 @@ class OpenAICompatModel:
                     for choice in chunk.get("choices") or ():
                         delta = choice.get("delta") or {}
                         text = delta.get("content") or ""
-                        if text or delta.get("reasoning_content") or delta.get("reasoning"):
+                        reasoning = delta.get("reasoning_content") or delta.get("reasoning") or ""
+                        if text or reasoning:
                             last = time.perf_counter()
                             first = first or last
                             chunks += 1
                             pieces.append(text)
+                            timeline.append((last, reasoning or text, bool(reasoning)))
                         finish = choice.get("finish_reason") or finish
+                        logprobs.extend(_token_logprobs(choice.get("logprobs")))
         except httpx.TransportError as exc:
             raise Retryable(self.backend.scrub(f"{type(exc).__name__}: {exc}")) from None
         done = time.perf_counter()
+        thinking_chunks, first_answer = first_answer_chunk(timeline)  # one chunk per token
         prompt, completion, source = 0, chunks, "stream chunks"
         if usage and "completion_tokens" in usage:
             prompt, completion = int(usage.get("prompt_tokens", 0)), int(usage["completion_tokens"])
@@ -261,7 +394,24 @@ class OpenAICompatModel:
             text="".join(pieces), prompt_tokens=prompt, completion_tokens=completion,
             requested_at=requested, first_token_at=first, last_token_at=last, done_at=done,
             finish_reason=finish, engine=_engine_figures(timings), token_count_source=source,
+            logprobs=tuple(logprobs) if body.get("logprobs") and logprobs else None,
+            thinking="".join(text for _at, text, apart in timeline if apart),
+            thinking_tokens=thinking_chunks, first_answer_at=first_answer,
         )
+
+
+def _token_logprobs(block: Any) -> list[TokenLogprob]:
+    """A chunk's ``logprobs.content`` entries (OpenAI's format) as TokenLogprob."""
+    if not isinstance(block, dict):
+        return []
+    out = []
+    for entry in block.get("content") or ():
+        top = {str(t["token"]): float(t["logprob"]) for t in entry.get("top_logprobs") or ()
+               if isinstance(t, dict) and "token" in t and isinstance(t.get("logprob"), (int, float))}
+        logprob = entry.get("logprob")
+        out.append(TokenLogprob(str(entry.get("token", "")),
+                                float(logprob) if isinstance(logprob, (int, float)) else None, top))
+    return out
 
 
 def _parse_chunk(data: str) -> Mapping[str, Any]:

@@ -3,13 +3,63 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
 
-from wattbench.settings import Sampling
+from wattbench.errors import GenerationError
 
 Message = Mapping[str, str]
 """A chat message: {"role": "system" | "user" | "assistant", "content": text}."""
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """How to sample one completion: a token limit, temperature, nucleus threshold and seed."""
+
+    max_tokens: int = 200
+    temperature: float = 0.7
+    top_p: float = 0.95
+    seed: int = 42
+
+
+@dataclass(frozen=True)
+class OllamaOptions:
+    """The Ollama backend's own settings (--wb-ollama-*)."""
+
+    host: str | None = None  # None: OLLAMA_HOST, else http://127.0.0.1:11434
+    keep_alive: str = "30m"
+    cold: bool = False  # keep_alive 0s on every generation, to measure cold starts
+
+
+@dataclass(frozen=True)
+class BackendOptions:
+    """What a backend is built from: where models live, how to reach a server, and retries.
+
+    Timeouts are in seconds; ``retries`` counts further attempts after the first.
+    """
+
+    model_dirs: tuple[Path, ...] = ()
+    base_url: str | None = None
+    api_key_env: str = "OPENAI_API_KEY"
+    env_file: Path = Path(".env")
+    timeout_s: float = 600.0
+    connect_timeout_s: float = 10.0
+    retries: int = 3
+    ollama: OllamaOptions = field(default_factory=OllamaOptions)
+
+
+def backend_options(given: object) -> BackendOptions:
+    """``given`` as BackendOptions: itself, or the run's Settings (a conftest that subclasses a
+    built-in backend passes the settings its hook received)."""
+    if isinstance(given, BackendOptions):
+        return given
+    make = getattr(given, "backend_options", None)
+    if callable(make):
+        options = make()
+        if isinstance(options, BackendOptions):
+            return options
+    raise TypeError(f"a backend is built from BackendOptions or Settings, not {type(given).__name__}")
 
 
 @dataclass(frozen=True)
@@ -29,6 +79,53 @@ class LoadOptions:
     seed: int = 42
 
 
+def fold_system(messages: Sequence[Message]) -> tuple[Message, ...]:
+    """``messages`` with the system text moved into the first user turn, for chat templates that
+    refuse the system role (Gemma's).
+
+    As llama.cpp's own chat code does for Gemma (src/llama-chat.cpp, LLM_CHAT_TEMPLATE_GEMMA):
+    the system text, trimmed, then a blank line, then the user's text. A chat without a system
+    message comes back unchanged.
+    """
+    system = "\n\n".join(m["content"].strip() for m in messages if m["role"] == "system")
+    rest = [dict(m) for m in messages if m["role"] != "system"]
+    if not system:
+        return tuple(messages)
+    for message in rest:
+        if message["role"] == "user":
+            message["content"] = f"{system}\n\n{message['content']}"
+            break
+    else:
+        rest.insert(0, {"role": "user", "content": system})
+    return tuple(rest)
+
+
+@dataclass(frozen=True)
+class OutputFormat:
+    """What a caller asks of a generation beyond sampling (the judge's needs).
+
+    ``schema``: a JSON Schema (dict) the reply must match; the engine constrains decoding to it
+    where it can (llama.cpp grammar, OpenAI ``response_format``, Ollama ``format``), and says in
+    ``Generation.output_format`` whether it did. ``top_logprobs``: how many most likely tokens
+    to report at each generated position (0: none).
+    """
+
+    schema: Mapping[str, Any] | None = None
+    name: str = "reply"
+    top_logprobs: int = 0
+
+
+@dataclass(frozen=True)
+class TokenLogprob:
+    """One generated token: its text, its natural-log probability, and the most likely tokens
+    at its position (text -> natural-log probability, before any grammar restricted them where
+    the engine says so; llama.cpp in process: the model's own distribution)."""
+
+    token: str
+    logprob: float | None
+    top: Mapping[str, float]
+
+
 @dataclass(frozen=True)
 class Generation:
     """One completion and its timestamps (time.perf_counter seconds).
@@ -39,7 +136,7 @@ class Generation:
     """
 
     text: str
-    prompt_tokens: int
+    prompt_tokens: int | None  # None: the server did not report it (never guessed as 0)
     completion_tokens: int
     requested_at: float
     first_token_at: float | None
@@ -52,6 +149,20 @@ class Generation:
     usage), or 'stream chunks' (one streamed chunk per token, where a server sends no usage)."""
     attempts: int = 1
     retry_wait_s: float = 0.0
+    output_format: str = "free"
+    """'json schema' when the engine constrained the reply to OutputFormat.schema, else 'free'
+    (none asked, or the server refused it and the reply was asked for in free text)."""
+    logprobs: tuple[TokenLogprob, ...] | None = None
+    """Per generated token, when OutputFormat.top_logprobs was asked and the engine gave them."""
+    system_prompt_folded: bool = False
+    """Whether the system text was folded into the first user turn (see fold_system)."""
+    thinking: str = ""
+    """Reasoning a server sent apart from the answer (OpenAI-compatible ``reasoning_content`` or
+    ``reasoning``, Ollama's ``thinking``); in-text ``<think>`` blocks stay in ``text``."""
+    thinking_tokens: int | None = None
+    """Completion tokens spent thinking (wattbench.reasoning); None where not known."""
+    first_answer_at: float | None = None
+    """When the first answer token (not thinking) was sampled; None: no answer, or not known."""
 
 
 @runtime_checkable
@@ -69,8 +180,15 @@ class LoadedModel(Protocol):
         """Prompt length in the model's own tokens, chat template included."""
         ...
 
-    def generate(self, messages: Sequence[Message], sampling: Sampling) -> Generation:
-        """Generate one completion; raise wattbench.errors.GenerationError on failure."""
+    def generate(
+        self, messages: Sequence[Message], sampling: Sampling, output: OutputFormat | None = None
+    ) -> Generation:
+        """Generate one completion; raise wattbench.errors.GenerationError on failure.
+
+        ``output`` asks for a JSON schema and top log-probabilities; an engine that cannot
+        honour it generates free text and says so in the Generation (output_format, logprobs).
+        A chat template that refuses the system role gets the system text folded into the first
+        user turn (Generation.system_prompt_folded)."""
         ...
 
     def close(self) -> None:
@@ -92,3 +210,8 @@ class Backend(Protocol):
     def load(self, ref: ModelRef, options: LoadOptions) -> LoadedModel:
         """Load ``ref``; raise wattbench.errors.ModelLoadError when the engine refuses."""
         ...
+
+
+class OutputFormatRefused(GenerationError):
+    """The engine or server refused to constrain the reply to the asked JSON schema; the caller
+    may ask again without one (free text, parsed strictly)."""

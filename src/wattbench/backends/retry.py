@@ -11,6 +11,7 @@ import email.utils
 import random
 import re
 import time
+import urllib.parse
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TypeVar
@@ -94,8 +95,29 @@ def retry_after_s(value: str | None, now: float | None = None) -> float | None:
 
 
 def redact(text: str, secrets: Iterable[str]) -> str:
-    """``text`` with every secret, and every URL query string, replaced by '***'."""
+    """``text`` with every secret, every URL's user info and every URL query string replaced by
+    '***'."""
     for secret in secrets:
         if secret:
             text = text.replace(secret, "***")
+    text = re.sub(r"(https?://)[^\s/@\"']+@", r"\1***@", text)
     return re.sub(r"(https?://[^\s?#\"']+)\?[^\s#\"']*", r"\1?***", text)
+
+
+def public_url(url: str) -> str:
+    """``url`` as it may be shown and stored: no user info, query string or fragment
+    (``http://user:pw@host:8000/v1?key=k`` -> ``http://host:8000/v1``)."""
+    parts = urllib.parse.urlsplit(url)
+    host = parts.hostname or ""
+    if ":" in host:  # an IPv6 literal keeps its brackets
+        host = f"[{host}]"
+    netloc = host if parts.port is None else f"{host}:{parts.port}"
+    return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+
+def url_secrets(url: str) -> list[str]:
+    """The parts of ``url`` that may be credentials: its password, user name and query values."""
+    parts = urllib.parse.urlsplit(url)
+    found = [parts.password or "", parts.username or ""]
+    found += [value for _key, value in urllib.parse.parse_qsl(parts.query) if len(value) >= 4]
+    return [secret for secret in found if secret]

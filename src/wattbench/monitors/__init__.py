@@ -5,7 +5,10 @@ does):
     nvml      NVIDIA GPUs: energy counter, else power x time          (monitors/nvml.py)
     rapl      CPU package and DRAM counters via powercap sysfs         (monitors/rapl.py)
     jetson    Jetson power rails via INA3221 sysfs or tegrastats       (monitors/jetson.py)
-    estimate  CPU utilisation x TDP: a model, labelled as an estimate  (monitors/estimate.py)
+    estimate  own process tree's CPU share x TDP: a model, labelled    (monitors/estimate.py)
+
+The sampler's process and machine gauges (psutil, every OS it supports) are in
+monitors/gauges.py; RAPL and Jetson are Linux only and say so elsewhere.
 
 To add a source: write a module with a class that satisfies ``protocol.EnergySource`` and an
 ``open_<name>(...)`` function that returns it or raises EnergySourceError saying why it cannot

@@ -3,6 +3,15 @@
 A window may hold several generations of the same case (repeated until the window is long
 enough for the source to resolve, see --wb-energy-min-window); energy is then divided by their
 number, and energy per token uses the tokens of all of them.
+
+Fault rules (each one leaves the record, never the run):
+- A channel whose read failed in the window has no figure: its component and its domain key
+  are None, and so is every total it is part of (energy_j, per token, net); ``energy_warning``
+  names the channel and the device's error. The other channels keep their figures.
+- A negative net energy is reported as it is, with ``energy_warning`` saying why it cannot be
+  right (the idle baseline was higher than the window's mean power).
+- Contention: ``contended`` is True when other processes used more than
+  CONTENDED_OTHER_CPU_PCT of all CPUs over the window, or ran on a measured GPU.
 """
 
 from __future__ import annotations
@@ -12,6 +21,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from wattbench.monitors.gauges import CONTENDED_OTHER_CPU_PCT
 from wattbench.monitors.idle import Idle, total_joules
 from wattbench.monitors.meter import Meter, Sample, WindowReading
 from wattbench.monitors.protocol import METHODS
@@ -27,6 +37,8 @@ DOMAIN_KEYS = {
 GAUGES: dict[str, tuple[str | None, str | None]] = {
     "cpu_util_pct": ("cpu_util_avg_pct", "cpu_util_peak_pct"),
     "process_cpu_util_pct": ("process_cpu_util_avg_pct", None),
+    "other_cpu_util_pct": ("other_cpu_util_avg_pct", None),
+    "gpu_other_processes_count": (None, "gpu_other_processes_count"),
     "rss_mb": (None, "rss_peak_mb"),
     "system_mem_mb": (None, "system_mem_peak_mb"),
     "gpu_util_pct": ("gpu_util_avg_pct", "gpu_util_peak_pct"),
@@ -46,58 +58,87 @@ def source_label(meter: Meter) -> tuple[str, str]:
 def energy_figures(
     meter: Meter,
     reading: WindowReading,
-    tokens: Sequence[tuple[int, int]],
+    tokens: Sequence[tuple[int, int | None]],
     idle: Idle | None,
 ) -> dict[str, Any]:
-    """Energy keys for one case run; ``tokens`` holds (completion, total) per generation."""
-    if not meter.sources:
+    """Energy keys for one case run; ``tokens`` holds (completion, total) per generation (total
+    None where the prompt's tokens are unknown).
+
+    A figure that could not be obtained is None, and ``energy_warning`` says why.
+    """
+    if not meter.channels:
         return {}
     generations = len(tokens)
-    gross = total_joules(meter, reading)
+    failed = reading.failed
+    counted_failed = [k for k in failed if meter.channels[k][1].in_total]
+    gross = None if counted_failed else total_joules(meter, reading)
     completion = sum(c for c, _ in tokens)
-    total_tokens = sum(t for _, t in tokens)
+    totals = [t for _, t in tokens]
+    total_tokens = None if None in totals else sum(t for t in totals if t is not None)
     source, method = source_label(meter)
     figures: dict[str, Any] = {
-        "energy_j": gross / generations,
-        "energy_per_token_j": gross / completion if completion else None,
-        "energy_per_total_token_j": gross / total_tokens if total_tokens else None,
+        "energy_j": None if gross is None else gross / generations,
+        "energy_per_token_j": gross / completion if gross is not None and completion else None,
+        "energy_per_total_token_j": gross / total_tokens if gross is not None and total_tokens else None,
         "energy_source": source,
         "energy_method": method,
         "energy_window_s": reading.duration_s,
         "energy_window_generations_count": generations,
-        "energy_components_j": {key: j / generations for key, j in reading.joules.items()},
+        "energy_components_j": {
+            key: None if key in failed else j / generations for key, j in reading.joules.items()
+        },
     }
     for domain, key in DOMAIN_KEYS.items():
-        parts = [j for k, j in reading.joules.items() if meter.channels[k][1].domain == domain]
+        parts = [k for k in reading.joules if meter.channels[k][1].domain == domain]
         if parts:
-            figures[key] = sum(parts) / generations
-    counters = [reading.updates[k] for k, (_s, c) in meter.channels.items() if c.kind == "counter"]
-    samples = [reading.updates[k] for k, (_s, c) in meter.channels.items() if c.kind == "power"]
-    figures["energy_updates_count"] = min(counters + samples)
+            broken = any(k in failed for k in parts)
+            figures[key] = None if broken else sum(reading.joules[k] for k in parts) / generations
+    read = [reading.updates[k] for k in meter.channels if k not in failed]
+    figures["energy_updates_count"] = min(read) if read else None
+    warnings = [
+        f"no figure for {key}: its reading failed in this window ({error})"
+        for key, error in sorted(failed.items())
+    ]
     if idle is not None:
-        net = (gross - idle.power_w * reading.duration_s) / generations
+        net = None if gross is None else (gross - idle.power_w * reading.duration_s) / generations
         figures.update(
             idle_power_w=idle.power_w,
             idle_power_sd_w=idle.sd_w,
             energy_net_j=net,
-            energy_net_per_token_j=net * generations / completion if completion else None,
+            energy_net_per_token_j=net * generations / completion if net is not None and completion else None,
         )
-    warning = _resolution_warning(meter, reading)
-    if warning:
-        figures["energy_warning"] = warning
+        if idle.warning:
+            figures["idle_warning"] = idle.warning
+        if net is not None and net < 0 and gross is not None:
+            mean_w = gross / reading.duration_s if reading.duration_s else float("nan")
+            warnings.append(
+                f"net energy is negative ({net:.4g} J): the idle baseline ({idle.power_w:.2f} W) is "
+                f"above this window's mean power ({mean_w:.2f} W), so the baseline was taken under "
+                "other load or the machine's load changed since; the net figure is not usable"
+            )
+    resolution = _resolution_warning(meter, reading)
+    if resolution:
+        warnings.append(resolution)
+    if warnings:
+        figures["energy_warning"] = "; ".join(warnings)
     return figures
 
 
 def _resolution_warning(meter: Meter, reading: WindowReading) -> str | None:
     """Why the window's energy may be unreliable, or None."""
-    if any(reading.updates[k] == 0 for k, (_s, c) in meter.channels.items() if c.kind == "counter"):
+    if any(
+        reading.updates[k] == 0
+        for k, (_s, c) in meter.channels.items()
+        if c.kind == "counter" and k not in reading.failed
+    ):
         return (
             f"a counter did not change during the {reading.duration_s:.3f} s window: its energy "
             "reads 0 J; raise --wb-energy-min-window"
         )
     # A sampled power source resolves no finer than the sampler's interval.
     resolution = max(
-        max(s.resolution_s, meter.interval_s if s.method == "integrated" else 0.0) for s in meter.sources
+        max(s.resolution_s, meter.interval_s if s.method == "integrated" else 0.0)
+        for s in meter.sources if s.channels
     )
     if reading.duration_s < 10 * resolution:
         bound = 200 * resolution / reading.duration_s if reading.duration_s else float("inf")
@@ -125,7 +166,35 @@ def resource_figures(reading: WindowReading) -> dict[str, Any]:
             figures[avg_key] = (
                 sum(v * dt for v, dt in weighted) / span if span else weighted[-1][0]
             )
+    contended = contention(figures)
+    if contended is not None:
+        figures["contended"] = contended
     return figures
+
+
+def contention(figures: dict[str, Any]) -> bool | None:
+    """Whether other processes used the machine during the window; None when nothing says.
+
+    True when ``other_cpu_util_avg_pct`` is above CONTENDED_OTHER_CPU_PCT, or when
+    ``gpu_other_processes_count`` is above 0.
+    """
+    cpu = figures.get("other_cpu_util_avg_pct")
+    gpu = figures.get("gpu_other_processes_count")
+    if cpu is None and gpu is None:
+        return None
+    return bool((cpu is not None and cpu > CONTENDED_OTHER_CPU_PCT) or (gpu is not None and gpu > 0))
+
+
+def contention_text(figures: dict[str, Any]) -> str:
+    """What contended the window, in words."""
+    parts = []
+    cpu = figures.get("other_cpu_util_avg_pct")
+    if cpu is not None and cpu > CONTENDED_OTHER_CPU_PCT:
+        parts.append(f"other processes used {cpu:.0f}% of all CPUs (threshold {CONTENDED_OTHER_CPU_PCT:g}%)")
+    gpu = figures.get("gpu_other_processes_count")
+    if gpu:
+        parts.append(f"{gpu:.0f} other process(es) ran on the measured GPUs")
+    return " and ".join(parts)
 
 
 def write_series(path: Path, samples: Sequence[Sample]) -> None:

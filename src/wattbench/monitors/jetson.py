@@ -13,6 +13,11 @@ sysfs layouts (read first: no child process, no sudo):
     JetPack 4:  /sys/bus/i2c/drivers/ina3221x/*/iio:device*/rail_name_<k>, in_power<k>_input (mW)
     JetPack 5+: /sys/bus/i2c/drivers/ina3221/*/hwmon/hwmon*/in<k>_label, in<k>_input (mV),
                 curr<k>_input (mA)
+Linux only (Jetson boards run Linux for Tegra): elsewhere the source says so and is not used.
+
+A sysfs sensor that fails to read is reported as that rail's error for the poll (the meter then
+gives the rail no figure for the window); a rail missing from one tegrastats line is a gap.
+
 tegrastats lines hold rails as ``NAME current/average`` (``VDD_IN 5143mW/5143mW`` or
 ``GPU 0/0``); wattbench takes the current value. A rail missing from one line is skipped for
 that line, and the meter integrates across the gap.
@@ -23,6 +28,7 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -44,6 +50,7 @@ class RailSample:
 
     rails: dict[str, float]
     gauges: dict[str, float] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)  # rail -> why it could not be read
 
 
 def parse_tegrastats(line: str) -> RailSample:
@@ -153,7 +160,7 @@ class JetsonSource:
     def poll(self) -> Poll:
         """Every rail's power now (W) and the GPU gauges when tegrastats gives them."""
         sample = self._read()
-        return Poll(sample.rails, sample.gauges)
+        return Poll(sample.rails, sample.gauges, sample.errors)
 
     def close(self) -> None:
         """Stop tegrastats if it runs."""
@@ -162,16 +169,19 @@ class JetsonSource:
 
 def open_jetson(sysfs: Path = SYSFS, tegrastats: str = "tegrastats", interval_ms: int = 100) -> JetsonSource:
     """The Jetson source: INA3221 sysfs first, else tegrastats; EnergySourceError when neither."""
+    if not sys.platform.startswith("linux"):
+        raise EnergySourceError(f"Jetson: Linux only (Jetson boards); this is {sys.platform}")
     readers = find_ina3221(sysfs)
     if readers:
         def read() -> RailSample:
             rails: dict[str, float] = {}
+            errors: dict[str, str] = {}
             for rail, reader in readers.items():
                 try:
                     rails[rail] = reader()
-                except (OSError, ValueError):
-                    continue  # a sensor that fails once is skipped for this poll
-            return RailSample(rails)
+                except (OSError, ValueError) as exc:
+                    errors[rail] = f"{type(exc).__name__}: {exc}"
+            return RailSample(rails, errors=errors)
 
         return JetsonSource(read, list(readers), f"INA3221 sysfs under {sysfs}", 0.001)
     path = shutil.which(tegrastats)

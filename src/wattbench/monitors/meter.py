@@ -7,6 +7,12 @@ difference of cumulative joules read at its exact start and end, whatever the so
 
 Gauge samples are kept only while a window is open, so memory stays bounded however long the
 run; energy accumulates all the time.
+
+A read that fails never stops the sampler: a source that raises fails every one of its channels
+for that poll, a source can fail one channel (``Poll.errors``), and the system gauges can fail
+alone. The meter counts failed reads per channel, and a window in which a channel's read failed
+even once reports that channel as failed (``WindowReading.failed``, with the error), never as
+the joules it happened to accumulate.
 """
 
 from __future__ import annotations
@@ -16,8 +22,8 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from wattbench.monitors.gauges import SystemGauges
 from wattbench.monitors.integrate import Accumulator
-from wattbench.monitors.procfs import SystemGauges
 from wattbench.monitors.protocol import Channel, EnergySource
 
 
@@ -36,6 +42,7 @@ class Window:
 
     samples: list[Sample] = field(default_factory=list)
     start_updates: dict[str, int] = field(default_factory=dict)
+    start_failures: dict[str, int] = field(default_factory=dict)
 
     @property
     def start(self) -> float:
@@ -45,12 +52,17 @@ class Window:
 
 @dataclass(frozen=True)
 class WindowReading:
-    """A closed window: its length, energy and counter updates per channel, and its samples."""
+    """A closed window: its length, energy and counter updates per channel, and its samples.
+
+    ``failed`` maps each channel whose read failed at least once in the window (its edges
+    included) to the last error: its entry in ``joules`` is not a figure and must not be used.
+    """
 
     duration_s: float
     joules: dict[str, float]
     updates: dict[str, int]
     samples: tuple[Sample, ...]
+    failed: dict[str, str] = field(default_factory=dict)
 
 
 class Meter:
@@ -80,7 +92,9 @@ class Meter:
         self._thread: threading.Thread | None = None
         self.polls = 0
         self.sampler_cpu_s = 0.0  # CPU time the sampler thread spent, for the cost benchmark
-        self.errors: dict[str, str] = {}  # source name -> last poll error
+        self.errors: dict[str, str] = {}  # source name (or 'gauges') -> last poll error
+        self.failures: dict[str, int] = dict.fromkeys(self.channels, 0)  # channel -> failed reads
+        self.last_error: dict[str, str] = {}  # channel -> its last read error
 
     # -- polling -------------------------------------------------------------------------
     def poll(self) -> Sample:
@@ -88,16 +102,30 @@ class Meter:
         with self._lock:
             return self._poll_locked()
 
+    def _fail(self, key: str, error: str) -> None:
+        self.failures[key] += 1
+        self.last_error[key] = error
+
     def _poll_locked(self) -> Sample:
-        gauges = dict(self._system.read())
+        try:
+            gauges = dict(self._system.read())
+        except Exception as exc:  # gauges are context: losing one sample of them loses no figure
+            gauges = {}
+            self.errors["gauges"] = f"{type(exc).__name__}: {exc}"
         t = self._clock()
         for source in self.sources:
             try:
                 reading = source.poll()
-            except Exception as exc:  # a failed read loses one sample, not the run
-                self.errors[source.name] = f"{type(exc).__name__}: {exc}"
+            except Exception as exc:  # a failed read fails this poll's channels, not the run
+                error = f"{type(exc).__name__}: {exc}"
+                self.errors[source.name] = error
+                for channel in source.channels:
+                    self._fail(f"{source.name}:{channel.id}", error)
                 continue
             gauges.update(reading.gauges)
+            for channel_id, error in reading.errors.items():
+                self.errors[source.name] = error
+                self._fail(f"{source.name}:{channel_id}", error)
             for channel_id, value in reading.values.items():
                 self._acc[f"{source.name}:{channel_id}"].feed(t, value)
         sample = Sample(t, gauges, {key: acc.joules for key, acc in self._acc.items()})
@@ -130,8 +158,9 @@ class Meter:
     def begin(self) -> Window:
         """Open a window now."""
         with self._lock:
+            failures = dict(self.failures)  # before the opening poll: its failures count
             sample = self._poll_locked()
-            window = Window([sample], {key: acc.updates for key, acc in self._acc.items()})
+            window = Window([sample], {key: acc.updates for key, acc in self._acc.items()}, failures)
             self._windows.append(window)
         return window
 
@@ -145,12 +174,18 @@ class Meter:
             last = self._poll_locked()
             self._windows.remove(window)
             updates = {key: acc.updates - window.start_updates[key] for key, acc in self._acc.items()}
+            failed = {
+                key: self.last_error[key]
+                for key, count in self.failures.items()
+                if count > window.start_failures.get(key, 0)
+            }
         first = window.samples[0]
         return WindowReading(
             duration_s=last.t - first.t,
             joules={key: last.joules[key] - first.joules[key] for key in self.channels},
             updates=updates,
             samples=tuple(window.samples),
+            failed=failed,
         )
 
     def discard(self, window: Window) -> None:

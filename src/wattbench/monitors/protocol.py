@@ -36,14 +36,17 @@ class Channel:
 
 @dataclass(frozen=True)
 class Poll:
-    """One poll: channel id -> J (counter) or W (power), and gauges such as gpu_util_pct.
+    """One poll: channel id -> J (counter) or W (power), gauges such as gpu_util_pct, and errors.
 
-    A channel missing from ``values`` was not read this time (a rail absent from one tegrastats
-    line); the meter integrates across the gap.
+    A channel missing from ``values`` and from ``errors`` was not read this time (a rail absent
+    from one tegrastats line); the meter integrates across the gap. A channel in ``errors``
+    (channel id -> the device's error, e.g. ``NVMLError_NotReady: ...``) failed to read: a
+    window in which any of its reads failed has no figure for that channel.
     """
 
     values: Mapping[str, float]
     gauges: Mapping[str, float] = field(default_factory=dict)
+    errors: Mapping[str, str] = field(default_factory=dict)
 
 
 class EnergySource(Protocol):
@@ -61,7 +64,8 @@ class EnergySource(Protocol):
     channels: tuple[Channel, ...]
 
     def poll(self) -> Poll:
-        """Read every channel and gauge now."""
+        """Read every channel and gauge now; a channel that cannot be read goes in Poll.errors
+        (raising fails every channel of the source for this poll)."""
         ...
 
     def close(self) -> None:

@@ -9,6 +9,10 @@ Files (units: microjoules):
 Only package and DRAM zones are read: core and uncore are inside the package, and psys
 contains both, so reading them too would count joules twice.
 
+Linux only: powercap is a Linux interface. On macOS and Windows the source says so and is not
+used (under 'auto' the estimate stands in; Intel Power Gadget or LibreHardwareMonitor read the
+same counters there, but wattbench does not read them).
+
 Permissions: since Linux 5.10 (CVE-2020-8694, "Platypus") energy_uj is readable by root only.
 Counters wrap after minutes at full load (Intel ~17 min at 250 W, AMD ~3-4 min at 300 W); the
 sampler reads them ten times a second, far more often than that.
@@ -17,6 +21,7 @@ sampler reads them ten times a second, far more often than that.
 from __future__ import annotations
 
 import re
+import sys
 from pathlib import Path
 
 from wattbench.errors import EnergySourceError
@@ -73,6 +78,11 @@ class RaplSource:
 
 def open_rapl(root: Path = POWERCAP) -> RaplSource:
     """The RAPL source; raises EnergySourceError that says why it cannot be read, and the fix."""
+    if not root.is_dir() and not sys.platform.startswith("linux"):
+        raise EnergySourceError(
+            f"RAPL: Linux only (powercap sysfs); this is {sys.platform}: CPU energy is not measured "
+            "here (--wb-energy estimate gives the labelled estimate)"
+        )
     if not root.is_dir():
         raise EnergySourceError(
             f"RAPL: {root} does not exist (no powercap driver: not an Intel/AMD CPU, or a VM or "

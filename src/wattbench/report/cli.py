@@ -1,10 +1,15 @@
 """The ``wattbench`` command.
 
     wattbench report RUN [RUN ...] [--out DIR]     write the report (CSVs, texts, workbook, HTML)
-    wattbench compare BASE NEW [--fail GATES]     compare two saved runs; exit 1 when a gate fails
+    wattbench compare BASE NEW [--fail GATES] [--untested fail|warn]   compare two saved runs
+    wattbench rate RUN_DIR [--dimensions F] [--raters N] [--host H] [--port P]   blind human rating
+    wattbench merge SHARD_DIR [SHARD_DIR ...] --out DIR [--partial]   one run from a sharded run's
+        folders; exits 1 naming missing or duplicate cases (wattbench.merge)
 
-A RUN is a run folder (reports/run-...) or a ``--benchmark-json`` file. Exit codes: 0 done,
-1 a gate failed, 2 bad input.
+A RUN is a run folder (reports/run-...) or a ``--benchmark-json`` file. Exit codes:
+0 done (every gate tested and passed); 1 a gate failed; 2 bad input (a missing folder or file,
+a bad gate, a run with nothing to report); 3 a gate could not be tested (too few runs and
+cases, or a figure missing), unless ``--untested warn`` lets it pass with a warning.
 """
 
 from __future__ import annotations
@@ -15,11 +20,12 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from wattbench.errors import ReportInputError
+from wattbench.errors import ConfigError, ReportInputError
 from wattbench.report.build import write_report
-from wattbench.report.compare import DEFAULT_METRICS, compare, comparison_lines
-from wattbench.report.gates import parse_gates
-from wattbench.report.runs import read_run
+from wattbench.report.cells import csv_cell
+from wattbench.report.compare import DEFAULT_METRICS, compare, comparison_lines, exit_code
+from wattbench.report.gates import EXIT_INPUT, EXIT_UNTESTED, UNTESTED_POLICIES, parse_gates
+from wattbench.report.runs import check_source, read_run
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -31,6 +37,10 @@ def _parser() -> argparse.ArgumentParser:
         "--out", type=Path, help="report folder (default: the run folder, for one run folder)"
     )
     report.add_argument("--no-texts", action="store_true", help="do not write every answer to texts/")
+    report.add_argument(
+        "--primary", default="", metavar="[TASK=]human_DIM,...",
+        help="make a human score (wattbench rate) the quality of every task, or of the tasks named",
+    )
     comp = commands.add_parser("compare", help="compare a saved run with a baseline")
     comp.add_argument("base", type=Path, help="baseline: a run folder or a --benchmark-json file")
     comp.add_argument("new", type=Path, help="the run to judge, same forms")
@@ -40,9 +50,22 @@ def _parser() -> argparse.ArgumentParser:
         metavar="GATES",
         help='e.g. "decode_tokens_per_s:-5%%,energy_per_token_j:+10%%,rouge_l:-0.05"',
     )
+    comp.add_argument(
+        "--untested",
+        choices=UNTESTED_POLICIES,
+        default="fail",
+        help="a gate no test could decide (too few runs and cases): fail exits 3 (default), "
+        "warn prints it and exits 0",
+    )
     comp.add_argument("--metrics", default=",".join(DEFAULT_METRICS), help="comma-separated record keys")
     comp.add_argument("--all", action="store_true", help="show case rows without a significant change too")
     comp.add_argument("--csv", type=Path, help="also write every row to this CSV file")
+    from wattbench.rating.command import add_parser as add_rate
+
+    add_rate(commands)
+    from wattbench.merge import add_parser as add_merge
+
+    add_merge(commands)
     return parser
 
 
@@ -50,13 +73,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit code."""
     args = _parser().parse_args(argv)
     try:
+        if args.command == "rate":
+            from wattbench.rating.command import run as rate
+
+            return rate(args)
+        if args.command == "merge":
+            from wattbench.merge import run as merge
+
+            return merge(args)
         return _report(args) if args.command == "report" else _compare(args)
-    except ReportInputError as exc:
+    except ConfigError as exc:
         print(f"wattbench {args.command}: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_INPUT
 
 
 def _report(args: argparse.Namespace) -> int:
+    for path in args.runs:
+        check_source(path)
     out: Path | None = args.out
     if out is None:
         if len(args.runs) != 1 or not args.runs[0].is_dir():
@@ -64,7 +97,9 @@ def _report(args: argparse.Namespace) -> int:
                 "give --out DIR: the report goes into the run folder only for one run folder"
             )
         out = args.runs[0]
-    written = write_report(args.runs, out, texts=not args.no_texts)
+    from wattbench.report.human import parse_primary
+
+    written = write_report(args.runs, out, texts=not args.no_texts, primary=parse_primary(args.primary))
     print(
         f"{written.study.records} records, {len(written.study.groups)} groups in {written.seconds:.2f} s -> "
         f"{out}/ ({', '.join(written.files)})"
@@ -76,6 +111,8 @@ def _report(args: argparse.Namespace) -> int:
 
 def _compare(args: argparse.Namespace) -> int:
     gates = parse_gates(args.fail) if args.fail.strip() else []
+    check_source(args.base)
+    check_source(args.new)
     metrics = [m.strip() for m in args.metrics.split(",") if m.strip()]
     comparison = compare(read_run(args.base), read_run(args.new), metrics, gates)
     if not comparison.rows:
@@ -98,12 +135,15 @@ def _compare(args: argparse.Namespace) -> int:
                     "ci_low",
                     "ci_high",
                     "verdict",
+                    "test",
+                    "note",
                     "failed",
                 ]
             )
             for r in comparison.rows:
                 writer.writerow(
-                    [
+                    csv_cell(cell)
+                    for cell in [
                         r.label,
                         r.metric,
                         r.base_n,
@@ -115,10 +155,20 @@ def _compare(args: argparse.Namespace) -> int:
                         r.p_value,
                         *(r.ci or ("", "")),
                         r.verdict,
+                        r.test,
+                        r.note,
                         ",".join(str(g) for g in r.failed),
                     ]
                 )
-    return 1 if comparison.failures else 0
+    code = exit_code(comparison, args.untested)
+    if comparison.untested and not comparison.failures:
+        print(
+            f"UNTESTED: {len(comparison.untested)} gate(s) could not be tested (see the GATE lines); "
+            + (f"exit {EXIT_UNTESTED} (--untested warn lets it pass)" if code == EXIT_UNTESTED
+               else "passing anyway, as --untested warn asks"),
+            file=sys.stderr,
+        )
+    return code
 
 
 if __name__ == "__main__":

@@ -1,13 +1,23 @@
 """Compare two saved runs: a row per (case, metric) and per (model, metric) aggregate, each
-with a significance verdict, and the gates each row crosses.
+with a significance verdict and the test that decided it, and a verdict per gate.
 
-- A case row tests the runs of one case: Mann-Whitney U, two-sided, significant at p < ALPHA.
-  Its change is the difference of the means, absolute and relative to the baseline.
+- A case row tests the runs of one case, two-sided at p < ALPHA. Its change is the difference
+  of the means, absolute and relative to the baseline. The test is fixed by the sample sizes
+  before any p-value is seen, so the choice cannot favour a verdict:
+  1. ``mann-whitney`` (Mann-Whitney U) when it can reach p < ALPHA at all (4 v 4, 3 v 5 runs or
+     more): it assumes nothing about the distribution, so a single slow run cannot sway it;
+  2. else ``welch-log`` (Welch's t-test on the logs of the values) with 2 or more runs a side and
+     every value > 0, or ``welch`` (on the values) when some value is <= 0: it has power at 2 or
+     3 runs a side, where Mann-Whitney has none (its smallest p with 3 v 3 is 0.1);
+  3. else the row is ``UNTESTED`` (one run on a side).
 - An aggregate row pools a model's cases: its change is the geometric mean of the per-case
   ratios (new mean / base mean) for positive figures, else the mean difference, shown with a
-  95% bootstrap CI over cases. It is significant when a sign-flip permutation test over the
-  cases gives p < ALPHA (which needs 6 or more cases). It works with one run per case, where
-  case rows cannot be tested.
+  95% bootstrap CI over cases. It is decided by a ``sign-flip`` permutation test over the cases,
+  which needs 6 or more cases; with fewer it is ``UNTESTED``. It works with one run per case.
+- A gate is tested on a case when the case's own row or its model's aggregate row was tested.
+  It FAILs when a significant row crosses it, is UNTESTED when some matched case was tested by
+  neither (or lacks the figure), and PASSes otherwise. An UNTESTED gate is never a pass:
+  ``exit_code`` gives EXIT_UNTESTED (3) for it unless the caller relaxes that.
 
 Cases match by (model, task, load, level, system prompt). Matched cases whose fingerprints
 differ are compared, with a warning that names what differs (CPU, GPU, driver, engine, model).
@@ -25,9 +35,23 @@ from typing import Any
 
 from wattbench.machine import fingerprint_difference
 from wattbench.metrics import BY_KEY
-from wattbench.report.gates import DERIVED, Gate
+from wattbench.report.gates import (
+    DERIVED,
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_UNTESTED,
+    UNTESTED,
+    UNTESTED_POLICIES,
+    Gate,
+)
 from wattbench.report.quality import number
-from wattbench.report.stats import bootstrap_mean_ci, mann_whitney_p, sign_flip_p
+from wattbench.report.stats import (
+    bootstrap_mean_ci,
+    mann_whitney_p,
+    sign_flip_p,
+    smallest_mann_whitney_p,
+    welch_p,
+)
 from wattbench.report.study import derived
 
 ALPHA = 0.05
@@ -60,9 +84,34 @@ class Row:
     change_pct: float | None
     p_value: float | None  # case rows
     ci: tuple[float, float] | None  # aggregate rows: CI of the change (percent if relative, else absolute)
-    verdict: str
+    verdict: str  # better, worse, changed, no significant change, or UNTESTED
     ci_relative: bool = False  # the CI is of the percent change (positive figures), else absolute
     failed: list[Gate] = field(default_factory=list)
+    test: str = ""  # the test that decided: mann-whitney, welch-log, welch, sign-flip; "" when UNTESTED
+    note: str = ""  # why the row is UNTESTED
+
+
+@dataclass(frozen=True)
+class GateResult:
+    """One gate over the matched cases: FAIL, UNTESTED or PASS, with the cases it could not test."""
+
+    gate: Gate
+    status: str  # FAIL, UNTESTED or PASS
+    crossed: int  # rows that crossed the gate
+    cases: int  # matched cases
+    untested: list[str]  # "case: why" for each matched case the gate could not test
+
+    def describe(self) -> str:
+        """'GATE decode_tokens_per_s:-10%: UNTESTED on 1 of 1 cases (m-qa-short-L0: 1 v 1 runs ...)'."""
+        tested = self.cases - len(self.untested)
+        line = f"GATE {self.gate}: {self.status}"
+        if self.crossed:
+            line += f", crossed by {self.crossed} row(s)"
+        line += f"; tested on {tested} of {self.cases} cases"
+        if self.untested:
+            shown = "; ".join(self.untested[:3]) + ("; ..." if len(self.untested) > 3 else "")
+            line += f"; UNTESTED on {len(self.untested)} ({shown})"
+        return line
 
 
 @dataclass
@@ -73,11 +122,30 @@ class Comparison:
     warnings: list[str]
     only_base: int
     only_new: int
+    gates: list[GateResult] = field(default_factory=list)
 
     @property
     def failures(self) -> list[Row]:
         """Rows that crossed a gate."""
         return [r for r in self.rows if r.failed]
+
+    @property
+    def untested(self) -> list[GateResult]:
+        """Gates that some matched case could not test, or that matched no case at all."""
+        return [g for g in self.gates if g.untested or g.status == UNTESTED]
+
+
+def exit_code(comparison: Comparison, untested: str = "fail") -> int:
+    """EXIT_FAILED (1) when a gate failed, else EXIT_UNTESTED (3) when a gate is untested and
+    ``untested`` is "fail" (the default), else EXIT_OK (0). ``untested="warn"`` lets an untested
+    gate pass; the caller still prints its GATE line. Raises ValueError for another policy."""
+    if untested not in UNTESTED_POLICIES:
+        raise ValueError(f"untested policy {untested!r}: use one of {', '.join(UNTESTED_POLICIES)}")
+    if comparison.failures:
+        return EXIT_FAILED
+    if comparison.untested and untested == "fail":
+        return EXIT_UNTESTED
+    return EXIT_OK
 
 
 def direction(metric: str) -> int:
@@ -90,9 +158,9 @@ def direction(metric: str) -> int:
     return 0 if unit in NEUTRAL_UNITS else -1
 
 
-def _verdict(metric: str, change: float, significant: bool | None, few: str = "too few runs to test") -> str:
+def _verdict(metric: str, change: float, significant: bool | None) -> str:
     if significant is None:
-        return few
+        return UNTESTED
     if not significant:
         return "no significant change"
     sign = direction(metric)
@@ -118,15 +186,35 @@ def _values(
     return values, first
 
 
+def _case_test(base: list[float], new: list[float]) -> tuple[str, float | None, str]:
+    """(test, p, why untested) for one case's runs: the rule in the module docstring."""
+    if smallest_mann_whitney_p(len(base), len(new)) < ALPHA:
+        return "mann-whitney", mann_whitney_p(base, new), ""
+    if len(base) >= 2 and len(new) >= 2:
+        log = all(v > 0 for v in (*base, *new))
+        return ("welch-log" if log else "welch"), welch_p(base, new, log), ""
+    return "", None, f"{len(base)} v {len(new)} runs (a test over runs needs 2 or more a side)"
+
+
 def _case_row(label: str, metric: str, base: list[float], new: list[float]) -> Row:
     b, n = statistics.fmean(base), statistics.fmean(new)
     pct = (n - b) / abs(b) * 100 if b else None
-    # With too few runs no split can reach p < ALPHA: say so rather than call it "no change".
-    smallest = 2 / math.comb(len(base) + len(new), len(base))
-    p = mann_whitney_p(base, new) if smallest < ALPHA else None
+    test, p, note = _case_test(base, new)
     significant = None if p is None else p < ALPHA
     return Row(
-        label, metric, len(base), len(new), b, n, n - b, pct, p, None, _verdict(metric, n - b, significant)
+        label,
+        metric,
+        len(base),
+        len(new),
+        b,
+        n,
+        n - b,
+        pct,
+        p,
+        None,
+        _verdict(metric, n - b, significant),
+        test=test,
+        note=note,
     )
 
 
@@ -150,6 +238,7 @@ def _aggregate_row(label: str, metric: str, pairs: list[tuple[list[float], list[
         pct = change / abs(base_mean) * 100 if base_mean else None
     # With fewer than 6 cases no flip of signs can reach p < ALPHA: say so.
     p = sign_flip_p(differences) if 2 / 2 ** len(pairs) < ALPHA else None
+    note = "" if p is not None else f"{len(pairs)} cases (the sign-flip test over cases needs 6 or more)"
     return Row(
         label,
         metric,
@@ -161,8 +250,10 @@ def _aggregate_row(label: str, metric: str, pairs: list[tuple[list[float], list[
         pct,
         p,
         ci,
-        _verdict(metric, change, None if p is None else p < ALPHA, few="too few cases to test"),
+        _verdict(metric, change, None if p is None else p < ALPHA),
         ci_relative=positive,
+        test="" if p is None else "sign-flip",
+        note=note,
     )
 
 
@@ -172,7 +263,7 @@ def compare(
     metrics: Sequence[str] = DEFAULT_METRICS,
     gates: Sequence[Gate] = (),
 ) -> Comparison:
-    """Rows for every metric of every case in both runs, then per-model aggregates; gates applied."""
+    """Rows for every metric of every case in both runs, then per-model aggregates; gates judged."""
     metrics = list(dict.fromkeys([*metrics, *(g.metric for g in gates)]))
     base_values, base_first = _values(base, metrics)
     new_values, new_first = _values(new, metrics)
@@ -185,20 +276,55 @@ def compare(
             "machine and build: " + "; ".join(differences)
         )
     rows: list[Row] = []
+    case_rows: dict[tuple[tuple[str, ...], str], Row] = {}
     pooled: dict[tuple[str, str], list[tuple[list[float], list[float]]]] = defaultdict(list)
     for key in shared:
-        label = "-".join(part for part in key if part != "default")
+        label = _label(key)
         for metric in metrics:
             b, n = base_values[key].get(metric), new_values[key].get(metric)
             if b and n:
-                rows.append(_case_row(label, metric, b, n))
+                row = _case_row(label, metric, b, n)
+                rows.append(row)
+                case_rows[key, metric] = row
                 pooled[key[0], metric].append((b, n))
+    aggregates: dict[tuple[str, str], Row] = {}
     for (model, metric), pairs in sorted(pooled.items()):
-        rows.append(_aggregate_row(f"{model}: all {len(pairs)} cases", metric, pairs))
+        aggregates[model, metric] = _aggregate_row(f"{model}: all {len(pairs)} cases", metric, pairs)
+        rows.append(aggregates[model, metric])
     gated = [_gate(row, gates) for row in rows]
+    results = [_judge(gate, shared, case_rows, aggregates, gated) for gate in gates]
     return Comparison(
-        gated, warnings, len(set(base_values) - set(new_values)), len(set(new_values) - set(base_values))
+        gated,
+        warnings,
+        len(set(base_values) - set(new_values)),
+        len(set(new_values) - set(base_values)),
+        results,
     )
+
+
+def _label(key: tuple[str, ...]) -> str:
+    return "-".join(part for part in key if part != "default")
+
+
+def _judge(
+    gate: Gate,
+    shared: Sequence[tuple[str, ...]],
+    case_rows: Mapping[tuple[tuple[str, ...], str], Row],
+    aggregates: Mapping[tuple[str, str], Row],
+    rows: Sequence[Row],
+) -> GateResult:
+    """The gate's verdict over every matched case: tested by the case row or the model's aggregate."""
+    untested = []
+    for key in shared:
+        row, pooled = case_rows.get((key, gate.metric)), aggregates.get((key[0], gate.metric))
+        if row is None:
+            untested.append(f"{_label(key)}: no {gate.metric} on one side")
+        elif row.verdict == UNTESTED and (pooled is None or pooled.verdict == UNTESTED):
+            why = row.note if pooled is None else f"{row.note}; {pooled.note}"
+            untested.append(f"{_label(key)}: {why}")
+    crossed = sum(1 for r in rows if gate in r.failed)
+    status = "FAIL" if crossed else UNTESTED if untested or not shared else "PASS"
+    return GateResult(gate, status, crossed, len(shared), untested)
 
 
 def _gate(row: Row, gates: Sequence[Gate]) -> Row:
@@ -214,10 +340,10 @@ def describe_failure(row: Row) -> str:
     """'decode_tokens_per_s of smollm2-qa-short-L0: -32.1% (24.1 -> 16.4, p=0.008) crossed -5%'."""
     change = f"{row.change_pct:+.1f}%" if row.change_pct is not None else f"{row.change_abs:+.4g}"
     if row.ci is not None:
-        evidence = (f"p={row.p_value:.3g} over {row.base_n} cases, "
+        evidence = (f"{row.test} p={row.p_value:.3g} over {row.base_n} cases, "
                     f"95% CI {row.ci[0]:+.3g}..{row.ci[1]:+.3g}{'%' if row.ci_relative else ''}")
     else:
-        evidence = f"p={row.p_value:.3g}, {row.base_n} v {row.new_n} runs"
+        evidence = f"{row.test} p={row.p_value:.3g}, {row.base_n} v {row.new_n} runs"
     gates = ", ".join(str(g) for g in row.failed)
     return (
         f"{row.metric} of {row.label}: {change} ({row.base_mean:.4g} -> {row.new_mean:.4g}, {evidence}) "
@@ -227,7 +353,7 @@ def describe_failure(row: Row) -> str:
 
 def format_table(comparison: Comparison, everything: bool = False) -> list[str]:
     """Lines of the table: aggregates always, case rows when significant, gated, or ``everything``."""
-    header = f"{'case':<48} {'metric':<22} {'base':>10} {'new':>10} {'change':>9}  {'evidence':<30} verdict"
+    header = f"{'case':<48} {'metric':<22} {'base':>10} {'new':>10} {'change':>9}  {'evidence':<40} verdict"
     lines = [header, "-" * len(header)]
     shown = [
         r
@@ -237,18 +363,18 @@ def format_table(comparison: Comparison, everything: bool = False) -> list[str]:
     for r in shown:
         change = f"{r.change_pct:+.1f}%" if r.change_pct is not None else f"{r.change_abs:+.3g}"
         if r.ci is not None:
-            p = "" if r.p_value is None else f"p={r.p_value:.2g} "
+            p = "" if r.p_value is None else f"{r.test} p={r.p_value:.2g} "
             evidence = f"{p}CI {r.ci[0]:+.3g}..{r.ci[1]:+.3g}{'%' if r.ci_relative else ''}"
         else:
-            evidence = "-" if r.p_value is None else f"p={r.p_value:.3g} ({r.base_n}v{r.new_n})"
+            evidence = "-" if r.p_value is None else f"{r.test} p={r.p_value:.3g} ({r.base_n}v{r.new_n})"
         flag = "  FAIL " + ",".join(str(g) for g in r.failed) if r.failed else ""
         lines.append(
             f"{r.label[:48]:<48} {r.metric[:22]:<22} {r.base_mean:>10.4g} {r.new_mean:>10.4g} "
-            f"{change:>9}  {evidence:<30} {r.verdict}{flag}"
+            f"{change:>9}  {evidence:<40} {r.verdict}{flag}"
         )
     hidden = len(comparison.rows) - len(shown)
     if hidden:
-        lines.append(f"({hidden} case rows not shown: no significant change, or too few runs to test; "
+        lines.append(f"({hidden} case rows not shown: no significant change, or UNTESTED; "
                      "--all shows them)")
     return lines
 
@@ -260,4 +386,5 @@ def comparison_lines(comparison: Comparison, everything: bool = False) -> list[s
         lines.append(
             f"{comparison.only_base} cases only in the baseline, {comparison.only_new} only in the new run"
         )
+    lines += [result.describe() for result in comparison.gates]
     return lines + [f"REGRESSION {describe_failure(row)}" for row in comparison.failures]

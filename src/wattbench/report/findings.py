@@ -116,3 +116,27 @@ def as_markdown(items: list[Finding]) -> str:
     return "\n".join(
         f"## {item.question}\n\n" + "\n".join(f"- {a}" for a in item.answers) + "\n" for item in items
     )
+
+
+def best_per_task(study: Study) -> list[str]:
+    """One line per task for the end of a run: the best (model, level) by quality per joule,
+    with its stars ('?' marks stars resting on fewer than PROVISIONAL_RUNS runs)."""
+    lines = []
+    by_task: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for row in study.configs:
+        by_task[row["task"]].append(row)
+    for task, rows in sorted(by_task.items()):
+        rated = [r for r in rows if r["ratio_per_j"] is not None]
+        if not rated:
+            lines.append(f"{task}: no configuration scored above 0, so none is rated")
+            continue
+        best = max(rated, key=lambda r: r["ratio_per_j"])
+        # Plain ASCII: a terminal on a Windows code page cannot print star glyphs.
+        stars = "unrated" if best.get("stars") is None else f"{best['stars']}/5 stars"
+        stars += " (provisional: fewer than 3 runs)" if best.get("stars_provisional") else ""
+        lines.append(
+            f"{task}: best {_label(best)} {stars} (quality {_f(best['quality'], 3)}, "
+            f"{_f(best['energy_j'], 2)} J, {_f(best['ratio_per_j'] and best['ratio_per_j'] * 1000, 1)} "
+            "quality per kJ)"
+        )
+    return lines

@@ -3,6 +3,10 @@
 Each gate names a metric and the change that fails it: the sign says which way is a
 regression, a ``%`` makes it relative to the baseline's mean, no ``%`` makes it absolute (for
 scores in [0, 1]). A change fails its gate only when it is significant and reaches the threshold.
+
+A gate that cannot be tested (one run a side and fewer than 6 cases, or a figure missing) is
+``UNTESTED``, never a pass: ``wattbench compare`` then exits with EXIT_UNTESTED (3) unless
+``--untested warn`` is given (see compare.py for which test decides).
 """
 
 from __future__ import annotations
@@ -13,6 +17,9 @@ from dataclasses import dataclass
 from wattbench.errors import ReportInputError
 from wattbench.metrics import BY_KEY
 
+EXIT_OK, EXIT_FAILED, EXIT_INPUT, EXIT_UNTESTED = 0, 1, 2, 3  # wattbench compare's exit codes
+UNTESTED = "UNTESTED"  # the verdict of a row or gate no test could decide
+UNTESTED_POLICIES = ("fail", "warn")  # what an UNTESTED gate does to the exit code
 DERIVED = ("quality", "quality_per_j", "quality_per_s", "tokens_per_j")  # computed by the report
 _GATE = re.compile(r"^\s*([A-Za-z0-9_]+)\s*:\s*([+-])\s*([0-9]*\.?[0-9]+)\s*(%?)\s*$")
 

@@ -1,6 +1,11 @@
 """report.html: one self-contained page (inline CSS and SVG, no script, no network) with the
-answers, the star table, Pareto scatters, quality and energy against prompt level, a radar per
-model across tasks, a heat map of the ratio, and the machine fingerprints.
+warnings first (estimated energy, merged machines, a partial run, provisional stars), the
+answers, the star table, an efficiency table with CIs, Pareto scatters with error bars and a
+label on every point, quality and energy against prompt level, a radar per model across tasks,
+a heat map of the ratio, and the machine fingerprints.
+
+Every text on the page, including model names and answers from models or users' files, goes
+through ``html.escape``, so the page renders it as text and never as markup.
 """
 
 from __future__ import annotations
@@ -13,7 +18,11 @@ from typing import Any
 from wattbench.machine import HARDWARE
 from wattbench.report import svg
 from wattbench.report.findings import Finding
+from wattbench.report.rating import PROVISIONAL_RUNS
+from wattbench.report.runs import Outcomes
 from wattbench.report.study import Study
+
+FAILED_SHOWN = 10  # failed cases named on the page; all of them are in results.jsonl
 
 STYLE = """
 body{font:14px/1.45 system-ui,sans-serif;margin:24px auto;max-width:1120px;color:#222;padding:0 12px}
@@ -26,7 +35,8 @@ th{background:#f4f4f4}.stars{color:#d4a017;letter-spacing:1px;white-space:nowrap
 svg text{font:11px system-ui,sans-serif;fill:#333}svg .t{font-size:13px;font-weight:600}
 svg .a{font-size:12px}svg .l{font-size:11px}svg .g{stroke:#e5e5e5}svg .ring{fill:none;stroke:#ddd}
 svg .front{fill:none;stroke:#444;stroke-dasharray:4 3}svg .on{stroke:#000;stroke-width:1.5}
-svg .dark{fill:#fff}small{color:#666}
+svg .dark{fill:#fff}svg .bar{stroke-width:1.2;fill:none}svg .tag{font-size:10px;fill:#444}
+small{color:#666}.prov{color:#888;font-style:italic}
 """
 
 
@@ -44,6 +54,39 @@ def _table(columns: Sequence[str], rows: Sequence[Sequence[Any]], raw: bool = Fa
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
+def warnings(study: Study, outcomes: Outcomes | None = None) -> list[str]:
+    """The cautions a reader needs before any figure, as plain sentences (most severe first)."""
+    found = []
+    if outcomes is not None and outcomes.failed_cases:
+        failed = outcomes.failed_cases
+        named = "; ".join(f"{case} ({error.splitlines()[0][:120]})" for case, error in
+                          list(failed.items())[:FAILED_SHOWN])
+        more = f"; and {len(failed) - FAILED_SHOWN} more" if len(failed) > FAILED_SHOWN else ""
+        total = len(outcomes.cases)
+        found.append(
+            f"Partial run: {total - len(failed)} of {total} cases finished every run; "
+            f"{len(failed)} failed: {named}{more}. Their figures are missing from every table and chart."
+        )
+    if any(m.get("energy_method") == "estimated" for m in study.machines.values()):
+        found.append("Energy here is an estimate (busy CPU time x TDP), not a measurement; rank with care.")
+    machines = {tuple(str(m.get(k, "")) for k in HARDWARE) for m in study.machines.values()}
+    if len(machines) > 1:
+        found.append(
+            "This report merges runs from different machines. Figures of one model on two machines are "
+            "kept apart (model@fingerprint), but comparing across machines compares hardware as much as "
+            "models."
+        )
+    fewest = min((g["runs"] for g in study.groups), default=0)
+    if fewest < PROVISIONAL_RUNS:
+        found.append(
+            f"Some cases ran {fewest} time(s): stars resting on fewer than {PROVISIONAL_RUNS} runs per case "
+            "are provisional (marked ?)"
+            + (", and a CI from one run has zero width" if fewest == 1 else "")
+            + f". Rerun with --wb-runs {PROVISIONAL_RUNS} or more before ranking."
+        )
+    return found
+
+
 def _machines(study: Study) -> str:
     keys = (
         "machine_cpu",
@@ -56,24 +99,14 @@ def _machines(study: Study) -> str:
         "energy_method",
     )
     rows = [[fp, *(m.get(k, "") for k in keys)] for fp, m in sorted(study.machines.items())]
-    warning = ""
-    machines = {tuple(str(m.get(k, "")) for k in HARDWARE) for m in study.machines.values()}
-    if len(machines) > 1:
-        warning = (
-            '<p class="warn">This report merges runs from different machines. Figures of one model '
-            "on two machines are kept apart (model@fingerprint), but comparing across machines "
-            "compares hardware as much as models.</p>"
-        )
-    estimated = any(m.get("energy_method") == "estimated" for m in study.machines.values())
-    note = (
-        (
-            '<p class="warn">Energy here is an estimate (busy CPU time x TDP), not a measurement; '
-            "rank with care.</p>"
-        )
-        if estimated
-        else ""
-    )
-    return f'{warning}{note}<div class="wide">{_table(["fingerprint", *keys], rows)}</div>'
+    return f'<div class="wide">{_table(["fingerprint", *keys], rows)}</div>'
+
+
+def _star_cell(count: int | None, provisional: bool, tip: str = "") -> str:
+    if provisional:
+        return (f'<span class="stars prov" title="provisional: fewer than {PROVISIONAL_RUNS} runs per case'
+                f'{"; " + escape(tip) if tip else ""}">{star_text(count)}?</span>')
+    return f'<span class="stars" title="{escape(tip)}">{star_text(count)}</span>'
 
 
 def _stars(study: Study) -> str:
@@ -86,12 +119,47 @@ def _stars(study: Study) -> str:
             mark = " ◆" if r is not None and r.get("pareto_energy") else ""
             tip = "" if r is None or r["ratio_per_j"] is None else f"{r['ratio_per_j']:.3g} quality/J"
             cells.append(
-                f'<span class="stars" title="{tip}">{star_text(None if r is None else r["stars"])}</span>'
-                f"{mark}"
+                _star_cell(None if r is None else r["stars"], r is not None and r["stars_provisional"], tip)
+                + mark
             )
-        cells.append(f'<span class="stars">{star_text(o["stars"])}</span>')
+        cells.append(_star_cell(o["stars"], o["stars_provisional"]))
         rows.append([escape(o["system"]), escape(o["config"]), *cells])
     return _table(["model", "level", *study.tasks, "overall"], rows, raw=True)
+
+
+def _with_ci(row: dict[str, Any], name: str, digits: str = ".3g") -> str:
+    value, low, high = row.get(name), row.get(f"{name}_ci_low"), row.get(f"{name}_ci_high")
+    if value is None:
+        return "n/a"
+    if low is None or high is None:
+        return f"{value:{digits}}"
+    return f"{value:{digits}} [{low:{digits}}, {high:{digits}}]"
+
+
+def _efficiency(study: Study) -> str:
+    """Per configuration across tasks: decode speed, TTFT, J/token, energy method, each with its CI."""
+    methods: dict[str, set[str]] = defaultdict(set)
+    for g in study.groups:
+        method = study.machines.get(g["fingerprint"], {}).get("energy_method")
+        methods[g["system"]].add(str(method) if method else "none")
+    rows = [
+        [
+            o["system"],
+            o["config"],
+            _with_ci(o, "decode_tokens_per_s"),
+            _with_ci(o, "ttft_s"),
+            _with_ci(o, "energy_per_token_j"),
+            _with_ci(o, "energy_j"),
+            ", ".join(sorted(methods[o["system"]])),
+            o["runs_min"],
+        ]
+        for o in study.overall
+    ]
+    return _table(
+        ["model", "level", "decode tokens/s [95% CI]", "TTFT s [95% CI]", "J/token [95% CI]",
+         "J per case [95% CI]", "energy method", "runs per case (fewest)"],
+        rows,
+    )
 
 
 def _pareto(study: Study) -> str:
@@ -101,7 +169,17 @@ def _pareto(study: Study) -> str:
         ("latency_s", "pareto_latency", "latency per case (s)"),
     ):
         points = [
-            svg.Point(r[cost], r["quality_norm"], f"{r['system']} {r['config']}", r["system"], r[flag])
+            svg.Point(
+                r[cost],
+                r["quality_norm"],
+                f"{r['system']} {r['config']}",
+                r["system"],
+                r[flag],
+                tag=f"{r['system']} {r['config']}",
+                kind=r["level"],
+                x_ci=_ci(r, cost),
+                y_ci=_ci(r, "quality_norm"),
+            )
             for r in study.overall
             if r[cost] is not None and r["quality_norm"] is not None
         ]
@@ -109,6 +187,11 @@ def _pareto(study: Study) -> str:
             svg.scatter(f"Quality vs {cost.split('_')[0]}: Pareto front", points, label, "normalised quality")
         )
     return "".join(charts)
+
+
+def _ci(row: dict[str, Any], name: str) -> tuple[float, float] | None:
+    low, high = row.get(f"{name}_ci_low"), row.get(f"{name}_ci_high")
+    return None if low is None or high is None else (low, high)
 
 
 def _levels(study: Study) -> str:
@@ -153,22 +236,26 @@ def _heatmap(study: Study) -> str:
     return svg.heatmap("Quality per joule, as a share of each task's best", rows, study.tasks, cells)
 
 
-def render(study: Study, items: Sequence[Finding], title: str) -> str:
-    """The whole page."""
+def render(study: Study, items: Sequence[Finding], title: str, outcomes: Outcomes | None = None) -> str:
+    """The whole page; ``outcomes`` (the failed runs) makes a partial run say so at the top."""
     answers = "".join(
         f"<h3>{escape(f.question)}</h3><ul>" + "".join(f"<li>{escape(a)}</li>" for a in f.answers) + "</ul>"
         for f in items
     )
+    cautions = "".join(f'<p class="warn">{escape(w)}</p>' for w in warnings(study, outcomes))
     return (
         f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{escape(title)}</title>'
-        f"<style>{STYLE}</style></head><body><h1>{escape(title)}</h1>"
+        f"<style>{STYLE}</style></head><body><h1>{escape(title)}</h1>{cautions}"
         f"<p>{study.records} run records in {len(study.groups)} groups: {len(study.tasks)} tasks, "
-        f"levels {', '.join(study.levels)}. Quality is each task's primary score divided by the best "
+        f"levels {escape(', '.join(study.levels))}. Quality is each task's primary score divided by the best "
         "group mean of that task; stars are equal bands over the observed range of quality per joule "
         "(per task, and overall as the mean share of each task's best). ◆ marks the Pareto front of "
-        "quality against energy within a task.</p>"
+        f"quality against energy within a task; ? marks provisional stars (fewer than {PROVISIONAL_RUNS} "
+        "runs per case). Error bars and [brackets] are 95% CIs: bootstrap over each case's runs, "
+        "combined over loads and tasks in quadrature.</p>"
         f"<h2>Answers</h2>{answers}"
         f"<h2>Ratings</h2>{_stars(study)}"
+        f'<h2>Efficiency</h2><div class="wide">{_efficiency(study)}</div>'
         f'<h2>Pareto fronts</h2><div class="charts">{_pareto(study)}</div>'
         f'<h2>Prompt levels</h2><div class="charts">{_levels(study)}</div>'
         f'<h2>Models across tasks</h2><div class="charts">{_radars(study)}{_heatmap(study)}</div>'

@@ -9,16 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-PRIMARY = {
-    "code": "code_tests_passed",
-    "math": "math_correct",
-    "stem": "math_correct",
-    "reasoning": "answer_correct",
-    "extraction": "extraction_field_accuracy",
-    "creative": "distinct_2",
-    "roleplay": "distinct_2",
-}
-DEFAULT = "rouge_l"  # qa, summary, humanities and sets with a reference text
+from wattbench.cases.kinds import kind_of, primary_metric
 
 
 def number(value: Any) -> float | None:
@@ -30,4 +21,18 @@ def number(value: Any) -> float | None:
 
 def quality(record: Mapping[str, Any]) -> float | None:
     """The record's primary quality score in [0, 1], or None when it has none."""
-    return number(record.get(PRIMARY.get(str(record.get("task")), DEFAULT)))
+    key = primary_key(record)
+    value = number(record.get(key))
+    if value is not None and key.startswith("human_"):
+        return (value - 1.0) / 4.0  # raters' Likert mean, 1-5 points (wattbench.report.human)
+    return value
+
+
+def primary_key(record: Mapping[str, Any]) -> str:
+    """The metric that stands for the record's quality: its own ``quality_metric``, else its
+    task kind's (older records carry neither: the kind comes from the task's name)."""
+    metric = record.get("quality_metric")
+    if isinstance(metric, str) and metric:
+        return metric
+    kind = record.get("task_kind")
+    return primary_metric(kind if isinstance(kind, str) else kind_of(str(record.get("task", ""))))

@@ -3,6 +3,10 @@
 As AI Energy Score rates energy alone, in bands over the models it measured, wattbench rates
 the efficiency-quality ratio: the band of the best fifth of the observed range gets 5 stars.
 Ratings compare within one report only; they are not absolute.
+
+A rating that rests on fewer than PROVISIONAL_RUNS runs of some case is marked provisional: with
+one or two runs a case's mean moves by more than the width of a band between two runs (its CI
+cannot even be estimated from one run), so the stars could change on a rerun.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from collections.abc import Hashable, Mapping
 from typing import TypeVar
 
 K = TypeVar("K", bound=Hashable)
+PROVISIONAL_RUNS = 3  # stars resting on fewer runs per case are provisional
 
 
 def stars(values: Mapping[K, float]) -> dict[K, int]:

@@ -10,14 +10,15 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from wattbench.errors import ReportInputError
-from wattbench.judging import JUDGEMENTS_FILE as JUDGEMENTS
 from wattbench.machine import fingerprint
 from wattbench.results import RESULTS_FILE as RESULTS
 from wattbench.results import ResultsFile
+from wattbench.rundir import JUDGEMENTS_FILE as JUDGEMENTS
 
 REASON_CHARS = 1000  # a judge that rambles still fits a spreadsheet cell
 
@@ -50,7 +51,7 @@ def _grades(lines: list[dict[str, Any]]) -> dict[str, Any]:
 
 def _benchmark_records(path: Path) -> Iterator[dict[str, Any]]:
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(path.read_text(encoding="utf-8-sig"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ReportInputError(f"{path}: not a readable JSON file ({exc})") from None
     if not isinstance(data, dict) or not isinstance(data.get("benchmarks"), list):
@@ -66,31 +67,75 @@ def _benchmark_records(path: Path) -> Iterator[dict[str, Any]]:
             yield {**record, **grades}
 
 
-def read_run(path: Path) -> Iterator[dict[str, Any]]:
-    """The successful run records of one saved run, streamed where it is a run folder."""
+def check_source(path: Path) -> None:
+    """Raise ReportInputError unless ``path`` is a run folder or an existing file (read later)."""
+    hint = "give a run folder (reports/run-...) or a --benchmark-json file"
     if path.is_dir():
         if not (path / RESULTS).is_file():
-            raise ReportInputError(
-                f"{path}: holds no {RESULTS}; give a run folder (reports/run-...) or a --benchmark-json file"
-            )
+            raise ReportInputError(f"{path}: holds no {RESULTS}; {hint}")
+    elif not path.exists():
+        kind = "file" if path.suffix.lower() == ".json" else "folder"
+        raise ReportInputError(f"no such {kind}: {path} ({hint})")
+    elif not path.is_file():
+        raise ReportInputError(f"{path}: not a folder or a file; {hint}")
+
+
+@dataclass
+class Outcomes:
+    """What the successful records leave out: the cases and runs that failed (error records).
+
+    A run that failed and then succeeded on a rerun (resume) counts as done, not failed.
+    """
+
+    cases: set[str] = field(default_factory=set)  # every case id seen, failed or not
+    errors: dict[tuple[str, int], str] = field(default_factory=dict)  # (case id, run) -> error
+
+    @property
+    def failed_cases(self) -> dict[str, str]:
+        """case id -> the first error of its failed runs, in case id order."""
+        failed: dict[str, str] = {}
+        for (case_id, _run), error in sorted(self.errors.items()):
+            failed.setdefault(case_id, error)
+        return failed
+
+
+def read_run(path: Path, outcomes: Outcomes | None = None) -> Iterator[dict[str, Any]]:
+    """The successful run records of one saved run, streamed where it is a run folder.
+
+    The path is checked at once (ReportInputError names it when it is missing); the records
+    are read as the iterator is consumed. ``outcomes``, when given, collects the failed runs.
+    """
+    check_source(path)
+    if path.is_dir():
         graded = judgements(path)
         records: Iterable[dict[str, Any]] = (
             {**r, **_grades(graded.get((str(r.get("case_id")), int(r.get("run", 0))), []))}
             for r in ResultsFile(path).records()
         )
-    elif path.is_file():
-        records = _benchmark_records(path)
     else:
-        raise ReportInputError(f"{path}: no such run folder or benchmark JSON file")
+        records = _benchmark_records(path)
+    return _successful(records, outcomes)
+
+
+def _successful(records: Iterable[dict[str, Any]], outcomes: Outcomes | None) -> Iterator[dict[str, Any]]:
     for record in records:
-        if "error" in record or "case_id" not in record:
+        if "case_id" not in record:
+            continue
+        if outcomes is not None:
+            case = (str(record["case_id"]), int(record.get("run", 0)))
+            outcomes.cases.add(case[0])
+            if "error" in record:
+                outcomes.errors[case] = str(record["error"])
+            else:
+                outcomes.errors.pop(case, None)
+        if "error" in record:
             continue
         record.setdefault("system_prompt", "default")
         record.setdefault("fingerprint", fingerprint(record))
         yield record
 
 
-def read_runs(paths: Iterable[Path]) -> Iterator[dict[str, Any]]:
+def read_runs(paths: Iterable[Path], outcomes: Outcomes | None = None) -> Iterator[dict[str, Any]]:
     """The records of several saved runs, one after the other (merged by fingerprint later)."""
     for path in paths:
-        yield from read_run(path)
+        yield from read_run(path, outcomes)

@@ -12,23 +12,31 @@ Words used throughout:
 Quality is normalised per task (divided by the best group mean of that task), so tasks combine.
 A task where no group scored above 0 has no normalised quality and takes no part in ratings.
 The ratio is normalised quality per joule of one generation (energy_j), and per second.
+
+A configuration's figure is a mean of group means (over loads, then over tasks). Its 95% CI
+combines the groups' bootstrap CIs in quadrature, each side apart: for a mean of k independent
+means, ``mean - sqrt(sum((mean_i - low_i)**2)) / k`` to ``mean + sqrt(sum((high_i - mean_i)**2)) / k``
+(a normal approximation; the groups' own CIs are in stats.csv). ``runs_min`` is the fewest runs
+behind any of its groups: stars resting on fewer than rating.PROVISIONAL_RUNS are provisional.
 """
 
 from __future__ import annotations
 
+import math
 import statistics
+from array import array
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from wattbench.levels import LEVELS
+from wattbench.cases.levels import LEVELS
 from wattbench.machine import FIELDS as FINGERPRINT_FIELDS
 from wattbench.machine import HARDWARE
 from wattbench.report.pareto import pareto_front
 from wattbench.report.quality import number, quality
-from wattbench.report.rating import stars
-from wattbench.report.stats import summarise_many
+from wattbench.report.rating import PROVISIONAL_RUNS, stars
+from wattbench.report.stats import summary_table
 from wattbench.report.tables import SCORES
 
 GROUP = ("fingerprint", "model", "task", "load", "level", "system_prompt")
@@ -76,8 +84,9 @@ def derived(record: Mapping[str, Any]) -> dict[str, float | None]:
 class Accumulator:
     """Collects the figures of streamed records per group: memory grows with groups, not records."""
 
-    values: dict[tuple[Any, ...], dict[str, list[float]]] = field(
-        default_factory=lambda: defaultdict(lambda: defaultdict(list))
+    # array("d") holds a float in 8 bytes where a list of floats takes 32: 100,000 records fit.
+    values: dict[tuple[Any, ...], dict[str, array[float]]] = field(
+        default_factory=lambda: defaultdict(lambda: defaultdict(lambda: array("d")))
     )
     machines: dict[str, dict[str, Any]] = field(default_factory=dict)
     scores: set[str] = field(default_factory=set)  # score keys some record carries
@@ -122,22 +131,62 @@ def _mean(values: Iterable[float | None]) -> float | None:
     return statistics.fmean(present) if present else None
 
 
+CI_FIGURES = (  # figures whose CI a configuration carries: the charts' and efficiency table's
+    "quality_norm",
+    "energy_j",
+    "latency_s",
+    "decode_tokens_per_s",
+    "ttft_s",
+    "energy_per_token_j",
+)
+
+
+def combined_ci(parts: Iterable[tuple[float, float, float]]) -> tuple[float, float, float] | None:
+    """(mean, low, high) of the mean of independent means given as (mean, low, high); None if none."""
+    present = list(parts)
+    if not present:
+        return None
+    k = len(present)
+    mean = statistics.fmean(m for m, _lo, _hi in present)
+    below = math.sqrt(sum((m - lo) ** 2 for m, lo, _hi in present)) / k
+    above = math.sqrt(sum((hi - m) ** 2 for m, _lo, hi in present)) / k
+    return mean, mean - below, mean + above
+
+
+def _ci_parts(rows: Iterable[Mapping[str, Any]], name: str, suffix: str) -> list[tuple[float, float, float]]:
+    """(mean, low, high) of ``name`` in each row that has it (``suffix``: "_mean" for groups, "" else)."""
+    return [
+        (r[f"{name}{suffix}"], r[f"{name}_ci_low"], r[f"{name}_ci_high"])
+        for r in rows
+        if r.get(f"{name}{suffix}") is not None and r.get(f"{name}_ci_low") is not None
+    ]
+
+
+def _with_cis(row: dict[str, Any], members: list[dict[str, Any]], suffix: str) -> None:
+    """Add ``NAME_ci_low`` / ``NAME_ci_high`` (and the mean where missing) for every CI_FIGURES name."""
+    for name in CI_FIGURES:
+        combined = combined_ci(_ci_parts(members, name, suffix))
+        low, high = (None, None) if combined is None else combined[1:]
+        row.setdefault(name, None if combined is None else combined[0])
+        row[f"{name}_ci_low"], row[f"{name}_ci_high"] = low, high
+
+
 def build_study(acc: Accumulator) -> Study:
     """Statistics per group, then normalisation, ratios, stars and fronts."""
     keys = list(acc.values)
     series = [(key, name, values) for key in keys for name, values in acc.values[key].items()]
-    summaries = summarise_many([values for _k, _n, values in series])
+    table = summary_table([values for _k, _n, values in series])
+    columns = zip(*(table[:, i].tolist() for i in range(5)))  # Python floats, column by column
+    del table
+    # One key string per figure, shared by every row: 20,000 rows of 60 f-strings each cost 70 MB.
+    names = {name: (f"{name}_mean", f"{name}_var", f"{name}_ci_low", f"{name}_ci_high") for name in FIGURES}
     rows: dict[tuple[Any, ...], dict[str, Any]] = {key: dict(zip(GROUP, key)) for key in keys}
-    for (key, name, _values), s in zip(series, summaries):
-        rows[key].update(
-            {
-                f"{name}_mean": s.mean,
-                f"{name}_var": s.variance,
-                f"{name}_ci_low": s.ci_low,
-                f"{name}_ci_high": s.ci_high,
-            }
-        )
-        rows[key]["runs"] = max(rows[key].get("runs", 0), s.n)
+    for (key, name, _values), (n, mean, variance, low, high) in zip(series, columns):
+        row = rows[key]
+        k_mean, k_var, k_low, k_high = names[name]
+        row[k_mean], row[k_var], row[k_low], row[k_high] = mean, variance, low, high
+        row["runs"] = max(row.get("runs", 0), int(n))
+    del series
     groups = list(rows.values())
     fingerprints: dict[str, set[str]] = defaultdict(set)
     for row in groups:
@@ -156,12 +205,18 @@ def build_study(acc: Accumulator) -> Study:
     for row in groups:
         top, q, energy = best[row["task"]], row.get("quality_mean"), row.get("energy_j_mean")
         row["quality_norm"] = q / top if q is not None and top > 0 else None
+        if row["quality_norm"] is not None:  # the same scale as the mean: divided by the task's best
+            row["quality_norm_ci_low"] = row["quality_ci_low"] / top
+            row["quality_norm_ci_high"] = row["quality_ci_high"] / top
         row["ratio_per_j"] = (
             row["quality_norm"] / energy if row["quality_norm"] is not None and energy else None
         )
     _rate_groups(groups)
     configs = _configs(groups)
     overall = _overall(configs)
+    for row in (*groups, *configs, *overall):
+        runs = row["runs"] if "runs" in row else row["runs_min"]
+        row["stars_provisional"] = row.get("stars") is not None and runs < PROVISIONAL_RUNS
     tasks = sorted({row["task"] for row in groups})
     levels = sorted({row["level"] for row in groups}, key=level_order)
     return Study(groups, configs, overall, acc.machines, acc.records, acc.scores, tasks, levels)
@@ -216,8 +271,10 @@ def _configs(groups: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 "tokens_per_j": _mean(r.get("tokens_per_j_mean") for r in group_rows),
                 "ratio_per_j": q / energy if q is not None and energy else None,
                 "ratio_per_s": q / latency if q is not None and latency else None,
+                "runs_min": min(r["runs"] for r in group_rows),
             }
         )
+        _with_cis(rows[-1], [{**r, "quality_norm_mean": r["quality_norm"]} for r in group_rows], "_mean")
     by_task: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for row in rows:
         by_task[row["task"]].append(row)
@@ -245,8 +302,11 @@ def _overall(configs: list[dict[str, Any]]) -> list[dict[str, Any]]:
             "prompt_tokens": _mean(r["prompt_tokens"] for r in task_rows),
             "ratio_share": _mean(r["ratio_share"] for r in task_rows),
             "tasks_rated": sum(r["ratio_share"] is not None for r in task_rows),
+            "runs_min": min(r["runs_min"] for r in task_rows),
         }
         for (system, config), task_rows in members.items()
     ]
+    for row in rows:
+        _with_cis(row, members[row["system"], row["config"]], "")
     _rate(rows, "ratio_share", "quality_norm", "energy_j", "latency_s")
     return sorted(rows, key=lambda r: (r["system"], level_order(r["level"]), r["config"]))

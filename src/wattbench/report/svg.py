@@ -32,13 +32,39 @@ CHAR_W = 6.5  # about the width of one 11 px sans-serif character
 
 @dataclass(frozen=True)
 class Point:
-    """A scatter mark: position, what the tooltip says, its series, and whether it is on the front."""
+    """A scatter mark: position, tooltip, series (colour), front flag, and optionally its
+    printed tag, its kind (shape) and the 95% CI of each coordinate (error bars)."""
 
     x: float
     y: float
     label: str
     series: str
     front: bool = False
+    tag: str = ""  # printed beside the mark, so a printed page names every point
+    kind: str = ""  # a second grouping drawn as the mark's shape (the prompt level)
+    x_ci: tuple[float, float] | None = None
+    y_ci: tuple[float, float] | None = None
+
+
+SHAPES = ("circle", "square", "triangle", "diamond", "down", "cross")
+
+
+def mark(shape: str, x: float, y: float, r: float, attrs: str, inner: str = "") -> str:
+    """One marker of ``shape`` (see SHAPES) centred on (x, y) with radius about ``r``."""
+    if shape == "circle":
+        return f'<circle cx="{x:.1f}" cy="{y:.1f}" r="{r}" {attrs}>{inner}</circle>'
+    if shape == "square":
+        return (f'<rect x="{x - r:.1f}" y="{y - r:.1f}" width="{2 * r}" height="{2 * r}" {attrs}>'
+                f"{inner}</rect>")
+    corners = {
+        "triangle": ((0, -1.2), (1.1, 0.8), (-1.1, 0.8)),
+        "diamond": ((0, -1.3), (1.3, 0), (0, 1.3), (-1.3, 0)),
+        "down": ((0, 1.2), (1.1, -0.8), (-1.1, -0.8)),
+        "cross": ((-0.4, -1.1), (0.4, -1.1), (0.4, -0.4), (1.1, -0.4), (1.1, 0.4), (0.4, 0.4), (0.4, 1.1),
+                  (-0.4, 1.1), (-0.4, 0.4), (-1.1, 0.4), (-1.1, -0.4), (-0.4, -0.4)),
+    }[shape]
+    points = " ".join(f"{x + r * dx:.1f},{y + r * dy:.1f}" for dx, dy in corners)
+    return f'<polygon points="{points}" {attrs}>{inner}</polygon>'
 
 
 def colour(index: int) -> str:
@@ -116,15 +142,22 @@ class _Axes:
         return "".join(parts)
 
 
-def _legend(names: Sequence[str]) -> str:
-    """Bottom right of the plot: low quality at high cost, the corner a trade-off chart leaves empty."""
-    x = WIDTH - RIGHT - 22 - CHAR_W * max((len(n) for n in names), default=0)
-    y = HEIGHT - BOTTOM - 6 - 15 * len(names)
-    return "".join(
+def _legend(names: Sequence[str], kinds: Sequence[str] = ()) -> str:
+    """Bottom right of the plot: low quality at high cost, the corner a trade-off chart leaves empty.
+
+    A swatch per series (colour), then a grey mark per kind (shape)."""
+    x = WIDTH - RIGHT - 22 - CHAR_W * max((len(n) for n in (*names, *kinds)), default=0)
+    y = HEIGHT - BOTTOM - 6 - 15 * (len(names) + len(kinds))
+    parts = [
         f'<rect x="{x:.0f}" y="{y + 15 * i}" width="10" height="10" fill="{colour(i)}"/>'
         f'<text x="{x + 14:.0f}" y="{y + 9 + 15 * i}" class="l">{escape(name)}</text>'
         for i, name in enumerate(names)
-    )
+    ]
+    for j, kind in enumerate(kinds):
+        row = y + 15 * (len(names) + j)
+        parts.append(mark(SHAPES[j % len(SHAPES)], x + 5, row + 5, 4.5, 'fill="#888"')
+                     + f'<text x="{x + 14:.0f}" y="{row + 9}" class="l">{escape(kind)}</text>')
+    return "".join(parts)
 
 
 def empty(title: str, why: str) -> str:
@@ -133,11 +166,16 @@ def empty(title: str, why: str) -> str:
 
 
 def scatter(title: str, points: Sequence[Point], x_label: str, y_label: str) -> str:
-    """Points coloured by series; the front's points ringed and joined by a step line."""
+    """Points coloured by series and shaped by kind, each tagged with its text and drawn with
+    its CI as error bars; the front's points outlined and joined by a step line. The legend
+    lists the series (colours) and the kinds (shapes)."""
     if not points:
         return empty(title, "no points with both figures")
-    axes = _Axes([p.x for p in points], [p.y for p in points], x_label, y_label)
+    xs = [v for p in points for v in (p.x, *(p.x_ci or ()))]
+    ys = [v for p in points for v in (p.y, *(p.y_ci or ()))]
+    axes = _Axes(xs, ys, x_label, y_label)
     names = list(dict.fromkeys(p.series for p in points))
+    kinds = list(dict.fromkeys(p.kind for p in points if p.kind))
     front = sorted((p for p in points if p.front), key=lambda p: p.x)
     path = ""
     if len(front) > 1:
@@ -145,14 +183,33 @@ def scatter(title: str, points: Sequence[Point], x_label: str, y_label: str) -> 
         for prev, p in itertools.pairwise(front):
             steps += [f"{axes.x(p.x):.1f},{axes.y(prev.y):.1f}", f"{axes.x(p.x):.1f},{axes.y(p.y):.1f}"]
         path = f'<polyline points="{" ".join(steps)}" class="front"/>'
-    marks = "".join(
-        f'<circle cx="{axes.x(p.x):.1f}" cy="{axes.y(p.y):.1f}" r="{6 if p.front else 4}" '
-        f'fill="{colour(names.index(p.series))}" class="{"on" if p.front else "off"}">'
-        f"<title>{escape(p.label)}: {_num(p.x)} {escape(x_label)}, {_num(p.y)} {escape(y_label)}"
-        f"{' (Pareto front)' if p.front else ''}</title></circle>"
-        for p in points
-    )
-    return _frame(title, axes.draw() + path + marks + _legend(names))
+    bars = []
+    for p in points:
+        x, y, c = axes.x(p.x), axes.y(p.y), colour(names.index(p.series))
+        if p.x_ci is not None and p.x_ci[1] > p.x_ci[0]:
+            x0, x1 = axes.x(p.x_ci[0]), axes.x(p.x_ci[1])
+            bars.append(f'<path d="M{x0:.1f} {y:.1f}H{x1:.1f}M{x0:.1f} {y - 3:.1f}V{y + 3:.1f}'
+                        f'M{x1:.1f} {y - 3:.1f}V{y + 3:.1f}" stroke="{c}" class="bar"/>')
+        if p.y_ci is not None and p.y_ci[1] > p.y_ci[0]:
+            y0, y1 = axes.y(p.y_ci[0]), axes.y(p.y_ci[1])
+            bars.append(f'<path d="M{x:.1f} {y0:.1f}V{y1:.1f}M{x - 3:.1f} {y0:.1f}H{x + 3:.1f}'
+                        f'M{x - 3:.1f} {y1:.1f}H{x + 3:.1f}" stroke="{c}" class="bar"/>')
+    marks = []
+    for p in points:
+        x, y = axes.x(p.x), axes.y(p.y)
+        shape = SHAPES[kinds.index(p.kind) % len(SHAPES)] if p.kind else "circle"
+        ci = ""
+        if p.x_ci is not None or p.y_ci is not None:
+            ci = " (95% CI " + ", ".join(
+                f"{_num(lo)}..{_num(hi)}" for lo, hi in (p.x_ci or (p.x, p.x), p.y_ci or (p.y, p.y))
+            ) + ")"
+        tip = (f"<title>{escape(p.label)}: {_num(p.x)} {escape(x_label)}, {_num(p.y)} {escape(y_label)}"
+               f"{ci}{' (Pareto front)' if p.front else ''}</title>")
+        attrs = f'fill="{colour(names.index(p.series))}" class="{"on" if p.front else "off"}"'
+        marks.append(mark(shape, x, y, 6 if p.front else 4.5, attrs, tip))
+        if p.tag:
+            marks.append(f'<text x="{x + 8:.1f}" y="{y - 6:.1f}" class="tag">{escape(p.tag)}</text>')
+    return _frame(title, axes.draw() + path + "".join(bars) + "".join(marks) + _legend(names, kinds))
 
 
 def lines(

@@ -5,17 +5,20 @@
   normalised quality, the ratio, stars and Pareto flags within its (task, load);
 - ratings.csv: a row per configuration and task, and per configuration overall (task "all");
 - texts/<model>/<task>/<load>-<level>-<system prompt>-r<run>.txt: every generated answer.
+
+Every text cell goes through cells.csv_cell, so no cell starts a formula in a spreadsheet.
 """
 
 from __future__ import annotations
 
 import csv
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from wattbench.ids import path_part
 from wattbench.metrics import BY_KEY
+from wattbench.report.cells import csv_cell
 
 LABELS = ("timestamp", "case_id", "fingerprint", "model", "task", "load", "level", "system_prompt", "run")
 MEASURED = (
@@ -37,19 +40,14 @@ SCORES = (*tuple(m.key for m in BY_KEY.values() if m.unit in ("score", "points")
 RESULT_COLUMNS = (*LABELS, *MEASURED, *RATIOS, *SCORES)
 
 
-def safe_name(part: Any) -> str:
-    """A path component from a label: anything but letters, digits and ``_.+`` becomes ``_``."""
-    return re.sub(r"[^A-Za-z0-9_.+]+", "_", str(part)) or "_"
-
-
 def text_path(record: Mapping[str, Any]) -> Path:
     """Where a record's answer goes, relative to the report folder."""
     return Path(
         "texts",
-        safe_name(record["model"]),
-        safe_name(record["task"]),
+        path_part(record["model"]),
+        path_part(record["task"]),
         (
-            f"{safe_name(record['load'])}-{safe_name(record['level'])}-{safe_name(record['system_prompt'])}"
+            f"{path_part(record['load'])}-{path_part(record['level'])}-{path_part(record['system_prompt'])}"
             f"-r{record.get('run', 0)}.txt"
         ),
     )
@@ -65,15 +63,11 @@ class ResultsTable:
 
     def add(self, record: Mapping[str, Any], ratios: Mapping[str, Any]) -> None:
         """One row: the record's labels, figures and scores, with its derived ratios."""
-        self._writer.writerow([_cell(ratios[k] if k in ratios else record.get(k)) for k in RESULT_COLUMNS])
+        self._writer.writerow([csv_cell(ratios[k] if k in ratios else record.get(k)) for k in RESULT_COLUMNS])
 
     def close(self) -> None:
         """Flush and close the file."""
         self._handle.close()
-
-
-def _cell(value: Any) -> Any:
-    return "" if value is None else value
 
 
 def write_rows(path: Path, rows: Sequence[Mapping[str, Any]], first: Iterable[str] = ()) -> None:
@@ -82,4 +76,4 @@ def write_rows(path: Path, rows: Sequence[Mapping[str, Any]], first: Iterable[st
     with path.open("w", newline="", encoding="utf-8") as out:
         writer = csv.DictWriter(out, columns, restval="")
         writer.writeheader()
-        writer.writerows({k: _cell(v) for k, v in row.items()} for row in rows)
+        writer.writerows({k: csv_cell(v) for k, v in row.items()} for row in rows)

@@ -1,11 +1,18 @@
-"""report.xlsx: model comparison, ratings per task, quality detail with the judge's reasons,
-energy / latency / output-token / quality matrices, each group's main statistics (all of them
-are in stats.csv), and the machines.
+"""report.xlsx: model comparison, ratings per task, a lean per-run sheet of answers with their
+quality and the judge's reasons, energy / latency / output-token / quality matrices, each
+group's means (their CIs and every other statistic are in stats.csv), and the machines.
 
-Written with openpyxl's write-only mode from a second stream over the records, so a
-100,000-record workbook never holds its cells in memory, and the quality detail sheet has a
-column only for the scores the study recorded. openpyxl is the ``[report]`` extra; without it
-the report says so and writes everything else.
+Written with XlsxWriter in its constant-memory mode as the records stream past (one pass: the
+per-run sheet is written while the report reads the runs, the other sheets after the study), so
+a 100,000-record workbook never holds its cells in memory: each row goes to disk as it is
+written. The per-run sheet is lean, the labels, quality, judge's reason and answer of each run;
+every score, the case id and the timestamp of each run are in results.csv. XlsxWriter is the
+``[report]`` extra; without it the report says so and writes everything else.
+
+Model output never runs: every text is written as a string cell (``strings_to_formulas`` and
+``strings_to_urls`` off, no ``write()`` guessing), so an answer that begins with ``=`` is shown,
+not evaluated, and no text becomes a link. Numbers are number cells; NaN and infinities become
+Excel's error values rather than failing the workbook.
 """
 
 from __future__ import annotations
@@ -18,18 +25,26 @@ from typing import Any
 
 from wattbench.report.quality import quality
 from wattbench.report.study import GROUP, Study, level_order
-from wattbench.report.tables import SCORES
 
-MISSING = "report.xlsx not written: openpyxl is not installed (pip install 'wattbench[report]')"
-DETAIL_LABELS = (
-    "case_id",
-    "fingerprint",
+MISSING = "report.xlsx not written: XlsxWriter is not installed (pip install 'wattbench[report]')"
+OPTIONS = {
+    "constant_memory": True,
+    "strings_to_formulas": False,
+    "strings_to_urls": False,
+    "strings_to_numbers": False,
+    "nan_inf_to_errors": True,
+}
+DETAIL = (  # the per-run sheet: what a reader of answers needs; the rest is in results.csv
     "model",
     "task",
     "load",
     "level",
     "system_prompt",
     "run",
+    "fingerprint",
+    "quality",
+    "judge_reason",
+    "output_text",
 )
 STAT_FIGURES = ("latency_s", "ttft_s", "decode_tokens_per_s", "energy_j", "energy_per_token_j", "quality")
 OVERALL = (
@@ -72,69 +87,109 @@ SHEETS = ("Models", "Per task", "Quality detail", *(name for name, _key in MATRI
 TEXT_CHARS = 32_000  # Excel's cell limit is 32,767 characters
 
 
-def _cell(value: Any) -> Any:
-    if isinstance(value, str) and len(value) > TEXT_CHARS:
-        return value[:TEXT_CHARS] + "..."
-    return value
+class _Sheet:
+    """Rows appended in order to one XlsxWriter worksheet, each cell written by its type."""
+
+    def __init__(self, sheet: Any) -> None:
+        self._sheet = sheet
+        self._row = 0
+        self._string = sheet.write_string
+        self._number = sheet.write_number
+        self._boolean = sheet.write_boolean
+
+    def append(self, values: Iterable[Any]) -> None:
+        """Write the next row: str as a string cell (never a formula), numbers, bools; None left blank."""
+        row = self._row
+        for col, value in enumerate(values):
+            if value is None:
+                continue
+            if isinstance(value, str):
+                self._string(row, col, value if len(value) <= TEXT_CHARS else value[:TEXT_CHARS] + "...")
+            elif isinstance(value, bool):
+                self._boolean(row, col, value)
+            elif isinstance(value, (int, float)):
+                self._number(row, col, value)
+            else:
+                self._string(row, col, str(value))
+        self._row += 1
+
+
+class Workbook:
+    """report.xlsx, written in one pass: ``add`` each record as it streams, then ``finish``."""
+
+    def __init__(self, path: Path, xlsxwriter: Any) -> None:
+        self._book = xlsxwriter.Workbook(str(path), OPTIONS)
+        self._sheets = {name: _Sheet(self._book.add_worksheet(name)) for name in SHEETS}
+        self._detail = self._sheets["Quality detail"]
+        self._detail.append(DETAIL)
+        self._at_quality = DETAIL.index("quality")
+
+    def add(self, record: Mapping[str, Any]) -> None:
+        """One row of the per-run sheet."""
+        values = [record.get(k) for k in DETAIL]
+        values[self._at_quality] = quality(record)
+        self._detail.append(values)
+
+    def finish(self, study: Study) -> None:
+        """The sheets drawn from the study, then close (write) the file."""
+        sheets = self._sheets
+        _table(sheets["Models"], OVERALL, study.overall)
+        _table(sheets["Per task"], PER_TASK, study.configs)
+        for name, key in MATRICES:
+            _matrix(sheets[name], key, study)
+        stats = [
+            *GROUP,
+            "system",
+            "config",
+            "runs",
+            *(f"{f}_mean" for f in STAT_FIGURES),
+            "quality_norm",
+            "ratio_per_j",
+            "stars",
+            "pareto_energy",
+            "pareto_latency",
+        ]
+        _table(sheets["Stats"], stats, study.groups)
+        machine_keys = list(dict.fromkeys(k for m in study.machines.values() for k in m))
+        _table(
+            sheets["Machines"],
+            ["fingerprint", *machine_keys],
+            [{"fingerprint": fp, **m} for fp, m in study.machines.items()],
+        )
+        self._book.close()
+
+    def discard(self) -> None:
+        """Close without keeping a workbook (the report failed before its study)."""
+        self._book.close()
+
+
+def open_workbook(path: Path) -> Workbook | str:
+    """A Workbook writing ``path``, or why none can be written (XlsxWriter missing)."""
+    try:
+        xlsxwriter = importlib.import_module("xlsxwriter")
+    except ImportError:
+        return MISSING
+    return Workbook(path, xlsxwriter)
 
 
 def write_workbook(path: Path, study: Study, records: Iterable[Mapping[str, Any]]) -> str | None:
-    """Write report.xlsx; ``records`` streams the runs again for the quality detail sheet.
-
-    Returns None when written, else why not (openpyxl missing).
-    """
-    try:
-        openpyxl = importlib.import_module("openpyxl")
-    except ImportError:
-        return MISSING
-    book = openpyxl.Workbook(write_only=True)
-    sheets = {name: book.create_sheet(name) for name in SHEETS}
-    _table(sheets["Models"], OVERALL, study.overall)
-    _table(sheets["Per task"], PER_TASK, study.configs)
-    detail = [
-        *DETAIL_LABELS,
-        "quality",
-        *(k for k in SCORES if k in study.scores),
-        "judge_reason",
-        "output_text",
-    ]
-    sheets["Quality detail"].append(detail)
+    """Write report.xlsx from a study and a stream of its records; None when written, else why not."""
+    book = open_workbook(path)
+    if isinstance(book, str):
+        return book
     for record in records:
-        q = quality(record)
-        sheets["Quality detail"].append([_cell(q if k == "quality" else record.get(k)) for k in detail])
-    for name, key in MATRICES:
-        _matrix(sheets[name], key, study)
-    bounds = ("mean", "ci_low", "ci_high")
-    stats = [
-        *GROUP,
-        "system",
-        "config",
-        "runs",
-        *(f"{f}_{b}" for f in STAT_FIGURES for b in bounds),
-        "quality_norm",
-        "ratio_per_j",
-        "stars",
-        "pareto_energy",
-        "pareto_latency",
-    ]
-    _table(sheets["Stats"], stats, study.groups)
-    machine_keys = list(dict.fromkeys(k for m in study.machines.values() for k in m))
-    _table(
-        sheets["Machines"],
-        ["fingerprint", *machine_keys],
-        [{"fingerprint": fp, **m} for fp, m in study.machines.items()],
-    )
-    book.save(path)
+        book.add(record)
+    book.finish(study)
     return None
 
 
-def _table(sheet: Any, columns: Sequence[str], rows: Sequence[Mapping[str, Any]]) -> None:
+def _table(sheet: _Sheet, columns: Sequence[str], rows: Sequence[Mapping[str, Any]]) -> None:
     sheet.append(list(columns))
     for row in rows:
-        sheet.append([_cell(row.get(c)) for c in columns])
+        sheet.append([row.get(c) for c in columns])
 
 
-def _matrix(sheet: Any, key: str, study: Study) -> None:
+def _matrix(sheet: _Sheet, key: str, study: Study) -> None:
     """Rows (system, task, load), a column per configuration: the group means of ``key``."""
     configs = sorted({g["config"] for g in study.groups}, key=lambda c: (level_order(c.split("+")[0]), c))
     cells: dict[tuple[str, str, str], dict[str, Any]] = defaultdict(dict)

@@ -1,24 +1,34 @@
-"""Quality scorers: each case records every scorer that applies to it.
+"""Quality scorers: each case records every scorer that applies to its task kind.
 
-    rouge      ROUGE-1/2/L F1 against the reference (qa, summary, extraction, ...)
+    rouge      ROUGE-1/2/L F1 against the reference, tokenized per script (qa, summary, ...)
+    chrf       chrF (sacrebleu, 0-100) against the reference, wherever ROUGE's kinds have one
     code       the code block compiles and passes the task's tests in a sandbox
     math       the final answer matches the reference numerically
     diversity  distinct-n, length and repetition (creative, role-play)
     answer     the final answer line names the reference (reasoning)
     extraction the answer's JSON object, field by field (extraction)
+    bertscore  BERTScore F1 from local weights (--wb-bertscore-model)
+    bartscore  BARTScore, answer -> reference, from local weights (--wb-bartscore-model)
 
-To add one: a class with ``name``, ``applies(case)`` and ``score(case, text)`` (see
-``protocol.Scorer``) in its own module, listed in SCORERS below; every key it returns must be
-defined in wattbench.metrics.
+To add one: a class with ``name``, ``kinds`` (the task kinds of wattbench.cases.kinds it
+applies to), ``applies(case)`` and ``score(case, text)`` (see ``protocol.Scorer``) in its own
+module, and one line in FACTORIES below: a function of the run's ScorerOptions that returns the
+scorer, or a note saying why it is off. Every key it returns must be defined in
+wattbench.metrics.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from wattbench.cases import Case
 from wattbench.scorers.answer import AnswerScorer
+from wattbench.scorers.bartscore import open_bartscore
+from wattbench.scorers.chrf import ChrfScorer
 from wattbench.scorers.code import CodeScorer
 from wattbench.scorers.diversity import DiversityScorer
 from wattbench.scorers.extraction import ExtractionScorer
@@ -26,8 +36,41 @@ from wattbench.scorers.mathanswer import MathScorer
 from wattbench.scorers.protocol import Scorer
 from wattbench.scorers.rouge import RougeScorer
 
+
+@dataclass(frozen=True)
+class ScorerOptions:
+    """What scorers may need from the run's settings."""
+
+    bertscore_model: Path | None = None
+    bertscore_layers: int = 17  # roberta-large's layer in bert-score's own table
+    bartscore_model: Path | None = None
+    unsafe_code: bool = False  # where bubblewrap cannot run: the weak guard, instead of refusing
+
+
+def _bertscore(options: ScorerOptions) -> Scorer | str:
+    from wattbench.scorers.bertscore import NOT_GIVEN, open_bertscore
+
+    if options.bertscore_model is None:
+        return NOT_GIVEN
+    return open_bertscore(options.bertscore_model, options.bertscore_layers)
+
+
+# name -> factory: the scorer, or a sentence saying why it is not used in this run.
+FACTORIES: dict[str, Callable[[ScorerOptions], Scorer | str]] = {
+    "rouge": lambda _options: RougeScorer(),
+    "chrf": lambda _options: ChrfScorer(),
+    "bartscore": lambda options: open_bartscore(options.bartscore_model),
+    "code": lambda options: CodeScorer(unsafe_code=options.unsafe_code),
+    "math": lambda _options: MathScorer(),
+    "diversity": lambda _options: DiversityScorer(),
+    "answer": lambda _options: AnswerScorer(),
+    "extraction": lambda _options: ExtractionScorer(),
+    "bertscore": _bertscore,
+}
+
 SCORERS: tuple[Scorer, ...] = (
-    RougeScorer(), CodeScorer(), MathScorer(), DiversityScorer(), AnswerScorer(), ExtractionScorer(),
+    RougeScorer(), ChrfScorer(), CodeScorer(), MathScorer(), DiversityScorer(), AnswerScorer(),
+    ExtractionScorer(),
 )
 
 
@@ -38,3 +81,51 @@ def score(case: Case, text: str, scorers: Sequence[Scorer] = SCORERS) -> dict[st
         if scorer.applies(case):
             figures.update(scorer.score(case, text))
     return figures
+
+
+class Scorers:
+    """The run's scorers, the notes on those that are off, and the cases none applies to."""
+
+    def __init__(self, scorers: Sequence[Scorer], notes: Sequence[str] = ()) -> None:
+        self.scorers = tuple(scorers)
+        self.notes = list(notes)
+        self.unscored: Counter[str] = Counter()  # task -> cases no scorer applied to
+
+    @classmethod
+    def open(cls, options: ScorerOptions) -> Scorers:
+        """Every registered scorer that these options allow; notes for the others."""
+        made = [factory(options) for factory in FACTORIES.values()]
+        return cls([m for m in made if not isinstance(m, str)], [m for m in made if isinstance(m, str)])
+
+    def check_ready(self, cases: Sequence[Case]) -> None:
+        """Raise ConfigError (with the fix) when a scorer that these cases need cannot run here,
+        e.g. the code sandbox without bubblewrap: at start-up, not at the first answer."""
+        for scorer in self.scorers:
+            ready = getattr(scorer, "ready", None)
+            if callable(ready) and any(scorer.applies(case) for case in cases):
+                ready()
+
+    def applicable(self, case: Case) -> list[str]:
+        """The names of the scorers that apply to ``case``."""
+        return [s.name for s in self.scorers if s.applies(case)]
+
+    def count_unscored(self, cases: Sequence[Case]) -> None:
+        """Count, per task, the cases no quality scorer applies to (for the run summary); code
+        without tests still has its compile check."""
+        self.unscored = Counter(
+            case.task for case in cases if not case.is_code and not self.applicable(case)
+        )
+
+    def score(self, case: Case, text: str) -> dict[str, Any]:
+        """Every applicable scorer's figures for one answer."""
+        return score(case, text, self.scorers)
+
+    def summary_lines(self) -> list[str]:
+        """Notes on scorers that are off, and the unscored cases per task."""
+        lines = [f"quality: {note}" for note in self.notes]
+        lines += [
+            f"quality: {n} case{'s' if n != 1 else ''} of task {task!r}: no quality scorer applies "
+            "(give a reference, tests, or a \"kind\" in its file)"
+            for task, n in sorted(self.unscored.items())
+        ]
+        return lines

@@ -7,8 +7,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from wattbench.cases import Case
+from wattbench.reasoning import answer_only
 
-SHORT_ANSWER_TASKS = frozenset({"reasoning"})
+KINDS = frozenset({"reasoning"})
 _ANSWER_LINE = re.compile(r"^\W*(?:final\s+)?answer\W*[:=-]\s*(.+)$", re.IGNORECASE | re.MULTILINE)
 
 
@@ -25,12 +26,14 @@ class AnswerScorer:
     """answer_correct: 1 when the final answer line holds the reference as a whole word, else 0."""
 
     name = "answer"
+    kinds = KINDS
 
     def applies(self, case: Case) -> bool:
         """Short-answer tasks with a reference."""
-        return case.task in SHORT_ANSWER_TASKS and bool(case.reference)
+        return case.kind in self.kinds and bool(case.reference)
 
     def score(self, case: Case, text: str) -> Mapping[str, Any]:
-        """Whether the final line names the reference answer."""
+        """Whether the final line (thinking removed) names the reference answer."""
         pattern = rf"\b{re.escape((case.reference or '').strip())}\b"
-        return {"answer_correct": float(bool(re.search(pattern, final_line(text), re.IGNORECASE)))}
+        found = re.search(pattern, final_line(answer_only(text)), re.IGNORECASE)
+        return {"answer_correct": float(found is not None)}

@@ -30,6 +30,7 @@ class BertScoreScorer:
     """bertscore_f1 in [0, 1] (cosine similarities can dip below 0; reported as computed)."""
 
     name = "bertscore"
+    kinds = _ROUGE.kinds
 
     def __init__(self, scorer: Any) -> None:
         self._scorer = scorer

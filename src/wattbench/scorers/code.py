@@ -12,7 +12,7 @@ from typing import Any
 
 from wattbench.cases import Case
 from wattbench.codeblock import check_compiles
-from wattbench.scorers.sandbox import Limits, run_python
+from wattbench.scorers.sandbox import Limits, Sandbox, make_sandbox
 
 
 def pass_at_k(n: int, c: int, k: int) -> float:
@@ -25,28 +25,49 @@ def pass_at_k(n: int, c: int, k: int) -> float:
 
 
 class CodeScorer:
-    """code_tests_passed (1.0 or 0.0: pass@1 of this run) and code_test_error (why not)."""
+    """code_tests_passed (1.0 or 0.0: pass@1 of this run), code_test_error (why not),
+    code_sandbox (which sandbox ran it) and code_suspicious (what the answer did to the harness).
+
+    ``sandbox``: the one to use; by default ``make_sandbox(unsafe_code)`` on the first answer,
+    which raises SandboxUnavailableError where bubblewrap cannot run and ``unsafe_code`` is False.
+    """
 
     name = "code"
+    kinds = frozenset({"code"})
 
-    def __init__(self, limits: Limits | None = None) -> None:
+    def __init__(
+        self, limits: Limits | None = None, sandbox: Sandbox | None = None, unsafe_code: bool = False
+    ) -> None:
         self.limits = limits or Limits()
+        self.unsafe_code = unsafe_code
+        self._sandbox = sandbox
+
+    def ready(self) -> None:
+        """Choose the sandbox now; SandboxUnavailableError says how to get one."""
+        _ = self.sandbox
+
+    @property
+    def sandbox(self) -> Sandbox:
+        """The sandbox answers run in (chosen on first use; see ``make_sandbox``)."""
+        if self._sandbox is None:
+            self._sandbox = make_sandbox(self.unsafe_code)
+        return self._sandbox
 
     def applies(self, case: Case) -> bool:
         """Code cases whose task item carries unit tests."""
-        return case.is_code and bool(case.extra.get("tests"))
+        return case.kind in self.kinds and bool(case.extra.get("tests"))
 
     def score(self, case: Case, text: str) -> Mapping[str, Any]:
-        """Run the answer's code and the tests in the sandbox."""
-        compiled = check_compiles(text)
+        """Run the task's setup, the answer's code (as a module), then the tests, in the sandbox."""
+        compiled = check_compiles(text, case.extra.get("entry_point"))
         if not compiled.ok or compiled.code is None:
             return {"code_tests_passed": 0.0, "code_test_error": compiled.reason}
         tests = str(case.extra["tests"])
-        helper = str(case.extra.get("setup", ""))
-        sources = {"solution.py": (helper + "\n" + compiled.code) if helper else compiled.code}
-        sources["tests.py"] = tests
-        result = run_python(sources, self.limits)
-        figures: dict[str, Any] = {"code_tests_passed": float(result.passed)}
+        setup = str(case.extra.get("setup", ""))
+        result = self.sandbox.run(compiled.code, tests, setup, self.limits)
+        figures: dict[str, Any] = {"code_tests_passed": float(result.passed), "code_sandbox": result.sandbox}
         if not result.passed:
             figures["code_test_error"] = result.reason
+        if result.suspicious:
+            figures["code_suspicious"] = result.suspicious
         return figures

@@ -1,20 +1,22 @@
-"""Creative writing: distinct-n (Li et al. 2016), length and repetition."""
+"""Creative writing: distinct-n (Li et al. 2016), length and repetition, over word tokens of
+wattbench.scorers.tokens (CJK and Thai-like scripts by character, other scripts by Unicode word,
+ASCII text as before); the rule used is recorded as ``words_tokenizer``."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from wattbench.cases import Case
+from wattbench.reasoning import answer_only
+from wattbench.scorers import tokens
 
-CREATIVE_TASKS = frozenset({"creative", "roleplay"})
-_WORD = re.compile(r"\w+(?:'\w+)?")
+KINDS = frozenset({"creative", "roleplay"})
 
 
 def words(text: str) -> list[str]:
-    """Lower-cased word tokens."""
-    return _WORD.findall(text.lower())
+    """Word tokens (wattbench.scorers.tokens.words): lower-cased words, CJK/Thai by character."""
+    return tokens.words(text)
 
 
 def distinct_n(tokens: Sequence[str], n: int) -> float:
@@ -30,21 +32,25 @@ def repetition_rate(tokens: Sequence[str], n: int = 3) -> float:
 
 
 class DiversityScorer:
-    """distinct_1/2/3, output_words_count and repetition_rate for creative tasks."""
+    """distinct_1/2/3, output_words_count, repetition_rate and words_tokenizer for creative tasks."""
 
     name = "diversity"
+    kinds = KINDS
 
     def applies(self, case: Case) -> bool:
         """Creative writing and role-play."""
-        return case.task in CREATIVE_TASKS
+        return case.kind in self.kinds
 
     def score(self, case: Case, text: str) -> Mapping[str, Any]:
-        """The figures of one answer."""
-        tokens = words(text)
+        """The figures of one answer (thinking removed)."""
+        answer = answer_only(text)
+        rule = tokens.scheme(answer)
+        found = tokens.words(answer, rule)
         return {
-            "distinct_1": distinct_n(tokens, 1),
-            "distinct_2": distinct_n(tokens, 2),
-            "distinct_3": distinct_n(tokens, 3),
-            "output_words_count": len(tokens),
-            "repetition_rate": repetition_rate(tokens),
+            "distinct_1": distinct_n(found, 1),
+            "distinct_2": distinct_n(found, 2),
+            "distinct_3": distinct_n(found, 3),
+            "output_words_count": len(found),
+            "repetition_rate": repetition_rate(found),
+            "words_tokenizer": rule,
         }

@@ -12,6 +12,8 @@ class Scorer(Protocol):
     """Scores one answer of one case; every figure is a wattbench.metrics key."""
 
     name: str
+    kinds: frozenset[str]
+    """The task kinds (wattbench.cases.kinds) it applies to."""
 
     def applies(self, case: Case) -> bool:
         """Whether this scorer has what it needs for ``case`` (a reference, tests, ...)."""

@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 
-from wattbench.tasks import Example, Item
+from wattbench.cases.tasks import Example, Item
 
 LEVELS: tuple[str, ...] = ("L0", "L1", "L2", "L3", "P")
 

@@ -1,89 +1,23 @@
-"""Cases: the (model, task, load, level) matrix, plus entries of test-case files."""
+"""Case sources: the (model, task, load, level) matrix, question files, HumanEval problems,
+prompt tables and test-case file entries, each turned into cases and level groups."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
-from typing import Any
+from dataclasses import replace
 
-from wattbench.backends.protocol import Message, ModelRef
-from wattbench.casefile import CaseEntry
+from wattbench.backends.protocol import ModelRef, Sampling
+from wattbench.cases.case import Case, PromptGroup
+from wattbench.cases.casefile import CaseEntry
+from wattbench.cases.humaneval import INSTRUCTION as HUMANEVAL_INSTRUCTION
+from wattbench.cases.humaneval import Problem
+from wattbench.cases.levels import build_levels
+from wattbench.cases.prompttable import PromptRow
+from wattbench.cases.questions import CLARIFICATION, EXAMPLES, GUIDANCE, Question
+from wattbench.cases.tasks import Example, Item, Task
 from wattbench.errors import ModelNotFoundError
-from wattbench.humaneval import INSTRUCTION as HUMANEVAL_INSTRUCTION
-from wattbench.humaneval import Problem
-from wattbench.levels import build_levels
-from wattbench.prompttable import PromptRow
-from wattbench.questions import CLARIFICATION, EXAMPLES, GUIDANCE, Question
-from wattbench.settings import Sampling
-from wattbench.tasks import Example, Item, Task
 
 GENERIC = (CLARIFICATION, GUIDANCE, EXAMPLES)  # level material for sets that bring none
-
-CODE_TASKS = frozenset({"code"})
-
-
-def task_label(task: str, system_name: str) -> str:
-    """The task as case ids show it: 'qa', or 'qa+engineered' under a named system prompt."""
-    return task if system_name == "default" else f"{task}+{system_name}"
-
-
-def user_chat(prompt: str, system: str | None = None) -> tuple[Message, ...]:
-    """The chat a model receives for a prompt: the system prompt if any, one user message."""
-    user: Message = {"role": "user", "content": prompt}
-    return ({"role": "system", "content": system}, user) if system else (user,)
-
-
-@dataclass(frozen=True)
-class Case:
-    """One benchmark case: a prompt for one model, with the sampling it runs under."""
-
-    model: ModelRef
-    task: str
-    load: str
-    level: str
-    prompt: str
-    sampling: Sampling
-    reference: str | None = None
-    extra: Mapping[str, Any] = field(default_factory=dict)
-    previous: str | None = None
-    """For a later turn of a conversation: the id of the case of the turn before it."""
-    system: str | None = None
-    """The system prompt; None leaves the model's own default."""
-    system_name: str = "default"
-
-    @property
-    def id(self) -> str:
-        """model-task-load-level: the pytest id, so -k selects on any of the four. Under a
-        system prompt other than the default, the task part reads 'task+name'."""
-        return f"{self.model.name}-{task_label(self.task, self.system_name)}-{self.load}-{self.level}"
-
-    @property
-    def messages(self) -> tuple[Message, ...]:
-        """This turn's chat: the system prompt (first turn only) and the user message; a later
-        turn is preceded by the conversation so far."""
-        return user_chat(self.prompt, self.system if self.previous is None else None)
-
-    @property
-    def is_code(self) -> bool:
-        """Whether the answer must contain code that compiles."""
-        return self.task in CODE_TASKS
-
-
-@dataclass(frozen=True)
-class PromptGroup:
-    """The level variants of one (model, task, load), for the token-growth invariant."""
-
-    model: ModelRef
-    task: str
-    load: str
-    prompts: Mapping[str, str]  # level -> prompt, in level order
-    system: str | None = None
-    system_name: str = "default"
-
-    @property
-    def id(self) -> str:
-        """model-task-load."""
-        return f"{self.model.name}-{task_label(self.task, self.system_name)}-{self.load}"
 
 
 def level_group(
@@ -93,7 +27,7 @@ def level_group(
     """The chosen levels of one item's prompt, built from (clarification, guidance, examples)."""
     clarification, guidance, examples = material
     prompts = build_levels(item, clarification, guidance, examples, padding, key=key)
-    return PromptGroup(model, task, load, {level: prompts[level] for level in levels})
+    return PromptGroup(model, task, load, {level: prompts[level] for level in levels}, question=prompts["L0"])
 
 
 def matrix(
@@ -118,7 +52,8 @@ def matrix(
                 group = level_group(model, task.name, load, item, material, padding, levels, key)
                 groups.append(group)
                 for level, prompt in group.prompts.items():
-                    case = Case(model, task.name, load, level, prompt, sampling, item.reference, item.extra)
+                    case = Case(model, task.name, load, level, prompt, sampling, item.reference, item.extra,
+                                kind=task.kind, metric=task.metric, question=group.question)
                     cases.append(case)
                     cases.extend(later_turns(case, item.extra.get("turns", ())))
     return cases, groups
@@ -133,7 +68,7 @@ def later_turns(
     previous = first
     for index, text in enumerate(turns):
         previous = replace(
-            first, load=f"{first.load}{mark}{index + 2}", prompt=text,
+            first, load=f"{first.load}{mark}{index + 2}", prompt=text, question=text,
             reference=references[index] if index < len(references) else None, extra={},
             previous=previous.id,
         )
@@ -158,7 +93,8 @@ def from_questions(
             groups.append(group)
             for level, prompt in group.prompts.items():
                 reference = q.references[0] if q.references else None
-                first = Case(model, q.category, f"q{q.id}", level, prompt, sampling, reference)
+                first = Case(model, q.category, f"q{q.id}", level, prompt, sampling, reference,
+                             question=group.question)
                 cases.append(first)
                 cases.extend(later_turns(first, q.turns[1:], q.references[1:], mark="t"))
     return cases, groups
@@ -185,7 +121,8 @@ def from_problems(
             groups.append(group)
             extra = {"entry_point": problem.entry_point, "tests": problem.tests, "setup": problem.prompt}
             cases.extend(
-                Case(model, "code", problem.load, level, prompt, sampling, None, extra)
+                Case(model, "code", problem.load, level, prompt, sampling, None, extra,
+                     question=group.question)
                 for level, prompt in group.prompts.items()
             )
     return cases, groups
@@ -202,7 +139,8 @@ def from_table(
             chosen = {level: row.prompts[level] for level in levels}
             groups.append(PromptGroup(model, row.task, row.id, chosen))
             cases.extend(
-                Case(model, row.task, row.id, level, prompt, sampling, row.reference)
+                Case(model, row.task, row.id, level, prompt, sampling, row.reference,
+                     question=row.prompts["L0"])
                 for level, prompt in chosen.items()
             )
     return cases, groups
@@ -253,6 +191,6 @@ def from_entries(
         for ref in dict.fromkeys(refs):
             cases.append(
                 Case(ref, entry.task_type, entry.load, entry.level, entry.prompt,
-                     entry_sampling, entry.reference_text)
+                     entry_sampling, entry.reference_text, kind=entry.kind, metric=entry.metric)
             )
     return cases

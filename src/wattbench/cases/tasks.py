@@ -22,7 +22,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from wattbench.cases.kinds import kind_of
+from wattbench.cases.textfile import read_text
 from wattbench.errors import ConfigError
+from wattbench.metrics import BY_KEY
 
 PADDING_FILE = "padding.txt"
 
@@ -56,6 +59,10 @@ class Task:
     examples: tuple[Example, ...]
     items: Mapping[str, Item]
     source: Path
+    kind: str = "general"
+    """The task's kind (wattbench.cases.kinds): the file's own "kind", else from its name."""
+    metric: str | None = None
+    """The file's primary quality metric, where it names one ("metric")."""
 
 
 def _text(data: Mapping[str, Any], key: str, where: str, required: bool = True) -> str:
@@ -102,7 +109,16 @@ def parse_task(data: Any, source: Path) -> Task:
             reference=reference,
             extra={k: v for k, v in item.items() if k not in ("instruction", "input", "reference")},
         )
+    try:
+        kind = kind_of(name, top.get("kind"))
+    except ValueError as exc:
+        raise ConfigError(f"{source}: field 'kind': {exc}") from None
+    metric = top.get("metric")
+    if metric is not None and metric not in BY_KEY:
+        raise ConfigError(f"{source}: field 'metric' must be a metric key such as rouge_l, got {metric!r}")
     return Task(
+        kind=kind,
+        metric=metric,
         name=name,
         title=str(top.get("title") or name),
         clarification=_text(levels, "L1", f"{source}: levels"),
@@ -123,8 +139,8 @@ def load_task_dir(directory: Path) -> dict[str, Task]:
     tasks: dict[str, Task] = {}
     for path in sorted(directory.glob("*.json")):
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            data = json.loads(read_text(path, "task file"))
+        except json.JSONDecodeError as exc:
             raise ConfigError(f"{path}: not valid JSON ({exc})") from exc
         task = parse_task(data, path)
         if task.name in tasks:
@@ -136,12 +152,9 @@ def load_task_dir(directory: Path) -> dict[str, Task]:
 def load_padding(directory: Path) -> tuple[str, ...]:
     """The padding paragraphs of ``directory``/padding.txt."""
     path = directory / PADDING_FILE
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(
-            f"{path}: level P needs this file of irrelevant paragraphs ({exc.strerror})"
-        ) from exc
+    if not path.is_file():
+        raise ConfigError(f"{path}: level P needs this file of irrelevant paragraphs (no such file)")
+    text = read_text(path, "padding file")
     paragraphs = tuple(p.strip() for p in text.split("\n\n") if p.strip())
     if not paragraphs:
         raise ConfigError(f"{path}: holds no paragraph; level P needs padding text")

@@ -8,12 +8,12 @@ is how HumanEval's own harness runs a completion.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from wattbench.cases.jsonlines import read_objects
 from wattbench.errors import CaseFileError
-from wattbench.jsonlines import read_objects
+from wattbench.ids import id_part
 
 INSTRUCTION = (
     "Complete the following Python function. Reply with the whole function in one Python code block."
@@ -32,7 +32,7 @@ class Problem:
     @property
     def load(self) -> str:
         """'HumanEval/12' -> 'humaneval12': case ids split on '-', so no '-' or '/' here."""
-        return re.sub(r"[^a-z0-9]+", "", self.task_id.lower()) or "problem"
+        return id_part(self.task_id.lower().replace("/", ""), "problem")
 
     @property
     def tests(self) -> str:

@@ -10,13 +10,15 @@ variants of a row form one token-growth check, like the built-in tasks. Excel ne
 from __future__ import annotations
 
 import csv
-import re
+import io
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from wattbench.cases.levels import LEVELS
+from wattbench.cases.textfile import read_text
 from wattbench.errors import CaseFileError, MissingExtraError
-from wattbench.levels import LEVELS
+from wattbench.ids import id_part, label
 
 
 @dataclass(frozen=True)
@@ -27,11 +29,6 @@ class PromptRow:
     task: str
     prompts: dict[str, str]
     reference: str | None
-
-
-def _label(value: str) -> str:
-    """A value as it may appear inside a case id: no '-' (ids split on it), no spaces."""
-    return re.sub(r"[^A-Za-z0-9_.]+", "_", value.strip()).strip("_") or "x"
 
 
 def _rows(path: Path) -> list[list[Any]]:
@@ -45,10 +42,10 @@ def _rows(path: Path) -> list[list[Any]]:
         except Exception as exc:  # openpyxl raises many kinds for a bad file
             raise CaseFileError(str(path), f"cannot read the workbook: {exc}") from None
         return [list(row) for row in sheet.iter_rows(values_only=True)]
+    text = read_text(path, "prompt table")
     try:
-        with path.open(newline="", encoding="utf-8-sig") as handle:
-            return [list(row) for row in csv.reader(handle)]
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        return [list(row) for row in csv.reader(io.StringIO(text, newline=""))]
+    except csv.Error as exc:
         raise CaseFileError(str(path), f"cannot read the table: {exc}") from None
 
 
@@ -63,7 +60,8 @@ def load_prompt_table(path: Path) -> list[PromptRow]:
     if missing:
         raise CaseFileError(
             str(path), f"the header lacks the level column(s) {', '.join(missing)}; it needs "
-            f"L0, L1, L2, L3, P (and may have id, task, reference); it has: {', '.join(header)}",
+            f"L0, L1, L2, L3, P (and may have id or question_id, task or category, reference); "
+            f"it has: {', '.join(header)}",
         )
     out: list[PromptRow] = []
     for number, row in enumerate(rows[1:], start=2):
@@ -77,8 +75,8 @@ def load_prompt_table(path: Path) -> list[PromptRow]:
             raise CaseFileError(str(path), f"row {number}: empty level cell(s) {', '.join(empty)}",
                                 number, empty[0])
         out.append(PromptRow(
-            id=_label(cells.get("id") or f"r{number - 1}"),
-            task=_label(cells.get("task") or path.stem),
+            id=id_part(cells.get("id") or cells.get("question_id") or f"r{number - 1}"),
+            task=label(cells.get("task") or cells.get("category") or path.stem),  # any script
             prompts=prompts,
             reference=cells.get("reference") or None,
         ))

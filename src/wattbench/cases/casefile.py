@@ -19,11 +19,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from wattbench.errors import CaseFileError
+from wattbench.cases.kinds import kind_of
+from wattbench.cases.textfile import read_text
+from wattbench.errors import CaseFileError, ConfigError
+from wattbench.ids import id_part
+from wattbench.metrics import BY_KEY
 
 DEFAULT_MAX_TOKENS = 200
 DEFAULT_TEMPERATURE = 0.7
-FIELDS = ("model", "prompt", "task_type", "reference_text", "max_tokens", "temperature")
+FIELDS = ("model", "prompt", "task_type", "reference_text", "max_tokens", "temperature", "kind", "metric")
 # Keys people's files often carry that mean nothing to us but are not typos.
 TOLERATED = ("id", "category", "notes", "tags", "description")
 
@@ -40,11 +44,15 @@ class CaseEntry:
     temperature: float
     index: int
     source: Path
+    kind: str = "general"
+    """The task's kind (wattbench.cases.kinds): the entry's own "kind", else from task_type."""
+    metric: str | None = None
+    """The entry's primary quality metric, where it names one ("metric")."""
 
     @property
     def load(self) -> str:
         """The id part that stands where built-in cases have their load: the file's stem."""
-        return re.sub(r"[^a-z0-9_]+", "_", self.source.stem.lower()).strip("_") or "cases"
+        return id_part(self.source.stem.lower(), "cases")
 
     @property
     def level(self) -> str:
@@ -74,9 +82,9 @@ def _parse_entry(raw: Any, index: int, path: Path) -> CaseEntry:
     if not isinstance(prompt, str) or not prompt.strip():
         raise CaseFileError(where, f"must be a non-empty string, got {prompt!r}", index, "prompt")
     task_type = raw.get("task_type")
-    if not isinstance(task_type, str) or not re.fullmatch(r"[A-Za-z0-9_]+", task_type):
+    if not isinstance(task_type, str) or not re.fullmatch(r"\w+", task_type):  # letters of any script
         raise CaseFileError(
-            where, f"must be a word of letters, digits or _ (e.g. qa, code), got {task_type!r}",
+            where, f"must be a word of letters, digits or _ (e.g. qa, code, 知识问答), got {task_type!r}",
             index, "task_type",
         )
     reference = raw.get("reference_text")
@@ -92,10 +100,22 @@ def _parse_entry(raw: Any, index: int, path: Path) -> CaseEntry:
         raise CaseFileError(
             where, f"must be a number from 0 to 2, got {temperature!r}", index, "temperature"
         )
+    declared = raw.get("kind")
+    if declared is not None and not isinstance(declared, str):
+        raise CaseFileError(where, f"must be a task kind such as qa or code, got {declared!r}", index, "kind")
+    try:
+        kind = kind_of(task_type, declared)
+    except ValueError as exc:
+        raise CaseFileError(where, str(exc), index, "kind") from None
+    metric = raw.get("metric")
+    if metric is not None and (not isinstance(metric, str) or metric not in BY_KEY):
+        raise CaseFileError(where, f"must be a metric key such as rouge_l, got {metric!r}", index, "metric")
     return CaseEntry(
+        kind=kind,
+        metric=metric,
         models=models,
         prompt=prompt,
-        task_type=task_type.lower(),
+        task_type=task_type.strip().lower(),
         reference_text=reference,
         max_tokens=max_tokens,
         temperature=float(temperature),
@@ -107,9 +127,9 @@ def _parse_entry(raw: Any, index: int, path: Path) -> CaseEntry:
 def parse_case_file(path: Path) -> list[CaseEntry]:
     """Every entry of a JSON test-case file; CaseFileError names the entry and field at fault."""
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise CaseFileError(str(path), f"cannot be read ({exc.strerror}); check --wb-cases") from exc
+        text = read_text(path, "test-case file")
+    except ConfigError as exc:
+        raise CaseFileError(str(path), str(exc).removeprefix(f"{path}: ") + "; check --wb-cases") from None
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:

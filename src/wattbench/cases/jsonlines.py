@@ -7,15 +7,16 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from wattbench.errors import CaseFileError
+from wattbench.cases.textfile import read_text
+from wattbench.errors import CaseFileError, ConfigError
 
 
 def read_objects(path: Path, what: str) -> Iterator[tuple[int, dict[str, Any]]]:
     """(line number, object) for each non-blank line; a bad line raises CaseFileError naming it."""
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise CaseFileError(str(path), f"cannot read the {what} file: {exc}") from None
+        lines = read_text(path, f"{what} file").splitlines()
+    except ConfigError as exc:
+        raise CaseFileError(str(path), str(exc).removeprefix(f"{path}: ")) from None
     for number, line in enumerate(lines, 1):
         if not line.strip():
             continue

@@ -11,14 +11,13 @@ FastChat's layout: ``question_id`` and ``choices[0].turns``), become the cases' 
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from wattbench.cases.jsonlines import read_objects
+from wattbench.cases.tasks import Example
 from wattbench.errors import CaseFileError
-from wattbench.jsonlines import read_objects
-from wattbench.tasks import Example
 
 # Level material for questions that bring none of their own: general, category-neutral.
 CLARIFICATION = (
@@ -54,10 +53,14 @@ def _references(path: Path) -> dict[int, tuple[str, ...]]:
     """question_id -> reference answer per turn, from reference_answer/*.jsonl beside ``path``."""
     found: dict[int, tuple[str, ...]] = {}
     for file in sorted((path.parent / "reference_answer").glob("*.jsonl")):
-        for line in file.read_text().splitlines():
-            if line.strip():
-                data = json.loads(line)
+        for number, data in read_objects(file, "reference answer"):
+            try:
                 found.setdefault(int(data["question_id"]), tuple(data["choices"][0]["turns"]))
+            except (KeyError, IndexError, TypeError, ValueError):
+                raise CaseFileError(
+                    str(file), "needs question_id and choices[0].turns (MT-Bench's reference format)",
+                    number,
+                ) from None
     return found
 
 

@@ -1,0 +1,143 @@
+"""The run's whole case set: every source its settings name, under every system prompt."""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from wattbench.backends.protocol import Backend, ModelRef
+from wattbench.cases.case import Case, PromptGroup
+from wattbench.cases.casefile import parse_case_file
+from wattbench.cases.humaneval import load_problems
+from wattbench.cases.prompttable import load_prompt_table
+from wattbench.cases.questions import load_questions
+from wattbench.cases.sources import (
+    from_entries,
+    from_problems,
+    from_questions,
+    from_table,
+    matrix,
+    with_system_prompts,
+)
+from wattbench.cases.tasks import Task, load_padding, load_task_dir
+from wattbench.cases.textfile import read_text
+from wattbench.errors import ConfigError, ModelError
+from wattbench.modelfile import model_name
+from wattbench.settings import Settings
+
+
+@dataclass
+class CaseSet:
+    """The run's cases and level groups, by id, and the models that could not be resolved."""
+
+    cases: list[Case]
+    groups: list[PromptGroup]
+    unresolved: dict[str, ModelError]  # ModelRef.location -> why it resolves to no model
+    models: list[ModelRef]  # the run's models (--wb-model), in order
+
+    def __post_init__(self) -> None:
+        self.by_id = {case.id: case for case in self.cases}
+        self.group_by_id = {group.id: group for group in self.groups}
+        # Every model a case runs on, by name: the run's, and those only a case file names.
+        self.model_by_name = {ref.name: ref for ref in [*self.models, *(c.model for c in self.cases)]}
+
+
+def build_cases(settings: Settings, backend: Backend) -> CaseSet:
+    """Every case of the run; ConfigError names the file, option or id at fault."""
+    s = settings
+    unresolved: dict[str, ModelError] = {}
+
+    def resolve(spec: str) -> list[ModelRef]:
+        """Models for ``spec``; an unknown one becomes a model whose cases fail with the reason."""
+        try:
+            return backend.resolve(spec)
+        except ModelError as exc:
+            ref = ModelRef(name=model_name(Path(spec)), location=f"unresolved:{spec}")
+            unresolved[ref.location] = exc
+            return [ref]
+
+    models: list[ModelRef] = []
+    for spec in s.models:  # a --wb-model that names nothing stops the run here, not 200 cases later
+        try:
+            models.extend(backend.resolve(spec))
+        except ModelError as exc:
+            raise ConfigError(f"--wb-model {spec}: {exc}") from None
+    models = list(dict.fromkeys(models))
+
+    # The task folder and its padding are read once, and only when a source needs them.
+    @functools.cache
+    def available() -> dict[str, Task]:
+        return load_task_dir(s.task_dir) if s.task_dir else {}
+
+    @functools.cache
+    def padding() -> tuple[str, ...]:
+        return load_padding(s.task_dir) if s.task_dir else ()
+
+    parts: list[tuple[list[Case], list[PromptGroup]]] = []
+    if s.tasks and s.task_dir is not None:
+        names = list(available()) if "all" in [t.lower() for t in s.tasks] else list(s.tasks)
+        missing = [n for n in names if n not in available()]
+        if missing:
+            raise ConfigError(
+                f"unknown task {missing[0]!r} (--wb-tasks / wb_tasks); tasks in "
+                f"{s.task_dir}: {', '.join(available()) or 'none'}"
+            )
+        chosen = [available()[n] for n in names]
+        if chosen:
+            parts.append(matrix(models, chosen, s.loads, s.levels, padding(), s.sampling))
+    parts += [
+        from_questions(models, load_questions(path), s.levels, padding(), s.sampling)
+        for path in s.question_files
+    ]
+    parts += [
+        from_problems(models, load_problems(path), available().get("code"), s.levels, padding(), s.sampling)
+        for path in s.humaneval_files
+    ]
+    parts += [from_table(models, load_prompt_table(path), s.levels, s.sampling) for path in s.prompt_tables]
+    cases = [case for part_cases, _ in parts for case in part_cases]
+    groups = [group for _, part_groups in parts for group in part_groups]
+    for path in s.case_files:
+        cases.extend(from_entries(parse_case_file(path), models, resolve, s.sampling))
+    if s.system_prompts != ("default",):
+        cases, groups = with_system_prompts(
+            cases, groups, system_prompts(s.system_prompts, s.system_prompt_file)
+        )
+    _check_unique(cases, lambda case: case.id)
+    return CaseSet(cases, groups, unresolved, models)
+
+
+def _check_unique(cases: Sequence[Case], key: Callable[[Case], str]) -> None:
+    seen: set[str] = set()
+    for case in cases:
+        if key(case) in seen:
+            raise ConfigError(
+                f"two cases share the id {key(case)!r}; give the models or case files distinct names"
+            )
+        seen.add(key(case))
+
+
+def system_prompts(names: Sequence[str], path: Path) -> dict[str, str | None]:
+    """name -> text for --wb-system-prompts; 'default' is no system prompt."""
+    known: dict[str, str] = {}
+    if path.is_file():
+        try:
+            known = json.loads(read_text(path, "system prompt file"))
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"{path}: not JSON: {exc.msg}") from None
+        if not isinstance(known, dict) or not all(isinstance(v, str) for v in known.values()):
+            raise ConfigError(f"{path}: must be an object of name -> prompt text")
+    prompts: dict[str, str | None] = {}
+    for name in names:
+        if name == "default":
+            prompts[name] = None
+        elif name in known:
+            prompts[name] = known[name]
+        else:
+            raise ConfigError(
+                f"unknown system prompt {name!r} (--wb-system-prompts); {path} "
+                f"defines: {', '.join(known) or 'none'}; 'default' means none"
+            )
+    return prompts

@@ -1,0 +1,49 @@
+"""What a run folder already holds: a rerun skips every case whose runs all finished there
+under the same settings.
+
+The key is built only from settings that every backend records: the backend's name and the
+sampling (max_tokens, temperature, top_p, seed of the run). The context size counts where the
+record carries it (in-process engines); a server's record does not, and is not held against it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from typing import Any
+
+from wattbench.backends.protocol import Sampling
+from wattbench.cases import Case
+from wattbench.results import ResultsFile
+
+
+def run_sampling(case: Case, run: int) -> Sampling:
+    """The sampling of ``case``'s run ``run``: the case's, with seed + run."""
+    return dataclasses.replace(case.sampling, seed=case.sampling.seed + run)
+
+
+class Resume:
+    """The finished runs of a run folder, read once at start-up."""
+
+    def __init__(self, results: ResultsFile, backend: str, context_tokens: int, runs: int) -> None:
+        self._finished = results.finished_runs()
+        self._backend = backend
+        self._context_tokens = context_tokens
+        self._runs = runs
+
+    def expected(self, case: Case, run: int) -> dict[str, Any]:
+        """The settings a finished record of ``case``'s run must match to count."""
+        return {"backend": self._backend, **dataclasses.asdict(run_sampling(case, run))}
+
+    def matches(self, record: Mapping[str, Any], case: Case, run: int) -> bool:
+        """Whether ``record`` was made under the settings this run would use."""
+        expected = self.expected(case, run)
+        if any(record.get(key) != value for key, value in expected.items()):
+            return False
+        recorded_ctx = record.get("context_tokens")
+        return recorded_ctx is None or recorded_ctx == self._context_tokens
+
+    def done(self, case: Case) -> bool:
+        """Whether every run of ``case`` is already in the folder under the same settings."""
+        runs = self._finished.get(case.id, {})
+        return all(run in runs and self.matches(runs[run], case, run) for run in range(self._runs))
