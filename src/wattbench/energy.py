@@ -84,6 +84,11 @@ def adopt_local_server(settings: Settings, tree: ProcessTree) -> str | None:
     return f"the local server's process tree (pid {pid}, {name}, port {port}) counts as the benchmark's own"
 
 
+def _xdist_run() -> str | None:
+    """The id pytest-xdist gives every worker of one run (None outside xdist)."""
+    return os.environ.get("PYTEST_XDIST_TESTRUNUID")
+
+
 class EnergyMonitor:
     """Energy windows around generations, and the idle baseline they are netted against."""
 
@@ -159,8 +164,40 @@ class EnergyMonitor:
             return
         self.meter.start()
         if self.settings.idle_s > 0 and self.meter.sources:
+            if self.settings.worker is not None:
+                self._shared_baseline()
+                return
             self.idle_before = self._measure_idle()
             self._write_baseline()
+
+    def _shared_baseline(self) -> None:
+        """pytest-xdist: idle is measured once for every worker. The first worker to reach its
+        first case measures it under a lock while the others wait for it at theirs (so none
+        generates meanwhile); they all net against the same baseline.json."""
+        import filelock
+
+        with filelock.FileLock(str(self._baseline_path) + ".lock"):
+            saved = self._read_baseline()
+            if saved is not None:
+                self.idle_before = saved
+                return
+            self.idle_before = self._measure_idle()
+            self._write_baseline()
+
+    def _read_baseline(self) -> Idle | None:
+        """The idle baseline another worker of this xdist run measured, if any (a file left by
+        an earlier run of the folder has another run id, and is measured anew)."""
+        try:
+            saved = json.loads(self._baseline_path.read_text(encoding="utf-8"))
+            data = saved.get("idle_before") if saved.get("xdist_run") == _xdist_run() else None
+        except (OSError, ValueError, AttributeError):
+            return None
+        if not isinstance(data, dict):
+            return None
+        try:
+            return Idle(**data)
+        except TypeError:
+            return None
 
     def _measure_idle(self) -> Idle | None:
         try:
@@ -218,6 +255,7 @@ class EnergyMonitor:
             "contended_other_cpu_threshold_pct": CONTENDED_OTHER_CPU_PCT,
             "negative_net_windows": self.negative_net_windows,
             "warnings": self.summary_lines(),
+            "xdist_run": _xdist_run(),
         }
 
     def _write_baseline(self) -> None:
