@@ -8,7 +8,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -21,11 +21,13 @@ from wattbench.manifest import Manifest, finished, new_manifest, plan_of, write_
 from wattbench.options import add_options, read_settings
 from wattbench.pool import HeldModel
 from wattbench.record import now_utc
-from wattbench.report.after_run import AfterRun, AfterRunOptions, after_run
 from wattbench.session import Measure, WattbenchSession
 from wattbench.settings import Settings
 from wattbench.shard import ShardSpec, resolve_shard, shard_models
 from wattbench.workers import benchmark_json, devices_for, make_scheduler, set_visible_devices
+
+if TYPE_CHECKING:  # the report is imported when a run ends, not when pytest starts
+    from wattbench.report.after_run import AfterRun
 
 CASE_PARAM = "wb_case"
 GROUP_PARAM = "wb_prompt_group"
@@ -320,6 +322,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     ran = state.total > 0 or bool(state.workers)  # this session selected wattbench items
     if not ran or (not settings.report and settings.compare_base is None):
         return
+    from wattbench.report.after_run import AfterRunOptions, after_run
+
     done = after_run(
         AfterRunOptions(settings.run_dir, settings.report, settings.compare_base, settings.compare_gates),
         settings.compare_untested,

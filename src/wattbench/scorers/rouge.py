@@ -13,8 +13,6 @@ from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any
 
-from rouge_score import rouge_scorer
-
 from wattbench.cases import Case
 from wattbench.reasoning import answer_only
 from wattbench.scorers import tokens
@@ -26,6 +24,10 @@ _TYPES = ["rouge1", "rouge2", "rougeL"]
 
 @lru_cache(maxsize=2)
 def _scorer(rule: str) -> Any:
+    # Imported here: rouge-score pulls in nltk and scipy.stats (about 1 s), which a run that
+    # scores no reference case, or a --collect-only, should not pay.
+    from rouge_score import rouge_scorer
+
     if rule == tokens.LATIN:
         return rouge_scorer.RougeScorer(_TYPES, use_stemmer=True)
     return rouge_scorer.RougeScorer(_TYPES, tokenizer=tokens.ScriptTokenizer())

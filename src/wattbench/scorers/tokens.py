@@ -23,9 +23,9 @@ used is recorded (:data:`LATIN`, :data:`CHARACTER`, :data:`WORD`) in ``rouge_tok
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Any
 
 import regex
-from rouge_score import tokenizers
 
 LATIN = "latin"
 """rouge-score's tokenizer (ROUGE) or ``\\w+(?:'\\w+)?`` (word counts): ASCII text, as before."""
@@ -71,14 +71,17 @@ def words(text: str, rule: str | None = None) -> list[str]:
 
 
 @lru_cache(maxsize=1)
-def _rouge_default() -> tokenizers.DefaultTokenizer:
+def _rouge_default() -> Any:
+    # Imported on first use: rouge-score's tokenizers pull in nltk and scipy.stats (about 1 s).
+    from rouge_score import tokenizers
+
     return tokenizers.DefaultTokenizer(use_stemmer=True)
 
 
-class ScriptTokenizer(tokenizers.Tokenizer):  # type: ignore[misc]
-    """rouge-score Tokenizer for text that is not Latin-only: CJK/Thai-like characters one by
-    one, ASCII words through rouge-score's own tokenizer (lower case, stemmed), other Unicode
-    words case-folded."""
+class ScriptTokenizer:
+    """A rouge-score tokenizer (it needs only ``tokenize``) for text that is not Latin-only:
+    CJK/Thai-like characters one by one, ASCII words through rouge-score's own tokenizer (lower
+    case, stemmed), other Unicode words case-folded."""
 
     def tokenize(self, text: str) -> list[str]:
         """The tokens of ``text`` (rouge-score calls this for the reference and the answer)."""
