@@ -186,12 +186,24 @@ def model_of_nodeid(nodeid: str) -> str | None:
 
 def make_scheduler(config: Any, log: Any) -> Any:
     """xdist's load-scope scheduling with one scope per model: every item of a model runs on
-    the same worker, which loads it once. (xdist's own loadgroup marks scopes by rewriting node
-    ids, which pytest 9.2 no longer allows; the scope here is read from the id itself.)"""
+    the same worker, which loads it once. With fewer models than workers, scopes are items
+    instead: each worker loads the models it is given, and no worker sits idle (one model over
+    two workers ran 30 SmolLM2 cases in 52 s against 92 s grouped). (xdist's own loadgroup marks
+    scopes by rewriting node ids, which pytest 9.2 no longer allows; the model is read from the
+    id itself.)"""
     from xdist.scheduler import LoadScopeScheduling
 
     class ModelScheduling(LoadScopeScheduling):  # type: ignore[misc]
+        by_model = True
+
+        def schedule(self) -> None:
+            collections = list(self.registered_collections.values())
+            if self.collection is None and collections:
+                models = {model_of_nodeid(nodeid) for nodeid in collections[0]} - {None}
+                self.by_model = len(models) >= len(self.nodes)
+            super().schedule()
+
         def _split_scope(self, nodeid: str) -> str:
-            return model_of_nodeid(nodeid) or nodeid
+            return (model_of_nodeid(nodeid) if self.by_model else None) or nodeid
 
     return ModelScheduling(config, log)
