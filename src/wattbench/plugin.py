@@ -18,12 +18,14 @@ from wattbench.backends.protocol import Backend
 from wattbench.cases import Case, PromptGroup
 from wattbench.errors import ConfigError
 from wattbench.manifest import Manifest, finished, new_manifest, plan_of, write_manifest
+from wattbench.measure import Measure, user_case_id
 from wattbench.options import add_options, read_settings
 from wattbench.pool import HeldModel
 from wattbench.record import now_utc
-from wattbench.session import Measure, WattbenchSession
+from wattbench.session import WattbenchSession
 from wattbench.settings import Settings
 from wattbench.shard import ShardSpec, resolve_shard, shard_models
+from wattbench.terminal import banner_lines, summary_lines, workers_lines, write_summary
 from wattbench.workers import benchmark_json, devices_for, make_scheduler, set_visible_devices
 
 if TYPE_CHECKING:  # the report is imported when a run ends, not when pytest starts
@@ -149,7 +151,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     marker = metafunc.definition.get_closest_marker("wattbench")
     parts = dict(marker.kwargs) if marker is not None else {}
     models = session.models
-    ids = [session.user_case_id(m.name, metafunc.definition.name, parts) for m in models]
+    ids = [user_case_id(m.name, metafunc.definition.name, parts) for m in models]
     metafunc.parametrize(
         MODEL_PARAM,
         [pytest.param(m.name, id=i, marks=pytest.mark.xdist_group(m.name)) for m, i in zip(models, ids)],
@@ -342,7 +344,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     if wb is None or reporter is None or not selected or session.config.option.collectonly:
         return
     reporter.ensure_newline()
-    for line in wb.banner_lines(len(selected)):
+    for line in banner_lines(wb, len(selected)):
         reporter.write_line(line, cyan=True)
     state.started_at, state.total = time.monotonic(), len(selected)
 
@@ -396,53 +398,20 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     state = config.stash.get(STATE, None)
     if state is None:
         return
-    lines = _run_lines(state)
-    done = state.after
-    if not lines and done is None:
+    if state.workers:
+        lines = workers_lines(state.workers)
+    elif state.session is not None and state.session.recorded:
+        lines = summary_lines(state.session)
+    else:
+        lines = []
+    if not lines and state.after is None:
         return
-    write = terminalreporter.write_line
-    terminalreporter.write_sep("-", "wattbench")
-    for line, warning in lines:
-        write(line, yellow=warning, bold=warning)
     counts = {
         outcome: sum("wattbench" in r.keywords for r in terminalreporter.stats.get(outcome, ())
                      if getattr(r, "when", "call") in ("call", "setup"))
         for outcome in ("passed", "failed", "skipped")
     }
-    if any(counts.values()):
-        write(f"items: {counts['passed']} passed, {counts['failed']} failed (their records say why), "
-              f"{counts['skipped']} skipped (already measured in the run folder)")
-    if done is None:
-        return
-    for line in done.lines:
-        write(line, red=line.startswith(("REGRESSION", "WARNING", "GATE", "UNTESTED")))
-    if done.best:
-        terminalreporter.write_sep("-", "wattbench: best (model, level) per task, by quality per joule")
-        for line in done.best:
-            write(line, green=True)
-    if done.report is not None:
-        write(f"open {done.report}  (or: wattbench report {done.report.parent} --out DIR)", bold=True)
-    if done.must_fail:
-        untested = f", {len(done.untested)} untested" if done.untested else ""
-        crossed = f"wattbench: {len(done.failures)} gate(s) crossed{untested}; the run fails"
-        write(crossed, red=True, bold=True)
-
-
-def _run_lines(state: PluginState) -> list[tuple[str, bool]]:
-    """The session's summary lines; on an xdist controller, every worker's, each said once."""
-    if state.workers:
-        recorded = sum(w["recorded"] for w in state.workers)
-        lines: list[tuple[str, bool]] = [(
-            f"{recorded} run records appended to {state.workers[0]['results']} by "
-            f"{len(state.workers)} pytest-xdist workers", False,
-        )]
-        for worker in state.workers:
-            lines += [(text, warn) for text, warn in worker["lines"][1:] if (text, warn) not in lines]
-        return lines
-    session = state.session
-    if session is None or not session.recorded:
-        return []
-    return session.summary_lines()
+    write_summary(terminalreporter, lines, counts, state.after)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

@@ -11,31 +11,30 @@ model.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import itertools
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import pytest
 
-from wattbench.backends.protocol import Backend, LoadOptions, Message, ModelRef
+from wattbench.backends.protocol import Backend, LoadOptions, ModelRef
 from wattbench.cases import Case, PromptGroup, user_chat
 from wattbench.cases.build import build_cases
 from wattbench.codeblock import check_compiles
 from wattbench.energy import EnergyMonitor
 from wattbench.errors import ModelError, ResultsWriteError, WattbenchError
-from wattbench.ids import id_part
 from wattbench.judging import JudgeOptions, JudgePhase
 from wattbench.machine import describe_machine
 from wattbench.pool import HeldModel, ModelPool, Resident
 from wattbench.reasoning import split_thinking
-from wattbench.record import Record, failure, figures_line
+from wattbench.record import failure, figures_line
 from wattbench.resume import Resume
 from wattbench.rundir import RunDir
 from wattbench.runner import RunFailed, Runner, mark_errored
 from wattbench.scorers import ScorerOptions, Scorers
 from wattbench.settings import Settings
+from wattbench.terminal import summary_lines
 from wattbench.workers import WindowLog, benchmark_entry
 
 
@@ -96,20 +95,6 @@ class WattbenchSession:
     def models(self) -> list[ModelRef]:
         """The run's models, in the order they were named."""
         return self.case_set.models
-
-    @staticmethod
-    def user_case_parts(test_name: str, parts: Mapping[str, Any]) -> tuple[str, str, str]:
-        """(task, load, level) of a user's test, from its wattbench marker's keywords: task
-        defaults to the test's name without ``test_``, load to ``user``, level to ``L0``."""
-        task = id_part(str(parts.get("task") or test_name.removeprefix("test_")), "test", task=True)
-        load = id_part(str(parts.get("load") or "user"), "user")
-        level = id_part(str(parts.get("level") or "L0"), "L0")
-        return task, load, level
-
-    @classmethod
-    def user_case_id(cls, model: str, test_name: str, parts: Mapping[str, Any]) -> str:
-        """The case id of a user's test: model-task-load-level (wattbench.ids)."""
-        return "-".join((model, *cls.user_case_parts(test_name, parts)))
 
     def hold(self, name: str) -> HeldModel:
         """Load and warm up the model called ``name`` for the wb_model fixture; a model that
@@ -236,15 +221,6 @@ class WattbenchSession:
         """A measured case's figures in one line (tok/s, TTFT, J, quality); None if not measured."""
         return self.case_lines.get(case_id)
 
-    def banner_lines(self, items: int) -> list[str]:
-        """What the run is about to do, before its first case."""
-        models = ", ".join(m.name for m in self.models) or "none"
-        return [
-            f"wattbench: {self.backend.name} ({self.backend.engine_version}); models: {models}",
-            f"wattbench: {items} items ({len(self.cases)} cases built); records go to {self.results.path}",
-            *(f"wattbench: {line}" for line in self.energy.describe()),
-        ]
-
     def benchmark_entries(self) -> list[dict[str, Any]]:
         """pytest-benchmark-format entries of the cases this xdist worker timed itself."""
         return [benchmark_entry(bench, bench.extra_info, durations) for bench, durations in self.untimed]
@@ -254,7 +230,7 @@ class WattbenchSession:
         return {
             "worker": self.settings.worker, "benchmarks": self.benchmark_entries(),
             "recorded": self.recorded, "results": str(self.results.path),
-            "lines": self.summary_lines(), "wattbench": self.benchmark_json(),
+            "lines": summary_lines(self), "wattbench": self.benchmark_json(),
         }
 
     def benchmark_json(self) -> dict[str, Any]:
@@ -264,80 +240,9 @@ class WattbenchSession:
             out["judge"] = self.judging.summary
         return out
 
-    def summary_lines(self) -> list[tuple[str, bool]]:
-        """(line, is a warning) for the terminal summary."""
-        lines = [(f"{self.recorded} run records appended to {self.results.path}", False)]
-        energy = self.energy
-        lines += [(line, False) for line in [*energy.describe(), *self.scorers.summary_lines()]]
-        for label, idle in (("before", energy.idle_before), ("after", energy.idle_after)):
-            if idle is not None:
-                lines.append((
-                    f"idle power {label}: {idle.power_w:.3f} W (sd {idle.sd_w:.3f} W over "
-                    f"{idle.chunks_count} chunks, {idle.duration_s:.1f} s)", False,
-                ))
-        warning = energy.drift_warning()
-        if warning:
-            lines.append((f"WARNING: {warning}", True))
-        lines += [(f"WARNING: {line}", True) for line in energy.summary_lines()]
-        judged = self.judging.summary
-        if judged is not None and "error" in judged:
-            lines.append((f"WARNING: {judged['error']}", True))
-        elif judged is not None:
-            for mode, figures in judged["modes"].items():
-                lines.append((
-                    f"judge {judged['judge_model']} ({mode}): {figures['judged']} judgements, "
-                    f"{figures['parse_failures']} parse failures ({figures['parse_failure_rate']:.0%})",
-                    False,
-                ))
-        return lines
-
     def close(self) -> None:
         """Free whatever is still loaded, stop the sampler, close the files, release the folder."""
         self.pool.release()
         self.energy.close()
         self.results.close()
         self.rundir.release()
-
-
-class Measure:
-    """The wb_measure fixture's callable: one generation of a user's prompt, measured and saved."""
-
-    def __init__(self, session: WattbenchSession, test_name: str, parts: Mapping[str, Any],
-                 benchmark: Any) -> None:
-        self.session = session
-        self.test_name = test_name
-        self.parts = parts
-        self.benchmark = benchmark
-        self.calls = 0
-
-    def __call__(
-        self, model: HeldModel, prompt: str | Sequence[Message], *, task: str | None = None,
-        reference: str | None = None, tests: str | None = None, entry_point: str | None = None,
-        max_tokens: int | None = None,
-    ) -> Record:
-        """Generate once for ``prompt`` (a string, or chat messages) on ``model``; returns the
-        record, already appended to results.jsonl. Raises pytest's failure when it cannot run."""
-        parts = {**self.parts, **({"task": task} if task else {})}
-        task_part, load, level = self.session.user_case_parts(self.test_name, parts)
-        chat = (tuple(prompt) if not isinstance(prompt, str) else ())
-        text = prompt if isinstance(prompt, str) else next(
-            (str(m.get("content", "")) for m in reversed(chat) if m.get("role") == "user"), "")
-        extra = {k: v for k, v in (("tests", tests), ("entry_point", entry_point)) if v is not None}
-        sampling = self.session.settings.sampling
-        if max_tokens is not None:
-            sampling = dataclasses.replace(sampling, max_tokens=max_tokens)
-        case = Case(model.ref, task_part, load, level, text, sampling, reference, extra, chat=chat)
-        # pytest-benchmark's fixture times one call per test: later calls run outside it.
-        benchmark = self.benchmark if self.calls == 0 else _Untimed()
-        self.calls += 1
-        summary = self.session.measure(case, benchmark, model, runs=1)
-        return Record(summary)
-
-
-class _Untimed:
-    """Stands in for pytest-benchmark's fixture on a test's second and later measurements."""
-
-    enabled = False
-
-    def __init__(self) -> None:
-        self.extra_info: dict[str, Any] = {}

@@ -82,15 +82,21 @@ def best_level(study: Study) -> Finding:
     )
 
 
+def rated_per_task(study: Study) -> list[tuple[str, list[dict[str, Any]]]]:
+    """(task, its rated configurations) in task order; a task none scored in has []."""
+    by_task: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for row in study.configs:
+        by_task[row["task"]].append(row)
+    return [
+        (task, [r for r in rows if r["ratio_per_j"] is not None]) for task, rows in sorted(by_task.items())
+    ]
+
+
 def task_fit(study: Study) -> Finding:
     """Which system suits which task: the best ratio, and the best quality, per task."""
     answers = []
     systems = {row["system"] for row in study.configs}
-    by_task: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for row in study.configs:
-        by_task[row["task"]].append(row)
-    for task, rows in sorted(by_task.items()):
-        rated = [r for r in rows if r["ratio_per_j"] is not None]
+    for task, rated in rated_per_task(study):
         if not rated:
             answers.append(f"{task}: no configuration scored above 0, so none is rated.")
             continue
@@ -122,11 +128,7 @@ def best_per_task(study: Study) -> list[str]:
     """One line per task for the end of a run: the best (model, level) by quality per joule,
     with its stars ('?' marks stars resting on fewer than PROVISIONAL_RUNS runs)."""
     lines = []
-    by_task: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for row in study.configs:
-        by_task[row["task"]].append(row)
-    for task, rows in sorted(by_task.items()):
-        rated = [r for r in rows if r["ratio_per_j"] is not None]
+    for task, rated in rated_per_task(study):
         if not rated:
             lines.append(f"{task}: no configuration scored above 0, so none is rated")
             continue

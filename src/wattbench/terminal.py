@@ -1,0 +1,87 @@
+"""What a run shows in the terminal: the banner before the first case, and the summary after the
+last, which ends with the run's answer (report, best configuration per task, gates)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from wattbench.report.after_run import AfterRun
+    from wattbench.session import WattbenchSession
+
+
+def banner_lines(session: WattbenchSession, items: int) -> list[str]:
+    """What the run is about to do, before its first case."""
+    models = ", ".join(m.name for m in session.models) or "none"
+    return [
+        f"wattbench: {session.backend.name} ({session.backend.engine_version}); models: {models}",
+        f"wattbench: {items} items ({len(session.cases)} cases built); records go to {session.results.path}",
+        *(f"wattbench: {line}" for line in session.energy.describe()),
+    ]
+
+
+def summary_lines(session: WattbenchSession) -> list[tuple[str, bool]]:
+    """(line, is a warning) for the terminal summary of one session."""
+    lines = [(f"{session.recorded} run records appended to {session.results.path}", False)]
+    energy = session.energy
+    lines += [(line, False) for line in [*energy.describe(), *session.scorers.summary_lines()]]
+    for label, idle in (("before", energy.idle_before), ("after", energy.idle_after)):
+        if idle is not None:
+            lines.append((
+                f"idle power {label}: {idle.power_w:.3f} W (sd {idle.sd_w:.3f} W over "
+                f"{idle.chunks_count} chunks, {idle.duration_s:.1f} s)", False,
+            ))
+    warning = energy.drift_warning()
+    if warning:
+        lines.append((f"WARNING: {warning}", True))
+    lines += [(f"WARNING: {line}", True) for line in energy.summary_lines()]
+    judged = session.judging.summary
+    if judged is not None and "error" in judged:
+        lines.append((f"WARNING: {judged['error']}", True))
+    elif judged is not None:
+        for mode, figures in judged["modes"].items():
+            lines.append((
+                f"judge {judged['judge_model']} ({mode}): {figures['judged']} judgements, "
+                f"{figures['parse_failures']} parse failures ({figures['parse_failure_rate']:.0%})",
+                False,
+            ))
+    return lines
+
+
+def workers_lines(workers: list[dict[str, Any]]) -> list[tuple[str, bool]]:
+    """The summary on an xdist controller: every worker's lines, each said once."""
+    recorded = sum(w["recorded"] for w in workers)
+    lines: list[tuple[str, bool]] = [(
+        f"{recorded} run records appended to {workers[0]['results']} by "
+        f"{len(workers)} pytest-xdist workers", False,
+    )]
+    for worker in workers:
+        lines += [(text, warn) for text, warn in worker["lines"][1:] if (text, warn) not in lines]
+    return lines
+
+
+def write_summary(
+    reporter: Any, lines: list[tuple[str, bool]], counts: dict[str, int], done: AfterRun | None
+) -> None:
+    """The wattbench part of the terminal summary; the run's answer comes last."""
+    write = reporter.write_line
+    reporter.write_sep("-", "wattbench")
+    for line, warning in lines:
+        write(line, yellow=warning, bold=warning)
+    if any(counts.values()):
+        write(f"items: {counts['passed']} passed, {counts['failed']} failed (their records say why), "
+              f"{counts['skipped']} skipped (already measured in the run folder)")
+    if done is None:
+        return
+    for line in done.lines:
+        write(line, red=line.startswith(("REGRESSION", "WARNING", "GATE", "UNTESTED")))
+    if done.best:
+        reporter.write_sep("-", "wattbench: best (model, level) per task, by quality per joule")
+        for line in done.best:
+            write(line, green=True)
+    if done.report is not None:
+        write(f"open {done.report}  (or: wattbench report {done.report.parent} --out DIR)", bold=True)
+    if done.must_fail:
+        untested = f", {len(done.untested)} untested" if done.untested else ""
+        crossed = f"wattbench: {len(done.failures)} gate(s) crossed{untested}; the run fails"
+        write(crossed, red=True, bold=True)
