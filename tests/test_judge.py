@@ -161,16 +161,18 @@ def test_the_judge_phase_grades_after_generation_and_records_apart(
     result.stdout.fnmatch_lines(["*judge *(pairwise): 1 judgements, 0 parse failures (0%)*"])
 
 
+@pytest.mark.parametrize("room", [[], ["--wb-judge-max-tokens", "128"]])
 def test_a_tiny_model_constrained_to_the_schema_always_grades(
-    suite: pytest.Pytester, tiny_gguf: Path
+    suite: pytest.Pytester, tiny_gguf: Path, room: list[str]
 ) -> None:
     # Free, the tiny model writes 'abcdefghijklmnop' to everything; llama.cpp's grammar for the
-    # schema turns that into a JSON grade every time.
+    # schema turns that into a JSON grade every time, even when its explanation would not fit
+    # a small --wb-judge-max-tokens (the schema's maxLength is fitted to it).
     run_dir = suite.path / "run"
     result, data = run_suite(
         suite, "--wb-model", str(tiny_gguf), "--wb-tasks", "qa", "--wb-loads", "short",
         "--wb-levels", "L0,L1", "--wb-judge", "single,rubric", "--wb-judge-model", str(tiny_gguf),
-        "--wb-run-dir", str(run_dir),
+        "--wb-run-dir", str(run_dir), *room,
     )
     result.assert_outcomes(passed=1 + 2)
     modes = data["wattbench"]["judge"]["modes"]

@@ -118,6 +118,27 @@ PAIR_SCHEMA: dict[str, Any] = {
     "additionalProperties": False,
 }
 
+def fitted(schema: Mapping[str, Any], max_tokens: int) -> dict[str, Any]:
+    """``schema`` with its explanation short enough that the grade still fits in ``max_tokens``.
+
+    The reply's JSON without the explanation is counted at one token per character (a byte-level
+    vocabulary's worst case), plus white space; what is left goes to the explanation at three
+    tokens per character (a CJK character in byte tokens), at most EXPLANATION_CHARS. A reply cut
+    off inside its explanation would otherwise be a parse failure, not a grade.
+    """
+    properties: Mapping[str, Any] = schema["properties"]
+    widest = {
+        name: "" if spec.get("type") == "string" and "maxLength" in spec
+        else max((json.dumps(v) for v in spec.get("enum", ["0"])), key=len)
+        for name, spec in properties.items()
+    }
+    skeleton = len(json.dumps(widest)) + 2 * len(widest)  # and a space or newline per field
+    room = max(8, min(EXPLANATION_CHARS, (max_tokens - skeleton) // 3))
+    return {**schema, "properties": {
+        name: {**spec, "maxLength": room} if widest[name] == "" else spec for name, spec in properties.items()
+    }}
+
+
 _RATING = re.compile(r"\[\[(\d+(?:\.\d+)?)\]\]")
 _VERDICT = re.compile(r"\[\[([ABC])\]\]")
 _PART = re.compile(r"^\s*\**({names})\**\s*[:=]\s*(\d+(?:\.\d+)?)".format(names="|".join(RUBRIC_PARTS)),
@@ -276,6 +297,8 @@ class Judge:
         self.sampling = Sampling(max_tokens=max_tokens, temperature=0.0, top_p=1.0, seed=0)
         self.top_logprobs = top_logprobs
         self.free = False  # set once the backend refused a JSON schema: MT-Bench's free format
+        self.schemas = {name: fitted(schema, max_tokens) for name, schema in
+                        (("single", SINGLE_SCHEMA), ("rubric", RUBRIC_SCHEMA), ("pair", PAIR_SCHEMA))}
 
     def ask(self, system: str, prompt: str, schema: Mapping[str, Any] | None) -> Generation:
         """One judgement's generation; ``schema`` None asks for free text."""
@@ -299,7 +322,7 @@ class Judge:
     def single(self, question: str, answer: str, reference: str | None) -> Judgement:
         """A 1-10 rating (``judge_score``), weighted where log-probs came back."""
         template = SINGLE_REFERENCE if reference else SINGLE
-        g = self._asked(SINGLE_SYSTEM, template, _SINGLE_FREE, _SINGLE_JSON, SINGLE_SCHEMA,
+        g = self._asked(SINGLE_SYSTEM, template, _SINGLE_FREE, _SINGLE_JSON, self.schemas["single"],
                         question=question, answer=answer, reference=reference or "")
         figures: dict[str, Any] = {"judge_score": None}
         if g.output_format == "json schema":
@@ -318,7 +341,7 @@ class Judge:
 
     def rubric(self, question: str, answer: str) -> Judgement:
         """The four parts and their total (``judge_rubric_total``), weighted where log-probs came back."""
-        g = self._asked(SINGLE_SYSTEM, RUBRIC, _RUBRIC_FREE, _RUBRIC_JSON, RUBRIC_SCHEMA,
+        g = self._asked(SINGLE_SYSTEM, RUBRIC, _RUBRIC_FREE, _RUBRIC_JSON, self.schemas["rubric"],
                         question=question, answer=answer)
         rubric: Rubric | None
         figures: dict[str, Any] = {}
@@ -340,7 +363,7 @@ class Judge:
         return Judgement(rubric is not None, figures, g.text, g.output_format, g.system_prompt_folded)
 
     def _verdict(self, question: str, answer_a: str, answer_b: str) -> tuple[str | None, Generation]:
-        g = self._asked(PAIR_SYSTEM, PAIR, _PAIR_FREE, _PAIR_JSON, PAIR_SCHEMA,
+        g = self._asked(PAIR_SYSTEM, PAIR, _PAIR_FREE, _PAIR_JSON, self.schemas["pair"],
                         question=question, answer_a=answer_a, answer_b=answer_b)
         if g.output_format == "json schema":
             data = parse_json_reply(g.text, PAIR_SCHEMA)

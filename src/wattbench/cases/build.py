@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -105,18 +105,18 @@ def build_cases(settings: Settings, backend: Backend) -> CaseSet:
         cases, groups = with_system_prompts(
             cases, groups, system_prompts(s.system_prompts, s.system_prompt_file)
         )
-    _check_unique(cases, lambda case: case.id)
+    _check_unique(cases)
     return CaseSet(cases, groups, unresolved, models)
 
 
-def _check_unique(cases: Sequence[Case], key: Callable[[Case], str]) -> None:
+def _check_unique(cases: Sequence[Case]) -> None:
     seen: set[str] = set()
     for case in cases:
-        if key(case) in seen:
+        if case.id in seen:
             raise ConfigError(
-                f"two cases share the id {key(case)!r}; give the models or case files distinct names"
+                f"two cases share the id {case.id!r}; give the models or case files distinct names"
             )
-        seen.add(key(case))
+        seen.add(case.id)
 
 
 def system_prompts(names: Sequence[str], path: Path) -> dict[str, str | None]:
