@@ -15,7 +15,7 @@ def test_threads_and_batch_threads_are_set_together_and_recorded(tiny_gguf: Path
     model = backend.load(ref, LoadOptions(context_tokens=256))
     try:
         # llama-cpp-python alone would use half the CPUs to decode and all of them for prompts.
-        assert default_threads() == max((os.cpu_count() or 1) // 2, 1)
+        assert default_threads() == (psutil.cpu_count(logical=False) or max((os.cpu_count() or 1) // 2, 1))
         assert model.metadata["threads_count"] == model.metadata["threads_batch_count"] == default_threads()
     finally:
         model.close()

@@ -48,8 +48,8 @@ class PluginState:
     shard: ShardSpec | None = None  # this process's shard of a sharded study
     manifest: Manifest | None = None  # what this shard was to run (written beside its records)
     started_at: float | None = None  # when the first case started (time.monotonic)
-    total: int = 0  # wattbench items selected
-    done: int = 0  # wattbench items finished
+    total: int = 0  # selected wattbench items that generate (cases, users' tests)
+    done: int = 0  # of those, finished
     eta_said: bool = False
 
 
@@ -208,25 +208,24 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 def _keep_my_shard(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Plan the study from the items -k and -m left (so a deselected case is not "missing"),
-    and, in a sharded run, deselect the other shards' models: each model loads on one shard."""
+    """In a sharded run, deselect the other shards' models (each model loads on one shard) and
+    plan the study from the items -k and -m left, so a deselected case is not "missing"."""
     state = config.stash[STATE]
     wb = state.session
-    if wb is None:
+    if wb is None or state.shard is None:
         return
     pairs = [(str(_model_of(i)), str(_params(i)[CASE_PARAM])) for i in items if CASE_PARAM in _params(i)]
     if not pairs:
         return
     plan = plan_of([m.name for m in wb.models], pairs)
-    models = [m for m, _ in plan]
-    if state.shard is not None:
-        models = shard_models([(m, len(ids)) for m, ids in plan], state.shard)
-        dropped = [i for i in items if _model_of(i) is not None and _model_of(i) not in models]
-        if dropped:
-            config.hook.pytest_deselected(items=dropped)
-            items[:] = [i for i in items if i not in set(dropped)]
+    chosen = shard_models([(m, len(ids)) for m, ids in plan], state.shard)
+    mine = [i for i in items if _model_of(i) is None or _model_of(i) in chosen]
+    if len(mine) < len(items):
+        kept = set(mine)
+        config.hook.pytest_deselected(items=[i for i in items if i not in kept])
+        items[:] = mine
     state.manifest = new_manifest(state.shard, plan, state.settings.runs, state.settings.backend,
-                                  wb.machine, now_utc(), models=models)
+                                  wb.machine, now_utc(), models=chosen)
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -243,7 +242,7 @@ def pytest_runtestloop(session: pytest.Session) -> None:
             wb.start()
         except ConfigError as exc:
             raise pytest.UsageError(f"wattbench: {exc}") from None
-    if state.manifest is not None and state.shard is not None and _writes_manifest(config):
+    if state.manifest is not None and _writes_manifest(config):
         write_manifest(state.settings.run_dir, state.manifest)
 
 
@@ -308,7 +307,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         return
     state = config.stash[STATE]
     wb = state.session
-    if state.manifest is not None and state.shard is not None and wb is not None and _writes_manifest(config):
+    if state.manifest is not None and wb is not None and _writes_manifest(config):
         write_manifest(state.settings.run_dir, finished(state.manifest, wb.energy.summary(), now_utc()))
     if _is_worker(config):  # the controller reports over every worker's records
         if wb is not None:
@@ -346,7 +345,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     reporter.ensure_newline()
     for line in banner_lines(wb, len(selected)):
         reporter.write_line(line, cyan=True)
-    state.started_at, state.total = time.monotonic(), len(selected)
+    state.total = sum(_generates(item) for item in selected)
 
 
 @pytest.hookimpl(wrapper=True)
@@ -368,12 +367,20 @@ def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config) -
     return None
 
 
+def _generates(item: pytest.Item) -> bool:
+    """Whether a wattbench item generates (a case or a user's test), not a growth check."""
+    return _model_of(item) is not None and GROUP_PARAM not in _params(item)
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Any:
-    """Count finished wattbench items; after a few (or half a minute), say how long is left."""
-    result = yield
+    """Count finished cases; after a few (or half a minute of them), say how long is left."""
     state = item.config.stash[STATE]
-    if state.started_at is None or _model_of(item) is None:
+    counted = state.total > 0 and _generates(item)
+    if counted and state.started_at is None:
+        state.started_at = time.monotonic()  # growth checks before it take no generation time
+    result = yield
+    if not counted or state.started_at is None:
         return result
     state.done += 1
     elapsed = time.monotonic() - state.started_at
@@ -385,7 +392,7 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
             minutes = elapsed / state.done * left / 60
             reporter.ensure_newline()
             reporter.write_line(
-                f"wattbench: about {minutes:.1f} min left for {left} more items "
+                f"wattbench: about {minutes:.1f} min left for {left} more cases "
                 f"(at the pace of the first {state.done})", cyan=True,
             )
     return result
