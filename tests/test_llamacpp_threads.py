@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import psutil
+
 from wattbench.backends.llamacpp import LlamaCppBackend, default_threads
 from wattbench.backends.protocol import BackendOptions, LoadOptions, Sampling
 
@@ -14,7 +16,8 @@ def test_threads_and_batch_threads_are_set_together_and_recorded(tiny_gguf: Path
     ref = backend.resolve(str(tiny_gguf))[0]
     model = backend.load(ref, LoadOptions(context_tokens=256))
     try:
-        # llama-cpp-python alone would use half the CPUs to decode and all of them for prompts.
+        # llama-cpp-python alone would use half the CPUs to decode and all of them for prompts;
+        # wattbench uses one per physical core for both.
         assert default_threads() == (psutil.cpu_count(logical=False) or max((os.cpu_count() or 1) // 2, 1))
         assert model.metadata["threads_count"] == model.metadata["threads_batch_count"] == default_threads()
     finally:
