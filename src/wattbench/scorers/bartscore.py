@@ -16,17 +16,16 @@ transformers).
 from __future__ import annotations
 
 import importlib
-import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from wattbench.cases import Case
-from wattbench.errors import ConfigError, MissingExtraError
+from wattbench.errors import MissingExtraError
 from wattbench.reasoning import answer_only
 from wattbench.scorers.rouge import KINDS
+from wattbench.scorers.weights import local_weights
 
-OFFLINE = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
 MAX_TOKENS = 1024  # BART's positions, and the paper's truncation
 NOT_GIVEN = (
     "BARTScore not computed: no local weights given (--wb-bartscore-model PATH; wattbench never "
@@ -72,12 +71,7 @@ def open_bartscore(model: Path | None) -> BartScoreScorer | str:
     folder holds no model or torch/transformers are missing."""
     if model is None:
         return NOT_GIVEN
-    if not (model / "config.json").is_file():
-        raise ConfigError(
-            f"--wb-bartscore-model {model}: not a local model folder (no config.json); give the "
-            "folder of a BART model already on disk (e.g. a copy of facebook/bart-large-cnn)"
-        )
-    os.environ.update(OFFLINE)
+    local_weights(model, "--wb-bartscore-model", " (a BART model, e.g. a copy of facebook/bart-large-cnn)")
     try:
         transformers = importlib.import_module("transformers")
         importlib.import_module("torch")

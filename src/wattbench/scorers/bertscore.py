@@ -9,17 +9,16 @@ Needs ``pip install 'wattbench[bertscore]'`` (bert-score, which brings torch and
 from __future__ import annotations
 
 import importlib
-import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from wattbench.cases import Case
-from wattbench.errors import ConfigError, MissingExtraError
+from wattbench.errors import MissingExtraError
 from wattbench.scorers.rouge import RougeScorer
+from wattbench.scorers.weights import local_weights
 
 _ROUGE = RougeScorer()  # whose cases BERTScore shares
-OFFLINE = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
 NOT_GIVEN = (
     "BERTScore not computed: no local weights given (--wb-bertscore-model PATH; wattbench never "
     "downloads weights)"
@@ -47,12 +46,7 @@ class BertScoreScorer:
 
 def open_bertscore(model: Path, layers: int) -> BertScoreScorer:
     """The scorer over local weights; a clear error when they or the package are missing."""
-    if not (model / "config.json").is_file():
-        raise ConfigError(
-            f"--wb-bertscore-model {model}: not a local model folder (no config.json); give the "
-            "folder of weights already on disk"
-        )
-    os.environ.update(OFFLINE)
+    local_weights(model, "--wb-bertscore-model")
     try:
         bert_score = importlib.import_module("bert_score")
     except ImportError:
