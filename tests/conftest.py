@@ -13,7 +13,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+# pytester's in-process runs drop the modules they imported, and a C extension (numpy's, scipy's)
+# cannot be imported twice in one process: import the heavy ones here, before any inner run.
+import numpy  # noqa: F401
 import pytest
+import rouge_score.rouge_scorer  # noqa: F401  (nltk, scipy.stats)
 from tinymodel import write_tiny_gguf
 
 from wattbench.backends.llamacpp import smollm2_file
