@@ -148,7 +148,7 @@ def test_live_ollama_server(suite: pytest.Pytester) -> None:
 
 
 def test_the_judge_sends_its_schema_as_format_and_weighs_the_logprobs() -> None:
-    from wattbench.judge import SINGLE_SCHEMA, Judge
+    from wattbench.judge import SINGLE_SCHEMA, Judge, fitted
 
     state = FakeOllama()
     with serve(state) as host:
@@ -156,7 +156,10 @@ def test_the_judge_sends_its_schema_as_format_and_weighs_the_logprobs() -> None:
         model = backend.load(backend.resolve("qwen3:4b")[0], LoadOptions())
         judgement = Judge(model, top_logprobs=3).single("Capital of France?", "Paris.", None)
     chat = [body for path, body in state.requests if path == "/api/chat"][-1]
-    assert chat["format"] == SINGLE_SCHEMA and chat["logprobs"] is True and chat["top_logprobs"] == 3
+    # The judge's schema, its explanation fitted to the judge's 512 tokens.
+    assert chat["format"] == fitted(SINGLE_SCHEMA, 512)
+    assert chat["format"]["properties"]["explanation"]["maxLength"] < 400
+    assert chat["logprobs"] is True and chat["top_logprobs"] == 3
     assert judgement.parse_ok and judgement.output_format == "json schema"
     assert judgement.figures["judge_score"] == 8.0
     # The fake's rating position: "8" 0.6, "7" 0.3 and a non-rating token 0.1.
