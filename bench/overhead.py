@@ -84,9 +84,13 @@ def run_bare(prompts: dict[str, list[int]], max_tokens: int) -> dict[str, tuple[
     """A bare llama-cpp-python loop: load, warm up, then one timed generation per prompt."""
     import llama_cpp
 
-    from wattbench.backends.llamacpp import smollm2_file
+    from wattbench.backends.llamacpp import default_threads, smollm2_file
 
-    llm = llama_cpp.Llama(str(smollm2_file()), n_ctx=4096, seed=42, verbose=False)
+    # The same threads as wattbench gives the engine (one per physical core for generation and
+    # prompt evaluation alike), so the ratio measures the harness, not a thread setting.
+    threads = default_threads()
+    llm = llama_cpp.Llama(str(smollm2_file()), n_ctx=4096, seed=42, verbose=False, n_threads=threads,
+                          n_threads_batch=threads)
     try:
         llm.create_completion(next(iter(prompts.values())), max_tokens=8, temperature=0.0)
         out: dict[str, tuple[float, int]] = {}
