@@ -66,6 +66,10 @@ class WindowLog:
         self.worker = worker
         self.devices = tuple(devices) if devices is not None else None
         self._start: float | None = None
+        # Bytes of each other worker's log already read: an interval logged before this
+        # worker's previous window closed ended before the next one opened, so only what was
+        # appended since can overlap (each window reads only the new lines, not whole logs).
+        self._read: dict[Path, int] = {}
 
     def _write(self, path: Path, text: str, mode: str = "w") -> None:
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -79,26 +83,43 @@ class WindowLog:
         self._write(self.dir / f"{self.worker}.active", json.dumps(payload))
 
     def end(self) -> list[dict[str, Any]]:
-        """The window closes; the other workers' windows that overlapped it."""
+        """The window closes; one entry per other worker whose window overlapped it."""
         start, end = self._start or time.time(), time.time()
         self._start = None
         interval = {"start": start, "end": end, "devices": self.devices}
         self._write(self.dir / f"{self.worker}.log", json.dumps(interval) + "\n", mode="a")
         with contextlib.suppress(FileNotFoundError):
             (self.dir / f"{self.worker}.active").unlink()
-        overlaps: list[dict[str, Any]] = []
+        overlaps: dict[str, dict[str, Any]] = {}
         for path in sorted(self.dir.glob("*")):
             other = path.stem
-            if other == self.worker:
+            if other == self.worker or other in overlaps:
                 continue
-            with contextlib.suppress(OSError, ValueError):
-                lines = path.read_text(encoding="utf-8").splitlines()
-                for line in lines[-200:] if path.suffix == ".log" else lines[:1]:
-                    seen = json.loads(line)
-                    if seen["start"] < end and seen.get("end", end) > start:
-                        overlaps.append({"worker": other, "devices": seen.get("devices")})
-                        break
-        return overlaps
+            for seen in self._new_intervals(path):
+                if seen["start"] < end and seen.get("end", end) > start:
+                    overlaps[other] = {"worker": other, "devices": seen.get("devices")}
+                    break
+        return list(overlaps.values())
+
+    def _new_intervals(self, path: Path) -> list[dict[str, Any]]:
+        """An .active file's one interval (still open), or the intervals a .log gained since
+        this worker last looked; [] for a file being rewritten or unreadable."""
+        try:
+            with path.open("rb") as handle:
+                if path.suffix == ".log":
+                    handle.seek(self._read.get(path, 0))
+                data = handle.read()
+        except OSError:
+            return []
+        if path.suffix == ".log":
+            whole = data[: data.rfind(b"\n") + 1]  # a line still being written is read next time
+            self._read[path] = self._read.get(path, 0) + len(whole)
+            data = whole
+        intervals = []
+        for line in data.decode("utf-8", "replace").splitlines():
+            with contextlib.suppress(ValueError):
+                intervals.append(json.loads(line))
+        return intervals
 
 
 def sharing_figures(overlaps: Sequence[Mapping[str, Any]], devices: Sequence[str] | None) -> dict[str, Any]:
