@@ -8,6 +8,7 @@ fingerprints compares machines as much as builds, and the report says so loudly.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib
 import json
@@ -98,8 +99,13 @@ def _field(record: Mapping[str, Any], key: str) -> str:
 
 def fingerprint(record: Mapping[str, Any]) -> str:
     """12 hex digits that change with any of FIELDS."""
-    text = json.dumps([_field(record, key) for key in FIELDS])
-    return hashlib.sha256(text.encode()).hexdigest()[:12]
+    return _digest(tuple(_field(record, key) for key in FIELDS))
+
+
+@functools.lru_cache(maxsize=4096)
+def _digest(fields: tuple[str, ...]) -> str:
+    # A study has a few machines x models and many records each: hash each combination once.
+    return hashlib.sha256(json.dumps(list(fields)).encode()).hexdigest()[:12]
 
 
 def fingerprint_difference(a: Mapping[str, Any], b: Mapping[str, Any]) -> list[str]:

@@ -15,6 +15,7 @@ spreadsheet program evaluates. The HTML page escapes every text (``html.escape``
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r", "\0")
@@ -27,3 +28,8 @@ def csv_cell(value: Any) -> Any:
     if isinstance(value, str) and value.startswith(FORMULA_TRIGGERS):
         return "'" + value
     return value
+
+
+def csv_row(values: Iterable[Any]) -> list[Any]:
+    """csv_cell of each value, for ``csv.writer`` (which writes None as an empty cell itself)."""
+    return ["'" + v if isinstance(v, str) and v.startswith(FORMULA_TRIGGERS) else v for v in values]

@@ -6,6 +6,7 @@ observed for that task in the report, so 1 is "the best this study saw" on every
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from typing import Any
 
@@ -35,4 +36,15 @@ def primary_key(record: Mapping[str, Any]) -> str:
     if isinstance(metric, str) and metric:
         return metric
     kind = record.get("task_kind")
-    return primary_metric(kind if isinstance(kind, str) else kind_of(str(record.get("task", ""))))
+    return _kind_metric(kind) if isinstance(kind, str) else _task_metric(str(record.get("task", "")))
+
+
+# A report reads 100,000 records of a few dozen tasks: look each name up once.
+@functools.lru_cache(maxsize=1024)
+def _kind_metric(kind: str) -> str:
+    return primary_metric(kind)
+
+
+@functools.lru_cache(maxsize=1024)
+def _task_metric(task: str) -> str:
+    return primary_metric(kind_of(task))

@@ -49,6 +49,12 @@ def _grades(lines: list[dict[str, Any]]) -> dict[str, Any]:
     return grades
 
 
+def _graded(record: dict[str, Any], graded: dict[tuple[str, int], list[dict[str, Any]]]) -> dict[str, Any]:
+    """The record with its answer's judge grades, when the judge graded it."""
+    lines = graded.get((str(record.get("case_id")), int(record.get("run", 0))))
+    return {**record, **_grades(lines)} if lines else record
+
+
 def _benchmark_records(path: Path) -> Iterator[dict[str, Any]]:
     try:
         data = json.loads(path.read_text(encoding="utf-8-sig"))
@@ -109,8 +115,7 @@ def read_run(path: Path, outcomes: Outcomes | None = None) -> Iterator[dict[str,
     if path.is_dir():
         graded = judgements(path)
         records: Iterable[dict[str, Any]] = (
-            {**r, **_grades(graded.get((str(r.get("case_id")), int(r.get("run", 0))), []))}
-            for r in ResultsFile(path).records()
+            _graded(r, graded) if graded else r for r in ResultsFile(path).records()
         )
     else:
         records = _benchmark_records(path)
@@ -131,7 +136,8 @@ def _successful(records: Iterable[dict[str, Any]], outcomes: Outcomes | None) ->
         if "error" in record:
             continue
         record.setdefault("system_prompt", "default")
-        record.setdefault("fingerprint", fingerprint(record))
+        if "fingerprint" not in record:
+            record["fingerprint"] = fingerprint(record)
         yield record
 
 

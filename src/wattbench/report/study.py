@@ -57,6 +57,7 @@ FIGURES = (
     "rss_peak_mb",
     "gpu_mem_peak_mb",
 )
+_SCORE_SET = frozenset(SCORES)
 MACHINE = (
     *HARDWARE,
     *FINGERPRINT_FIELDS,
@@ -95,14 +96,14 @@ class Accumulator:
     def add(self, record: Mapping[str, Any], ratios: Mapping[str, float | None]) -> None:
         """Count one run record, with its derived() figures."""
         self.records += 1
-        key = tuple(str(record.get(k)) for k in GROUP)
-        figures = self.values[key]
-        for name in FIGURES:
-            value = ratios[name] if name in ratios else number(record.get(name))
+        get = record.get
+        figures = self.values[tuple([str(get(k)) for k in GROUP])]
+        for name in FIGURES:  # in this order: it is stats.csv's column order
+            value = ratios[name] if name in ratios else number(get(name))
             if value is not None:
                 figures[name].append(value)
-        self.scores.update(k for k in SCORES if record.get(k) is not None)
-        fp = str(record.get("fingerprint"))
+        self.scores.update([k for k in _SCORE_SET.intersection(record) if record[k] is not None])
+        fp = str(get("fingerprint"))
         if fp not in self.machines:
             self.machines[fp] = {k: record.get(k) for k in MACHINE if record.get(k) not in (None, "")}
 
