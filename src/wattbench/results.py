@@ -14,12 +14,9 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from wattbench.errors import ResultsWriteError
+import orjson
 
-try:  # orjson reads a line 3-4x faster than json: 100,000 records in 0.3 s, not 1.1
-    from orjson import loads as _fast_loads
-except ImportError:  # pragma: no cover - orjson is a dependency; json reads the same records
-    _fast_loads = json.loads
+from wattbench.errors import ResultsWriteError
 
 RESULTS_FILE = "results.jsonl"
 
@@ -106,9 +103,10 @@ class ResultsFile:
 
 
 def _loads(line: str) -> Any:
-    """One JSON line. json.dumps writes NaN and infinities (as ``NaN``, ``Infinity``) and ints of
-    any size, which orjson refuses: such a line is read again with json rather than dropped."""
+    """One JSON line, by orjson: 3-4x faster than json (100,000 records in 0.3 s, not 1.1).
+    json.dumps writes NaN and infinities (as ``NaN``, ``Infinity``) and ints of any size, which
+    orjson refuses: such a line is read again with json rather than dropped."""
     try:
-        return _fast_loads(line)
+        return orjson.loads(line)
     except ValueError:
         return json.loads(line)

@@ -1,8 +1,10 @@
 """Write a report folder from saved runs, streaming their records once.
 
-One pass over the records writes results.csv, the texts and the workbook's per-run sheet, and
-accumulates each group's figures; the study (statistics, ratios, stars, fronts) then gives
-stats.csv, ratings.csv, findings.md, report.html and the workbook's other sheets.
+One pass over the records accumulates each group's figures and writes the run files
+(results.csv, texts/, the workbook's per-run sheet; report/runfiles.py); the study (statistics,
+ratios, stars, fronts) then gives stats.csv, ratings.csv, findings.md, report.html and the
+workbook's other sheets. A large report writes its run files in a second process that reads the
+sources itself (report/helper.py), so it uses two cores; the files are the same either way.
 """
 
 from __future__ import annotations
@@ -14,12 +16,13 @@ from pathlib import Path
 
 from wattbench.errors import ReportInputError
 from wattbench.report.findings import as_markdown, findings
-from wattbench.report.human import agreement_rows, study_of_runs, with_human
+from wattbench.report.helper import RunFilesHelper, worth_splitting
+from wattbench.report.human import HumanStudy, agreement_rows, study_of_runs, with_human
 from wattbench.report.page import render
-from wattbench.report.runs import Outcomes, read_runs
+from wattbench.report.runfiles import WORKBOOK, RunFiles
+from wattbench.report.runs import Outcomes, check_source, read_runs
 from wattbench.report.study import Accumulator, Study, build_study, derived
-from wattbench.report.tables import ResultsTable, text_path, write_rows
-from wattbench.report.workbook import open_workbook
+from wattbench.report.tables import write_rows
 
 
 @dataclass
@@ -35,75 +38,92 @@ class Written:
 
 
 def write_report(
-    sources: Sequence[Path], out_dir: Path, texts: bool = True, primary: dict[str, str] | None = None
+    sources: Sequence[Path],
+    out_dir: Path,
+    texts: bool = True,
+    primary: dict[str, str] | None = None,
+    split: bool | None = None,
 ) -> Written:
     """Write the report of ``sources`` (run folders or benchmark JSON files) into ``out_dir``.
 
     Raises ReportInputError when a source is missing or unreadable, or when the sources hold
     no successful run record (there is nothing to report; results.csv is not left behind).
     Human ratings (ratings.sqlite) join the records as human_<dimension>; ``primary``
-    (wattbench.report.human.parse_primary) makes one a task's quality.
+    (wattbench.report.human.parse_primary) makes one a task's quality. ``split``: write the run
+    files in a second process (None: when the sources are large enough to gain, see helper.py).
     """
     start = time.perf_counter()
+    for source in sources:
+        check_source(source)
     out_dir.mkdir(parents=True, exist_ok=True)
     acc = Accumulator()
     outcomes = Outcomes()
-    table = ResultsTable(out_dir / "results.csv")
-    book = open_workbook(out_dir / "report.xlsx")
-    made: set[Path] = set()
+    human = study_of_runs(sources)
+    if split is None:
+        split = worth_splitting(sources)
+    helper = RunFilesHelper(sources, out_dir, texts, primary) if split else None
+    files = None if helper else RunFiles(out_dir, texts)
     try:
-        human = study_of_runs(sources)
         for record in with_human(read_runs(sources, outcomes), human, primary):
             ratios = derived(record)
             acc.add(record, ratios)
-            table.add(record, ratios)
-            if not isinstance(book, str):
-                book.add(record)
-            if texts:
-                path = out_dir / text_path(record)
-                if path.parent not in made:
-                    path.parent.mkdir(parents=True, exist_ok=True)
-                    made.add(path.parent)
-                path.write_text(str(record.get("output_text", "")), encoding="utf-8")
+            if files is not None:
+                files.add(record, ratios)
         if acc.records == 0:
             failed = len(outcomes.errors)
             raise ReportInputError(
                 f"nothing to report: {', '.join(str(s) for s in sources)} hold(s) no successful run record"
                 + (f" ({failed} failed run(s); their errors are in results.jsonl)" if failed else "")
             )
+        study = build_study(acc)
     except BaseException:
         # Leave no half-written workbook or empty table behind.
-        if not isinstance(book, str):
-            book.discard()
-            (out_dir / "report.xlsx").unlink(missing_ok=True)
-        table.close()
-        (out_dir / "results.csv").unlink(missing_ok=True)
+        if helper is not None:
+            helper.discard()
+        if files is not None:
+            files.discard()
         raise
-    table.close()
-    study = build_study(acc)
     del acc  # its runs' figures are summarised now: free them before the page and the workbook
-    written = Written(out_dir, study, outcomes, ["results.csv"] + (["texts/"] if texts else []))
+    written = Written(out_dir, study, outcomes)
+    try:
+        if helper is not None:
+            helper.send(study)
+        study_files = _write_study_files(written, human)
+        if helper is not None:
+            run_files, notes = helper.result()
+        else:
+            assert files is not None
+            run_files, notes = files.finish(study)
+    except BaseException:
+        if helper is not None:
+            helper.stop()
+        raise
+    book = [f for f in run_files if f == WORKBOOK]
+    written.files = [*(f for f in run_files if f != WORKBOOK), *study_files, *book]
+    written.notes += notes
+    written.seconds = time.perf_counter() - start
+    return written
+
+
+def _write_study_files(written: Written, human: HumanStudy) -> list[str]:
+    """stats.csv, ratings.csv, human.csv and agreement.csv (with ratings), findings.md and
+    report.html; the names written."""
+    out_dir, study = written.out_dir, written.study
     write_rows(out_dir / "stats.csv", study.groups)
     write_rows(
         out_dir / "ratings.csv",
         [*study.configs, *({**r, "task": "all"} for r in study.overall)],
         first=("task", "system", "config", "stars"),
     )
+    names = ["stats.csv", "ratings.csv"]
     if human.ratings_count:
         write_rows(out_dir / "human.csv", human.cases)
         write_rows(out_dir / "agreement.csv", agreement_rows(human))
-        written.files += ["human.csv", "agreement.csv"]
+        names += ["human.csv", "agreement.csv"]
         written.notes += human.lines()
     answers = findings(study)
     (out_dir / "findings.md").write_text(as_markdown(answers), encoding="utf-8")
     (out_dir / "report.html").write_text(
-        render(study, answers, f"wattbench report: {out_dir.name}", outcomes), encoding="utf-8"
+        render(study, answers, f"wattbench report: {out_dir.name}", written.outcomes), encoding="utf-8"
     )
-    written.files += ["stats.csv", "ratings.csv", "findings.md", "report.html"]
-    if isinstance(book, str):
-        written.notes.append(book)
-    else:
-        book.finish(study)
-        written.files.append("report.xlsx")
-    written.seconds = time.perf_counter() - start
-    return written
+    return [*names, "findings.md", "report.html"]

