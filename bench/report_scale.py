@@ -7,14 +7,17 @@ with every figure a record carries), then times ``wattbench report`` on it in a 
 and reads that process's peak RSS, so each size is measured alone. Texts are off by default:
 writing 100,000 small files measures the file system, not the report.
 
-Besides wall time it prints the child's CPU time (user + system): on a machine shared with
-other work the wall time grows with the load and the CPU time much less, so say which you quote.
+Besides wall time it prints the CPU time of the report's processes (user + system): on a
+machine shared with other work the wall time grows with the load and the CPU time much less, so
+say which you quote. A large report uses two processes (report/helper.py), so its CPU time can
+exceed its wall time; memory is given for the largest process and for all of them together.
 The goal (issue 17): 100,000 records in <= 5 s wall and <= 256 MiB peak on a quiet 2-core machine.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import random
@@ -24,6 +27,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+import psutil
 
 TASKS = ("qa", "summary", "code", "creative", "math", "stem", "reasoning", "extraction", "humanities",
          "roleplay")
@@ -85,18 +90,36 @@ def synthetic(path: Path, count: int, seed: int = 0) -> None:
 GOAL_RECORDS, GOAL_S, GOAL_MIB = 100_000, 5.0, 256.0
 
 
-def measure(run_dir: Path, texts: bool) -> tuple[float, float, float]:
-    """(wall seconds, CPU seconds, peak RSS in MiB) of ``wattbench report`` on run_dir, in a child."""
+def measure(run_dir: Path, texts: bool) -> tuple[float, float, float, float]:
+    """(wall s, CPU s, peak RSS MiB of the largest process, peak RSS MiB of all its processes
+    together) of ``wattbench report`` on run_dir, in a child.
+
+    A large report runs a second process (report/helper.py): rusage gives the largest single
+    process; the two together are sampled every 10 ms with psutil, so a short peak can be missed
+    by a few MiB.
+    """
     command = [sys.executable, "-m", "wattbench.report.cli", "report", str(run_dir)]
     if not texts:
         command.append("--no-texts")
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+    child = subprocess.Popen(command, stdout=subprocess.DEVNULL)
+    together = 0
+    tree = psutil.Process(child.pid)
+    while child.poll() is None:
+        with contextlib.suppress(psutil.Error):
+            rss = 0
+            for process in [tree, *tree.children(recursive=True)]:
+                with contextlib.suppress(psutil.Error):
+                    rss += process.memory_info().rss
+            together = max(together, rss)
+        time.sleep(0.01)
     seconds = time.perf_counter() - start
+    if child.returncode:
+        raise SystemExit(f"wattbench report failed with exit code {child.returncode}")
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return seconds, cpu, after.ru_maxrss / 1024
+    return seconds, cpu, after.ru_maxrss / 1024, together / 2**20
 
 
 def main() -> None:
@@ -105,19 +128,21 @@ def main() -> None:
     parser.add_argument("--sizes", default="1000,10000,100000")
     parser.add_argument("--texts", action="store_true", help="also write every answer to texts/")
     args = parser.parse_args()
-    print(f"{'records':>8} {'seconds':>8} {'cpu s':>7} {'records/s':>10} {'peak RSS MiB':>13}")
+    print(f"{'records':>8} {'seconds':>8} {'cpu s':>7} {'records/s':>10} {'peak RSS MiB':>13} "
+          f"{'all processes MiB':>18}")
     with tempfile.TemporaryDirectory() as tmp:
         for size in (int(s) for s in args.sizes.split(",")):
             run_dir = Path(tmp, f"run-{size}")
             run_dir.mkdir()
             synthetic(run_dir / "results.jsonl", size)
-            seconds, cpu, peak = measure(run_dir, args.texts)
+            seconds, cpu, peak, together = measure(run_dir, args.texts)
             # ru_maxrss of children is the largest child so far: sizes run in increasing order.
-            print(f"{size:>8} {seconds:>8.2f} {cpu:>7.2f} {size / seconds:>10.0f} {peak:>13.0f}")
+            print(f"{size:>8} {seconds:>8.2f} {cpu:>7.2f} {size / seconds:>10.0f} {peak:>13.0f} "
+                  f"{together:>18.0f}")
             if size == GOAL_RECORDS:
-                met = seconds <= GOAL_S and peak <= GOAL_MIB
+                met = seconds <= GOAL_S and together <= GOAL_MIB
                 print(f"goal {GOAL_S:g} s and {GOAL_MIB:g} MiB at {GOAL_RECORDS:,} records: "
-                      f"{'met' if met else 'NOT met'} ({seconds:.2f} s wall, {peak:.0f} MiB; load average "
+                      f"{'met' if met else 'NOT met'} ({seconds:.2f} s wall, {together:.0f} MiB; load average "
                       f"{os.getloadavg()[0]:.1f} during the run)")
 
 

@@ -71,6 +71,19 @@ def test_a_failure_in_the_second_process_comes_back(tmp_path: Path) -> None:
     assert not (out / "report.xlsx").exists()
 
 
+def test_a_second_process_that_vanishes_is_replaced_by_this_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def lost(self: helper.RunFilesHelper) -> tuple[list[str], list[str]]:
+        self.stop()  # killed before it answered, as an OOM killer or a failed spawn leaves it
+        raise helper.HelperLost("the report's second process ended without an answer (exit code -9)")
+
+    monkeypatch.setattr(helper.RunFilesHelper, "result", lost)
+    written = write_report([_study(tmp_path)], tmp_path / "out", split=True)
+    assert "report.xlsx" in written.files and (tmp_path / "out" / "results.csv").stat().st_size > 0
+    assert any("exit code -9); this process wrote them instead" in n for n in written.notes)
+
+
 def test_nothing_to_report_leaves_no_run_files_from_either_process(tmp_path: Path) -> None:
     run = write_run(tmp_path / "run", [{**record(), "error": "GenerationError: boom"}])
     with pytest.raises(ReportInputError, match="nothing to report"):

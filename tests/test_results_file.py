@@ -9,7 +9,7 @@ from pathlib import Path
 from wattbench.results import ResultsFile
 
 
-def test_every_line_json_reads_is_read_nan_infinity_big_ints_and_chinese(tmp_path: Path) -> None:
+def test_every_line_json_reads_is_read_nan_infinity_big_ints_chinese_and_bad_bytes(tmp_path: Path) -> None:
     records = [
         {"case_id": "a", "run": 0, "latency_s": 1.5, "answer": "北京是中国的首都"},
         {"case_id": "b", "run": 0, "energy_j": math.nan, "ttft_s": math.inf},  # orjson refuses these
@@ -18,12 +18,19 @@ def test_every_line_json_reads_is_read_nan_infinity_big_ints_and_chinese(tmp_pat
     results = ResultsFile(tmp_path)
     for record in records:
         results.append(record)
-    with results.path.open("a", encoding="utf-8") as handle:
-        handle.write('{"case_id": "torn", "run"')  # a crash mid-write: skipped, not fatal
+    with results.path.open("ab") as handle:
+        handle.write(b'{"case_id": "latin-1 \xe9", "run": 0}\r\n')  # not UTF-8: kept, the byte replaced
+        handle.write(b'{"case_id": "torn", "run"')  # a crash mid-write: skipped, not fatal
     read = list(results.records())
-    assert [r["case_id"] for r in read] == ["a", "b", "c"]
+    assert [r["case_id"] for r in read] == ["a", "b", "c", "latin-1 \ufffd"]
     assert read[0] == records[0]
     assert math.isnan(read[1]["energy_j"]) and read[1]["ttft_s"] == math.inf
     assert read[2]["seed"] == 2**70
-    expected = [json.loads(line) for line in results.path.read_text(encoding="utf-8").splitlines()[:3]]
+    expected = [json.loads(line) for line in results.path.read_bytes().splitlines()[:3]]
     assert read[0] == expected[0] and read[2] == expected[2]
+
+
+def test_a_byte_order_mark_does_not_cost_the_first_record(tmp_path: Path) -> None:
+    lines = b'\xef\xbb\xbf{"case_id": "a", "run": 0}\n{"case_id": "b", "run": 0}\n'  # saved by Notepad
+    (tmp_path / "results.jsonl").write_bytes(lines)
+    assert [r["case_id"] for r in ResultsFile(tmp_path).records()] == ["a", "b"]

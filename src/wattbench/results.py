@@ -75,7 +75,7 @@ class ResultsFile:
     def records(self) -> Iterator[dict[str, Any]]:
         """Every complete record in the file; a torn last line (a crash mid-write) is skipped."""
         try:
-            handle = self.path.open(encoding="utf-8")
+            handle = self.path.open("rb")  # bytes: both parsers read UTF-8 themselves
         except (FileNotFoundError, NotADirectoryError):  # nothing written yet
             return
         with handle:
@@ -102,11 +102,12 @@ class ResultsFile:
         return done
 
 
-def _loads(line: str) -> Any:
+def _loads(line: bytes) -> Any:
     """One JSON line, by orjson: 3-4x faster than json (100,000 records in 0.3 s, not 1.1).
     json.dumps writes NaN and infinities (as ``NaN``, ``Infinity``) and ints of any size, which
-    orjson refuses: such a line is read again with json rather than dropped."""
+    orjson refuses, as it refuses a byte-order mark or a byte that is not UTF-8: such a line is
+    read again by json (a bad byte becomes U+FFFD) rather than dropped."""
     try:
         return orjson.loads(line)
     except ValueError:
-        return json.loads(line)
+        return json.loads(line.decode("utf-8-sig", errors="replace"))

@@ -16,10 +16,10 @@ from pathlib import Path
 
 from wattbench.errors import ReportInputError
 from wattbench.report.findings import as_markdown, findings
-from wattbench.report.helper import RunFilesHelper, worth_splitting
+from wattbench.report.helper import HelperLost, RunFilesHelper, worth_splitting
 from wattbench.report.human import HumanStudy, agreement_rows, study_of_runs, with_human
 from wattbench.report.page import render
-from wattbench.report.runfiles import WORKBOOK, RunFiles
+from wattbench.report.runfiles import WORKBOOK, RunFiles, add_runs
 from wattbench.report.runs import Outcomes, check_source, read_runs
 from wattbench.report.study import Accumulator, Study, build_study, derived
 from wattbench.report.tables import write_rows
@@ -89,11 +89,15 @@ def write_report(
         if helper is not None:
             helper.send(study)
         study_files = _write_study_files(written, human)
-        if helper is not None:
-            run_files, notes = helper.result()
-        else:
+        if helper is None:
             assert files is not None
             run_files, notes = files.finish(study)
+        else:
+            try:
+                run_files, notes = helper.result()
+            except HelperLost as lost:  # e.g. a frozen or embedded Python that cannot spawn
+                run_files, notes = _run_files_here(sources, out_dir, texts, primary, study)
+                notes.append(f"{lost}; this process wrote them instead")
     except BaseException:
         if helper is not None:
             helper.stop()
@@ -103,6 +107,15 @@ def write_report(
     written.notes += notes
     written.seconds = time.perf_counter() - start
     return written
+
+
+def _run_files_here(
+    sources: Sequence[Path], out_dir: Path, texts: bool, primary: dict[str, str] | None, study: Study
+) -> tuple[list[str], list[str]]:
+    """The run files, written by this process in a second pass over the sources."""
+    files = RunFiles(out_dir, texts)
+    add_runs(files, sources, primary)
+    return files.finish(study)
 
 
 def _write_study_files(written: Written, human: HumanStudy) -> list[str]:

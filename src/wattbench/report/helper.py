@@ -53,6 +53,10 @@ def _size(source: Path) -> int:
         return 0
 
 
+class HelperLost(WattbenchError):
+    """The helper process ended without an answer (it could not start, or it was killed)."""
+
+
 class RunFilesHelper:
     """RunFiles written by a helper process that reads ``sources`` itself."""
 
@@ -80,8 +84,8 @@ class RunFilesHelper:
     def result(self) -> tuple[list[str], list[str]]:
         """The helper's (files written, notes), once it is done.
 
-        Re-raises the exception the helper raised; raises WattbenchError when it died without
-        an answer.
+        Re-raises the exception the helper raised; raises HelperLost when it ended without an
+        answer.
         """
         if self._sender is not None:
             self._sender.join()
@@ -89,7 +93,7 @@ class RunFilesHelper:
             answer = self._pipe.recv()
         except (EOFError, OSError):
             self.stop()
-            raise WattbenchError(
+            raise HelperLost(
                 "the report's second process (results.csv, texts, report.xlsx) ended without an "
                 f"answer (exit code {self._process.exitcode})"
             ) from None

@@ -99,9 +99,14 @@ class Accumulator:
         get = record.get
         figures = self.values[tuple([str(get(k)) for k in GROUP])]
         for name in FIGURES:  # in this order: it is stats.csv's column order
-            value = ratios[name] if name in ratios else number(get(name))
-            if value is not None:
-                figures[name].append(value)
+            value = ratios[name] if name in ratios else get(name)
+            if value.__class__ is not float:  # the common case, a float, skips number()
+                value = number(value)
+                if value is None:
+                    continue
+            elif value != value:  # NaN
+                continue
+            figures[name].append(value)
         self.scores.update([k for k in _SCORE_SET.intersection(record) if record[k] is not None])
         fp = str(get("fingerprint"))
         if fp not in self.machines:
@@ -154,22 +159,33 @@ def combined_ci(parts: Iterable[tuple[float, float, float]]) -> tuple[float, flo
     return mean, mean - below, mean + above
 
 
-def _ci_parts(rows: Iterable[Mapping[str, Any]], name: str, suffix: str) -> list[tuple[float, float, float]]:
-    """(mean, low, high) of ``name`` in each row that has it (``suffix``: "_mean" for groups, "" else)."""
-    return [
-        (r[f"{name}{suffix}"], r[f"{name}_ci_low"], r[f"{name}_ci_high"])
-        for r in rows
-        if r.get(f"{name}{suffix}") is not None and r.get(f"{name}_ci_low") is not None
-    ]
+# Each CI figure's (mean, low, high) keys in a group row (stats.csv; quality_norm has no _mean)
+# and in a configuration row.
+_GROUP_CI_KEYS = {
+    name: (name if name == "quality_norm" else f"{name}_mean", f"{name}_ci_low", f"{name}_ci_high")
+    for name in CI_FIGURES
+}
+_CONFIG_CI_KEYS = {name: (name, f"{name}_ci_low", f"{name}_ci_high") for name in CI_FIGURES}
 
 
-def _with_cis(row: dict[str, Any], members: list[dict[str, Any]], suffix: str) -> None:
-    """Add ``NAME_ci_low`` / ``NAME_ci_high`` (and the mean where missing) for every CI_FIGURES name."""
+def _ci_parts(
+    rows: Iterable[Mapping[str, Any]], keys: tuple[str, str, str]
+) -> list[tuple[float, float, float]]:
+    """(mean, low, high) under ``keys`` in each row that has them."""
+    mean, low, high = keys
+    return [(r[mean], r[low], r[high]) for r in rows if r.get(mean) is not None and r.get(low) is not None]
+
+
+def _with_cis(
+    row: dict[str, Any], members: list[dict[str, Any]], keys: Mapping[str, tuple[str, str, str]]
+) -> None:
+    """Add ``NAME_ci_low`` / ``NAME_ci_high`` (and the mean where missing) for every CI_FIGURES name,
+    combined over ``members`` whose figures are under ``keys`` (_GROUP_CI_KEYS or _CONFIG_CI_KEYS)."""
     for name in CI_FIGURES:
-        combined = combined_ci(_ci_parts(members, name, suffix))
+        combined = combined_ci(_ci_parts(members, keys[name]))
         low, high = (None, None) if combined is None else combined[1:]
         row.setdefault(name, None if combined is None else combined[0])
-        row[f"{name}_ci_low"], row[f"{name}_ci_high"] = low, high
+        row[_CONFIG_CI_KEYS[name][1]], row[_CONFIG_CI_KEYS[name][2]] = low, high
 
 
 def build_study(acc: Accumulator) -> Study:
@@ -275,7 +291,7 @@ def _configs(groups: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 "runs_min": min(r["runs"] for r in group_rows),
             }
         )
-        _with_cis(rows[-1], [{**r, "quality_norm_mean": r["quality_norm"]} for r in group_rows], "_mean")
+        _with_cis(rows[-1], group_rows, _GROUP_CI_KEYS)
     by_task: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for row in rows:
         by_task[row["task"]].append(row)
@@ -308,6 +324,6 @@ def _overall(configs: list[dict[str, Any]]) -> list[dict[str, Any]]:
         for (system, config), task_rows in members.items()
     ]
     for row in rows:
-        _with_cis(row, members[row["system"], row["config"]], "")
+        _with_cis(row, members[row["system"], row["config"]], _CONFIG_CI_KEYS)
     _rate(rows, "ratio_share", "quality_norm", "energy_j", "latency_s")
     return sorted(rows, key=lambda r: (r["system"], level_order(r["level"]), r["config"]))
