@@ -99,7 +99,7 @@ def _field(record: Mapping[str, Any], key: str) -> str:
 
 def fingerprint(record: Mapping[str, Any]) -> str:
     """12 hex digits that change with any of FIELDS."""
-    return _digest(tuple(_field(record, key) for key in FIELDS))
+    return _digest(tuple([_field(record, key) for key in FIELDS]))
 
 
 @functools.lru_cache(maxsize=4096)

@@ -23,6 +23,7 @@ from wattbench.report.runfiles import WORKBOOK, RunFiles, add_runs
 from wattbench.report.runs import Outcomes, check_source, read_runs
 from wattbench.report.study import Accumulator, Study, build_study, derived
 from wattbench.report.tables import write_rows
+from wattbench.report.workbook import Sheets, study_sheets
 
 
 @dataclass
@@ -85,18 +86,19 @@ def write_report(
         raise
     del acc  # its runs' figures are summarised now: free them before the page and the workbook
     written = Written(out_dir, study, outcomes)
+    sheets = study_sheets(study)
     try:
         if helper is not None:
-            helper.send(study)
+            helper.send(sheets)
         study_files = _write_study_files(written, human)
         if helper is None:
             assert files is not None
-            run_files, notes = files.finish(study)
+            run_files, notes = files.finish(sheets)
         else:
             try:
                 run_files, notes = helper.result()
             except HelperLost as lost:  # e.g. a frozen or embedded Python that cannot spawn
-                run_files, notes = _run_files_here(sources, out_dir, texts, primary, study)
+                run_files, notes = _run_files_here(sources, out_dir, texts, primary, sheets)
                 notes.append(f"{lost}; this process wrote them instead")
     except BaseException:
         if helper is not None:
@@ -110,12 +112,12 @@ def write_report(
 
 
 def _run_files_here(
-    sources: Sequence[Path], out_dir: Path, texts: bool, primary: dict[str, str] | None, study: Study
+    sources: Sequence[Path], out_dir: Path, texts: bool, primary: dict[str, str] | None, sheets: Sheets
 ) -> tuple[list[str], list[str]]:
     """The run files, written by this process in a second pass over the sources."""
     files = RunFiles(out_dir, texts)
     add_runs(files, sources, primary)
-    return files.finish(study)
+    return files.finish(sheets)
 
 
 def _write_study_files(written: Written, human: HumanStudy) -> list[str]:

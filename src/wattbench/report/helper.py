@@ -9,9 +9,10 @@ sending 100,000 records between processes would cost more than reading them agai
 The process is started with "spawn" on every platform: it is what Windows has, and forking a
 pytest session (the report after a run) with its monitor threads alive is not safe.
 
-Protocol on one pipe: the helper streams the sources into RunFiles, then waits for the study
-(None: discard the files, the report failed) and answers with (files, notes) or the exception
-it raised.
+Protocol on one pipe: the helper streams the sources into RunFiles, then waits for the
+workbook's study sheets (workbook.study_sheets(): rows of cells, a few MB where the study itself
+is a hundred; None: discard the files, the report failed) and answers with (files, notes) or the
+exception it raised.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from pathlib import Path
 
 from wattbench.errors import WattbenchError
 from wattbench.report.runfiles import RunFiles, add_runs
-from wattbench.report.study import Study
+from wattbench.report.workbook import Sheets
 
 # Below this many bytes of saved runs (about 15,000 records) one process is faster: starting a
 # second interpreter and importing the report costs ~0.4 s.
@@ -75,10 +76,11 @@ class RunFilesHelper:
         self._process.start()
         theirs.close()
 
-    def send(self, study: Study) -> None:
-        """Hand the helper the study, from a thread: the helper reads it only once its pass is
-        done, and this process has the study's own files to write meanwhile."""
-        self._sender = threading.Thread(target=self._send, args=(study,), name="wattbench-report-send")
+    def send(self, sheets: Sheets) -> None:
+        """Hand the helper the workbook's study sheets (workbook.study_sheets()), from a thread:
+        the helper reads them only once its pass is done, and this process has the study's own
+        files to write meanwhile."""
+        self._sender = threading.Thread(target=self._send, args=(sheets,), name="wattbench-report-send")
         self._sender.start()
 
     def result(self) -> tuple[list[str], list[str]]:
@@ -119,9 +121,9 @@ class RunFilesHelper:
             self._process.join()
         self._pipe.close()
 
-    def _send(self, study: Study | None) -> None:
+    def _send(self, sheets: Sheets | None) -> None:
         with contextlib.suppress(OSError):  # a helper that already failed has its answer waiting
-            self._pipe.send(study)
+            self._pipe.send(sheets)
 
 
 def _serve(
@@ -131,12 +133,12 @@ def _serve(
     try:
         files = RunFiles(out_dir, texts)
         add_runs(files, sources, primary or None)
-        study = pipe.recv()
-        if study is None:
+        sheets = pipe.recv()
+        if sheets is None:
             files.discard()
             pipe.send(([], []))
         else:
-            pipe.send(files.finish(study))
+            pipe.send(files.finish(sheets))
     except BaseException as exc:  # every failure goes back to the report
         if files is not None:
             with contextlib.suppress(Exception):

@@ -1,6 +1,6 @@
 """The report's files written from each run as the records stream past: results.csv, texts/
 and report.xlsx, whose per-run sheet is written in the same pass and whose other sheets wait
-for the study (RunFiles.finish).
+for the study (RunFiles.finish, given workbook.study_sheets()).
 
 Nothing here needs another run's figures, so a second process can write these files while the
 first builds the study (report/helper.py).
@@ -14,9 +14,9 @@ from typing import Any
 
 from wattbench.report.human import study_of_runs, with_human
 from wattbench.report.runs import read_runs
-from wattbench.report.study import Study, derived
+from wattbench.report.study import derived
 from wattbench.report.tables import ResultsTable, text_path
-from wattbench.report.workbook import open_workbook
+from wattbench.report.workbook import Sheets, open_workbook
 
 RESULTS_CSV, WORKBOOK, TEXTS = "results.csv", "report.xlsx", "texts/"
 
@@ -44,14 +44,15 @@ class RunFiles:
                 self._made.add(path.parent)
             path.write_text(str(record.get("output_text", "")), encoding="utf-8")
 
-    def finish(self, study: Study) -> tuple[list[str], list[str]]:
-        """Close results.csv and write the workbook's study sheets: (files written, notes)."""
+    def finish(self, sheets: Sheets) -> tuple[list[str], list[str]]:
+        """Close results.csv and write the workbook's study sheets (workbook.study_sheets()):
+        (files written, notes)."""
         self._table.close()
         files, notes = [RESULTS_CSV, *([TEXTS] if self._texts else [])], []
         if isinstance(self._book, str):
             notes.append(self._book)  # why no workbook (XlsxWriter missing)
         else:
-            self._book.finish(study)
+            self._book.finish(sheets)
             files.append(WORKBOOK)
         return files, notes
 

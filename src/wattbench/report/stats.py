@@ -22,8 +22,10 @@ from array import array
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np
 
 BOOTSTRAP_SAMPLES = 2000
 CHUNK_GROUPS = 2048  # groups per matrix product: bounds memory at CHUNK x SAMPLES floats
@@ -55,6 +57,8 @@ def summarise_many(series: Sequence[Sequence[float]], seed: int = 0) -> list[Sum
 def summary_table(series: Sequence[Sequence[float]], seed: int = 0) -> np.ndarray:
     """summarise() for each series as one float array, a row (n, mean, variance, ci_low, ci_high)
     per series: no Python object per figure, so 300,000 series cost 12 MB, not 50."""
+    import numpy as np  # lazy: the report's run-files process (report/helper.py) needs none
+
     out = np.empty((len(series), 5))
     by_length: dict[int, list[int]] = defaultdict(list)
     for index, values in enumerate(series):
@@ -91,6 +95,8 @@ def summary_table(series: Sequence[Sequence[float]], seed: int = 0) -> np.ndarra
 def _rows(series: Sequence[Sequence[float]], chunk: list[int], n: int) -> np.ndarray:
     """The chunk's series as a groups x n float array. The accumulator's array("d") series are
     joined as bytes: 20x faster than numpy reading them one float at a time."""
+    import numpy as np
+
     picked = [series[i] for i in chunk]
     doubles = [s for s in picked if isinstance(s, array) and s.typecode == "d"]
     if len(doubles) == len(picked):
@@ -158,6 +164,8 @@ def welch_p(a: Sequence[float], b: Sequence[float], log: bool) -> float:
     <= 0 with ``log``. The t-distribution is scipy's (``scipy.stats.ttest_ind``,
     ``equal_var=False``).
     """
+    import numpy as np
+
     if len(a) < 2 or len(b) < 2:
         raise ValueError(f"Welch's t-test needs 2 or more values a side, got {len(a)} v {len(b)}")
     x, y = np.asarray(a, dtype=float), np.asarray(b, dtype=float)

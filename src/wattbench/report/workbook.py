@@ -90,8 +90,9 @@ MATRICES = (
     ("Quality", "quality_mean"),
 )
 SHEETS = ("Models", "Per task", "Quality detail", *(name for name, _key in MATRICES), "Stats", "Machines")
+Sheets = dict[str, list[list[Any]]]  # sheet name -> rows of cells, a header row first
 TEXT_CHARS = 32_000  # Excel's cell limit is 32,767 characters
-SHEET_ROWS = 5_000  # rows of the per-run and per-group sheets; the CSV files hold every row
+SHEET_ROWS = 2_000  # rows of the per-run and per-group sheets; the CSV files hold every row
 
 
 class _Sheet:
@@ -100,7 +101,6 @@ class _Sheet:
     def __init__(self, sheet: Any) -> None:
         self._sheet = sheet
         self._row = 0
-        self.left_out = 0  # rows not written past SHEET_ROWS (see close_limited)
         self._string = sheet.write_string
         self._number = sheet.write_number
         self._boolean = sheet.write_boolean
@@ -121,16 +121,6 @@ class _Sheet:
                 self._string(row, col, str(value))
         self._row += 1
 
-    def full(self) -> bool:
-        """Whether the sheet holds SHEET_ROWS rows below its header (limited sheets stop there)."""
-        return self._row > SHEET_ROWS
-
-    def close_limited(self, what: str, where: str) -> None:
-        """A last row saying how many rows were left out (``left_out``), and where they all are."""
-        if self.left_out:
-            shown = self._row - 1
-            self.append([f"{shown:,} of {shown + self.left_out:,} {what} shown here; {where}"])
-
 
 class Workbook:
     """report.xlsx, written in one pass: ``add`` each record as it streams, then ``finish``."""
@@ -141,46 +131,29 @@ class Workbook:
         self._detail = self._sheets["Quality detail"]
         self._detail.append(DETAIL)
         self._at_quality = DETAIL.index("quality")
+        self._runs = 0
 
     def add(self, record: Mapping[str, Any]) -> None:
-        """One row of the per-run sheet (past SHEET_ROWS rows, only counted)."""
-        if self._detail.full():
-            self._detail.left_out += 1
-            return
-        values = [record.get(k) for k in DETAIL]
-        values[self._at_quality] = quality(record)
-        self._detail.append(values)
+        """One row of the per-run sheet (past SHEET_ROWS runs, only counted)."""
+        self._runs += 1
+        if self._runs <= SHEET_ROWS:
+            values = [record.get(k) for k in DETAIL]
+            values[self._at_quality] = quality(record)
+            self._detail.append(values)
 
-    def finish(self, study: Study) -> None:
-        """The sheets drawn from the study, then close (write) the file."""
-        sheets = self._sheets
-        self._detail.close_limited(
-            "runs", "every run is in results.csv, every answer in texts/ and results.jsonl"
-        )
-        _table(sheets["Models"], OVERALL, study.overall)
-        _table(sheets["Per task"], PER_TASK, study.configs)
-        for name, key in MATRICES:
-            _matrix(sheets[name], key, study)
-        stats = [
-            *GROUP,
-            "system",
-            "config",
-            "runs",
-            *(f"{f}_mean" for f in STAT_FIGURES),
-            "quality_norm",
-            "ratio_per_j",
-            "stars",
-            "pareto_energy",
-            "pareto_latency",
-        ]
-        _table(sheets["Stats"], stats, study.groups, limit=True)
-        sheets["Stats"].close_limited("groups", "every group, with its CIs, is in stats.csv")
-        machine_keys = list(dict.fromkeys(k for m in study.machines.values() for k in m))
-        _table(
-            sheets["Machines"],
-            ["fingerprint", *machine_keys],
-            [{"fingerprint": fp, **m} for fp, m in study.machines.items()],
-        )
+    def finish(self, sheets: Sheets) -> None:
+        """Write the study's sheets (study_sheets()), then close (write) the file."""
+        if self._runs > SHEET_ROWS:
+            self._detail.append(
+                [
+                    f"{SHEET_ROWS:,} of {self._runs:,} runs shown here; every run is in results.csv, "
+                    "every answer in texts/ and results.jsonl"
+                ]
+            )
+        for name, rows in sheets.items():
+            sheet = self._sheets[name]
+            for row in rows:
+                sheet.append(row)
         self._book.close()
 
     def discard(self) -> None:
@@ -197,34 +170,52 @@ def open_workbook(path: Path) -> Workbook | str:
     return Workbook(path, xlsxwriter)
 
 
-def write_workbook(path: Path, study: Study, records: Iterable[Mapping[str, Any]]) -> str | None:
-    """Write report.xlsx from a study and a stream of its records; None when written, else why not."""
-    book = open_workbook(path)
-    if isinstance(book, str):
-        return book
-    for record in records:
-        book.add(record)
-    book.finish(study)
-    return None
+def study_sheets(study: Study) -> Sheets:
+    """Every sheet drawn from the study, as rows of cells (a header row first): plain lists,
+    small enough to hand to the process that writes the workbook (report/helper.py)."""
+    stats = [
+        *GROUP,
+        "system",
+        "config",
+        "runs",
+        *(f"{f}_mean" for f in STAT_FIGURES),
+        "quality_norm",
+        "ratio_per_j",
+        "stars",
+        "pareto_energy",
+        "pareto_latency",
+    ]
+    machine_keys = list(dict.fromkeys(k for m in study.machines.values() for k in m))
+    sheets = {
+        "Models": _table(OVERALL, study.overall),
+        "Per task": _table(PER_TASK, study.configs),
+        **{name: _matrix(key, study) for name, key in MATRICES},
+        "Stats": _table(stats, study.groups[:SHEET_ROWS]),
+        "Machines": _table(
+            ["fingerprint", *machine_keys], [{"fingerprint": fp, **m} for fp, m in study.machines.items()]
+        ),
+    }
+    if len(study.groups) > SHEET_ROWS:
+        shown = f"{SHEET_ROWS:,} of {len(study.groups):,} groups shown here"
+        sheets["Stats"].append([f"{shown}; every group, with its CIs, is in stats.csv"])
+    return sheets
 
 
-def _table(
-    sheet: _Sheet, columns: Sequence[str], rows: Sequence[Mapping[str, Any]], limit: bool = False
-) -> None:
-    """A header row, then a row per mapping; with ``limit``, the first SHEET_ROWS (see close_limited)."""
-    shown = rows[:SHEET_ROWS] if limit else rows
-    sheet.append(list(columns))
-    for row in shown:
-        sheet.append([row.get(c) for c in columns])
-    sheet.left_out = len(rows) - len(shown)
+def _table(columns: Sequence[str], rows: Sequence[Mapping[str, Any]]) -> list[list[Any]]:
+    """A header row, then a row per mapping."""
+    return [list(columns), *([row.get(c) for c in columns] for row in rows)]
 
 
-def _matrix(sheet: _Sheet, key: str, study: Study) -> None:
+def _matrix(key: str, study: Study) -> list[list[Any]]:
     """Rows (system, task, load), a column per configuration: the group means of ``key``."""
     configs = sorted({g["config"] for g in study.groups}, key=lambda c: (level_order(c.split("+")[0]), c))
     cells: dict[tuple[str, str, str], dict[str, Any]] = defaultdict(dict)
     for g in study.groups:
         cells[g["system"], g["task"], g["load"]][g["config"]] = g.get(key)
-    sheet.append(["system", "task", "load", *configs])
-    for (system, task, load), values in sorted(cells.items()):
-        sheet.append([system, task, load, *(values.get(c) for c in configs)])
+    return [
+        ["system", "task", "load", *configs],
+        *(
+            [system, task, load, *(values.get(c) for c in configs)]
+            for (system, task, load), values in sorted(cells.items())
+        ),
+    ]
