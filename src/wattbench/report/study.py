@@ -99,6 +99,8 @@ class Accumulator:
         figures = self.values[tuple([str(get(k)) for k in GROUP])]
         for name in FIGURES:  # in this order: it is stats.csv's column order
             value = ratios[name] if name in ratios else get(name)
+            if value is None:
+                continue
             if value.__class__ is not float:  # the common case, a float, skips number()
                 value = number(value)
                 if value is None:
@@ -153,8 +155,8 @@ def combined_ci(parts: Iterable[tuple[float, float, float]]) -> tuple[float, flo
         return None
     k = len(present)
     mean = math.fsum([m for m, _lo, _hi in present]) / k  # as statistics.fmean computes it
-    below = math.sqrt(sum((m - lo) ** 2 for m, lo, _hi in present)) / k
-    above = math.sqrt(sum((hi - m) ** 2 for m, _lo, hi in present)) / k
+    below = math.sqrt(sum([(m - lo) ** 2 for m, lo, _hi in present])) / k
+    above = math.sqrt(sum([(hi - m) ** 2 for m, _lo, hi in present])) / k
     return mean, mean - below, mean + above
 
 
