@@ -78,7 +78,7 @@ def test_a_second_process_that_vanishes_is_replaced_by_this_one(
         self.stop()  # killed before it answered, as an OOM killer or a failed spawn leaves it
         raise helper.HelperLost("the report's second process ended without an answer (exit code -9)")
 
-    monkeypatch.setattr(helper.RunFilesHelper, "result", lost)
+    monkeypatch.setattr(helper.RunFilesHelper, "finish", lost)
     written = write_report([_study(tmp_path)], tmp_path / "out", split=True)
     assert "report.xlsx" in written.files and (tmp_path / "out" / "results.csv").stat().st_size > 0
     assert any("exit code -9); this process wrote them instead" in n for n in written.notes)

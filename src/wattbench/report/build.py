@@ -21,9 +21,9 @@ from wattbench.report.human import HumanStudy, agreement_rows, study_of_runs, wi
 from wattbench.report.page import render
 from wattbench.report.runfiles import WORKBOOK, RunFiles, add_runs
 from wattbench.report.runs import Outcomes, check_source, read_runs
-from wattbench.report.study import Accumulator, Study, build_study, derived
+from wattbench.report.study import Accumulator, Study, derived, rated_groups, study_of
 from wattbench.report.tables import write_rows
-from wattbench.report.workbook import Sheets, study_sheets
+from wattbench.report.workbook import Sheets, group_sheets, study_sheets
 
 
 @dataclass
@@ -62,47 +62,40 @@ def write_report(
     human = study_of_runs(sources)
     if split is None:
         split = worth_splitting(sources)
-    helper = RunFilesHelper(sources, out_dir, texts, primary) if split else None
-    files = None if helper else RunFiles(out_dir, texts)
+    # The run files: written here as the records stream past, or by a helper that reads them.
+    files: RunFiles | RunFilesHelper = (
+        RunFilesHelper(sources, out_dir, texts, primary) if split else RunFiles(out_dir, texts)
+    )
+    here = files if isinstance(files, RunFiles) else None
+    sheets: list[Sheets] = []
     try:
         for record in with_human(read_runs(sources, outcomes), human, primary):
             ratios = derived(record)
             acc.add(record, ratios)
-            if files is not None:
-                files.add(record, ratios)
+            if here is not None:
+                here.add(record, ratios)
         if acc.records == 0:
             failed = len(outcomes.errors)
             raise ReportInputError(
                 f"nothing to report: {', '.join(str(s) for s in sources)} hold(s) no successful run record"
                 + (f" ({failed} failed run(s); their errors are in results.jsonl)" if failed else "")
             )
-        study = build_study(acc)
-    except BaseException:
-        # Leave no half-written workbook or empty table behind.
-        if helper is not None:
-            helper.discard()
-        if files is not None:
-            files.discard()
-        raise
-    del acc  # its runs' figures are summarised now: free them before the page and the workbook
-    written = Written(out_dir, study, outcomes)
-    sheets = study_sheets(study)
-    try:
-        if helper is not None:
-            helper.send(sheets)
+        groups = rated_groups(acc)
+        sheets.append(group_sheets(groups))
+        files.add_sheets(sheets[-1])  # the helper writes these while the study is finished here
+        study = study_of(groups, acc)
+        del acc, groups  # summarised: free the runs' figures before the page and the CSVs
+        sheets.append(study_sheets(study))
+        files.add_sheets(sheets[-1])
+        written = Written(out_dir, study, outcomes)
         study_files = _write_study_files(written, human)
-        if helper is None:
-            assert files is not None
-            run_files, notes = files.finish(sheets)
-        else:
-            try:
-                run_files, notes = helper.result()
-            except HelperLost as lost:  # e.g. a frozen or embedded Python that cannot spawn
-                run_files, notes = _run_files_here(sources, out_dir, texts, primary, sheets)
-                notes.append(f"{lost}; this process wrote them instead")
+        try:
+            run_files, notes = files.finish()
+        except HelperLost as lost:  # e.g. a frozen or embedded Python that cannot spawn
+            run_files, notes = _run_files_here(sources, out_dir, texts, primary, sheets)
+            notes.append(f"{lost}; this process wrote them instead")
     except BaseException:
-        if helper is not None:
-            helper.stop()
+        files.discard()  # leave no half-written workbook or table behind
         raise
     book = [f for f in run_files if f == WORKBOOK]
     written.files = [*(f for f in run_files if f != WORKBOOK), *study_files, *book]
@@ -112,12 +105,18 @@ def write_report(
 
 
 def _run_files_here(
-    sources: Sequence[Path], out_dir: Path, texts: bool, primary: dict[str, str] | None, sheets: Sheets
+    sources: Sequence[Path],
+    out_dir: Path,
+    texts: bool,
+    primary: dict[str, str] | None,
+    sheets: Sequence[Sheets],
 ) -> tuple[list[str], list[str]]:
     """The run files, written by this process in a second pass over the sources."""
     files = RunFiles(out_dir, texts)
     add_runs(files, sources, primary)
-    return files.finish(sheets)
+    for part in sheets:
+        files.add_sheets(part)
+    return files.finish()
 
 
 def _write_study_files(written: Written, human: HumanStudy) -> list[str]:

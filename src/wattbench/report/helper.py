@@ -9,10 +9,11 @@ sending 100,000 records between processes would cost more than reading them agai
 The process is started with "spawn" on every platform: it is what Windows has, and forking a
 pytest session (the report after a run) with its monitor threads alive is not safe.
 
-Protocol on one pipe: the helper streams the sources into RunFiles, then waits for the
-workbook's study sheets (workbook.study_sheets(): rows of cells, a few MB where the study itself
-is a hundred; None: discard the files, the report failed) and answers with (files, notes) or the
-exception it raised.
+Protocol on one pipe: the helper streams the sources into RunFiles, then reads messages: rows
+for the workbook's study sheets (workbook.group_sheets() as soon as the groups are rated, then
+study_sheets(): a few MB where the study itself is a hundred), FINISH to close its files, or
+None to discard them (the report failed). It answers with (files, notes) or the exception it
+raised.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from wattbench.report.workbook import Sheets
 # Below this many bytes of saved runs (about 15,000 records) one process is faster: starting a
 # second interpreter and importing the report costs ~0.4 s.
 SPLIT_BYTES = 16 * 2**20
+FINISH = "finish"  # the message after the last sheets
 
 
 def worth_splitting(sources: Sequence[Path]) -> bool:
@@ -76,21 +78,32 @@ class RunFilesHelper:
         self._process.start()
         theirs.close()
 
-    def send(self, sheets: Sheets) -> None:
-        """Hand the helper the workbook's study sheets (workbook.study_sheets()), from a thread:
-        the helper reads them only once its pass is done, and this process has the study's own
-        files to write meanwhile."""
-        self._sender = threading.Thread(target=self._send, args=(sheets,), name="wattbench-report-send")
+    def add_sheets(self, sheets: Sheets) -> None:
+        """Hand the helper rows for the workbook's study sheets, from a thread: the helper reads
+        them only once its pass is done, and this process has the study to finish meanwhile."""
+        self._sending(sheets)
+
+    def _sending(self, message: Sheets | str | None) -> None:
+        previous = self._sender
+        self._sender = threading.Thread(
+            target=self._send_after, args=(previous, message), name="wattbench-report-send"
+        )
         self._sender.start()
 
-    def result(self) -> tuple[list[str], list[str]]:
-        """The helper's (files written, notes), once it is done.
+    def _send_after(self, previous: threading.Thread | None, message: Sheets | str | None) -> None:
+        if previous is not None:
+            previous.join()  # messages go in the order they were given
+        self._send(message)
+
+    def finish(self) -> tuple[list[str], list[str]]:
+        """Tell the helper every sheet has been sent; once it is done, its (files written, notes).
 
         Re-raises the exception the helper raised; raises HelperLost when it ended without an
         answer.
         """
-        if self._sender is not None:
-            self._sender.join()
+        self._sending(FINISH)
+        assert self._sender is not None
+        self._sender.join()
         try:
             answer = self._pipe.recv()
         except (EOFError, OSError):
@@ -108,7 +121,9 @@ class RunFilesHelper:
 
     def discard(self) -> None:
         """Tell the helper to remove what it wrote (the report failed), and wait for it."""
-        self._send(None)
+        self._sending(None)
+        assert self._sender is not None
+        self._sender.join()
         with contextlib.suppress(EOFError, OSError):
             self._pipe.recv()
         self._process.join(timeout=5)
@@ -121,9 +136,9 @@ class RunFilesHelper:
             self._process.join()
         self._pipe.close()
 
-    def _send(self, sheets: Sheets | None) -> None:
+    def _send(self, message: Sheets | str | None) -> None:
         with contextlib.suppress(OSError):  # a helper that already failed has its answer waiting
-            self._pipe.send(sheets)
+            self._pipe.send(message)
 
 
 def _serve(
@@ -133,12 +148,13 @@ def _serve(
     try:
         files = RunFiles(out_dir, texts)
         add_runs(files, sources, primary or None)
-        sheets = pipe.recv()
-        if sheets is None:
+        while (message := pipe.recv()) not in (None, FINISH):
+            files.add_sheets(message)
+        if message is None:
             files.discard()
             pipe.send(([], []))
         else:
-            pipe.send(files.finish(sheets))
+            pipe.send(files.finish())
     except BaseException as exc:  # every failure goes back to the report
         if files is not None:
             with contextlib.suppress(Exception):

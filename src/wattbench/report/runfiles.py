@@ -1,6 +1,6 @@
 """The report's files written from each run as the records stream past: results.csv, texts/
 and report.xlsx, whose per-run sheet is written in the same pass and whose other sheets wait
-for the study (RunFiles.finish, given workbook.study_sheets()).
+for the study (RunFiles.add_sheets).
 
 Nothing here needs another run's figures, so a second process can write these files while the
 first builds the study (report/helper.py).
@@ -44,15 +44,19 @@ class RunFiles:
                 self._made.add(path.parent)
             path.write_text(str(record.get("output_text", "")), encoding="utf-8")
 
-    def finish(self, sheets: Sheets) -> tuple[list[str], list[str]]:
-        """Close results.csv and write the workbook's study sheets (workbook.study_sheets()):
-        (files written, notes)."""
+    def add_sheets(self, sheets: Sheets) -> None:
+        """Rows for the workbook's study sheets (workbook.group_sheets(), study_sheets())."""
+        if not isinstance(self._book, str):
+            self._book.add_sheets(sheets)
+
+    def finish(self) -> tuple[list[str], list[str]]:
+        """Close results.csv and the workbook: (files written, notes)."""
         self._table.close()
         files, notes = [RESULTS_CSV, *([TEXTS] if self._texts else [])], []
         if isinstance(self._book, str):
             notes.append(self._book)  # why no workbook (XlsxWriter missing)
         else:
-            self._book.finish(sheets)
+            self._book.finish()
             files.append(WORKBOOK)
         return files, notes
 

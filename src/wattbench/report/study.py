@@ -190,7 +190,15 @@ def _with_cis(
 
 
 def build_study(acc: Accumulator) -> Study:
-    """Statistics per group, then normalisation, ratios, stars and fronts.
+    """Statistics per group, then normalisation, ratios, stars and fronts (rated_groups, then
+    study_of). Consumes ``acc``'s figures (see rated_groups)."""
+    return study_of(rated_groups(acc), acc)
+
+
+def rated_groups(acc: Accumulator) -> list[dict[str, Any]]:
+    """The groups (stats.csv rows): statistics of every figure, system, config, normalised
+    quality, the ratio, and stars and Pareto flags within each (task, load). study_of() adds the
+    rest; a report hands these to the workbook's writer first (report/helper.py).
 
     Consumes ``acc``: its runs' figures are freed once summarised, before the group rows are
     made (at 100,000 records that lowers the report's peak memory by a quarter).
@@ -234,6 +242,11 @@ def build_study(acc: Accumulator) -> Study:
             row["quality_norm"] / energy if row["quality_norm"] is not None and energy else None
         )
     _rate_groups(groups)
+    return groups
+
+
+def study_of(groups: list[dict[str, Any]], acc: Accumulator) -> Study:
+    """The study of rated_groups(): configurations per task and overall, provisional stars."""
     configs = _configs(groups)
     overall = _overall(configs)
     for row in (*groups, *configs, *overall):

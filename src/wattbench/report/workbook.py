@@ -123,7 +123,8 @@ class _Sheet:
 
 
 class Workbook:
-    """report.xlsx, written in one pass: ``add`` each record as it streams, then ``finish``."""
+    """report.xlsx, written in one pass: ``add`` each record as it streams, ``add_sheets`` the
+    study's, then ``finish``."""
 
     def __init__(self, path: Path, xlsxwriter: Any) -> None:
         self._book = xlsxwriter.Workbook(str(path), OPTIONS)
@@ -141,8 +142,15 @@ class Workbook:
             values[self._at_quality] = quality(record)
             self._detail.append(values)
 
-    def finish(self, sheets: Sheets) -> None:
-        """Write the study's sheets (study_sheets()), then close (write) the file."""
+    def add_sheets(self, sheets: Sheets) -> None:
+        """Rows for the study's sheets (group_sheets(), study_sheets()), each sheet's in order."""
+        for name, rows in sheets.items():
+            sheet = self._sheets[name]
+            for row in rows:
+                sheet.append(row)
+
+    def finish(self) -> None:
+        """Close (write) the file, the per-run sheet ending with how many runs it left out."""
         if self._runs > SHEET_ROWS:
             self._detail.append(
                 [
@@ -150,10 +158,6 @@ class Workbook:
                     "every answer in texts/ and results.jsonl"
                 ]
             )
-        for name, rows in sheets.items():
-            sheet = self._sheets[name]
-            for row in rows:
-                sheet.append(row)
         self._book.close()
 
     def discard(self) -> None:
@@ -170,9 +174,10 @@ def open_workbook(path: Path) -> Workbook | str:
     return Workbook(path, xlsxwriter)
 
 
-def study_sheets(study: Study) -> Sheets:
-    """Every sheet drawn from the study, as rows of cells (a header row first): plain lists,
-    small enough to hand to the process that writes the workbook (report/helper.py)."""
+def group_sheets(groups: Sequence[Mapping[str, Any]]) -> Sheets:
+    """The sheets drawn from the groups (study.rated_groups()): the four matrices and Stats, as
+    rows of cells (a header row first), plain lists small enough to hand to the process that
+    writes the workbook (report/helper.py)."""
     stats = [
         *GROUP,
         "system",
@@ -185,20 +190,24 @@ def study_sheets(study: Study) -> Sheets:
         "pareto_energy",
         "pareto_latency",
     ]
+    sheets = {name: _matrix(key, groups) for name, key in MATRICES}
+    sheets["Stats"] = _table(stats, groups[:SHEET_ROWS])
+    if len(groups) > SHEET_ROWS:
+        shown = f"{SHEET_ROWS:,} of {len(groups):,} groups shown here"
+        sheets["Stats"].append([f"{shown}; every group, with its CIs, is in stats.csv"])
+    return sheets
+
+
+def study_sheets(study: Study) -> Sheets:
+    """The sheets drawn from the rest of the study: Models, Per task and Machines (as group_sheets)."""
     machine_keys = list(dict.fromkeys(k for m in study.machines.values() for k in m))
-    sheets = {
+    return {
         "Models": _table(OVERALL, study.overall),
         "Per task": _table(PER_TASK, study.configs),
-        **{name: _matrix(key, study) for name, key in MATRICES},
-        "Stats": _table(stats, study.groups[:SHEET_ROWS]),
         "Machines": _table(
             ["fingerprint", *machine_keys], [{"fingerprint": fp, **m} for fp, m in study.machines.items()]
         ),
     }
-    if len(study.groups) > SHEET_ROWS:
-        shown = f"{SHEET_ROWS:,} of {len(study.groups):,} groups shown here"
-        sheets["Stats"].append([f"{shown}; every group, with its CIs, is in stats.csv"])
-    return sheets
 
 
 def _table(columns: Sequence[str], rows: Sequence[Mapping[str, Any]]) -> list[list[Any]]:
@@ -206,11 +215,11 @@ def _table(columns: Sequence[str], rows: Sequence[Mapping[str, Any]]) -> list[li
     return [list(columns), *([row.get(c) for c in columns] for row in rows)]
 
 
-def _matrix(key: str, study: Study) -> list[list[Any]]:
+def _matrix(key: str, groups: Sequence[Mapping[str, Any]]) -> list[list[Any]]:
     """Rows (system, task, load), a column per configuration: the group means of ``key``."""
-    configs = sorted({g["config"] for g in study.groups}, key=lambda c: (level_order(c.split("+")[0]), c))
+    configs = sorted({g["config"] for g in groups}, key=lambda c: (level_order(c.split("+")[0]), c))
     cells: dict[tuple[str, str, str], dict[str, Any]] = defaultdict(dict)
-    for g in study.groups:
+    for g in groups:
         cells[g["system"], g["task"], g["load"]][g["config"]] = g.get(key)
     return [
         ["system", "task", "load", *configs],
