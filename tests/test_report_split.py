@@ -5,6 +5,7 @@ sheets stop at SHEET_ROWS with a row that says where the rest is."""
 from __future__ import annotations
 
 import json
+import tempfile
 from pathlib import Path
 
 import openpyxl
@@ -84,11 +85,28 @@ def test_a_second_process_that_vanishes_is_replaced_by_this_one(
     assert any("exit code -9); this process wrote them instead" in n for n in written.notes)
 
 
-def test_nothing_to_report_leaves_no_run_files_from_either_process(tmp_path: Path) -> None:
+def test_a_failure_here_stops_the_second_process_and_removes_its_files(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json", encoding="utf-8")  # read after the run folder, by both processes
+    with pytest.raises(ReportInputError, match=r"bad\.json: not a readable JSON file"):
+        write_report([_study(tmp_path), bad], tmp_path / "out", split=True)
+    left = {p.name for p in (tmp_path / "out").iterdir()}
+    assert not left & {"results.csv", "report.xlsx"}, left
+
+
+def test_nothing_to_report_leaves_no_run_files_and_no_temp_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    temp = tmp_path / "temp"  # both processes' temp folder: XlsxWriter's row files go there
+    temp.mkdir()
+    monkeypatch.setenv("TMPDIR", str(temp))
+    monkeypatch.setattr(tempfile, "tempdir", str(temp))
     run = write_run(tmp_path / "run", [{**record(), "error": "GenerationError: boom"}])
-    with pytest.raises(ReportInputError, match="nothing to report"):
-        write_report([run], tmp_path / "out", split=True)
-    assert not (tmp_path / "out" / "results.csv").exists() and not (tmp_path / "out" / "report.xlsx").exists()
+    for split in (False, True):
+        with pytest.raises(ReportInputError, match="nothing to report"):
+            write_report([run], tmp_path / "out", split=split)
+        assert not {p.name for p in (tmp_path / "out").iterdir()} & {"results.csv", "report.xlsx"}
+        assert not list(temp.iterdir())  # a discarded workbook leaves no empty sheet files
 
 
 def test_small_reports_stay_in_one_process_large_ones_split(

@@ -9,11 +9,12 @@ sending 100,000 records between processes would cost more than reading them agai
 The process is started with "spawn" on every platform: it is what Windows has, and forking a
 pytest session (the report after a run) with its monitor threads alive is not safe.
 
-Protocol on one pipe: the helper streams the sources into RunFiles, then reads messages: rows
-for the workbook's study sheets (workbook.group_sheets() as soon as the groups are rated, then
-study_sheets(): a few MB where the study itself is a hundred), FINISH to close its files, or
-None to discard them (the report failed). It answers with (files, notes) or the exception it
-raised.
+Protocol on one pipe: the helper streams the sources into RunFiles, then reads messages in
+order: rows for the workbook's study sheets (workbook.group_sheets() as soon as the groups are
+rated, then study_sheets(): a few MB where the study itself is a hundred), FINISH to close its
+files, or None to discard them (the report failed; the helper looks for it every thousand
+records, so a failed report does not wait for its pass). It answers with (files, notes) or the
+exception it raised.
 """
 
 from __future__ import annotations
@@ -145,16 +146,28 @@ def _serve(
     sources: list[Path], out_dir: Path, texts: bool, primary: dict[str, str], pipe: Connection
 ) -> None:
     files: RunFiles | None = None
+    inbox: list[Sheets | str | None] = []
+
+    def discarded() -> bool:
+        """Read what the report has sent so far; whether it said discard (it failed)."""
+        while pipe.poll():
+            inbox.append(pipe.recv())
+        return None in inbox
+
     try:
         files = RunFiles(out_dir, texts)
-        add_runs(files, sources, primary or None)
-        while (message := pipe.recv()) not in (None, FINISH):
-            files.add_sheets(message)
-        if message is None:
-            files.discard()
-            pipe.send(([], []))
-        else:
-            pipe.send(files.finish())
+        add_runs(files, sources, primary or None, discarded)
+        while not discarded():
+            message = inbox.pop(0) if inbox else pipe.recv()
+            if message is None:
+                inbox.append(message)
+            elif isinstance(message, str):  # FINISH
+                pipe.send(files.finish())
+                return
+            else:
+                files.add_sheets(message)
+        files.discard()
+        pipe.send(([], []))
     except BaseException as exc:  # every failure goes back to the report
         if files is not None:
             with contextlib.suppress(Exception):

@@ -8,7 +8,7 @@ first builds the study (report/helper.py).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,7 @@ RESULTS_CSV, WORKBOOK, TEXTS = "results.csv", "report.xlsx", "texts/"
 
 class RunFiles:
     """results.csv, texts/ (when ``texts``) and report.xlsx in ``out_dir``: ``add`` each record,
-    then ``finish`` with the study, or ``discard`` to leave no half-written file behind."""
+    ``add_sheets`` the study's, then ``finish``; or ``discard`` to leave no half-written file."""
 
     def __init__(self, out_dir: Path, texts: bool) -> None:
         self._out_dir = out_dir
@@ -69,9 +69,17 @@ class RunFiles:
         (self._out_dir / RESULTS_CSV).unlink(missing_ok=True)
 
 
-def add_runs(files: RunFiles, sources: Iterable[Path], primary: Mapping[str, str] | None) -> None:
+def add_runs(
+    files: RunFiles,
+    sources: Iterable[Path],
+    primary: Mapping[str, str] | None,
+    cancelled: Callable[[], bool] | None = None,
+) -> None:
     """Stream every successful record of ``sources`` into ``files``, joined with human ratings
-    as the report's own pass joins them (report/build.py)."""
+    as the report's own pass joins them (report/build.py). ``cancelled`` is asked every
+    thousand records; when it says so, the rest is left unread."""
     sources = list(sources)
-    for record in with_human(read_runs(sources), study_of_runs(sources), primary):
+    for count, record in enumerate(with_human(read_runs(sources), study_of_runs(sources), primary)):
+        if cancelled is not None and count % 1000 == 0 and cancelled():
+            return
         files.add(record, derived(record))

@@ -24,6 +24,7 @@ Excel's error values rather than failing the workbook.
 from __future__ import annotations
 
 import importlib
+import tempfile
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -127,7 +128,11 @@ class Workbook:
     study's, then ``finish``."""
 
     def __init__(self, path: Path, xlsxwriter: Any) -> None:
-        self._book = xlsxwriter.Workbook(str(path), OPTIONS)
+        # Constant-memory mode keeps each sheet's rows in a temp file until close(), and leaves
+        # the file of a sheet that got no row behind (a discarded workbook): a folder of our own
+        # takes them all away.
+        self._temp = tempfile.TemporaryDirectory(prefix="wattbench-xlsx-")
+        self._book = xlsxwriter.Workbook(str(path), {**OPTIONS, "tmpdir": self._temp.name})
         self._sheets = {name: _Sheet(self._book.add_worksheet(name)) for name in SHEETS}
         self._detail = self._sheets["Quality detail"]
         self._detail.append(DETAIL)
@@ -158,11 +163,17 @@ class Workbook:
                     "every answer in texts/ and results.jsonl"
                 ]
             )
-        self._book.close()
+        self._close()
 
     def discard(self) -> None:
         """Close without keeping a workbook (the report failed before its study)."""
-        self._book.close()
+        self._close()
+
+    def _close(self) -> None:
+        try:
+            self._book.close()
+        finally:
+            self._temp.cleanup()
 
 
 def open_workbook(path: Path) -> Workbook | str:
