@@ -134,7 +134,12 @@ def test_the_long_sheets_stop_at_the_limit_and_say_where_every_row_is(
     )
     groups = len(written.study.groups)
     assert stats[-1][0] == f"3 of {groups} groups shown here; every group, with its CIs, is in stats.csv"
-    assert len(sheets["Per task"]) == 1 + len(written.study.configs)  # summary sheets are complete
+    energy = sheets["Energy J"]  # 2 models x 2 tasks x 1 load
+    assert len(energy) == 1 + 3 + 1 and energy[-1][0] == (
+        "3 of 4 (model, task, load) rows shown here; every group mean is in stats.csv"
+    )
+    assert len(sheets["Per task"]) == 1 + len(written.study.configs)  # the rating sheets are complete
+    assert len(sheets["Models"]) == 1 + len(written.study.overall)
     monkeypatch.setattr(workbook, "SHEET_ROWS", 16)
     write_report([_study(tmp_path)], tmp_path / "whole", split=False)
     # No note when every row fits.

@@ -9,6 +9,7 @@ sources itself (report/helper.py), so it uses two cores; the files are the same 
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -63,9 +64,12 @@ def write_report(
     if split is None:
         split = worth_splitting(sources)
     # The run files: written here as the records stream past, or by a helper that reads them.
-    files: RunFiles | RunFilesHelper = (
-        RunFilesHelper(sources, out_dir, texts, primary) if split else RunFiles(out_dir, texts)
-    )
+    files: RunFiles | RunFilesHelper | None = None
+    if split:
+        with contextlib.suppress(OSError):  # no second interpreter to start: one process it is
+            files = RunFilesHelper(sources, out_dir, texts, primary)
+    if files is None:
+        files = RunFiles(out_dir, texts)
     here = files if isinstance(files, RunFiles) else None
     sheets: list[Sheets] = []
     try:

@@ -6,41 +6,49 @@ groups, the bootstrap and stats.csv here; results.csv (a float's repr is most of
 workbook there. Each process reads the sources itself: parsing is a tenth of the work, and
 sending 100,000 records between processes would cost more than reading them again.
 
-The process is started with "spawn" on every platform: it is what Windows has, and forking a
-pytest session (the report after a run) with its monitor threads alive is not safe.
+The helper is a fresh interpreter (``python -c``, this one's sys.path) that imports only this
+module, never the caller's ``__main__``: multiprocessing's "spawn" re-runs the main script,
+which in a script that calls ``pytest.main()`` without an ``if __name__ == "__main__"`` guard
+would start the whole benchmark again in the helper. "fork" is no better: forking a pytest
+session with its monitor threads alive is not safe, and Windows has no fork.
 
-Protocol on one pipe: the helper streams the sources into RunFiles, then reads messages in
-order: rows for the workbook's study sheets (workbook.group_sheets() as soon as the groups are
-rated, then study_sheets(): a few MB where the study itself is a hundred), FINISH to close its
-files, or None to discard them (the report failed; the helper looks for it every thousand
-records, so a failed report does not wait for its pass). It answers with (files, notes) or the
-exception it raised.
+Protocol: pickles on the helper's stdin and stdout (its stray prints go to stderr). The report
+sends its sys.path, then (sources, out_dir, texts, primary); the helper streams the sources into
+RunFiles, then takes, in order: rows for the workbook's study sheets (workbook.group_sheets() as
+soon as the groups are rated, then study_sheets(): a few MB where the study itself is a
+hundred), FINISH to close its files, or None to discard them (the report failed; the helper
+looks for it every thousand records, so a failed report does not wait for its pass). It answers
+with (files, notes) or the exception it raised.
 """
 
 from __future__ import annotations
 
 import contextlib
-import multiprocessing
 import os
 import pickle
+import queue
+import subprocess
+import sys
 import threading
 from collections.abc import Mapping, Sequence
-from multiprocessing.connection import Connection
 from pathlib import Path
+from typing import IO, Any
 
 from wattbench.errors import WattbenchError
 from wattbench.report.runfiles import RunFiles, add_runs
 from wattbench.report.workbook import Sheets
 
 # Below this many bytes of saved runs (about 15,000 records) one process is faster: starting a
-# second interpreter and importing the report costs ~0.4 s.
+# second interpreter and importing the report costs ~0.3 s.
 SPLIT_BYTES = 16 * 2**20
 FINISH = "finish"  # the message after the last sheets
+_BOOT = "import pickle, sys; sys.path[:] = pickle.load(sys.stdin.buffer); " \
+    "from wattbench.report.helper import serve; serve()"
 
 
 def worth_splitting(sources: Sequence[Path]) -> bool:
     """Whether a report of ``sources`` should write its run files in a second process."""
-    return _cpus() > 1 and sum(_size(s) for s in sources) >= SPLIT_BYTES
+    return bool(sys.executable) and _cpus() > 1 and sum(_size(s) for s in sources) >= SPLIT_BYTES
 
 
 def _cpus() -> int:
@@ -67,34 +75,23 @@ class RunFilesHelper:
     def __init__(
         self, sources: Sequence[Path], out_dir: Path, texts: bool, primary: Mapping[str, str] | None
     ) -> None:
-        context = multiprocessing.get_context("spawn")
-        self._pipe, theirs = context.Pipe()
-        self._process = context.Process(
-            target=_serve,
-            args=(list(sources), out_dir, texts, dict(primary or {}), theirs),
-            name="wattbench-report-run-files",
-            daemon=True,  # never outlives the report
+        self._process = subprocess.Popen(
+            [sys.executable, "-c", _BOOT], stdin=subprocess.PIPE, stdout=subprocess.PIPE
         )
-        self._sender: threading.Thread | None = None
-        self._process.start()
-        theirs.close()
+        assert self._process.stdin is not None and self._process.stdout is not None
+        self._stdin: IO[bytes] = self._process.stdin
+        self._stdout: IO[bytes] = self._process.stdout
+        # One thread writes every message, in order: the helper reads the study's sheets only
+        # once its pass is done, and this process has the study to finish meanwhile.
+        self._outbox: queue.Queue[Any] = queue.Queue()
+        self._sender = threading.Thread(target=self._send_all, name="wattbench-report-send", daemon=True)
+        self._sender.start()
+        self._outbox.put(sys.path)
+        self._outbox.put((list(sources), out_dir, texts, dict(primary or {})))
 
     def add_sheets(self, sheets: Sheets) -> None:
-        """Hand the helper rows for the workbook's study sheets, from a thread: the helper reads
-        them only once its pass is done, and this process has the study to finish meanwhile."""
-        self._sending(sheets)
-
-    def _sending(self, message: Sheets | str | None) -> None:
-        previous = self._sender
-        self._sender = threading.Thread(
-            target=self._send_after, args=(previous, message), name="wattbench-report-send"
-        )
-        self._sender.start()
-
-    def _send_after(self, previous: threading.Thread | None, message: Sheets | str | None) -> None:
-        if previous is not None:
-            previous.join()  # messages go in the order they were given
-        self._send(message)
+        """Hand the helper rows for the workbook's study sheets (sent in the background)."""
+        self._outbox.put(sheets)
 
     def finish(self) -> tuple[list[str], list[str]]:
         """Tell the helper every sheet has been sent; once it is done, its (files written, notes).
@@ -102,19 +99,12 @@ class RunFilesHelper:
         Re-raises the exception the helper raised; raises HelperLost when it ended without an
         answer.
         """
-        self._sending(FINISH)
-        assert self._sender is not None
-        self._sender.join()
-        try:
-            answer = self._pipe.recv()
-        except (EOFError, OSError):
-            self.stop()
+        answer = self._last(FINISH)
+        if answer is None:
             raise HelperLost(
                 "the report's second process (results.csv, texts, report.xlsx) ended without an "
-                f"answer (exit code {self._process.exitcode})"
-            ) from None
-        self._process.join(timeout=5)  # it has answered: let it exit on its own
-        self.stop()
+                f"answer (exit code {self._process.returncode})"
+            )
         if isinstance(answer, BaseException):
             raise answer
         files, notes = answer
@@ -122,60 +112,100 @@ class RunFilesHelper:
 
     def discard(self) -> None:
         """Tell the helper to remove what it wrote (the report failed), and wait for it."""
-        self._sending(None)
-        assert self._sender is not None
+        self._last(None)
+
+    def _last(self, message: str | None) -> Any:
+        """Send the last message, then the helper's answer (None when it gave none); stop it."""
+        if not self._sender.is_alive():  # finish() or discard() came before: nothing to say
+            return None
+        self._outbox.put(message)
+        self._outbox.put(_CLOSE)
         self._sender.join()
-        with contextlib.suppress(EOFError, OSError):
-            self._pipe.recv()
-        self._process.join(timeout=5)
+        try:
+            answer = pickle.load(self._stdout)
+        except (EOFError, OSError, pickle.UnpicklingError):
+            answer = None
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self._process.wait(timeout=5)  # it has answered: let it exit on its own
         self.stop()
+        return answer
 
     def stop(self) -> None:
-        """End the helper (at once if it is still working) and close the pipe."""
-        if self._process.is_alive():
-            self._process.terminate()
-            self._process.join()
-        self._pipe.close()
+        """End the helper (at once if it is still working) and close its pipes."""
+        if self._process.poll() is None:
+            self._process.kill()
+            self._process.wait()
+        for stream in (self._stdin, self._stdout):
+            with contextlib.suppress(OSError):
+                stream.close()
 
-    def _send(self, message: Sheets | str | None) -> None:
-        with contextlib.suppress(OSError):  # a helper that already failed has its answer waiting
-            self._pipe.send(message)
+    def _send_all(self) -> None:
+        while (message := self._outbox.get()) is not _CLOSE:
+            try:
+                pickle.dump(message, self._stdin, protocol=pickle.HIGHEST_PROTOCOL)
+                self._stdin.flush()
+            except OSError:  # the helper is gone; finish() says so
+                continue
+        with contextlib.suppress(OSError):
+            self._stdin.close()
 
 
-def _serve(
-    sources: list[Path], out_dir: Path, texts: bool, primary: dict[str, str], pipe: Connection
-) -> None:
+_CLOSE = object()  # tells the sender thread that nothing more will be sent
+
+
+def serve() -> None:
+    """The helper process: see the module docstring. Run as ``python -c`` by RunFilesHelper."""
+    answers = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # a stray print cannot break the protocol
+    sys.stdout = sys.stderr
+    inbox: queue.Queue[Any] = queue.Queue()
+    threading.Thread(target=_receive_all, args=(sys.stdin.buffer, inbox), daemon=True).start()
     files: RunFiles | None = None
-    inbox: list[Sheets | str | None] = []
-
-    def discarded() -> bool:
-        """Read what the report has sent so far; whether it said discard (it failed)."""
-        while pipe.poll():
-            inbox.append(pipe.recv())
-        return None in inbox
-
     try:
+        sources, out_dir, texts, primary = inbox.get()
         files = RunFiles(out_dir, texts)
+        early: list[Any] = []
+
+        def discarded() -> bool:
+            """Whether the report has said discard (or gone) so far; keeps what else came."""
+            while not inbox.empty():
+                early.append(inbox.get())
+            return any(m is None for m in early)
+
         add_runs(files, sources, primary or None, discarded)
         while not discarded():
-            message = inbox.pop(0) if inbox else pipe.recv()
+            message = early.pop(0) if early else inbox.get()
             if message is None:
-                inbox.append(message)
+                early.append(message)
             elif isinstance(message, str):  # FINISH
-                pipe.send(files.finish())
+                pickle.dump(files.finish(), answers)
                 return
             else:
                 files.add_sheets(message)
         files.discard()
-        pipe.send(([], []))
+        pickle.dump(([], []), answers)
     except BaseException as exc:  # every failure goes back to the report
         if files is not None:
             with contextlib.suppress(Exception):
                 files.discard()
         with contextlib.suppress(OSError):  # the report itself may be gone
-            pipe.send(_portable(exc))
+            pickle.dump(_portable(exc), answers)
     finally:
-        pipe.close()
+        with contextlib.suppress(OSError):
+            answers.close()
+
+
+def _receive_all(stream: IO[bytes], inbox: queue.Queue[Any]) -> None:
+    """Every message from the report, in order, up to the last (FINISH or None); None (discard)
+    when the report goes away before it."""
+    try:
+        while True:
+            message = pickle.load(stream)
+            inbox.put(message)
+            if message is None or isinstance(message, str):
+                return
+    except (EOFError, OSError, pickle.UnpicklingError):
+        inbox.put(None)
 
 
 def _portable(exc: BaseException) -> BaseException:

@@ -10,10 +10,11 @@ every score, the case id and the timestamp of each run are in results.csv. XlsxW
 ``[report]`` extra; without it the report says so and writes everything else.
 
 The workbook is for reading; the CSV files are the complete data. The sheets with a row per run
-(Quality detail) and per group (Stats) hold their first SHEET_ROWS rows and then a row saying how
-many there were and which file has them all: XlsxWriter takes 3-5 us a cell, and a 100,000-run
-study's full sheets (1.5 million cells) took 8 of the report's 16 seconds. The summary sheets
-(Models, Per task, the matrices, Machines) are always complete.
+(Quality detail), per group (Stats) or per (model, task, load) (the four matrices) hold their
+first SHEET_ROWS rows and then a row saying how many there were and which file has them all:
+XlsxWriter takes 3-5 us a cell, and a 100,000-run study's full sheets (1.5 million cells) took 8
+of the report's 16 seconds. The sheets a choice is made from (Models, Per task) and Machines are
+always complete.
 
 Model output never runs: every text is written as a string cell (``strings_to_formulas`` and
 ``strings_to_urls`` off, no ``write()`` guessing), so an answer that begins with ``=`` is shown,
@@ -201,12 +202,30 @@ def group_sheets(groups: Sequence[Mapping[str, Any]]) -> Sheets:
         "pareto_energy",
         "pareto_latency",
     ]
-    sheets = {name: _matrix(key, groups) for name, key in MATRICES}
-    sheets["Stats"] = _table(stats, groups[:SHEET_ROWS])
-    if len(groups) > SHEET_ROWS:
-        shown = f"{SHEET_ROWS:,} of {len(groups):,} groups shown here"
-        sheets["Stats"].append([f"{shown}; every group, with its CIs, is in stats.csv"])
+    sheets = {}
+    for name, key in MATRICES:
+        matrix = _matrix(key, groups)
+        sheets[name] = _limited(
+            matrix[: SHEET_ROWS + 1],
+            len(matrix) - 1,
+            "(model, task, load) rows",
+            "every group mean is in stats.csv",
+        )
+    sheets["Stats"] = _limited(
+        _table(stats, groups[:SHEET_ROWS]),
+        len(groups),
+        "groups",
+        "every group, with its CIs, is in stats.csv",
+    )
     return sheets
+
+
+def _limited(rows: list[list[Any]], total: int, what: str, where: str) -> list[list[Any]]:
+    """A sheet's header and first SHEET_ROWS rows (``rows``) of ``total``; when rows were left
+    out, a last row saying how many, and where they all are."""
+    if total > SHEET_ROWS:
+        rows.append([f"{SHEET_ROWS:,} of {total:,} {what} shown here; {where}"])
+    return rows
 
 
 def study_sheets(study: Study) -> Sheets:
