@@ -5,6 +5,8 @@ sheets stop at SHEET_ROWS with a row that says where the rest is."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -62,6 +64,27 @@ def test_two_processes_write_the_files_one_process_writes(tmp_path: Path) -> Non
                                       "report.html", "report.xlsx"]
     results = (tmp_path / "two" / "out" / "results.csv").read_text(encoding="utf-8")
     assert ",'=1+1," in results and two.study.records == 16
+
+
+def test_a_script_without_a_main_guard_runs_once(tmp_path: Path) -> None:
+    """multiprocessing's spawn would import the script again in the helper: a script that runs
+    a benchmark (pytest.main()) at top level would start it twice."""
+    script = tmp_path / "study.py"
+    script.write_text(
+        "from pathlib import Path\n"
+        "from wattbench.report.build import write_report\n"
+        f"with open({str(tmp_path / 'runs.txt')!r}, 'a') as f:\n"
+        "    f.write('ran\\n')\n"
+        f"run, out = Path({str(_study(tmp_path))!r}), Path({str(tmp_path / 'out')!r})\n"
+        "written = write_report([run], out, split=True)\n"
+        "print(written.files, written.notes)\n",
+        encoding="utf-8",
+    )
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "runs.txt").read_text() == "ran\n"
+    assert "'results.csv', 'texts/'" in done.stdout and "[]" in done.stdout  # no note: the helper did it
+    assert done.stderr == ""
 
 
 def test_a_failure_in_the_second_process_comes_back(tmp_path: Path) -> None:
