@@ -147,8 +147,8 @@ def main() -> None:
             if size == GOAL_RECORDS:
                 met = seconds <= GOAL_S and together <= GOAL_MIB
                 print(f"goal {GOAL_S:g} s and {GOAL_MIB:g} MiB at {GOAL_RECORDS:,} records: "
-                      f"{'met' if met else 'NOT met'} ({seconds:.2f} s wall, {together:.0f} MiB; load average "
-                      f"{os.getloadavg()[0]:.1f} during the run)")
+                      f"{'met' if met else 'NOT met'} ({seconds:.2f} s wall, {together:.0f} MiB; "
+                      f"load average {os.getloadavg()[0]:.1f} during the run)")
 
 
 if __name__ == "__main__":
