@@ -4,20 +4,28 @@ sheets stop at SHEET_ROWS with a row that says where the rest is."""
 
 from __future__ import annotations
 
+import errno
 import json
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import openpyxl
+import psutil
 import pytest
+import xlsxwriter
 from studyrecords import record, write_run
 
+import wattbench.report.build as build
 import wattbench.report.helper as helper
 import wattbench.report.workbook as workbook
 from wattbench.errors import ReportInputError
 from wattbench.report.build import write_report
+from wattbench.report.runfiles import RunFiles
+from wattbench.report.tables import text_path
+from wattbench.report.workbook import Sheets
 
 pytestmark = pytest.mark.filterwarnings("error")  # an unclosed pipe or a leaked process fails
 
@@ -87,25 +95,68 @@ def test_a_script_without_a_main_guard_runs_once(tmp_path: Path) -> None:
     assert done.stderr == ""
 
 
-def test_a_failure_in_the_second_process_comes_back(tmp_path: Path) -> None:
+def test_a_failure_in_the_second_process_fails_the_report_before_the_study_files(tmp_path: Path) -> None:
     out = tmp_path / "out"
     (out / "results.csv").mkdir(parents=True)  # the helper cannot open its table
-    with pytest.raises(IsADirectoryError):
+    with pytest.raises(IsADirectoryError) as raised:
         write_report([_study(tmp_path)], out, split=True)
-    assert not (out / "report.xlsx").exists()
+    assert isinstance(raised.value.__cause__, helper.HelperTraceback)  # where, in the helper
+    assert "in the report's second process" in str(raised.value.__cause__)
+    assert "IsADirectoryError" in str(raised.value.__cause__)
+    assert sorted(p.name for p in out.iterdir()) == ["results.csv"]  # the folder it found; nothing new
 
 
-def test_a_second_process_that_vanishes_is_replaced_by_this_one(
+def test_a_second_process_that_is_killed_is_replaced_by_this_one(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def lost(self: helper.RunFilesHelper) -> tuple[list[str], list[str]]:
-        self.stop()  # killed before it answered, as an OOM killer or a failed spawn leaves it
-        raise helper.HelperLost("the report's second process ended without an answer (exit code -9)")
+    temp = _own_temp(tmp_path, monkeypatch)
+    send = helper.RunFilesHelper.add_sheets
 
-    monkeypatch.setattr(helper.RunFilesHelper, "finish", lost)
+    def killed_first(self: helper.RunFilesHelper, sheets: Sheets) -> None:
+        deadline = time.monotonic() + 30
+        while not list(temp.rglob("*")) and time.monotonic() < deadline:
+            time.sleep(0.01)  # until the helper has its workbook's temp files
+        self._process.kill()  # as an OOM killer does, mid-way
+        self._process.wait()
+        send(self, sheets)
+
+    monkeypatch.setattr(helper.RunFilesHelper, "add_sheets", killed_first)
     written = write_report([_study(tmp_path)], tmp_path / "out", split=True)
     assert "report.xlsx" in written.files and (tmp_path / "out" / "results.csv").stat().st_size > 0
-    assert any("exit code -9); this process wrote them instead" in n for n in written.notes)
+    assert _sheets(tmp_path / "out" / "report.xlsx")["Quality detail"][1][0] == "a"
+    notes = " ".join(written.notes)
+    assert "ended without an answer" in notes and "this process wrote them instead" in notes
+    assert not list(temp.iterdir())  # the killed helper's temp files went with it
+
+
+def test_an_interrupt_here_ends_the_second_process_and_removes_every_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    temp = _own_temp(tmp_path, monkeypatch)
+
+    def interrupted(*_args: object) -> None:
+        raise KeyboardInterrupt  # Ctrl-C while this process writes the study's files
+
+    monkeypatch.setattr(build, "render", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        write_report([_study(tmp_path)], tmp_path / "out", split=True)
+    assert psutil.Process().children() == []
+    left = {p.name for p in (tmp_path / "out").iterdir()}
+    made = {"results.csv", "report.xlsx", "stats.csv", "ratings.csv", "findings.md", "report.html"}
+    assert not left & made
+    assert not list(temp.iterdir())
+
+
+def test_a_module_in_the_current_folder_cannot_take_the_helpers_place(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "cwd"
+    folder.mkdir()
+    marker = tmp_path / "hijacked"
+    (folder / "pickle.py").write_text(f"open({str(marker)!r}, 'w').close()\n", encoding="utf-8")
+    monkeypatch.chdir(folder)
+    write_report([_study(tmp_path)], tmp_path / "out", split=True)
+    assert not marker.exists()
 
 
 def test_a_failure_here_stops_the_second_process_and_removes_its_files(tmp_path: Path) -> None:
@@ -117,13 +168,19 @@ def test_a_failure_here_stops_the_second_process_and_removes_its_files(tmp_path:
     assert not left & {"results.csv", "report.xlsx"}, left
 
 
-def test_nothing_to_report_leaves_no_run_files_and_no_temp_files(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    temp = tmp_path / "temp"  # both processes' temp folder: XlsxWriter's row files go there
+def _own_temp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A temp folder for this process and the helper (XlsxWriter's row files go there)."""
+    temp = tmp_path / "temp"
     temp.mkdir()
     monkeypatch.setenv("TMPDIR", str(temp))
     monkeypatch.setattr(tempfile, "tempdir", str(temp))
+    return temp
+
+
+def test_nothing_to_report_leaves_no_run_files_and_no_temp_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    temp = _own_temp(tmp_path, monkeypatch)
     run = write_run(tmp_path / "run", [{**record(), "error": "GenerationError: boom"}])
     for split in (False, True):
         with pytest.raises(ReportInputError, match="nothing to report"):
@@ -140,6 +197,12 @@ def test_small_reports_stay_in_one_process_large_ones_split(
     monkeypatch.setattr(helper, "SPLIT_BYTES", 1)
     monkeypatch.setattr(helper, "_cpus", lambda: 2)
     assert helper.worth_splitting([run])
+    bench_json = tmp_path / "bench.json"
+    bench_json.write_text('{"benchmarks": []}', encoding="utf-8")
+    assert not helper.worth_splitting([run, bench_json])  # read whole: each process would hold it
+    monkeypatch.setattr(sys, "frozen", True, raising=False)
+    assert not helper.worth_splitting([run])  # a frozen app's executable would run the app again
+    monkeypatch.delattr(sys, "frozen")
     monkeypatch.setattr(helper, "_cpus", lambda: 1)
     assert not helper.worth_splitting([run])
 
@@ -153,7 +216,7 @@ def test_the_long_sheets_stop_at_the_limit_and_say_where_every_row_is(
     detail, stats = sheets["Quality detail"], sheets["Stats"]
     assert len(detail) == 1 + 3 + 1 and len(stats) == 1 + 3 + 1
     assert detail[-1][0] == (
-        "3 of 16 runs shown here; every run is in results.csv, every answer in texts/ and results.jsonl"
+        "3 of 16 runs shown here; every run is in results.csv, every answer in texts/"
     )
     groups = len(written.study.groups)
     assert stats[-1][0] == f"3 of {groups} groups shown here; every group, with its CIs, is in stats.csv"
@@ -163,7 +226,33 @@ def test_the_long_sheets_stop_at_the_limit_and_say_where_every_row_is(
     )
     assert len(sheets["Per task"]) == 1 + len(written.study.configs)  # the rating sheets are complete
     assert len(sheets["Models"]) == 1 + len(written.study.overall)
+    write_report([_study(tmp_path)], tmp_path / "bare", split=False, texts=False)
+    assert _sheets(tmp_path / "bare" / "report.xlsx")["Quality detail"][-1][0] == (
+        "3 of 16 runs shown here; every run is in results.csv, every answer in the saved runs (results.jsonl)"
+    )
     monkeypatch.setattr(workbook, "SHEET_ROWS", 16)
     write_report([_study(tmp_path)], tmp_path / "whole", split=False)
     # No note when every row fits.
     assert len(_sheets(tmp_path / "whole" / "report.xlsx")["Quality detail"]) == 1 + 16
+
+
+def test_an_answer_file_stays_in_texts_whatever_the_run_says() -> None:
+    hostile = record(run="/../../../escaped", system_prompt="default")
+    path = text_path(hostile)
+    assert path.parts[0] == "texts" and ".." not in path.parts and len(path.parts) == 4
+
+
+def test_a_disk_that_fills_while_discarding_still_leaves_no_run_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    close = xlsxwriter.Workbook.close
+
+    def full(self: xlsxwriter.Workbook) -> None:
+        close(self)  # XlsxWriter writes the whole workbook on close: a full disk fails it there
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(xlsxwriter.Workbook, "close", full)
+    files = RunFiles(tmp_path, texts=False)
+    files.add(record(system_prompt="default"), {})
+    files.discard()
+    assert list(tmp_path.iterdir()) == []

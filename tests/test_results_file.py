@@ -1,36 +1,49 @@
-"""results.jsonl read back: orjson reads it fast, and every line json could read still comes back."""
+"""results.jsonl read back: every line json can read comes back, fast (orjson) or exact (json)."""
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
+import pytest
+
 from wattbench.results import ResultsFile
 
+BIG = 2**70 + 1  # beyond 64 bits, and not a float: orjson would read 1.1805916207174113e+21
 
-def test_every_line_json_reads_is_read_nan_infinity_big_ints_chinese_and_bad_bytes(tmp_path: Path) -> None:
-    records = [
+
+def _written(tmp_path: Path) -> ResultsFile:
+    results = ResultsFile(tmp_path)
+    for record in (
         {"case_id": "a", "run": 0, "latency_s": 1.5, "answer": "北京是中国的首都"},
         {"case_id": "b", "run": 0, "energy_j": math.nan, "ttft_s": math.inf},  # orjson refuses these
-        {"case_id": "c", "run": 0, "seed": 2**70},  # beyond orjson's 64-bit integers
-    ]
-    results = ResultsFile(tmp_path)
-    for record in records:
+        {"case_id": "c", "run": 0, "seed": BIG},
+    ):
         results.append(record)
     with results.path.open("ab") as handle:
         handle.write(b'{"case_id": "latin-1 \xe9", "run": 0}\r\n')  # not UTF-8: kept, the byte replaced
         handle.write(b'{"case_id": "torn", "run"')  # a crash mid-write: skipped, not fatal
-    read = list(results.records())
+    return results
+
+
+@pytest.mark.parametrize("fast", [False, True])
+def test_every_line_json_reads_is_read_nan_infinity_chinese_and_bad_bytes(tmp_path: Path, fast: bool) -> None:
+    read = list(_written(tmp_path).records(fast=fast))
     assert [r["case_id"] for r in read] == ["a", "b", "c", "latin-1 \ufffd"]
-    assert read[0] == records[0]
+    assert read[0] == {"case_id": "a", "run": 0, "latency_s": 1.5, "answer": "北京是中国的首都"}
     assert math.isnan(read[1]["energy_j"]) and read[1]["ttft_s"] == math.inf
-    assert read[2]["seed"] == 2**70
-    expected = [json.loads(line) for line in results.path.read_bytes().splitlines()[:3]]
-    assert read[0] == expected[0] and read[2] == expected[2]
 
 
-def test_a_byte_order_mark_does_not_cost_the_first_record(tmp_path: Path) -> None:
+def test_integers_beyond_64_bits_stay_exact_unless_asked_for_speed(tmp_path: Path) -> None:
+    results = _written(tmp_path)
+    exact = next(r for r in results.records() if r["case_id"] == "c")["seed"]
+    fast = next(r for r in results.records(fast=True) if r["case_id"] == "c")["seed"]
+    assert exact == BIG and isinstance(exact, int)  # what merge writes back
+    assert fast == float(BIG)  # the report takes every value as a figure or a label
+
+
+@pytest.mark.parametrize("fast", [False, True])
+def test_a_byte_order_mark_does_not_cost_the_first_record(tmp_path: Path, fast: bool) -> None:
     lines = b'\xef\xbb\xbf{"case_id": "a", "run": 0}\n{"case_id": "b", "run": 0}\n'  # saved by Notepad
     (tmp_path / "results.jsonl").write_bytes(lines)
-    assert [r["case_id"] for r in ResultsFile(tmp_path).records()] == ["a", "b"]
+    assert [r["case_id"] for r in ResultsFile(tmp_path).records(fast=fast)] == ["a", "b"]

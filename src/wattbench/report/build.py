@@ -72,6 +72,7 @@ def write_report(
         files = RunFiles(out_dir, texts)
     here = files if isinstance(files, RunFiles) else None
     sheets: list[Sheets] = []
+    study_files: list[str] = []  # written so far, removed if the report fails after all
     try:
         for record in with_human(read_runs(sources, outcomes), human, primary):
             ratios = derived(record)
@@ -84,6 +85,8 @@ def write_report(
                 f"nothing to report: {', '.join(str(s) for s in sources)} hold(s) no successful run record"
                 + (f" ({failed} failed run(s); their errors are in results.jsonl)" if failed else "")
             )
+        if isinstance(files, RunFilesHelper):
+            files.raise_if_failed()  # a helper that could not write its files fails the report now
         groups = rated_groups(acc)
         sheets.append(group_sheets(groups))
         files.add_sheets(sheets[-1])  # the helper writes these while the study is finished here
@@ -92,14 +95,19 @@ def write_report(
         sheets.append(study_sheets(study))
         files.add_sheets(sheets[-1])
         written = Written(out_dir, study, outcomes)
-        study_files = _write_study_files(written, human)
+        if isinstance(files, RunFilesHelper):
+            files.raise_if_failed()
+        _write_study_files(written, human, study_files)
         try:
             run_files, notes = files.finish()
-        except HelperLost as lost:  # e.g. a frozen or embedded Python that cannot spawn
+        except HelperLost as lost:  # killed, or a Python that cannot start itself
             run_files, notes = _run_files_here(sources, out_dir, texts, primary, sheets)
             notes.append(f"{lost}; this process wrote them instead")
     except BaseException:
-        files.discard()  # leave no half-written workbook or table behind
+        files.discard()  # leave no half-written workbook or table behind, nor study files
+        for name in study_files:
+            with contextlib.suppress(OSError):
+                (out_dir / name).unlink(missing_ok=True)
         raise
     book = [f for f in run_files if f == WORKBOOK]
     written.files = [*(f for f in run_files if f != WORKBOOK), *study_files, *book]
@@ -117,31 +125,37 @@ def _run_files_here(
 ) -> tuple[list[str], list[str]]:
     """The run files, written by this process in a second pass over the sources."""
     files = RunFiles(out_dir, texts)
-    add_runs(files, sources, primary)
-    for part in sheets:
-        files.add_sheets(part)
-    return files.finish()
+    try:
+        add_runs(files, sources, primary)
+        for part in sheets:
+            files.add_sheets(part)
+        return files.finish()
+    except BaseException:
+        files.discard()
+        raise
 
 
-def _write_study_files(written: Written, human: HumanStudy) -> list[str]:
+def _write_study_files(written: Written, human: HumanStudy, names: list[str]) -> None:
     """stats.csv, ratings.csv, human.csv and agreement.csv (with ratings), findings.md and
-    report.html; the names written."""
+    report.html, each name appended to ``names`` as it is written."""
     out_dir, study = written.out_dir, written.study
-    write_rows(out_dir / "stats.csv", study.groups)
-    write_rows(
-        out_dir / "ratings.csv",
-        [*study.configs, *({**r, "task": "all"} for r in study.overall)],
-        first=("task", "system", "config", "stars"),
-    )
-    names = ["stats.csv", "ratings.csv"]
+    rows = {
+        "stats.csv": (study.groups, ()),
+        "ratings.csv": (
+            [*study.configs, *({**r, "task": "all"} for r in study.overall)],
+            ("task", "system", "config", "stars"),
+        ),
+    }
     if human.ratings_count:
-        write_rows(out_dir / "human.csv", human.cases)
-        write_rows(out_dir / "agreement.csv", agreement_rows(human))
-        names += ["human.csv", "agreement.csv"]
+        rows |= {"human.csv": (human.cases, ()), "agreement.csv": (agreement_rows(human), ())}
         written.notes += human.lines()
+    for name, (table, first) in rows.items():
+        names.append(name)
+        write_rows(out_dir / name, table, first)
     answers = findings(study)
+    names.append("findings.md")
     (out_dir / "findings.md").write_text(as_markdown(answers), encoding="utf-8")
+    names.append("report.html")
     (out_dir / "report.html").write_text(
         render(study, answers, f"wattbench report: {out_dir.name}", written.outcomes), encoding="utf-8"
     )
-    return [*names, "findings.md", "report.html"]

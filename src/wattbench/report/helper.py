@@ -27,9 +27,12 @@ import contextlib
 import os
 import pickle
 import queue
+import shutil
 import subprocess
 import sys
+import tempfile
 import threading
+import traceback
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
@@ -47,8 +50,15 @@ _BOOT = "import pickle, sys; sys.path[:] = pickle.load(sys.stdin.buffer); " \
 
 
 def worth_splitting(sources: Sequence[Path]) -> bool:
-    """Whether a report of ``sources`` should write its run files in a second process."""
-    return bool(sys.executable) and _cpus() > 1 and sum(_size(s) for s in sources) >= SPLIT_BYTES
+    """Whether a report of ``sources`` should write its run files in a second process: run
+    folders only (a --benchmark-json file is read whole, so two processes would hold it twice),
+    large enough, with a second CPU and a Python that can start itself (a frozen app's
+    executable is the app: it would run again)."""
+    if not sys.executable or getattr(sys, "frozen", False) or _cpus() < 2:
+        return False
+    if not all(source.is_dir() for source in sources):
+        return False
+    return sum(_size(s) for s in sources) >= SPLIT_BYTES
 
 
 def _cpus() -> int:
@@ -57,10 +67,9 @@ def _cpus() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
-def _size(source: Path) -> int:
-    path = source / "results.jsonl" if source.is_dir() else source
+def _size(run_dir: Path) -> int:
     try:
-        return path.stat().st_size
+        return (run_dir / "results.jsonl").stat().st_size
     except OSError:
         return 0
 
@@ -69,14 +78,23 @@ class HelperLost(WattbenchError):
     """The helper process ended without an answer (it could not start, or it was killed)."""
 
 
+class HelperTraceback(WattbenchError):
+    """Where in the helper process an error it sends back was raised (its traceback, as text)."""
+
+
 class RunFilesHelper:
     """RunFiles written by a helper process that reads ``sources`` itself."""
 
     def __init__(
         self, sources: Sequence[Path], out_dir: Path, texts: bool, primary: Mapping[str, str] | None
     ) -> None:
+        # The helper's temp files live here, so they go even when the helper is killed.
+        self._temp = Path(tempfile.mkdtemp(prefix="wattbench-report-"))
+        self._stopped = False
+        # -I: the helper imports nothing from the current folder or PYTHON* variables before
+        # it takes this process's sys.path (a pickle.py in the folder would have run first).
         self._process = subprocess.Popen(
-            [sys.executable, "-c", _BOOT], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+            [sys.executable, "-I", "-c", _BOOT], stdin=subprocess.PIPE, stdout=subprocess.PIPE
         )
         assert self._process.stdin is not None and self._process.stdout is not None
         self._stdin: IO[bytes] = self._process.stdin
@@ -87,26 +105,29 @@ class RunFilesHelper:
         self._sender = threading.Thread(target=self._send_all, name="wattbench-report-send", daemon=True)
         self._sender.start()
         self._outbox.put(sys.path)
-        self._outbox.put((list(sources), out_dir, texts, dict(primary or {})))
+        self._outbox.put((list(sources), out_dir, texts, dict(primary or {}), self._temp))
 
     def add_sheets(self, sheets: Sheets) -> None:
         """Hand the helper rows for the workbook's study sheets (sent in the background)."""
         self._outbox.put(sheets)
 
+    def raise_if_failed(self) -> None:
+        """Re-raise the helper's error now if it has already stopped (it stops early only when it
+        fails), so the report fails before writing anything more. A helper that stopped without
+        an answer is left for finish() to report as lost."""
+        if self._process.poll() is not None:
+            answer = self._last(None)
+            if answer is not None:
+                self._raise(answer)
+
     def finish(self) -> tuple[list[str], list[str]]:
         """Tell the helper every sheet has been sent; once it is done, its (files written, notes).
 
-        Re-raises the exception the helper raised; raises HelperLost when it ended without an
-        answer.
+        Re-raises the exception the helper raised (caused by a HelperTraceback that shows where);
+        raises HelperLost when it ended without an answer.
         """
         answer = self._last(FINISH)
-        if answer is None:
-            raise HelperLost(
-                "the report's second process (results.csv, texts, report.xlsx) ended without an "
-                f"answer (exit code {self._process.returncode})"
-            )
-        if isinstance(answer, BaseException):
-            raise answer
+        self._raise(answer)
         files, notes = answer
         return list(files), list(notes)
 
@@ -114,37 +135,51 @@ class RunFilesHelper:
         """Tell the helper to remove what it wrote (the report failed), and wait for it."""
         self._last(None)
 
+    def _raise(self, answer: Any) -> None:
+        if answer is None:
+            raise HelperLost(
+                "the report's second process (results.csv, texts, report.xlsx) ended without an "
+                f"answer (exit code {self._process.returncode})"
+            )
+        if isinstance(answer, tuple) and len(answer) == 2 and isinstance(answer[0], BaseException):
+            error, where = answer
+            raise error from HelperTraceback(f"in the report's second process:\n{where}")
+
     def _last(self, message: str | None) -> Any:
-        """Send the last message, then the helper's answer (None when it gave none); stop it."""
-        if not self._sender.is_alive():  # finish() or discard() came before: nothing to say
+        """Send the last message, then the helper's answer (None when it gave none); stop it,
+        whatever happens meanwhile (an interrupt included)."""
+        if self._stopped:
             return None
-        self._outbox.put(message)
-        self._outbox.put(_CLOSE)
-        self._sender.join()
         try:
-            answer = pickle.load(self._stdout)
-        except (EOFError, OSError, pickle.UnpicklingError):
-            answer = None
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self._process.wait(timeout=5)  # it has answered: let it exit on its own
-        self.stop()
-        return answer
+            self._outbox.put(message)
+            self._outbox.put(_CLOSE)
+            self._sender.join()
+            try:
+                return pickle.load(self._stdout)
+            except (EOFError, OSError, pickle.UnpicklingError):
+                return None
+        finally:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self._process.wait(timeout=5)  # it has answered: let it exit on its own
+            self.stop()
 
     def stop(self) -> None:
-        """End the helper (at once if it is still working) and close its pipes."""
+        """End the helper (at once if it is still working), close its pipes, remove its temp files."""
+        self._stopped = True
         if self._process.poll() is None:
             self._process.kill()
             self._process.wait()
         for stream in (self._stdin, self._stdout):
             with contextlib.suppress(OSError):
                 stream.close()
+        shutil.rmtree(self._temp, ignore_errors=True)
 
     def _send_all(self) -> None:
         while (message := self._outbox.get()) is not _CLOSE:
             try:
                 pickle.dump(message, self._stdin, protocol=pickle.HIGHEST_PROTOCOL)
                 self._stdin.flush()
-            except OSError:  # the helper is gone; finish() says so
+            except (OSError, ValueError):  # the helper is gone (or its pipe closed): finish() says so
                 continue
         with contextlib.suppress(OSError):
             self._stdin.close()
@@ -154,16 +189,20 @@ _CLOSE = object()  # tells the sender thread that nothing more will be sent
 
 
 def serve() -> None:
-    """The helper process: see the module docstring. Run as ``python -c`` by RunFilesHelper."""
+    """The helper process: see the module docstring. Run as ``python -I -c`` by RunFilesHelper."""
     answers = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
-    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # a stray print cannot break the protocol
+    if sys.stderr is not None:  # pythonw has none: a stray print then goes nowhere
+        os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # a stray print cannot break the protocol
+    else:
+        sys.stderr = open(os.devnull, "w")  # noqa: SIM115 - for the life of the process
+        os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
     sys.stdout = sys.stderr
     inbox: queue.Queue[Any] = queue.Queue()
     threading.Thread(target=_receive_all, args=(sys.stdin.buffer, inbox), daemon=True).start()
     files: RunFiles | None = None
     try:
-        sources, out_dir, texts, primary = inbox.get()
-        files = RunFiles(out_dir, texts)
+        sources, out_dir, texts, primary, temp = inbox.get()
+        files = RunFiles(out_dir, texts, temp)
         early: list[Any] = []
 
         def discarded() -> bool:
@@ -184,12 +223,11 @@ def serve() -> None:
                 files.add_sheets(message)
         files.discard()
         pickle.dump(([], []), answers)
-    except BaseException as exc:  # every failure goes back to the report
+    except BaseException as exc:  # every failure goes back to the report, with where it happened
         if files is not None:
-            with contextlib.suppress(Exception):
-                files.discard()
+            files.discard()
         with contextlib.suppress(OSError):  # the report itself may be gone
-            pickle.dump(_portable(exc), answers)
+            pickle.dump((_portable(exc), traceback.format_exc()), answers)
     finally:
         with contextlib.suppress(OSError):
             answers.close()

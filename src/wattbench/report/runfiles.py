@@ -8,6 +8,7 @@ first builds the study (report/helper.py).
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -25,12 +26,18 @@ class RunFiles:
     """results.csv, texts/ (when ``texts``) and report.xlsx in ``out_dir``: ``add`` each record,
     ``add_sheets`` the study's, then ``finish``; or ``discard`` to leave no half-written file."""
 
-    def __init__(self, out_dir: Path, texts: bool) -> None:
+    def __init__(self, out_dir: Path, texts: bool, temp: Path | None = None) -> None:
         self._out_dir = out_dir
         self._texts = texts
         self._made: set[Path] = set()
         self._table = ResultsTable(out_dir / RESULTS_CSV)
-        self._book = open_workbook(out_dir / WORKBOOK)
+        answers = "texts/" if texts else "the saved runs (results.jsonl)"
+        try:
+            self._book = open_workbook(out_dir / WORKBOOK, answers, temp)
+        except BaseException:
+            self._table.close()
+            (out_dir / RESULTS_CSV).unlink(missing_ok=True)
+            raise
 
     def add(self, record: Mapping[str, Any], ratios: Mapping[str, Any]) -> None:
         """One run record with its derived() figures."""
@@ -61,12 +68,17 @@ class RunFiles:
         return files, notes
 
     def discard(self) -> None:
-        """Remove results.csv and the workbook (the report failed before its study)."""
+        """Remove results.csv and the workbook (the report failed). Closing either can fail as
+        the report did (a full disk): the files are removed all the same."""
         if not isinstance(self._book, str):
-            self._book.discard()
-            (self._out_dir / WORKBOOK).unlink(missing_ok=True)
-        self._table.close()
-        (self._out_dir / RESULTS_CSV).unlink(missing_ok=True)
+            with contextlib.suppress(Exception):
+                self._book.discard()
+            with contextlib.suppress(OSError):
+                (self._out_dir / WORKBOOK).unlink(missing_ok=True)
+        with contextlib.suppress(Exception):
+            self._table.close()
+        with contextlib.suppress(OSError):
+            (self._out_dir / RESULTS_CSV).unlink(missing_ok=True)
 
 
 def add_runs(

@@ -115,7 +115,7 @@ def read_run(path: Path, outcomes: Outcomes | None = None) -> Iterator[dict[str,
     if path.is_dir():
         graded = judgements(path)
         records: Iterable[dict[str, Any]] = (
-            _graded(r, graded) if graded else r for r in ResultsFile(path).records()
+            _graded(r, graded) if graded else r for r in ResultsFile(path).records(fast=True)
         )
     else:
         records = _benchmark_records(path)

@@ -49,7 +49,7 @@ def text_path(record: Mapping[str, Any]) -> Path:
         path_part(record["task"]),
         (
             f"{path_part(record['load'])}-{path_part(record['level'])}-{path_part(record['system_prompt'])}"
-            f"-r{record.get('run', 0)}.txt"
+            f"-r{path_part(record.get('run', 0))}.txt"
         ),
     )
 

@@ -128,12 +128,13 @@ class Workbook:
     """report.xlsx, written in one pass: ``add`` each record as it streams, ``add_sheets`` the
     study's, then ``finish``."""
 
-    def __init__(self, path: Path, xlsxwriter: Any) -> None:
+    def __init__(self, path: Path, xlsxwriter: Any, answers: str, temp: Path | None = None) -> None:
         # Constant-memory mode keeps each sheet's rows in a temp file until close(), and leaves
         # the file of a sheet that got no row behind (a discarded workbook): a folder of our own
-        # takes them all away.
-        self._temp = tempfile.TemporaryDirectory(prefix="wattbench-xlsx-")
+        # (in ``temp`` when given) takes them all away.
+        self._temp = tempfile.TemporaryDirectory(prefix="wattbench-xlsx-", dir=temp)
         self._book = xlsxwriter.Workbook(str(path), {**OPTIONS, "tmpdir": self._temp.name})
+        self._answers = answers  # where every answer is, for the per-run sheet's last row
         self._sheets = {name: _Sheet(self._book.add_worksheet(name)) for name in SHEETS}
         self._detail = self._sheets["Quality detail"]
         self._detail.append(DETAIL)
@@ -161,7 +162,7 @@ class Workbook:
             self._detail.append(
                 [
                     f"{SHEET_ROWS:,} of {self._runs:,} runs shown here; every run is in results.csv, "
-                    "every answer in texts/ and results.jsonl"
+                    f"every answer in {self._answers}"
                 ]
             )
         self._close()
@@ -174,16 +175,17 @@ class Workbook:
         try:
             self._book.close()
         finally:
-            self._temp.cleanup()
+            self._temp.cleanup()  # TemporaryDirectory ignores what is already gone
 
 
-def open_workbook(path: Path) -> Workbook | str:
-    """A Workbook writing ``path``, or why none can be written (XlsxWriter missing)."""
+def open_workbook(path: Path, answers: str, temp: Path | None = None) -> Workbook | str:
+    """A Workbook writing ``path``, or why none can be written (XlsxWriter missing). ``answers``
+    says where every answer is; ``temp`` is the folder for XlsxWriter's row files."""
     try:
         xlsxwriter = importlib.import_module("xlsxwriter")
     except ImportError:
         return MISSING
-    return Workbook(path, xlsxwriter)
+    return Workbook(path, xlsxwriter, answers, temp)
 
 
 def group_sheets(groups: Sequence[Mapping[str, Any]]) -> Sheets:
