@@ -95,6 +95,26 @@ def test_a_script_without_a_main_guard_runs_once(tmp_path: Path) -> None:
     assert done.stderr == ""
 
 
+def test_records_appended_during_the_report_are_left_to_the_next_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run = _study(tmp_path)
+    sizes = build.results_sizes
+
+    def then_a_run_appends(paths: list[Path]) -> dict[Path, int]:
+        taken = sizes(paths)
+        with (run / "results.jsonl").open("a", encoding="utf-8") as out:  # a run still going
+            for i in range(5):
+                out.write(json.dumps(record("late", run=i)) + "\n")
+        return taken
+
+    monkeypatch.setattr(build, "results_sizes", then_a_run_appends)
+    written = write_report([run], tmp_path / "out", split=True)
+    rows = (tmp_path / "out" / "results.csv").read_text(encoding="utf-8").splitlines()
+    assert written.study.records == len(rows) - 1 == 16  # both processes: the records there at the start
+    assert "late" not in {g["model"] for g in written.study.groups}
+
+
 def test_a_failure_in_the_second_process_fails_the_report_before_the_study_files(tmp_path: Path) -> None:
     out = tmp_path / "out"
     (out / "results.csv").mkdir(parents=True)  # the helper cannot open its table

@@ -72,8 +72,10 @@ class ResultsFile:
             os.close(self._fd)
             self._fd = None
 
-    def records(self, fast: bool = False) -> Iterator[dict[str, Any]]:
+    def records(self, fast: bool = False, upto: int | None = None) -> Iterator[dict[str, Any]]:
         """Every complete record in the file; a torn last line (a crash mid-write) is skipped.
+        With ``upto`` (a size in bytes, see size()), only the lines that start before it: two
+        readers of a file that a run is still appending to then read the same records.
 
         ``fast`` parses with orjson, 3-4x faster (100,000 records in 0.3 s, not 1.1), which
         reads an integer outside [-2**63, 2**64) as a float where json keeps it exact: for
@@ -86,13 +88,24 @@ class ResultsFile:
         except (FileNotFoundError, NotADirectoryError):  # nothing written yet
             return
         with handle:
+            start = 0
             for line in handle:
+                if upto is not None and start >= upto:
+                    return
+                start += len(line)
                 try:
                     record = loads(line)
                 except ValueError:  # json's and orjson's JSONDecodeError both are ValueErrors
                     continue
                 if isinstance(record, dict):
                     yield record
+
+    def size(self) -> int:
+        """The file's size in bytes now (0 when there is none yet), for records(upto=...)."""
+        try:
+            return self.path.stat().st_size
+        except OSError:
+            return 0
 
     def finished_runs(self) -> dict[str, dict[int, dict[str, Any]]]:
         """case_id -> run index -> the latest successful record of that run."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,7 +21,7 @@ from wattbench.report.helper import HelperLost, RunFilesHelper, worth_splitting
 from wattbench.report.human import HumanStudy, agreement_rows, study_of_runs, with_human
 from wattbench.report.page import render
 from wattbench.report.runfiles import WORKBOOK, RunFiles, add_runs
-from wattbench.report.runs import Outcomes, check_source, read_runs
+from wattbench.report.runs import Outcomes, check_source, read_runs, results_sizes
 from wattbench.report.study import Accumulator, Study, derived, rated_groups, study_of
 from wattbench.report.tables import write_rows
 from wattbench.report.workbook import Sheets, group_sheets, study_sheets
@@ -63,18 +63,19 @@ def write_report(
     human = study_of_runs(sources)
     if split is None:
         split = worth_splitting(sources)
+    sizes = results_sizes(sources)  # a run still appending: both passes read the same records
     # The run files: written here as the records stream past, or by a helper that reads them.
     files: RunFiles | RunFilesHelper | None = None
     if split:
         with contextlib.suppress(OSError):  # no second interpreter to start: one process it is
-            files = RunFilesHelper(sources, out_dir, texts, primary)
+            files = RunFilesHelper(sources, out_dir, texts, primary, sizes)
     if files is None:
         files = RunFiles(out_dir, texts)
     here = files if isinstance(files, RunFiles) else None
     sheets: list[Sheets] = []
     study_files: list[str] = []  # written so far, removed if the report fails after all
     try:
-        for record in with_human(read_runs(sources, outcomes), human, primary):
+        for record in with_human(read_runs(sources, outcomes, sizes), human, primary):
             ratios = derived(record)
             acc.add(record, ratios)
             if here is not None:
@@ -101,7 +102,7 @@ def write_report(
         try:
             run_files, notes = files.finish()
         except HelperLost as lost:  # killed, or a Python that cannot start itself
-            run_files, notes = _run_files_here(sources, out_dir, texts, primary, sheets)
+            run_files, notes = _run_files_here(sources, out_dir, texts, primary, sizes, sheets)
             notes.append(f"{lost}; this process wrote them instead")
     except BaseException:
         files.discard()  # leave no half-written workbook or table behind, nor study files
@@ -121,12 +122,13 @@ def _run_files_here(
     out_dir: Path,
     texts: bool,
     primary: dict[str, str] | None,
+    sizes: Mapping[Path, int],
     sheets: Sequence[Sheets],
 ) -> tuple[list[str], list[str]]:
     """The run files, written by this process in a second pass over the sources."""
     files = RunFiles(out_dir, texts)
     try:
-        add_runs(files, sources, primary)
+        add_runs(files, sources, primary, sizes)
         for part in sheets:
             files.add_sheets(part)
         return files.finish()

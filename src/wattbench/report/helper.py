@@ -13,8 +13,9 @@ would start the whole benchmark again in the helper. "fork" is no better: forkin
 session with its monitor threads alive is not safe, and Windows has no fork.
 
 Protocol: pickles on the helper's stdin and stdout (its stray prints go to stderr). The report
-sends its sys.path, then (sources, out_dir, texts, primary); the helper streams the sources into
-RunFiles, then takes, in order: rows for the workbook's study sheets (workbook.group_sheets() as
+sends its sys.path, then (sources, out_dir, texts, primary, sizes, temp folder); the helper
+streams the sources into RunFiles (as far as the sizes the report took at its start, so a run
+still being appended to gives both processes the same records), then takes, in order: rows for the workbook's study sheets (workbook.group_sheets() as
 soon as the groups are rated, then study_sheets(): a few MB where the study itself is a
 hundred), FINISH to close its files, or None to discard them (the report failed; the helper
 looks for it every thousand records, so a failed report does not wait for its pass). It answers
@@ -83,10 +84,15 @@ class HelperTraceback(WattbenchError):
 
 
 class RunFilesHelper:
-    """RunFiles written by a helper process that reads ``sources`` itself."""
+    """RunFiles written by a helper process that reads ``sources`` itself (as far as ``sizes``)."""
 
     def __init__(
-        self, sources: Sequence[Path], out_dir: Path, texts: bool, primary: Mapping[str, str] | None
+        self,
+        sources: Sequence[Path],
+        out_dir: Path,
+        texts: bool,
+        primary: Mapping[str, str] | None,
+        sizes: Mapping[Path, int],
     ) -> None:
         # The helper's temp files live here, so they go even when the helper is killed.
         self._temp = Path(tempfile.mkdtemp(prefix="wattbench-report-"))
@@ -105,7 +111,7 @@ class RunFilesHelper:
         self._sender = threading.Thread(target=self._send_all, name="wattbench-report-send", daemon=True)
         self._sender.start()
         self._outbox.put(sys.path)
-        self._outbox.put((list(sources), out_dir, texts, dict(primary or {}), self._temp))
+        self._outbox.put((list(sources), out_dir, texts, dict(primary or {}), dict(sizes), self._temp))
 
     def add_sheets(self, sheets: Sheets) -> None:
         """Hand the helper rows for the workbook's study sheets (sent in the background)."""
@@ -201,7 +207,7 @@ def serve() -> None:
     threading.Thread(target=_receive_all, args=(sys.stdin.buffer, inbox), daemon=True).start()
     files: RunFiles | None = None
     try:
-        sources, out_dir, texts, primary, temp = inbox.get()
+        sources, out_dir, texts, primary, sizes, temp = inbox.get()
         files = RunFiles(out_dir, texts, temp)
         early: list[Any] = []
 
@@ -211,7 +217,7 @@ def serve() -> None:
                 early.append(inbox.get())
             return any(m is None for m in early)
 
-        add_runs(files, sources, primary or None, discarded)
+        add_runs(files, sources, primary or None, sizes, discarded)
         while not discarded():
             message = early.pop(0) if early else inbox.get()
             if message is None:

@@ -85,13 +85,16 @@ def add_runs(
     files: RunFiles,
     sources: Iterable[Path],
     primary: Mapping[str, str] | None,
+    sizes: Mapping[Path, int],
     cancelled: Callable[[], bool] | None = None,
 ) -> None:
-    """Stream every successful record of ``sources`` into ``files``, joined with human ratings
-    as the report's own pass joins them (report/build.py). ``cancelled`` is asked every
-    thousand records; when it says so, the rest is left unread."""
+    """Stream every successful record of ``sources`` (as far as ``sizes``, runs.results_sizes())
+    into ``files``, joined with human ratings as the report's own pass joins them
+    (report/build.py). ``cancelled`` is asked every thousand records; when it says so, the rest
+    is left unread."""
     sources = list(sources)
-    for count, record in enumerate(with_human(read_runs(sources), study_of_runs(sources), primary)):
+    records = read_runs(sources, sizes=sizes)
+    for count, record in enumerate(with_human(records, study_of_runs(sources), primary)):
         if cancelled is not None and count % 1000 == 0 and cancelled():
             return
         files.add(record, derived(record))

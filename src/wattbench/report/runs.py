@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -105,17 +105,21 @@ class Outcomes:
         return failed
 
 
-def read_run(path: Path, outcomes: Outcomes | None = None) -> Iterator[dict[str, Any]]:
+def read_run(
+    path: Path, outcomes: Outcomes | None = None, sizes: Mapping[Path, int] | None = None
+) -> Iterator[dict[str, Any]]:
     """The successful run records of one saved run, streamed where it is a run folder.
 
     The path is checked at once (ReportInputError names it when it is missing); the records
     are read as the iterator is consumed. ``outcomes``, when given, collects the failed runs.
+    ``sizes`` (results_sizes()) reads a run folder's results only as far as they were then.
     """
     check_source(path)
     if path.is_dir():
         graded = judgements(path)
+        upto = sizes.get(path) if sizes is not None else None
         records: Iterable[dict[str, Any]] = (
-            _graded(r, graded) if graded else r for r in ResultsFile(path).records(fast=True)
+            _graded(r, graded) if graded else r for r in ResultsFile(path).records(fast=True, upto=upto)
         )
     else:
         records = _benchmark_records(path)
@@ -141,7 +145,15 @@ def _successful(records: Iterable[dict[str, Any]], outcomes: Outcomes | None) ->
         yield record
 
 
-def read_runs(paths: Iterable[Path], outcomes: Outcomes | None = None) -> Iterator[dict[str, Any]]:
+def read_runs(
+    paths: Iterable[Path], outcomes: Outcomes | None = None, sizes: Mapping[Path, int] | None = None
+) -> Iterator[dict[str, Any]]:
     """The records of several saved runs, one after the other (merged by fingerprint later)."""
     for path in paths:
-        yield from read_run(path, outcomes)
+        yield from read_run(path, outcomes, sizes)
+
+
+def results_sizes(paths: Iterable[Path]) -> dict[Path, int]:
+    """Each run folder's results.jsonl size now: a report made of two passes over runs still
+    being appended to (report/helper.py) reads the same records in both."""
+    return {path: ResultsFile(path).size() for path in paths if path.is_dir()}
