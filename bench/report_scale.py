@@ -144,7 +144,10 @@ def main() -> None:
             # ru_maxrss of children is the largest child so far: sizes run in increasing order.
             print(f"{size:>8} {seconds:>8.2f} {cpu:>7.2f} {size / seconds:>10.0f} {peak:>13.0f} "
                   f"{together:>18.0f}")
-            if size == GOAL_RECORDS:
+            if size == GOAL_RECORDS and args.texts:
+                print(f"(the goal is set without texts: creating {size:,} answer files is the file "
+                      "system's time, not the report's)")
+            elif size == GOAL_RECORDS:
                 met = seconds <= GOAL_S and together <= GOAL_MIB
                 print(f"goal {GOAL_S:g} s and {GOAL_MIB:g} MiB at {GOAL_RECORDS:,} records: "
                       f"{'met' if met else 'NOT met'} ({seconds:.2f} s wall, {together:.0f} MiB; "
