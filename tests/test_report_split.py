@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import errno
 import json
+import math
 import subprocess
 import sys
 import tempfile
@@ -276,3 +277,14 @@ def test_a_disk_that_fills_while_discarding_still_leaves_no_run_files(
     files.add(record(system_prompt="default"), {})
     files.discard()
     assert list(tmp_path.iterdir()) == []
+
+
+def test_an_infinite_figure_is_no_figure_not_a_crash(tmp_path: Path) -> None:
+    """json.dumps writes Infinity (a division by zero in a meter): the report leaves it out as it
+    leaves out NaN, where the page's axes and the stars used to fail on it."""
+    records = [record("a", level=level, run=run) for level in ("L0", "L1") for run in (0, 1)]
+    records[0] |= {"latency_s": math.inf, "rouge_l": math.inf, "energy_j": -math.inf}
+    written = write_report([write_run(tmp_path / "run", records)], tmp_path / "out")
+    group = next(g for g in written.study.groups if g["level"] == "L0")
+    assert (group["latency_s_mean"], group["quality_mean"], group["energy_j_mean"]) == (2.0, 0.5, 100.0)
+    assert "inf" in (tmp_path / "out" / "results.csv").read_text(encoding="utf-8")  # the record, as it is

@@ -15,11 +15,12 @@ session with its monitor threads alive is not safe, and Windows has no fork.
 Protocol: pickles on the helper's stdin and stdout (its stray prints go to stderr). The report
 sends its sys.path, then (sources, out_dir, texts, primary, sizes, temp folder); the helper
 streams the sources into RunFiles (as far as the sizes the report took at its start, so a run
-still being appended to gives both processes the same records), then takes, in order: rows for the workbook's study sheets (workbook.group_sheets() as
-soon as the groups are rated, then study_sheets(): a few MB where the study itself is a
-hundred), FINISH to close its files, or None to discard them (the report failed; the helper
-looks for it every thousand records, so a failed report does not wait for its pass). It answers
-with (files, notes) or the exception it raised.
+still being appended to gives both processes the same records), then takes, in order: rows for
+the workbook's study sheets (workbook.group_sheets() as soon as the groups are rated, then
+study_sheets(): a few MB where the study itself is a hundred), FINISH to close its files, or
+None to discard them (the report failed; the helper looks for it every thousand records, so a
+failed report does not wait for its pass). It answers with (files, notes), or with the
+exception it raised and its traceback.
 """
 
 from __future__ import annotations

@@ -7,6 +7,7 @@ observed for that task in the report, so 1 is "the best this study saw" on every
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -14,8 +15,10 @@ from wattbench.cases.kinds import kind_of, primary_metric
 
 
 def number(value: Any) -> float | None:
-    """A record value as a float; None for a label, a flag (bool), a missing value or NaN."""
-    if isinstance(value, (int, float)) and not isinstance(value, bool) and value == value:
+    """A record value as a float; None for a label, a flag (bool), a missing value, NaN or an
+    infinity (json.dumps writes ``Infinity`` for a division by zero: no measurement, not a
+    figure to average)."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
         return float(value)
     return None
 

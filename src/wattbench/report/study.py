@@ -105,7 +105,7 @@ class Accumulator:
                 value = number(value)
                 if value is None:
                     continue
-            elif value != value:  # NaN
+            elif not math.isfinite(value):  # NaN or an infinity: no figure (see number())
                 continue
             figures[name].append(value)
         self.scores.update([k for k in _SCORE_SET.intersection(record) if record[k] is not None])
