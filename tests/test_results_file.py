@@ -47,3 +47,15 @@ def test_a_byte_order_mark_does_not_cost_the_first_record(tmp_path: Path, fast: 
     lines = b'\xef\xbb\xbf{"case_id": "a", "run": 0}\n{"case_id": "b", "run": 0}\n'  # saved by Notepad
     (tmp_path / "results.jsonl").write_bytes(lines)
     assert [r["case_id"] for r in ResultsFile(tmp_path).records(fast=fast)] == ["a", "b"]
+
+
+@pytest.mark.parametrize("fast", [False, True])
+def test_half_an_emoji_becomes_one_replacement_character(tmp_path: Path, fast: bool) -> None:
+    """A token limit can cut an emoji's UTF-16 pair: JSON from such a server holds a lone
+    surrogate escape, which no UTF-8 file (results.csv, texts/, a merged results.jsonl) can hold."""
+    (tmp_path / "results.jsonl").write_bytes(
+        b'{"case_id": "a", "run": 0, "output_text": "ok \\ud83d", "list": ["\\udc00", "\\ud83d\\ude00"]}\n'
+    )
+    [read] = ResultsFile(tmp_path).records(fast=fast)
+    assert read["output_text"] == "ok \ufffd" and read["list"] == ["\ufffd", "\U0001f600"]
+    ResultsFile(tmp_path / "again").append(read)  # writable as UTF-8 again

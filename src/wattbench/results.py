@@ -10,6 +10,7 @@ import contextlib
 import errno
 import json
 import os
+import re
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -82,7 +83,7 @@ class ResultsFile:
         readers that take every value as a figure or a label (the report), not for those that
         write records back (merge). A line orjson refuses is read by json (see _loads).
         """
-        loads = _loads if fast else _exact_loads
+        loads = _loads if fast else exact_json
         try:
             handle = self.path.open("rb")  # bytes: both parsers read UTF-8 themselves
         except (FileNotFoundError, NotADirectoryError):  # nothing written yet
@@ -124,14 +125,32 @@ class ResultsFile:
 
 def _loads(line: bytes) -> Any:
     """One JSON line by orjson; a line it refuses (NaN and infinities, which json.dumps writes as
-    ``NaN`` and ``Infinity``; a byte-order mark; a byte that is not UTF-8) by _exact_loads."""
+    ``NaN`` and ``Infinity``; a byte-order mark; a byte that is not UTF-8) by exact_json."""
     try:
         return orjson.loads(line)
     except ValueError:
-        return _exact_loads(line)
+        return exact_json(line)
 
 
-def _exact_loads(line: bytes) -> Any:
-    """One JSON line by json: integers of any size; a byte-order mark is skipped and a byte
-    that is not UTF-8 becomes U+FFFD, so the record is kept rather than the reader failing."""
-    return json.loads(line.decode("utf-8-sig", errors="replace"))
+def exact_json(text: bytes) -> Any:
+    """One JSON text (a line, or a whole file) by json: integers of any size; a byte-order mark
+    is skipped, and a byte that is not UTF-8 or a lone surrogate escape (half an emoji, cut by
+    a token limit: ``\\ud83d``) becomes U+FFFD, so the record is kept and can be written again
+    as UTF-8. Raises json.JSONDecodeError (a ValueError) for text that is not JSON."""
+    value = json.loads(text.decode("utf-8-sig", errors="replace"))
+    return _whole_characters(value) if _SURROGATE.search(text) else value
+
+
+_SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]")
+_LONE = re.compile("[\ud800-\udfff]")  # a surrogate left in a str: json joins every pair
+
+
+def _whole_characters(value: Any) -> Any:
+    """``value`` with every lone surrogate in its texts (keys too) replaced by U+FFFD."""
+    if isinstance(value, str):
+        return _LONE.sub("\ufffd", value)
+    if isinstance(value, dict):
+        return {_whole_characters(k): _whole_characters(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_whole_characters(v) for v in value]
+    return value

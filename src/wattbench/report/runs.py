@@ -17,7 +17,7 @@ from typing import Any
 from wattbench.errors import ReportInputError
 from wattbench.machine import fingerprint
 from wattbench.results import RESULTS_FILE as RESULTS
-from wattbench.results import ResultsFile
+from wattbench.results import ResultsFile, exact_json
 from wattbench.rundir import JUDGEMENTS_FILE as JUDGEMENTS
 
 REASON_CHARS = 1000  # a judge that rambles still fits a spreadsheet cell
@@ -57,7 +57,7 @@ def _graded(record: dict[str, Any], graded: dict[tuple[str, int], list[dict[str,
 
 def _benchmark_records(path: Path) -> Iterator[dict[str, Any]]:
     try:
-        data = json.loads(path.read_text(encoding="utf-8-sig"))
+        data = exact_json(path.read_bytes())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ReportInputError(f"{path}: not a readable JSON file ({exc})") from None
     if not isinstance(data, dict) or not isinstance(data.get("benchmarks"), list):
