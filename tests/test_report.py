@@ -191,3 +191,16 @@ def test_report_on_a_folder_without_results_says_so(tmp_path: Path) -> None:
         capture_output=True, text=True,
     )
     assert done.returncode == 2 and "holds no results.jsonl" in done.stderr
+
+
+def test_report_into_a_folder_that_cannot_be_made_says_so_in_one_line(tmp_path: Path) -> None:
+    run = _designed_study(tmp_path)
+    (tmp_path / "a-file").write_text("not a folder", encoding="utf-8")
+    out = tmp_path / "a-file" / "out"
+    done = subprocess.run(
+        [sys.executable, "-m", "wattbench.report.cli", "report", str(run), "--out", str(out)],
+        capture_output=True, text=True,
+    )
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.stderr.startswith("wattbench report: [Errno") and "a-file" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1

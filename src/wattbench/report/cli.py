@@ -8,8 +8,9 @@
 
 A RUN is a run folder (reports/run-...) or a ``--benchmark-json`` file. Exit codes:
 0 done (every gate tested and passed); 1 a gate failed; 2 bad input (a missing folder or file,
-a bad gate, a run with nothing to report); 3 a gate could not be tested (too few runs and
-cases, or a figure missing), unless ``--untested warn`` lets it pass with a warning.
+a bad gate, a run with nothing to report, an output folder that cannot be written); 3 a gate
+could not be tested (too few runs and cases, or a figure missing), unless ``--untested warn``
+lets it pass with a warning.
 """
 
 from __future__ import annotations
@@ -84,6 +85,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _report(args) if args.command == "report" else _compare(args)
     except ConfigError as exc:
         print(f"wattbench {args.command}: {exc}", file=sys.stderr)
+        return EXIT_INPUT
+    except OSError as exc:  # a folder that cannot be written, a full disk: one line, not a traceback
+        print(
+            f"wattbench {args.command}: {exc} (the saved runs are untouched: check the folder's "
+            "permissions and free space, then run it again)",
+            file=sys.stderr,
+        )
         return EXIT_INPUT
 
 
