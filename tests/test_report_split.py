@@ -12,6 +12,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import openpyxl
 import psutil
@@ -116,7 +117,16 @@ def test_records_appended_during_the_report_are_left_to_the_next_one(
     assert "late" not in {g["model"] for g in written.study.groups}
 
 
-def test_a_failure_in_the_second_process_fails_the_report_before_the_study_files(tmp_path: Path) -> None:
+def test_a_failure_in_the_second_process_fails_the_report_before_the_study_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    rate = build.rated_groups
+
+    def slowly(acc: Any) -> Any:
+        time.sleep(1)  # a large study: the helper fails while this process still works
+        return rate(acc)
+
+    monkeypatch.setattr(build, "rated_groups", slowly)
     out = tmp_path / "out"
     (out / "results.csv").mkdir(parents=True)  # the helper cannot open its table
     with pytest.raises(IsADirectoryError) as raised:
@@ -125,6 +135,7 @@ def test_a_failure_in_the_second_process_fails_the_report_before_the_study_files
     assert "in the report's second process" in str(raised.value.__cause__)
     assert "IsADirectoryError" in str(raised.value.__cause__)
     assert sorted(p.name for p in out.iterdir()) == ["results.csv"]  # the folder it found; nothing new
+    assert "Fatal Python error" not in capfd.readouterr().err  # the helper ends cleanly, no core file
 
 
 def test_a_second_process_that_is_killed_is_replaced_by_this_one(
@@ -167,6 +178,24 @@ def test_an_interrupt_here_ends_the_second_process_and_removes_every_file(
     made = {"results.csv", "report.xlsx", "stats.csv", "ratings.csv", "findings.md", "report.html"}
     assert not left & made
     assert not list(temp.iterdir())
+
+
+def test_an_interrupt_while_waiting_for_the_helper_removes_its_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = tmp_path / "out"
+
+    def interrupted(self: helper.RunFilesHelper) -> tuple[list[str], list[str]]:
+        deadline = time.monotonic() + 30
+        while not (out / "results.csv").exists() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        self.stop()  # Ctrl-C to this process alone, while it waits for the helper's answer
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(helper.RunFilesHelper, "finish", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        write_report([_study(tmp_path)], out, split=True)
+    assert not {p.name for p in out.iterdir()} & {"results.csv", "report.xlsx", "stats.csv", "report.html"}
 
 
 def test_a_module_in_the_current_folder_cannot_take_the_helpers_place(

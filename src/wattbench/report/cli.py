@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import errno
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -87,12 +88,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"wattbench {args.command}: {exc}", file=sys.stderr)
         return EXIT_INPUT
     except OSError as exc:  # a folder that cannot be written, a full disk: one line, not a traceback
-        print(
-            f"wattbench {args.command}: {exc} (the saved runs are untouched: check the folder's "
-            "permissions and free space, then run it again)",
-            file=sys.stderr,
-        )
+        advice = _ADVICE.get(exc.errno or 0, "")
+        print(f"wattbench {args.command}: {exc}{advice}", file=sys.stderr)
         return EXIT_INPUT
+
+
+_WRITABLE = " (the saved runs are untouched: choose a folder you can write, or fix its permissions)"
+_SPACE = " (the saved runs are untouched: free some space, then run it again)"
+_ADVICE = {  # what to do about the OSErrors a user can fix (EDQUOT is not on every platform)
+    errno.EACCES: _WRITABLE,
+    errno.EPERM: _WRITABLE,
+    errno.EROFS: " (the saved runs are untouched: choose a folder on a writable file system)",
+    errno.ENOSPC: _SPACE,
+    getattr(errno, "EDQUOT", errno.ENOSPC): _SPACE,
+}
 
 
 def _report(args: argparse.Namespace) -> int:

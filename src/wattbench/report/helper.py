@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from wattbench.errors import WattbenchError
-from wattbench.report.runfiles import RunFiles, add_runs
+from wattbench.report.runfiles import RESULTS_CSV, WORKBOOK, RunFiles, add_runs
 from wattbench.report.workbook import Sheets
 
 # Below this many bytes of saved runs (about 15,000 records) one process is faster: starting a
@@ -95,14 +95,15 @@ class RunFilesHelper:
         primary: Mapping[str, str] | None,
         sizes: Mapping[Path, int],
     ) -> None:
-        # The helper's temp files live here, so they go even when the helper is killed.
-        self._temp = Path(tempfile.mkdtemp(prefix="wattbench-report-"))
         self._stopped = False
+        self._out_dir = out_dir
         # -I: the helper imports nothing from the current folder or PYTHON* variables before
         # it takes this process's sys.path (a pickle.py in the folder would have run first).
         self._process = subprocess.Popen(
             [sys.executable, "-I", "-c", _BOOT], stdin=subprocess.PIPE, stdout=subprocess.PIPE
         )
+        # The helper's temp files live here: it removes them, and so does stop(), killed or not.
+        self._temp = Path(tempfile.mkdtemp(prefix="wattbench-report-"))
         assert self._process.stdin is not None and self._process.stdout is not None
         self._stdin: IO[bytes] = self._process.stdin
         self._stdout: IO[bytes] = self._process.stdout
@@ -139,8 +140,12 @@ class RunFilesHelper:
         return list(files), list(notes)
 
     def discard(self) -> None:
-        """Tell the helper to remove what it wrote (the report failed), and wait for it."""
+        """Tell the helper to remove what it wrote (the report failed), wait for it, and remove
+        its files here too (it may have been stopped first, by an interrupt)."""
         self._last(None)
+        for name in (RESULTS_CSV, WORKBOOK):
+            with contextlib.suppress(OSError):
+                (self._out_dir / name).unlink(missing_ok=True)
 
     def _raise(self, answer: Any) -> None:
         if answer is None:
@@ -162,13 +167,14 @@ class RunFilesHelper:
             self._outbox.put(_CLOSE)
             self._sender.join()
             try:
-                return pickle.load(self._stdout)
+                answer = pickle.load(self._stdout)
             except (EOFError, OSError, pickle.UnpicklingError):
                 return None
-        finally:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 self._process.wait(timeout=5)  # it has answered: let it exit on its own
-            self.stop()
+            return answer
+        finally:
+            self.stop()  # at once when interrupted before the answer
 
     def stop(self) -> None:
         """End the helper (at once if it is still working), close its pipes, remove its temp files."""
@@ -207,6 +213,7 @@ def serve() -> None:
     inbox: queue.Queue[Any] = queue.Queue()
     threading.Thread(target=_receive_all, args=(sys.stdin.buffer, inbox), daemon=True).start()
     files: RunFiles | None = None
+    temp: Path | None = None
     try:
         sources, out_dir, texts, primary, sizes, temp = inbox.get()
         files = RunFiles(out_dir, texts, temp)
@@ -238,6 +245,13 @@ def serve() -> None:
     finally:
         with contextlib.suppress(OSError):
             answers.close()
+        if temp is not None:
+            shutil.rmtree(temp, ignore_errors=True)
+        sys.stderr.flush()
+        # Not a normal exit: the thread reading stdin may hold its lock, and finalisation would
+        # then abort ("Fatal Python error: _enter_buffered_busy", a core file). Every file is
+        # closed by now.
+        os._exit(0)
 
 
 def _receive_all(stream: IO[bytes], inbox: queue.Queue[Any]) -> None:
