@@ -50,3 +50,17 @@ def test_the_fingerprint_changes_with_each_field_and_only_with_them() -> None:
         assert fingerprint_difference(record, changed)[0].startswith(f"{field}: ")
     # A server model's digest stands for the file's sha256.
     assert fingerprint({**record, "model_sha256": None, "model_digest": "m"}) == fingerprint(record)
+
+
+def test_a_fingerprint_reads_a_models_digest_first_then_its_file_hash_then_its_id() -> None:
+    from wattbench.machine import fingerprint
+
+    base = {"machine_cpu": "cpu", "backend": "llamacpp"}
+    digest_d = fingerprint({**base, "model_digest": "d"})
+    digest_s = fingerprint({**base, "model_digest": "s"})
+    assert fingerprint({**base, "model_digest": "d", "model_sha256": "s"}) == digest_d
+    assert fingerprint({**base, "model_sha256": "s", "model_id": "i"}) == digest_s
+    assert fingerprint({**base, "model_id": "i"}) == fingerprint({**base, "model_digest": "i"})
+    assert fingerprint({**base, "model_id": "i"}) != fingerprint(base)
+    # A value no cache can key on (a list) still gets its fingerprint, and a different one.
+    assert fingerprint({**base, "machine_gpus": ["a", "b"]}) != fingerprint(base)

@@ -42,6 +42,7 @@ from typing import IO, Any
 from wattbench.errors import WattbenchError
 from wattbench.report.runfiles import RESULTS_CSV, WORKBOOK, RunFiles, add_runs
 from wattbench.report.workbook import Sheets
+from wattbench.results import ResultsFile
 
 # Below this many bytes of saved runs (about 15,000 records) one process is faster: starting a
 # second interpreter and importing the report costs ~0.3 s.
@@ -60,20 +61,13 @@ def worth_splitting(sources: Sequence[Path]) -> bool:
         return False
     if not all(source.is_dir() for source in sources):
         return False
-    return sum(_size(s) for s in sources) >= SPLIT_BYTES
+    return sum(ResultsFile(s).size() for s in sources) >= SPLIT_BYTES
 
 
 def _cpus() -> int:
     """CPUs this process may run on (its affinity where the OS has one, as under taskset or a
     container's cpuset), else the machine's."""
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-
-
-def _size(run_dir: Path) -> int:
-    try:
-        return (run_dir / "results.jsonl").stat().st_size
-    except OSError:
-        return 0
 
 
 class HelperLost(WattbenchError):

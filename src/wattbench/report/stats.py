@@ -57,10 +57,6 @@ def summarise_many(series: Sequence[Sequence[float]], seed: int = 0) -> list[Sum
 def summary_table(series: Sequence[Sequence[float]], seed: int = 0) -> np.ndarray:
     """summarise() for each series as one float array, a row (n, mean, variance, ci_low, ci_high)
     per series: no Python object per figure, so 300,000 series cost 12 MB, not 50."""
-    return _summary_table(series, seed)
-
-
-def _summary_table(series: Sequence[Sequence[float]], seed: int) -> np.ndarray:
     import numpy as np  # lazy: the report's run-files process (report/helper.py) needs none
 
     out = np.empty((len(series), 5))
