@@ -4,6 +4,9 @@ Run it beside the suite, on the same models and into the same run folder:
 
     pytest examples/ bench/ -k summarise --wb-model default --wb-run-dir reports/mine
 
+or copy it into a folder of your own and run ``pytest test_my_summariser.py`` there: the
+built-in tasks come with the package, and the records go to reports/run-<time> in that folder.
+
 ``wb_model`` is the run's model (loaded once, warmed up, freed after its last test), once per
 --wb-model; ``wb_measure`` runs one generation under the same energy window, timing and scorers
 as a built-in case, appends the record to results.jsonl (so `wattbench report` and `wattbench

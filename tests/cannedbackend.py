@@ -36,6 +36,7 @@ class Canned:
 
 class CannedBackend(LlamaCppBackend):
     name = {name!r}
+    in_process = False  # scripted answers, no native code: nothing to contain
 
     def load(self, ref, options):
         return Canned(ref)

@@ -63,6 +63,7 @@ def test_gguf_llama_cpp_refuses_is_loaded_once(suite: pytest.Pytester, tiny_gguf
         from wattbench.backends.llamacpp import LlamaCppBackend
         LOADS = []
         class Counting(LlamaCppBackend):
+            in_process = False  # counts loads in this process: no worker process
             def load(self, ref, options):
                 LOADS.append(ref.name)
                 return super().load(ref, options)

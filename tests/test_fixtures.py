@@ -84,6 +84,7 @@ import time
 from wattbench.backends.llamacpp import LlamaCppBackend
 LOADS = []
 class Counting(LlamaCppBackend):
+    in_process = False  # counts loads in this process: no worker process
     def load(self, ref, options):  # a load slow enough to see where pytest books it
         LOADS.append(ref.name)
         time.sleep(0.5)

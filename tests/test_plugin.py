@@ -141,6 +141,7 @@ def test_each_model_loads_once_and_is_freed_before_the_next(
         EVENTS = []
 
         class Recording(LlamaCppBackend):
+            in_process = False  # counts loads in this process: no worker process
             def load(self, ref, options):
                 EVENTS.append(("load", ref.name))
                 model = super().load(ref, options)

@@ -120,7 +120,8 @@ CODE_MAIN_DEMO = (
     ],
 )
 def test_code_answers_pass(answer: str, entry_point: str, tests: str) -> None:
-    figures = CodeScorer().score(case("code", tests=tests, entry_point=entry_point), answer)
+    # unsafe_code: bubblewrap where it works, else the guard (a machine without a sandbox runs no tests)
+    figures = CodeScorer(unsafe_code=True).score(case("code", tests=tests, entry_point=entry_point), answer)
     assert figures["code_tests_passed"] == 1.0, figures
 
 

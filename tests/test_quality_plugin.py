@@ -18,7 +18,7 @@ def test_code_cases_report_pass_at_k_from_executed_tests(suite: pytest.Pytester,
     run_dir = suite.path / "run"
     result, data = run_suite(
         suite, "--wb-backend", "canned", "--wb-model", str(tiny_gguf), "--wb-tasks", "code",
-        "--wb-levels", "L0", "--wb-runs", "2", "--wb-run-dir", str(run_dir),
+        "--wb-levels", "L0", "--wb-runs", "2", "--wb-run-dir", str(run_dir), "--wb-unsafe-code",
     )
     result.assert_outcomes(passed=3 + 3)
     by_load = {e["extra_info"]["load"]: e["extra_info"] for e in data["benchmarks"]}
@@ -88,6 +88,7 @@ def test_humaneval_problems_run_their_own_check(suite: pytest.Pytester, tiny_ggu
     result, data = run_suite(
         suite, "--wb-backend", "canned", "--wb-model", str(tiny_gguf), "--wb-tasks", "",
         "--wb-humaneval", str(problems), "--wb-levels", "L0,L3", "--wb-run-dir", str(suite.path / "run"),
+        "--wb-unsafe-code",  # bubblewrap where it works, else the guard: the tests run either way
     )
     result.assert_outcomes(passed=2 + 4)
     passed = {e["extra_info"]["case_id"]: e["extra_info"]["code_tests_passed"] for e in data["benchmarks"]}

@@ -15,9 +15,10 @@ from wattbench.scorers.code import CodeScorer, pass_at_k
 from wattbench.scorers.diversity import distinct_n, repetition_rate, words
 from wattbench.scorers.mathanswer import final_answer, matches
 from wattbench.scorers.rouge import RougeScorer
-from wattbench.scorers.sandbox import Limits, run_python
+from wattbench.scorers.sandbox import Limits, make_sandbox, run_python
 
 MODEL = ModelRef("m", "m")
+ANY_SANDBOX = make_sandbox(unsafe_code=True)  # bubblewrap where it works, else the guard
 RLE_TESTS = 'assert rle_encode("") == ""\nassert rle_encode("aaabcc") == "a3b1c2"\n'
 RLE = (
     "Here it is:\n```python\ndef rle_encode(s):\n    out, i = [], 0\n    while i < len(s):\n"
@@ -91,7 +92,8 @@ def test_code_that_fails_says_why() -> None:
     wrong = RLE.replace("j - i", "j - i + 1")
     figures = CodeScorer(unsafe_code=True).score(case("code", tests=RLE_TESTS), wrong)
     assert figures["code_tests_passed"] == 0.0 and "AssertionError" in figures["code_test_error"]
-    assert score(case("code", tests=RLE_TESTS), "no code here")["code_test_error"].startswith(
+    no_code = CodeScorer(unsafe_code=True).score(case("code", tests=RLE_TESTS), "no code here")
+    assert no_code["code_tests_passed"] == 0.0 and no_code["code_test_error"].startswith(
         "the answer holds no fenced code block"
     )
 
@@ -103,14 +105,14 @@ def test_code_that_fails_says_why() -> None:
 def test_the_sandbox_sees_none_of_the_parents_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OPENAI_API_KEY", "sk-do-not-leak")
     monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example:3128")
-    result = run_python({"main.py": "import os\nprint(sorted(os.environ))\n"})
+    result = run_python({"main.py": "import os\nprint(sorted(os.environ))\n"}, sandbox=ANY_SANDBOX)
     assert result.passed, result.reason
     assert "OPENAI_API_KEY" not in result.stdout and "HTTPS_PROXY" not in result.stdout
     assert os.environ["OPENAI_API_KEY"] == "sk-do-not-leak"
 
 
 def test_a_wall_clock_timeout_kills_a_sleeping_process_group() -> None:
-    result = run_python({"main.py": "import time\ntime.sleep(30)\n"}, Limits(wall_s=0.5))
+    result = run_python({"main.py": "import time\ntime.sleep(30)\n"}, Limits(wall_s=0.5), ANY_SANDBOX)
     assert not result.passed and result.reason == "timed out after 0.5 s" and result.duration_s < 5
 
 

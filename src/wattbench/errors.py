@@ -6,7 +6,8 @@
     │   ├── EnergySourceError   an energy source cannot be read here: says why and how to enable it
     │   ├── ReportInputError    a saved run or a gate spec a report cannot read: names path or part
     │   ├── RunDirError         the run folder cannot be written, or another session holds it
-    │   └── SandboxUnavailableError  generated code cannot be isolated here (no bubblewrap): the fix
+    │   └── SandboxUnavailableError  no sandbox for generated code here (no bubblewrap): the fix;
+    │                                a run does not stop on it: it records the tests as not run
     ├── ResultsWriteError       a record could not be appended (disk full): the run stops, file valid
     ├── MissingExtraError       an optional dependency is not installed: names the extra to install
     ├── ModelError              a model cannot be used
@@ -14,7 +15,8 @@
     │   └── ModelLoadError      the engine refused to load the file
     └── GenerationError         one generation failed; the other cases go on
         ├── ContextOverflowError  prompt + max tokens do not fit the context window
-        └── OutOfMemoryError      the engine or server ran out of memory (CUDA OOM, Ollama 500)
+        ├── OutOfMemoryError      the engine or server ran out of memory (CUDA OOM, Ollama 500)
+        └── EngineCrashedError    the engine's process died (a signal, an abort): its model is done
 
 Vendor exceptions are translated into these once, at the backend boundary, so the plugin and
 the reports only ever see this tree.
@@ -61,7 +63,7 @@ class SandboxUnavailableError(ConfigError):
 
     def __init__(self, problem: str):
         super().__init__(
-            f"wattbench will not run model-written code here: {problem}. Install bubblewrap "
+            f"wattbench will not run model-written code here ({problem}). Install bubblewrap "
             "(Debian/Ubuntu: apt-get install bubblewrap; version 0.8 or later) so that it runs in "
             "an OS sandbox, or pass --wb-unsafe-code to run it under the weaker in-process guard "
             "(recorded as code_sandbox: guard)."
@@ -107,3 +109,18 @@ class ContextOverflowError(GenerationError):
 
 class OutOfMemoryError(GenerationError):
     """The engine or server ran out of memory for this request."""
+
+
+class EngineCrashedError(GenerationError):
+    """The process running an in-process engine died (a segfault, an abort, an OOM kill).
+
+    ``how`` names the end: a signal ('SIGSEGV'), or 'exit status N'. Every later call on the
+    same loaded model raises this same error at once, so the model's other cases fail fast.
+    """
+
+    def __init__(self, message: str, how: str) -> None:
+        super().__init__(message)
+        self.how = how
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (type(self), (str(self), self.how))

@@ -22,6 +22,10 @@ from typing import Any
 # What a fingerprint hashes, in this order; a missing field hashes as "".
 HARDWARE = ("machine_cpu", "machine_cpu_count", "machine_gpus", "gpu_driver_version", "machine_board")
 FIELDS = ("machine_cpu", "machine_gpus", "gpu_driver_version", "backend", "engine_version", "model_digest")
+# Engine settings that change the figures, hashed only where a record has one and it differs
+# from the engine's default, so records at the default (and those from before the setting
+# existed) keep their fingerprint. Repacking off is slower (see backends/llamacpp.py).
+DEVIATIONS = {"engine_repack": "on"}
 
 
 @dataclass(frozen=True)
@@ -51,6 +55,20 @@ def cpu_model(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
             if name.strip() == key and value.strip():
                 return value.strip()
     return platform.processor() or platform.machine()
+
+
+def cpu_flags(cpuinfo: Path = Path("/proc/cpuinfo")) -> frozenset[str]:
+    """The CPU's feature flags (x86 'flags', Arm 'Features'); empty where the file is absent
+    (not Linux) or has neither line."""
+    try:
+        text = cpuinfo.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return frozenset()
+    for line in text.splitlines():
+        name, _, value = line.partition(":")
+        if name.strip() in ("flags", "Features"):
+            return frozenset(value.split())
+    return frozenset()
 
 
 def _gpus(nvml: Any) -> tuple[str, str]:
@@ -98,7 +116,7 @@ def _field(record: Mapping[str, Any], key: str) -> str:
 
 
 def fingerprint(record: Mapping[str, Any]) -> str:
-    """12 hex digits that change with any of FIELDS."""
+    """12 hex digits that change with any of FIELDS, and with DEVIATIONS off their default."""
     raw = tuple(map(record.get, _RAW))
     try:
         return _fingerprint_of(raw)
@@ -107,14 +125,18 @@ def fingerprint(record: Mapping[str, Any]) -> str:
 
 
 # The record keys FIELDS are read from (_field: a model's digest has fallbacks).
-_RAW = (*(key for key in FIELDS if key != "model_digest"), "model_digest", "model_sha256", "model_id")
+_RAW = (*(key for key in FIELDS if key != "model_digest"), "model_digest", "model_sha256", "model_id",
+        *DEVIATIONS)
 
 
 @functools.lru_cache(maxsize=4096)
 def _fingerprint_of(raw: tuple[Any, ...]) -> str:
     # A report fingerprints each of 100,000 records, of a few machines x models: hash each once.
     values = dict(zip(_RAW, raw))
-    text = json.dumps([_field(values, key) for key in FIELDS])
+    hashed = [_field(values, key) for key in FIELDS]
+    hashed += [f"{key}={values[key]}" for key, usual in DEVIATIONS.items()
+               if values[key] not in (None, usual)]
+    text = json.dumps(hashed)
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
@@ -124,4 +146,8 @@ def fingerprint_difference(a: Mapping[str, Any], b: Mapping[str, Any]) -> list[s
         f"{key}: {_field(a, key) or '-'} != {_field(b, key) or '-'}"
         for key in FIELDS
         if _field(a, key) != _field(b, key)
+    ] + [
+        f"{key}: {a.get(key) or usual} != {b.get(key) or usual}"
+        for key, usual in DEVIATIONS.items()
+        if (a.get(key) or usual) != (b.get(key) or usual)
     ]

@@ -150,6 +150,14 @@ METRICS: Final[tuple[Metric, ...]] = (
     Metric("threads_count", "count", "CPU threads the engine used"),
     Metric("threads_batch_count", "count", "CPU threads llama.cpp used for prompt (batch) "
            "evaluation (n_threads_batch; set equal to threads_count)"),
+    Metric("engine_repack", "", "llama.cpp's weight repacking into its CPU extra buffer types "
+           "(use_extra_bufts) as loaded: on or off (--wb-repack; off is slower, and in the fingerprint)"),
+    Metric("engine_repack_reason", "", "why engine_repack is what it is: the option, or auto's reading of "
+           "the CPU (off where it reports AMX: llama.cpp#20824)"),
+    Metric("engine_isolation", "", "process: the in-process engine ran in a worker process of its own "
+           "(--wb-isolation), so a crash failed its model's cases and not the run"),
+    Metric("engine_crash", "", "on a failed run's record: how the engine's process ended (e.g. "
+           "'SIGSEGV (signal 11)'); its model's later cases carry the same"),
     Metric("max_tokens_overshoot_tokens", "tokens", "completion tokens beyond max_tokens (llama-cpp-"
            "python can sample past the limit to finish a UTF-8 character); 0 when none"),
     # Energy (wattbench.monitors; the README explains each source and its accuracy).
@@ -218,7 +226,11 @@ METRICS: Final[tuple[Metric, ...]] = (
     Metric("bertscore_f1", "score", "BERTScore F1 against the reference, from local weights "
            "(--wb-bertscore-model)"),
     Metric("code_tests_passed", "score", "1 when the code passed the task's tests in the sandbox, else 0 "
-           "(its mean over runs is pass@1)"),
+           "(its mean over runs is pass@1); null (left out) when the tests did not run: see "
+           "code_tests_skipped_reason"),
+    Metric("code_tests_skipped_reason", "", "why the code's tests did not run, so code_tests_passed and "
+           "code_pass_at_k are null: no sandbox here (bubblewrap missing or unable to create "
+           "namespaces) and no --wb-unsafe-code; absent when they ran"),
     Metric("code_test_error", "", "why the code failed its tests: the failing line, a timeout, a "
            "sandbox refusal"),
     Metric("code_sandbox", "", "which sandbox ran the code: 'bwrap' (bubblewrap namespaces) or "

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from wattbench import data
 from wattbench.backends.protocol import OllamaOptions, Sampling
 from wattbench.cases.levels import LEVELS
 from wattbench.errors import ReportInputError
@@ -177,7 +178,7 @@ OPTIONS: tuple[Option, ...] = (
            many=True),
     Option("tasks", split_list, "tasks to run: names of task files in --wb-task-dir, or 'all'", "all"),
     Option("task-dir", str, "folder of task .json files and padding.txt "
-           "(default: fixtures/tasks beside pytest.ini)"),
+           "(default: the built-in tasks inside the package)"),
     Option("loads", choice_list(LOADS, "load"), "input loads: short, medium, long, or all", "all"),
     Option("levels", choice_list(LEVELS, "level"), "prompt levels: L0, L1, L2, L3, P, or all", "all"),
     Option("cases", split_list, "JSON test-case files to run as well (list of {model, prompt, "
@@ -192,7 +193,7 @@ OPTIONS: tuple[Option, ...] = (
            "default (none) and names from --wb-system-prompt-file, e.g. default,engineered "
            "(default: default)", "default"),
     Option("system-prompt-file", str, "JSON object of system prompt name -> text (default: "
-           "fixtures/system_prompts.json beside pytest.ini)"),
+           "the built-in one inside the package)"),
     Option("runs", positive_int, "generations per case, each with seed + run (default: 1)", "1"),
     Option("max-tokens", positive_int, "completion limit in tokens (default: 200)", "200"),
     Option("temperature", bounded_float(0.0, 2.0), "sampling temperature (default: 0.7)", "0.7"),
@@ -201,6 +202,12 @@ OPTIONS: tuple[Option, ...] = (
     Option("ctx", positive_int, "context window in tokens (default: 4096)", "4096"),
     Option("threads", non_negative_int, "CPU threads for in-process engines; 0: the engine's "
            "default (default: 0)", "0"),
+    Option("repack", choice_list(("auto", "on", "off"), "repack setting"), "llama.cpp's weight "
+           "repacking into its CPU extra buffer types (use_extra_bufts): auto (off where the CPU "
+           "reports AMX, whose path segfaults: llama.cpp#20824), on or off (default: auto)", "auto"),
+    Option("isolation", choice_list(("process", "off"), "isolation"), "in-process engines "
+           "(llama.cpp) run in a worker process per model, so an engine crash fails that model's "
+           "cases, not the run: process or off (default: process)", "process"),
     Option("warmup", on_off, "one unrecorded generation after each model load: on/off "
            "(default: on)", "on"),
     Option("energy", energy_sources, "energy sources: auto (every one that measures here, else "
@@ -250,7 +257,8 @@ OPTIONS: tuple[Option, ...] = (
            "without it BERTScore is not computed"),
     Option("unsafe-code", on_off, "where bubblewrap cannot isolate model-written code, run it anyway "
            "under the weaker in-process guard (recorded as code_sandbox: guard): on/off; alone it means "
-           "on (default: off: such a run stops at start-up)", "off", bare="on"),
+           "on (default: off: the tests of code answers are not run, their pass figures null)",
+           "off", bare="on"),
     Option("compare-untested", choice_list(("fail", "warn"), "policy"), "a --wb-compare-fail gate "
            "that too few runs or cases cannot test: fail the run (default) or warn", "fail"),
     Option("bartscore-model", str, "a local BART model folder for BARTScore (never downloaded); "
@@ -269,7 +277,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("shard", str, "run the K-th of N shards of the study, split by model: K/N, or off "
            "(default: SLURM_ARRAY_TASK_ID/COUNT or JOB_COMPLETION_INDEX + WB_SHARD_COUNT when set)"),
     Option("run-dir", str, "where results.jsonl goes; an existing run directory resumes it "
-           "(default: reports/run-<time> beside pytest.ini)"),
+           "(default: reports/run-<time> beside pytest.ini, else in the current directory)"),
 )
 
 
@@ -353,10 +361,12 @@ def read_settings(config: pytest.Config) -> Settings:
     """Settings from the command line and ini.
 
     Relative paths given on the command line are relative to the current directory; those in
-    the ini file are relative to the ini file's directory.
+    the ini file are relative to the ini file's directory. With no ini file, the defaults that
+    are paths (reports/, .env) are in the current directory too: pytest's rootdir is then the
+    common ancestor of every path argument, --wb-model's file included, so it could be ``/``.
     """
-    ini_base = Path(config.inipath).parent if config.inipath else Path(config.rootpath)
     cwd = Path(config.invocation_params.dir)
+    ini_base = Path(config.inipath).parent if config.inipath else cwd
     values: dict[str, Any] = {}
     bases: dict[str, Path] = {}
     for option in OPTIONS:
@@ -374,7 +384,7 @@ def read_settings(config: pytest.Config) -> Settings:
         ),
         model_dirs=paths("model-dir"),
         tasks=values["tasks"],
-        task_dir=_path(task_dir, bases["task-dir"]) if task_dir else ini_base / "fixtures" / "tasks",
+        task_dir=_path(task_dir, bases["task-dir"]) if task_dir else data.task_dir(),
         loads=values["loads"],
         levels=values["levels"],
         case_files=paths("cases"),
@@ -384,7 +394,7 @@ def read_settings(config: pytest.Config) -> Settings:
         system_prompts=values["system-prompts"],
         system_prompt_file=(
             _path(values["system-prompt-file"], bases["system-prompt-file"])
-            if values["system-prompt-file"] else ini_base / "fixtures" / "system_prompts.json"
+            if values["system-prompt-file"] else data.system_prompt_file()
         ),
         runs=values["runs"],
         sampling=Sampling(
@@ -395,6 +405,8 @@ def read_settings(config: pytest.Config) -> Settings:
         ),
         context_tokens=values["ctx"],
         threads=values["threads"],
+        repack=_one(values["repack"], "repack"),
+        isolation=_one(values["isolation"], "isolation"),
         warmup=values["warmup"],
         run_dir=_path(run_dir, bases["run-dir"]) if run_dir else default_run_dir(ini_base / "reports"),
         devices=values["devices"] or (),
@@ -434,6 +446,13 @@ def read_settings(config: pytest.Config) -> Settings:
         compare_base=_compare_base(values["compare"], bases["compare"], values["compare-fail"]),
         compare_gates=values["compare-fail"] or (),
     )
+
+
+def _one(chosen: tuple[str, ...], name: str) -> str:
+    """The single value of a one-choice option (choice_list parses lists)."""
+    if len(chosen) != 1:
+        raise pytest.UsageError(f"--wb-{name} takes one value, not {', '.join(chosen)}")
+    return chosen[0]
 
 
 def _compare_base(spec: str | None, base: Path, gates: Any) -> Path | None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -14,6 +16,7 @@ import pytest
 
 from wattbench import hookspec
 from wattbench.backends import make_backend
+from wattbench.backends.engineprocess import isolate
 from wattbench.backends.protocol import Backend
 from wattbench.cases import Case, PromptGroup
 from wattbench.errors import ConfigError
@@ -54,6 +57,7 @@ class PluginState:
 
 
 STATE = pytest.StashKey[PluginState]()
+THREADS_BEFORE = pytest.StashKey[frozenset[threading.Thread]]()  # wattbench's, alive at configure
 
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
@@ -95,6 +99,7 @@ def pytest_configure(config: pytest.Config) -> None:
     except ValueError as exc:
         raise pytest.UsageError(f"wattbench: {exc}") from None
     config.stash[STATE] = PluginState(settings, shard=shard)
+    config.stash[THREADS_BEFORE] = frozenset(_our_threads())  # another run's in this process
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -109,13 +114,20 @@ def pytest_wattbench_make_backend(name: str, settings: Settings) -> Backend:
     return make_backend(name, settings.backend_options())
 
 
+def _make_backend(config: pytest.Config, name: str, settings: Settings) -> Backend:
+    """The backend called ``name`` (a conftest's hook first, then the registry); an in-process
+    engine gets a worker process per model (--wb-isolation)."""
+    backend = config.hook.pytest_wattbench_make_backend(name=name, settings=settings)
+    return isolate(backend, settings.backend_options(), settings.isolation)
+
+
 def _session(config: pytest.Config) -> WattbenchSession | None:
     """The run's session, built on first use; None (and the error stashed) when it cannot be."""
     state = config.stash[STATE]
     if state.session is None and state.error is None:
         settings = state.settings
         try:
-            backend = config.hook.pytest_wattbench_make_backend(name=settings.backend, settings=settings)
+            backend = _make_backend(config, settings.backend, settings)
             state.session = WattbenchSession(settings, backend)
         except ConfigError as exc:
             # Raised here, in the middle of collection, it would become one collection error
@@ -268,9 +280,7 @@ def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> 
     finally:
         if session is not None:
             config = item.config
-            session.judge(
-                lambda name: config.hook.pytest_wattbench_make_backend(name=name, settings=state.settings)
-            )
+            session.judge(lambda name: _make_backend(config, name, state.settings))
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -335,11 +345,14 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
-    """One banner before the first case: backend, models, cases, run folder, energy."""
+    """One banner before the first case: backend, models, cases, run folder, energy, and what
+    the selected cases' scorers cannot do here."""
     state = session.config.stash[STATE]
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
     wb = state.session
     selected = [item for item in session.items if _model_of(item) is not None]
+    if wb is not None and not session.config.option.collectonly:
+        wb.select(str(_params(item)[CASE_PARAM]) for item in selected if CASE_PARAM in _params(item))
     if wb is None or reporter is None or not selected or session.config.option.collectonly:
         return
     reporter.ensure_newline()
@@ -407,7 +420,7 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         return
     if state.workers:
         lines = workers_lines(state.workers)
-    elif state.session is not None and state.session.recorded:
+    elif state.session is not None and (state.session.recorded or state.session.engine_crashes):
         lines = summary_lines(state.session)
     else:
         lines = []
@@ -421,11 +434,40 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     write_summary(terminalreporter, lines, counts, state.after)
 
 
+THREADS_GRACE_S = 2.0  # how long the end of the run waits for wattbench's threads to finish
+
+
 def pytest_unconfigure(config: pytest.Config) -> None:
-    """Free whatever is still loaded, close the results file and release the run folder."""
+    """Free whatever is still loaded, close the results file and release the run folder; then
+    wait a moment for wattbench's background threads, and name on stderr any left running."""
     state = config.stash.get(STATE, None)
-    if state is not None and state.session is not None:
+    if state is None or state.session is None:
+        return
+    try:
         state.session.close()
+    finally:
+        _left_running(config.stash.get(THREADS_BEFORE, frozenset()), THREADS_GRACE_S)
+
+
+def _our_threads() -> list[threading.Thread]:
+    """wattbench's threads alive now (each is named wattbench-*), this one left out."""
+    this = threading.current_thread()
+    return [t for t in threading.enumerate() if t.name.startswith("wattbench-") and t is not this]
+
+
+def _left_running(before: frozenset[threading.Thread], grace_s: float) -> None:
+    """Join the run's wattbench threads (not those of ``before``) for up to ``grace_s`` in all;
+    say which are still alive. Each is a daemon, stopped by its owner's close() or left with its
+    own note: the process's exit never waits for one, but one alive here is a bug to report."""
+    deadline = time.monotonic() + grace_s
+    left = []
+    for thread in _our_threads():
+        if thread not in before:
+            thread.join(timeout=max(0.0, deadline - time.monotonic()))
+            if thread.is_alive():
+                left.append(thread.name)
+    if left:
+        sys.stderr.write(f"wattbench: threads still running at the end of the run: {', '.join(left)}\n")
 
 
 @pytest.fixture(scope="session")

@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass
 
 from wattbench.backends.protocol import Backend, LoadedModel, LoadOptions, ModelRef, Sampling
-from wattbench.errors import ModelError
+from wattbench.errors import GenerationError, ModelError, ModelLoadError
 
 WARMUP_MESSAGES = ({"role": "user", "content": "Say hello in one short sentence."},)
 WARMUP_SAMPLING = Sampling(max_tokens=8, temperature=0.0, top_p=1.0, seed=0)
@@ -68,6 +68,12 @@ class ModelPool:
             start = time.perf_counter()
             try:
                 model.generate(WARMUP_MESSAGES, WARMUP_SAMPLING)
+            except GenerationError as exc:  # e.g. the engine crashed: the model is unusable
+                model.close()
+                failed = ModelLoadError(f"{ref.name}: its warm-up generation failed: {exc}")
+                failed.__cause__ = exc
+                self._failed[ref.location] = failed
+                raise failed from exc
             except BaseException:
                 model.close()
                 raise

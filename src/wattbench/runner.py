@@ -137,8 +137,8 @@ class Runner:
     def summary(self, records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         """One record for the case's runs, plus pass@k over them for code."""
         summary = summarise(records)
-        passed = [r["code_tests_passed"] for r in records if "code_tests_passed" in r]
-        if passed:
+        passed = [r["code_tests_passed"] for r in records if r.get("code_tests_passed") is not None]
+        if passed and len(passed) == len(records):  # pass@k over some runs only would mislead
             summary["code_pass_at_k"] = pass_at_k(len(passed), int(sum(passed)), len(passed))
         return summary
 

@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import functools
 import itertools
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import pytest
 
+from wattbench.backends.engineprocess import ProcessBackend, crash_of
 from wattbench.backends.protocol import Backend, LoadOptions, ModelRef
 from wattbench.cases import Case, PromptGroup, user_chat
 from wattbench.cases.build import build_cases
@@ -54,7 +55,7 @@ class WattbenchSession:
             JudgeOptions(
                 modes=settings.judge_modes, model=settings.judge_model,
                 backend=settings.judge_backend or settings.backend, max_tokens=settings.judge_max_tokens,
-                load=LoadOptions(settings.context_tokens, settings.threads, 0),
+                load=LoadOptions(settings.context_tokens, settings.threads, 0, settings.repack),
             ),
             self.energy, self.rundir,
         )
@@ -85,6 +86,12 @@ class WattbenchSession:
     @property
     def groups(self) -> list[PromptGroup]:
         return self.case_set.groups
+
+    @property
+    def engine_crashes(self) -> list[str]:
+        """What each engine crash of this run said (in-process engines in worker processes)."""
+        backend = self.backend
+        return [str(c) for c in backend.crashes] if isinstance(backend, ProcessBackend) else []
 
     @property
     def recorded(self) -> int:
@@ -119,11 +126,16 @@ class WattbenchSession:
         return None if group is None else group.model
 
     # -- running ---------------------------------------------------------------------------
+    def select(self, case_ids: Iterable[str]) -> None:
+        """The cases this run selected (after -k, -m, sharding): their scorers get ready, and
+        note what they cannot do here (code tests without a sandbox) for the banner and summary;
+        a run that selects no code case never probes the sandbox."""
+        self.scorers.check_ready([self.case_set.by_id[case_id] for case_id in case_ids])
+
     def start(self) -> None:
-        """Before the first case: claim the run folder (writable, not in use), and check that
-        generated code can be isolated if any case runs it; or stop the run (ConfigError)."""
+        """Before the first case: claim the run folder (writable, not in use); or stop the run
+        (ConfigError)."""
         self.rundir.claim()
-        self.scorers.check_ready(self.cases)
 
     def already_done(self, case: Case) -> bool:
         """Whether the run folder holds every run of ``case`` under the same settings."""
@@ -137,8 +149,12 @@ class WattbenchSession:
 
     def _fail(self, case: Case, run: int, error: WattbenchError) -> None:
         """Record the failed run, then fail the test with the reason (one line, no traceback)."""
+        record = failure(case, run, str(error))
+        crash = crash_of(error)
+        if crash is not None:
+            record["engine_crash"] = crash.how
         try:
-            self.results.append(failure(case, run, str(error)))
+            self.results.append(record)
         except ResultsWriteError as exc:
             pytest.exit(f"wattbench: {exc}", returncode=pytest.ExitCode.INTERRUPTED)
         pytest.fail(f"{case.id}: {error}", pytrace=False)

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from wattbench import data
 from wattbench.backends.protocol import BackendOptions, LoadOptions, OllamaOptions, Sampling
 from wattbench.cases.levels import LEVELS
 from wattbench.floors import Floor
@@ -36,11 +37,13 @@ class Settings:
     humaneval_files: tuple[Path, ...] = ()
     prompt_tables: tuple[Path, ...] = ()
     system_prompts: tuple[str, ...] = ("default",)
-    system_prompt_file: Path = Path("fixtures/system_prompts.json")
+    system_prompt_file: Path = field(default_factory=data.system_prompt_file)
     runs: int = 1
     sampling: Sampling = field(default_factory=Sampling)
     context_tokens: int = 4096
     threads: int = 0
+    repack: str = "auto"  # llama.cpp's weight repacking: auto (off where the CPU has AMX), on, off
+    isolation: str = "process"  # in-process engines in a worker process per model, or "off"
     warmup: bool = True
     run_dir: Path = Path("reports")
     # pytest-xdist (wattbench.workers): the GPU set of each worker, and this worker's id.
@@ -89,4 +92,4 @@ class Settings:
 
     def load_options(self) -> LoadOptions:
         """How the run's models are loaded."""
-        return LoadOptions(self.context_tokens, self.threads, self.sampling.seed)
+        return LoadOptions(self.context_tokens, self.threads, self.sampling.seed, self.repack)

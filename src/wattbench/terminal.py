@@ -17,6 +17,7 @@ def banner_lines(session: WattbenchSession, items: int) -> list[str]:
         f"wattbench: {session.backend.name} ({session.backend.engine_version}); models: {models}",
         f"wattbench: {items} items ({len(session.cases)} cases built); records go to {session.results.path}",
         *(f"wattbench: {line}" for line in session.energy.describe()),
+        *(f"wattbench: {line}" for line in session.scorers.degraded),
     ]
 
 
@@ -31,6 +32,7 @@ def summary_lines(session: WattbenchSession) -> list[tuple[str, bool]]:
                 f"idle power {label}: {idle.power_w:.3f} W (sd {idle.sd_w:.3f} W over "
                 f"{idle.chunks_count} chunks, {idle.duration_s:.1f} s)", False,
             ))
+    lines += [(f"WARNING: engine crash: {crash}", True) for crash in session.engine_crashes]
     warning = energy.drift_warning()
     if warning:
         lines.append((f"WARNING: {warning}", True))

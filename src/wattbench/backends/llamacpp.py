@@ -11,13 +11,15 @@ holds back text that is not yet valid UTF-8). The engine's own counters
 
 from __future__ import annotations
 
+import contextlib
 import importlib.metadata
 import importlib.util
 import json
 import math
 import os
+import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +42,7 @@ from wattbench.errors import (
     ModelLoadError,
     ModelNotFoundError,
 )
+from wattbench.machine import cpu_flags
 from wattbench.modelfile import file_facts, is_gguf, model_name
 from wattbench.reasoning import answer_start
 
@@ -111,10 +114,46 @@ def header_facts(llm: Any, lib: Any) -> dict[str, object]:
     }
 
 
+def repack_choice(asked: str, flags: frozenset[str]) -> tuple[bool, str]:
+    """(use llama.cpp's extra buffer types, why) for ``--wb-repack`` ``asked`` (auto, on, off)
+    on a CPU with ``flags`` (/proc/cpuinfo's)."""
+    if asked in ("on", "off"):
+        return asked == "on", f"--wb-repack {asked}"
+    amx = sorted(flag for flag in flags if flag.startswith("amx"))
+    if amx:
+        return False, (f"auto: the CPU reports AMX ({', '.join(amx)}), where llama.cpp's AMX path "
+                       "segfaults (llama.cpp#20824)")
+    return True, "auto: llama.cpp's default (the CPU reports no AMX)"
+
+
+@contextlib.contextmanager
+def _extra_buffers(enabled: bool) -> Iterator[None]:
+    """While loading: llama.cpp's model defaults with ``use_extra_bufts`` set to ``enabled``.
+
+    llama-cpp-python's Llama takes no argument for it and builds its params from
+    ``llama_model_default_params()`` inside ``__init__``; this swaps that function for the load.
+    """
+    low: Any = sys.modules["llama_cpp.llama_cpp"]
+    default = low.llama_model_default_params
+
+    def chosen() -> Any:
+        params = default()
+        params.use_extra_bufts = enabled
+        return params
+
+    low.llama_model_default_params = chosen
+    try:
+        yield
+    finally:
+        low.llama_model_default_params = default
+
+
 class LlamaCppBackend:
-    """GGUF files run in this process by llama.cpp."""
+    """GGUF files run in this process by llama.cpp (in a worker process under --wb-isolation
+    process: ``in_process`` asks for one)."""
 
     name = "llamacpp"
+    in_process = True
 
     def __init__(self, options: BackendOptions | object) -> None:
         options = backend_options(options)
@@ -189,16 +228,20 @@ class LlamaCppBackend:
         # on a machine that decoded at 135 tok/s.
         threads = options.threads if options.threads > 0 else default_threads()
         kwargs["n_threads"] = kwargs["n_threads_batch"] = threads
+        repack, why = repack_choice(options.repack, cpu_flags())
         start = time.perf_counter()
         try:
-            llm = llama_cpp.Llama(**kwargs)
+            with _extra_buffers(repack):
+                llm = llama_cpp.Llama(**kwargs)
         except Exception as exc:  # llama-cpp-python raises ValueError/RuntimeError with a bare text
             raise ModelLoadError(
                 f"llama.cpp could not load {path} ({exc}); check that the file is complete "
                 f"and of an architecture {self.engine_version} supports"
             ) from exc
         load_s = time.perf_counter() - start
-        metadata = {**file_facts(path), **header_facts(llm, llama_cpp)}
+        metadata = {**file_facts(path), **header_facts(llm, llama_cpp),
+                    "engine_repack": "on" if llm.model_params.use_extra_bufts else "off",
+                    "engine_repack_reason": why}
         return LlamaCppModel(ref, llm, metadata, llama_cpp, load_s)
 
 

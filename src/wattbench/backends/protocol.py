@@ -77,6 +77,7 @@ class LoadOptions:
     context_tokens: int = 4096
     threads: int = 0  # 0: the engine's own default
     seed: int = 42
+    repack: str = "auto"  # llama.cpp's weight repacking (use_extra_bufts): auto, on or off
 
 
 def fold_system(messages: Sequence[Message]) -> tuple[Message, ...]:

@@ -12,6 +12,10 @@ Item keys other than ``instruction``, ``input`` and ``reference`` (``entry_point
 ``setup``, ``turns``: follow-up user messages of a multi-turn item, ...) are kept in
 ``Item.extra`` for scorers and the case builder. The directory may also hold
 ``padding.txt``: irrelevant paragraphs (blank-line separated) for level P.
+
+Without --wb-task-dir the built-in set is read from the package (wattbench.data), so the plugin
+runs from any folder. The repository's fixtures/tasks/ is where those files are edited; the
+package holds a byte-for-byte copy, which tests/test_any_folder.py checks.
 """
 
 from __future__ import annotations

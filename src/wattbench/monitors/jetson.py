@@ -25,8 +25,11 @@ that line, and the meter integrates across the gap.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -38,6 +41,7 @@ from wattbench.errors import EnergySourceError
 from wattbench.monitors.protocol import Channel, Poll
 
 INPUT_RAILS = ("VDD_IN", "POM_5V_IN")
+STOP_GRACE_S = 2.0  # tegrastats gets this long after SIGTERM, then SIGKILL (its whole group)
 SYSFS = Path("/sys/bus/i2c/drivers")
 _RAIL = re.compile(r"(?<![\w@])([A-Z][A-Z0-9_]*) (\d+)(?:mW)?/(\d+)(?:mW)?(?=\s|$)")
 _GR3D = re.compile(r"\bGR3D_FREQ (\d+)%")
@@ -95,14 +99,20 @@ def find_ina3221(root: Path = SYSFS) -> dict[str, Callable[[], float]]:
 
 
 class Tegrastats:
-    """A running ``tegrastats --interval MS``; keeps the latest parsed line."""
+    """A running ``tegrastats --interval MS``; keeps the latest parsed line.
+
+    It runs in a process group of its own, and close() stops the whole group: a tegrastats that
+    is a wrapper (a script, sudo) leaves children holding the pipe, and the reader thread would
+    wait for their end-of-file forever.
+    """
 
     def __init__(self, command: str, interval_ms: int, first_line_s: float = 3.0) -> None:
         self._process = subprocess.Popen(
             [command, "--interval", str(interval_ms)],
-            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, start_new_session=True,
         )
         self.latest: RailSample | None = None
+        self._closed = False
         self._ready = threading.Event()
         self._thread = threading.Thread(target=self._read, name="wattbench-tegrastats", daemon=True)
         self._thread.start()
@@ -118,17 +128,34 @@ class Tegrastats:
                 self.latest = sample
                 self._ready.set()
 
-    def close(self) -> None:
-        """Stop the child process."""
-        if self._process.poll() is None:
-            self._process.terminate()
-            try:
-                self._process.wait(timeout=2)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
-                self._process.wait()
+    def close(self, grace_s: float = STOP_GRACE_S) -> None:
+        """Stop tegrastats and whatever it started, and the reader thread, within about three
+        times ``grace_s``: SIGTERM to its process group, SIGKILL after ``grace_s``. Both are sent
+        before the child is reaped, so the group id cannot have been reused by then."""
+        if self._closed:
+            return
+        self._closed = True
+        self._signal_group(signal.SIGTERM)
+        self._thread.join(timeout=grace_s)  # end-of-file: no process holds the pipe any more
+        # (The reader's state first: poll() reaps a child that ended, and its group id with it.)
+        if self._thread.is_alive() or self._process.poll() is None:
+            self._signal_group(signal.SIGKILL)
+            self._thread.join(timeout=grace_s)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self._process.wait(timeout=grace_s)
+        if self._thread.is_alive() or self._process.returncode is None:
+            with contextlib.suppress(OSError, ValueError, AttributeError):  # stderr closed, or None
+                sys.stderr.write(
+                    f"wattbench: tegrastats (pid {self._process.pid}) or a process it started has not "
+                    "ended after SIGKILL; left running, the exit does not wait for it\n"
+                )
+            return  # closing the pipe would wait for the reader thread, which holds its lock
         if self._process.stdout is not None:
             self._process.stdout.close()
+
+    def _signal_group(self, signum: int) -> None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):  # the group has ended
+            os.killpg(self._process.pid, signum)
 
 
 class JetsonSource:

@@ -17,6 +17,8 @@ the joules it happened to accumulate.
 
 from __future__ import annotations
 
+import contextlib
+import sys
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -25,6 +27,8 @@ from dataclasses import dataclass, field
 from wattbench.monitors.gauges import SystemGauges
 from wattbench.monitors.integrate import Accumulator
 from wattbench.monitors.protocol import Channel, EnergySource
+
+CLOSE_GRACE_S = 5.0  # close() waits this long for the sampler's last poll, then leaves it
 
 
 @dataclass(frozen=True)
@@ -140,8 +144,14 @@ class Meter:
         while not self._stop.is_set():
             self.poll()
             self.sampler_cpu_s = time.thread_time() - start_cpu
+            now = self._clock()
             next_at += self.interval_s
-            self._stop.wait(max(0.0, next_at - self._clock()))
+            if next_at <= now:
+                # Late: a poll slower than the interval (a loaded machine), or a stalled process.
+                # The missed polls are skipped, never run back to back: a sampler that never
+                # sleeps holds the lock nearly all the time, and begin() and end() wait for it.
+                next_at = now + self.interval_s
+            self._stop.wait(next_at - now)
 
     def start(self) -> None:
         """Start the sampler thread (idempotent)."""
@@ -194,11 +204,38 @@ class Meter:
             if window in self._windows:
                 self._windows.remove(window)
 
-    def close(self) -> None:
-        """Stop the sampler and release every source."""
+    def close(self, grace_s: float = CLOSE_GRACE_S) -> None:
+        """Stop the sampler and release every source, within about ``grace_s`` seconds.
+
+        A sampler still polling after ``grace_s`` (a source's read that blocks: a driver that
+        hangs) is left behind, said on stderr: it is a daemon thread, which never holds the
+        process's exit. Its sources are then closed by a daemon thread given ``grace_s`` more
+        (closing a source under a read in flight, nvmlShutdown for one, may wait for that read).
+        """
         self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
+        thread, self._thread = self._thread, None
+        if thread is None or _joined(thread, grace_s):
+            self._close_sources()
+            return
+        _abandoned(f"the energy sampler is still polling after {grace_s:g} s")
+        closer = threading.Thread(target=self._close_sources, name="wattbench-close-sources", daemon=True)
+        closer.start()
+        if not _joined(closer, grace_s):
+            _abandoned(f"closing the energy sources takes over {grace_s:g} s")
+
+    def _close_sources(self) -> None:
         for source in self.sources:
             source.close()
+
+
+def _joined(thread: threading.Thread, timeout_s: float) -> bool:
+    """Whether ``thread`` ended within ``timeout_s``."""
+    thread.join(timeout=timeout_s)
+    return not thread.is_alive()
+
+
+def _abandoned(what: str) -> None:
+    """Say on stderr that a background task is left running (a daemon: the exit does not wait)."""
+    with contextlib.suppress(OSError, ValueError, AttributeError):  # stderr closed, or None
+        sys.stderr.write(f"wattbench: {what}; left running, the exit does not wait for it\n")
+        sys.stderr.flush()

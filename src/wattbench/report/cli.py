@@ -22,7 +22,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from wattbench.errors import ConfigError, ReportInputError
+from wattbench.errors import ConfigError, MissingExtraError, ReportInputError
 from wattbench.report.build import write_report
 from wattbench.report.cells import csv_cell
 from wattbench.report.compare import DEFAULT_METRICS, compare, comparison_lines, exit_code
@@ -84,7 +84,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             return merge(args)
         return _report(args) if args.command == "report" else _compare(args)
-    except ConfigError as exc:
+    except (ConfigError, MissingExtraError) as exc:  # e.g. `rate` without the rate extra: the fix
         print(f"wattbench {args.command}: {exc}", file=sys.stderr)
         return EXIT_INPUT
     except OSError as exc:  # a folder that cannot be written, a full disk: one line, not a traceback

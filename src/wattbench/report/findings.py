@@ -92,13 +92,20 @@ def rated_per_task(study: Study) -> list[tuple[str, list[dict[str, Any]]]]:
     ]
 
 
+def _why_unrated(study: Study, task: str) -> str:
+    """Why no configuration of ``task`` is rated: each scored 0, or none has a score at all."""
+    if all(row.get("quality") is None for row in study.configs if row["task"] == task):
+        return "no configuration has a quality score (e.g. code whose tests did not run)"
+    return "no configuration scored above 0"
+
+
 def task_fit(study: Study) -> Finding:
     """Which system suits which task: the best ratio, and the best quality, per task."""
     answers = []
     systems = {row["system"] for row in study.configs}
     for task, rated in rated_per_task(study):
         if not rated:
-            answers.append(f"{task}: no configuration scored above 0, so none is rated.")
+            answers.append(f"{task}: {_why_unrated(study, task)}, so none is rated.")
             continue
         ratio = max(rated, key=lambda r: r["ratio_per_j"])
         top = max(rated, key=lambda r: r["quality_norm"])
@@ -130,7 +137,7 @@ def best_per_task(study: Study) -> list[str]:
     lines = []
     for task, rated in rated_per_task(study):
         if not rated:
-            lines.append(f"{task}: no configuration scored above 0, so none is rated")
+            lines.append(f"{task}: {_why_unrated(study, task)}, so none is rated")
             continue
         best = max(rated, key=lambda r: r["ratio_per_j"])
         # Plain ASCII: a terminal on a Windows code page cannot print star glyphs.

@@ -47,6 +47,7 @@ from wattbench.results import ResultsFile
 # Below this many bytes of saved runs (about 15,000 records) one process is faster: starting a
 # second interpreter and importing the report costs ~0.3 s.
 SPLIT_BYTES = 16 * 2**20
+STOP_GRACE_S = 5.0  # stop() waits this long for the killed helper, then for the sender thread
 FINISH = "finish"  # the message after the last sheets
 _BOOT = "import pickle, sys; sys.path[:] = pickle.load(sys.stdin.buffer); " \
     "from wattbench.report.helper import serve; serve()"
@@ -91,13 +92,18 @@ class RunFilesHelper:
     ) -> None:
         self._stopped = False
         self._out_dir = out_dir
+        # The helper's temp files live here: it removes them, and so does stop(), killed or not.
+        # Made first: a helper started before a failure here would wait for its input until exit.
+        self._temp = Path(tempfile.mkdtemp(prefix="wattbench-report-"))
         # -I: the helper imports nothing from the current folder or PYTHON* variables before
         # it takes this process's sys.path (a pickle.py in the folder would have run first).
-        self._process = subprocess.Popen(
-            [sys.executable, "-I", "-c", _BOOT], stdin=subprocess.PIPE, stdout=subprocess.PIPE
-        )
-        # The helper's temp files live here: it removes them, and so does stop(), killed or not.
-        self._temp = Path(tempfile.mkdtemp(prefix="wattbench-report-"))
+        try:
+            self._process = subprocess.Popen(
+                [sys.executable, "-I", "-c", _BOOT], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+            )
+        except BaseException:
+            shutil.rmtree(self._temp, ignore_errors=True)
+            raise
         assert self._process.stdin is not None and self._process.stdout is not None
         self._stdin: IO[bytes] = self._process.stdin
         self._stdout: IO[bytes] = self._process.stdout
@@ -171,15 +177,28 @@ class RunFilesHelper:
             self.stop()  # at once when interrupted before the answer
 
     def stop(self) -> None:
-        """End the helper (at once if it is still working), close its pipes, remove its temp files."""
+        """End the helper (at once if it is still working), close its pipes, remove its temp files;
+        within seconds: a helper or sender thread that does not end is left, said on stderr."""
         self._stopped = True
         if self._process.poll() is None:
             self._process.kill()
-            self._process.wait()
-        for stream in (self._stdin, self._stdout):
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self._process.wait(timeout=STOP_GRACE_S)
+        self._outbox.put(_CLOSE)  # the sender's last message, if an interrupt came before it
+        self._sender.join(timeout=STOP_GRACE_S)  # a write to a helper gone fails at once
+        streams = [self._stdout]
+        if not self._sender.is_alive():  # else it holds stdin's lock, and close() would wait
+            streams.append(self._stdin)
+        for stream in streams:
             with contextlib.suppress(OSError):
                 stream.close()
         shutil.rmtree(self._temp, ignore_errors=True)
+        if self._process.returncode is None or self._sender.is_alive():
+            with contextlib.suppress(OSError, ValueError, AttributeError):  # stderr closed, or None
+                sys.stderr.write(
+                    f"wattbench: the report's second process (pid {self._process.pid}) has not ended "
+                    f"{STOP_GRACE_S:g} s after it was killed; left running, the exit does not wait for it\n"
+                )
 
     def _send_all(self) -> None:
         while (message := self._outbox.get()) is not _CLOSE:
@@ -205,7 +224,9 @@ def serve() -> None:
         os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
     sys.stdout = sys.stderr
     inbox: queue.Queue[Any] = queue.Queue()
-    threading.Thread(target=_receive_all, args=(sys.stdin.buffer, inbox), daemon=True).start()
+    threading.Thread(
+        target=_receive_all, args=(sys.stdin.buffer, inbox), name="wattbench-report-receive", daemon=True
+    ).start()
     files: RunFiles | None = None
     temp: Path | None = None
     try:

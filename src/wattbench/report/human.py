@@ -99,7 +99,11 @@ def alpha(grades: Mapping[str, Mapping[str, int]], dimension: str) -> Agreement:
     if len(values) < 2:
         return Agreement(measure, dimension, "", len(shared), len(raters), None,
                          note=f"every grade is {values.pop()}: alpha is undefined without variation")
-    import krippendorff
+    try:
+        import krippendorff
+    except ImportError:  # the rate extra's: its absence is a note, not a report that fails
+        return Agreement(measure, dimension, "", len(shared), len(raters), None,
+                         note="needs the krippendorff package: pip install 'wattbench[rate]'")
     import numpy as np
 
     data = np.array([[grades[r].get(i, np.nan) for i in shared] for r in raters], dtype=float)

@@ -44,7 +44,7 @@ class ScorerOptions:
     bertscore_model: Path | None = None
     bertscore_layers: int = 17  # roberta-large's layer in bert-score's own table
     bartscore_model: Path | None = None
-    unsafe_code: bool = False  # where bubblewrap cannot run: the weak guard, instead of refusing
+    unsafe_code: bool = False  # where bubblewrap cannot run: the weak guard, instead of no tests
 
 
 def _bertscore(options: ScorerOptions) -> Scorer | str:
@@ -90,6 +90,7 @@ class Scorers:
         self.scorers = tuple(scorers)
         self.notes = list(notes)
         self.unscored: Counter[str] = Counter()  # task -> cases no scorer applied to
+        self.degraded: list[str] = []  # what scorers the selected cases need cannot do here
 
     @classmethod
     def open(cls, options: ScorerOptions) -> Scorers:
@@ -97,13 +98,18 @@ class Scorers:
         made = [factory(options) for factory in FACTORIES.values()]
         return cls([m for m in made if not isinstance(m, str)], [m for m in made if isinstance(m, str)])
 
-    def check_ready(self, cases: Sequence[Case]) -> None:
-        """Raise ConfigError (with the fix) when a scorer that these cases need cannot run here,
-        e.g. the code sandbox without bubblewrap: at start-up, not at the first answer."""
+    def check_ready(self, cases: Sequence[Case]) -> list[str]:
+        """Ready the scorers that these (selected) cases need; a note for each that cannot do all
+        its work here (e.g. code tests without a sandbox), kept in ``degraded`` for the banner
+        and the summary. Never raises: an optional piece degrades, it does not stop the run."""
+        self.degraded = []
         for scorer in self.scorers:
             ready = getattr(scorer, "ready", None)
             if callable(ready) and any(scorer.applies(case) for case in cases):
-                ready()
+                note = ready()
+                if isinstance(note, str) and note:
+                    self.degraded.append(note)
+        return self.degraded
 
     def applicable(self, case: Case) -> list[str]:
         """The names of the scorers that apply to ``case``."""
@@ -121,8 +127,14 @@ class Scorers:
         return score(case, text, self.scorers)
 
     def summary_lines(self) -> list[str]:
-        """Notes on scorers that are off, and the unscored cases per task."""
-        lines = [f"quality: {note}" for note in self.notes]
+        """Notes on scorers that are off or degraded, and the unscored cases per task."""
+        degraded = list(self.degraded)
+        for scorer in self.scorers:  # a user's own test (wb_measure) may score code too
+            ready = getattr(scorer, "ready", None)
+            note = ready() if getattr(scorer, "skipped", 0) and callable(ready) else None
+            if isinstance(note, str) and note and note not in degraded:
+                degraded.append(note)
+        lines = [f"quality: {note}" for note in (*self.notes, *degraded)]
         lines += [
             f"quality: {n} case{'s' if n != 1 else ''} of task {task!r}: no quality scorer applies "
             "(give a reference, tests, or a \"kind\" in its file)"

@@ -4,7 +4,9 @@ bubblewrap is a small setuid-free tool (Flatpak's sandbox) that builds a contain
 namespaces; Debian/Ubuntu package ``bubblewrap``. wattbench needs version 0.8 or later, for
 ``--size`` on a tmpfs. ``problem()`` answers, once per process, why it cannot be used here
 (missing, too old, not Linux, or namespaces refused: e.g. a container without user namespaces,
-``kernel.unprivileged_userns_clone=0``, or AppArmor's ``restrict_unprivileged_userns``), or None.
+Docker's default seccomp profile, ``kernel.unprivileged_userns_clone=0``, or AppArmor's
+``restrict_unprivileged_userns``), or None. Its sentence is what a code record's
+``code_tests_skipped_reason`` says when the tests cannot run.
 
 What the sandbox sees (``sandbox_args``):
 
@@ -28,6 +30,7 @@ import sys
 from pathlib import Path
 
 MIN_VERSION = (0, 8)
+MISSING = "no sandbox: install bubblewrap (apt-get install bubblewrap)"
 INPUTS = "/sandbox"
 NAMESPACES = (
     "--unshare-user", "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts",
@@ -134,19 +137,19 @@ def version(path: str) -> tuple[int, ...] | None:
 def problem() -> str | None:
     """Why bubblewrap cannot sandbox code here, or None when a trial sandbox ran Python."""
     if not sys.platform.startswith("linux"):
-        return f"bubblewrap needs Linux namespaces and this system is {sys.platform}"
+        return f"no sandbox: bubblewrap needs Linux namespaces and this system is {sys.platform}"
     path = shutil.which("bwrap")
     if path is None:
-        return "bubblewrap (bwrap) is not installed or not on PATH"
+        return MISSING
     found = version(path)
     if found is None or found < MIN_VERSION:
         shown = ".".join(map(str, found)) if found else "unknown"
-        return f"bubblewrap {shown} at {path} is too old: wattbench needs 0.8 or later (for --size)"
+        return f"no sandbox: bubblewrap {shown} at {path} is too old; install 0.8 or later (for --size)"
     chosen = interpreter()
     if chosen is None:
         return (
-            "wattbench runs as root, so generated code runs as the nobody user, and nobody may "
-            "execute no Python here (install python3, e.g. apt-get install python3)"
+            "no sandbox: wattbench runs as root, so generated code runs as the nobody user, and "
+            "nobody may execute no Python here (install python3, e.g. apt-get install python3)"
         )
     python, prefix = chosen
     trial = [path, *sandbox_args(1 << 20, python, prefix), "--", python, "-I", "-S", "-c", "pass"]
@@ -157,11 +160,11 @@ def problem() -> str | None:
             user=user, group=user, extra_groups=[] if user is not None else None,
         )
     except (OSError, subprocess.SubprocessError) as error:
-        return f"bubblewrap at {path} could not start: {error}"
+        return f"bubblewrap at {path} could not start ({error})"
     if done.returncode != 0:
         said = done.stderr.strip().splitlines()
         why = said[-1] if said else f"exit status {done.returncode}"
-        return f"bubblewrap at {path} cannot create its sandbox here ({why})"
+        return f"bubblewrap cannot create namespaces here ({why})"
     return None
 
 

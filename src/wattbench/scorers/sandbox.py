@@ -21,7 +21,8 @@ the opt-in.
 Both run the same harness (``harness.py``): rlimits (CPU seconds, address space, file size,
 processes) set inside, tests loaded before the answer, and a pass only on the harness's signal
 through a pipe with a nonce; plus the parent's wall-clock kill. Errors:
-``SandboxUnavailableError`` (a ``ConfigError``) when neither may run.
+``SandboxUnavailableError`` (a ``ConfigError``) when neither may run; the code scorer does not
+stop the run on it: it skips the tests and records why (``code_tests_skipped_reason``).
 """
 
 from __future__ import annotations
