@@ -21,6 +21,7 @@ from wattbench.backends.engineprocess import EngineProcess, how_it_ended
 from wattbench.backends.llamacpp import LlamaCppBackend
 from wattbench.backends.protocol import BackendOptions, LoadOptions, Sampling
 from wattbench.errors import EngineCrashedError, ModelLoadError
+from wattbench.monitors.gauges import TREE_REFRESH_S, own_tree
 
 QA_SHORT = ("--wb-tasks", "qa", "--wb-loads", "short", "--wb-levels", "L0,L1,L2,L3")
 CHAT = ({"role": "user", "content": "a"},)
@@ -107,6 +108,34 @@ def test_the_worker_gives_the_same_answer_and_its_own_clock(tiny_gguf: Path) -> 
     finally:
         there.close()
     assert there._process.poll() == 0  # closed politely
+
+
+def test_the_worker_is_in_the_benchmarks_process_tree_from_its_start(tiny_gguf: Path) -> None:
+    """Its CPU time is the case's: the CPU estimate and the gauges count it from the first
+    window, not up to TREE_REFRESH_S later (a run of short cases ended before then, and every
+    estimated energy read 0 J)."""
+    tree = own_tree()
+    tree.pids()  # the list of descendants is fresh now: a worker started next must still be found
+    ref = LlamaCppBackend(BackendOptions()).resolve(str(tiny_gguf))[0]
+    started = time.monotonic()
+    there = EngineProcess("wattbench.backends.llamacpp:LlamaCppBackend", BackendOptions(), ref,
+                          LoadOptions(context_tokens=256))
+    try:
+        found = there._process.pid in tree.pids()
+        assert time.monotonic() - started < TREE_REFRESH_S or found  # too slow a load proves nothing
+        assert found
+    finally:
+        there.close()
+
+
+def test_a_run_of_short_cases_charges_the_workers_cpu_time(suite: pytest.Pytester, tiny_gguf: Path) -> None:
+    run_dir = suite.path / "run"
+    result, _ = run_suite(suite, "--wb-model", str(tiny_gguf), *QA_SHORT, "--wb-run-dir", str(run_dir))
+    result.assert_outcomes(passed=1 + 4)
+    assert len(records(run_dir)) == 4
+    for record in records(run_dir):
+        assert record["energy_method"] == "estimated"
+        assert record["process_cpu_util_avg_pct"] > 0, record["case_id"]
 
 
 def test_a_model_the_worker_cannot_load_is_a_load_error(tmp_path: Path) -> None:

@@ -87,7 +87,7 @@ def test_without_a_sandbox_the_scorer_compiles_but_runs_no_tests() -> None:
     )
     for answer in (RLE, "no code here"):  # compiled or not: its tests did not run
         figures = scorer.score(case("code", tests=RLE_TESTS), answer)
-        assert figures == {"code_tests_skipped_reason": MISSING}
+        assert figures == {"code_tests_passed": None, "code_tests_skipped_reason": MISSING}
     assert scorer.skipped == 2
 
 
@@ -114,7 +114,8 @@ def test_code_scored_outside_the_selected_cases_is_said_once_in_the_summary() ->
     scorers = Scorers([CodeScorer()])  # e.g. a user's own test with tests= (wb_measure)
     assert scorers.check_ready([case("qa", "Paris")]) == []
     for _ in range(2):
-        assert scorers.score(case("code", tests=RLE_TESTS), RLE) == {"code_tests_skipped_reason": MISSING}
+        untested = {"code_tests_passed": None, "code_tests_skipped_reason": MISSING}
+        assert scorers.score(case("code", tests=RLE_TESTS), RLE) == untested
     (line,) = scorers.summary_lines()
     assert line.startswith(f"quality: {NOTE}") and line.endswith(MISSING)
 

@@ -64,6 +64,7 @@ from wattbench.errors import (
     ModelLoadError,
     WattbenchError,
 )
+from wattbench.monitors.gauges import own_tree
 
 _BOOT = (
     "import pickle, sys; sys.path[:] = pickle.load(sys.stdin.buffer); "
@@ -181,6 +182,7 @@ class EngineProcess:
             )
         except OSError as exc:
             raise ModelLoadError(f"{ref.name}: could not start the engine's worker process ({exc})") from None
+        own_tree().refresh()  # its CPU time is the case's: the estimate and gauges must see it now
         assert self._process.stdin and self._process.stdout and self._process.stderr
         self._stdin: IO[bytes] = self._process.stdin
         self._stdout: IO[bytes] = self._process.stdout
@@ -211,7 +213,10 @@ class EngineProcess:
         once on every later call)."""
         if output is not None and output.schema is not None:  # a read-only mapping does not pickle
             output = dataclasses.replace(output, schema=json.loads(json.dumps(output.schema)))
-        generation: Generation = self._call("generating", "generate", _plain(messages), sampling, output)
+        # Without an output format the call is the two-argument one the in-process loop makes: a
+        # conftest's wrapper of generate(messages, sampling) works the same in the worker.
+        args = (_plain(messages), sampling) if output is None else (_plain(messages), sampling, output)
+        generation: Generation = self._call("generating", "generate", *args)
         if self._clock_offset_s:
             generation = _shifted(generation, -self._clock_offset_s)
         return generation

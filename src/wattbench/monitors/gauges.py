@@ -119,6 +119,12 @@ class ProcessTree:
         self._offset_s = self._raw_cpu_s() - before
         return process
 
+    def refresh(self) -> None:
+        """Rebuild the list of descendants at the next read: a process the benchmark has just
+        started (an engine's worker) is counted from its first window, not up to
+        TREE_REFRESH_S later."""
+        self._refreshed_at = float("-inf")
+
     def _find(self) -> list[psutil.Process]:
         """Every descendant of the roots now: /proc's children files where the kernel has them
         (cheap), else psutil (scans every process)."""
