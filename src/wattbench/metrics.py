@@ -243,7 +243,13 @@ METRICS: Final[tuple[Metric, ...]] = (
     Metric("math_checker", "", "what decided math_correct: math_verify (Math-Verify parsed both), "
            "numeric (the fallback's number comparison) or text (the fallback's text comparison)"),
     Metric("answer_correct", "score", "short-answer tasks: 1 when the final answer line names the "
-           "reference, else 0"),
+           "reference (or one of its alternatives), both normalised, else 0; null when the "
+           "reference is a sentence (answer_skipped_reason)"),
+    Metric("answer_normalizer", "", "the rule set both sides of answer_correct were normalised by: "
+           "squad_nfkc_v1 (SQuAD's normalize_answer with NFKC, case folding, punctuation of every "
+           "script stripped from word ends)"),
+    Metric("answer_skipped_reason", "", "why answer_correct is null: the reference is too long for "
+           "an exact answer, so chrf and rouge_* score it"),
     Metric("extraction_valid_json", "score", "extraction: 1 when the answer holds a JSON object"),
     Metric("extraction_field_accuracy", "score", "extraction: share of the reference's fields whose "
            "value the answer's JSON matches (case and surrounding space ignored)"),

@@ -24,6 +24,16 @@ def user_chat(prompt: str, system: str | None = None) -> tuple[Message, ...]:
     return ({"role": "system", "content": system}, user) if system else (user,)
 
 
+def reference_list(value: object) -> tuple[str, ...] | None:
+    """A reference field's acceptable answers: a string is one, a non-empty list of strings is
+    each of them in order; None for anything else (the caller names the field at fault)."""
+    if isinstance(value, str):
+        return (value,)
+    if isinstance(value, list) and value and all(isinstance(v, str) and v.strip() for v in value):
+        return tuple(value)
+    return None
+
+
 @dataclass(frozen=True)
 class Case:
     """One benchmark case: a prompt for one model, with the sampling it runs under."""
@@ -51,6 +61,9 @@ class Case:
     chat: tuple[Message, ...] = ()
     """A whole chat to send instead of ``prompt`` (a user's own test); ``prompt`` is then its
     last user message, for the scorers and the judge."""
+    alternatives: tuple[str, ...] = ()
+    """Other acceptable answers besides ``reference`` (a reference list's later entries, e.g.
+    ``["北京", "Beijing"]``): the short-answer scorer accepts any of them."""
 
     def __post_init__(self) -> None:
         if not self.kind:
@@ -69,6 +82,11 @@ class Case:
         if self.chat:
             return self.chat
         return user_chat(self.prompt, self.system if self.previous is None else None)
+
+    @property
+    def references(self) -> tuple[str, ...]:
+        """Every acceptable reference answer: ``reference`` first, then ``alternatives``."""
+        return (self.reference, *self.alternatives) if self.reference else ()
 
     @property
     def is_code(self) -> bool:

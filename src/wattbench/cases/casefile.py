@@ -5,7 +5,9 @@ A file holds a list of entries::
     [{"model": "all", "prompt": "Explain DNS in two sentences.", "task_type": "qa",
       "reference_text": "DNS maps names to addresses ...", "max_tokens": 200, "temperature": 0.7}]
 
-``model`` is a name, a list of names, or "all" (every model of the run); ``reference_text``,
+``model`` is a name, a list of names, or "all" (every model of the run). ``reference_text`` may
+be a list of acceptable answers (``["北京", "Beijing"]``): the first is the reference every scorer
+uses, and the short-answer scorer accepts any of them. ``reference_text``,
 ``max_tokens`` (default 200) and ``temperature`` (default 0.7) are optional. Each entry
 becomes one case per model, with id ``model-<task_type>-<file stem>-e<entry number>``.
 """
@@ -19,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from wattbench.cases.case import reference_list
 from wattbench.cases.kinds import kind_of
 from wattbench.cases.textfile import read_text
 from wattbench.errors import CaseFileError, ConfigError
@@ -48,6 +51,8 @@ class CaseEntry:
     """The task's kind (wattbench.cases.kinds): the entry's own "kind", else from task_type."""
     metric: str | None = None
     """The entry's primary quality metric, where it names one ("metric")."""
+    alternatives: tuple[str, ...] = ()
+    """Other acceptable answers: a ``reference_text`` list's later entries."""
 
     @property
     def load(self) -> str:
@@ -88,8 +93,12 @@ def _parse_entry(raw: Any, index: int, path: Path) -> CaseEntry:
             index, "task_type",
         )
     reference = raw.get("reference_text")
-    if reference is not None and not isinstance(reference, str):
-        raise CaseFileError(where, f"must be a string, got {reference!r}", index, "reference_text")
+    references = () if reference is None else reference_list(reference)
+    if references is None:
+        raise CaseFileError(
+            where, f"must be a string or a list of acceptable answers (strings), got {reference!r}",
+            index, "reference_text",
+        )
     max_tokens = raw.get("max_tokens", DEFAULT_MAX_TOKENS)
     if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1:
         raise CaseFileError(where, f"must be a whole number >= 1, got {max_tokens!r}", index, "max_tokens")
@@ -116,7 +125,8 @@ def _parse_entry(raw: Any, index: int, path: Path) -> CaseEntry:
         models=models,
         prompt=prompt,
         task_type=task_type.strip().lower(),
-        reference_text=reference,
+        reference_text=references[0] if references else None,
+        alternatives=references[1:],
         max_tokens=max_tokens,
         temperature=float(temperature),
         index=index,

@@ -2,8 +2,9 @@
 
 Columns (a header row; names are case-insensitive): ``L0``, ``L1``, ``L2``, ``L3``, ``P`` (the
 five prompt variants, all required), and optionally ``id`` (else the row number), ``task``
-(else the file's stem) and ``reference``. Case ids read ``model-<task>-<id>-<level>``; the five
-variants of a row form one token-growth check, like the built-in tasks. Excel needs
+(else the file's stem) and ``reference`` (one answer, or a JSON list of acceptable answers such
+as ``["北京", "Beijing"]``). Case ids read ``model-<task>-<id>-<level>``; the five variants of a
+row form one token-growth check, like the built-in tasks. Excel needs
 ``pip install 'wattbench[tables]'`` (openpyxl).
 """
 
@@ -11,10 +12,12 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from wattbench.cases.case import reference_list
 from wattbench.cases.levels import LEVELS
 from wattbench.cases.textfile import read_text
 from wattbench.errors import CaseFileError, MissingExtraError
@@ -29,6 +32,7 @@ class PromptRow:
     task: str
     prompts: dict[str, str]
     reference: str | None
+    alternatives: tuple[str, ...] = ()
 
 
 def _rows(path: Path) -> list[list[Any]]:
@@ -47,6 +51,19 @@ def _rows(path: Path) -> list[list[Any]]:
         return [list(row) for row in csv.reader(io.StringIO(text, newline=""))]
     except csv.Error as exc:
         raise CaseFileError(str(path), f"cannot read the table: {exc}") from None
+
+
+def _references(cell: str) -> tuple[str, ...]:
+    """A reference cell's acceptable answers: a JSON list of strings (``["北京", "Beijing"]``)
+    is each of them; any other text is one answer; an empty cell none."""
+    if cell.startswith("[") and cell.endswith("]"):
+        try:
+            answers = reference_list(json.loads(cell))
+        except json.JSONDecodeError:
+            answers = None
+        if answers:
+            return answers
+    return (cell,) if cell else ()
 
 
 def load_prompt_table(path: Path) -> list[PromptRow]:
@@ -74,11 +91,13 @@ def load_prompt_table(path: Path) -> list[PromptRow]:
         if empty:
             raise CaseFileError(str(path), f"row {number}: empty level cell(s) {', '.join(empty)}",
                                 number, empty[0])
+        references = _references(cells.get("reference", ""))
         out.append(PromptRow(
             id=id_part(cells.get("id") or cells.get("question_id") or f"r{number - 1}"),
             task=label(cells.get("task") or cells.get("category") or path.stem),  # any script
             prompts=prompts,
-            reference=cells.get("reference") or None,
+            reference=references[0] if references else None,
+            alternatives=references[1:],
         ))
     if not out:
         raise CaseFileError(str(path), "the table has a header but no question rows")

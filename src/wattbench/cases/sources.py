@@ -53,7 +53,8 @@ def matrix(
                 groups.append(group)
                 for level, prompt in group.prompts.items():
                     case = Case(model, task.name, load, level, prompt, sampling, item.reference, item.extra,
-                                kind=task.kind, metric=task.metric, question=group.question)
+                                kind=task.kind, metric=task.metric, question=group.question,
+                                alternatives=item.alternatives)
                     cases.append(case)
                     cases.extend(later_turns(case, item.extra.get("turns", ())))
     return cases, groups
@@ -69,7 +70,7 @@ def later_turns(
     for index, text in enumerate(turns):
         previous = replace(
             first, load=f"{first.load}{mark}{index + 2}", prompt=text, question=text,
-            reference=references[index] if index < len(references) else None, extra={},
+            reference=references[index] if index < len(references) else None, extra={}, alternatives=(),
             previous=previous.id,
         )
         cases.append(previous)
@@ -140,7 +141,7 @@ def from_table(
             groups.append(PromptGroup(model, row.task, row.id, chosen))
             cases.extend(
                 Case(model, row.task, row.id, level, prompt, sampling, row.reference,
-                     question=row.prompts["L0"])
+                     question=row.prompts["L0"], alternatives=row.alternatives)
                 for level, prompt in chosen.items()
             )
     return cases, groups
@@ -191,6 +192,7 @@ def from_entries(
         for ref in dict.fromkeys(refs):
             cases.append(
                 Case(ref, entry.task_type, entry.load, entry.level, entry.prompt,
-                     entry_sampling, entry.reference_text, kind=entry.kind, metric=entry.metric)
+                     entry_sampling, entry.reference_text, kind=entry.kind, metric=entry.metric,
+                     alternatives=entry.alternatives)
             )
     return cases

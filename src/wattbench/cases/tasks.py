@@ -8,6 +8,8 @@ A task file (fixtures/tasks/<name>.json) looks like::
      "items": {"short": {"instruction": "...", "input": "...", "reference": "..."},
                "medium": {...}, "long": {...}}}
 
+An item's ``reference`` may be a list of acceptable answers (``["北京", "Beijing"]``): the first
+is the reference every scorer uses, and the short-answer scorer accepts any of them.
 Item keys other than ``instruction``, ``input`` and ``reference`` (``entry_point``, ``tests``,
 ``setup``, ``turns``: follow-up user messages of a multi-turn item, ...) are kept in
 ``Item.extra`` for scorers and the case builder. The directory may also hold
@@ -26,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from wattbench.cases.case import reference_list
 from wattbench.cases.kinds import kind_of
 from wattbench.cases.textfile import read_text
 from wattbench.errors import ConfigError
@@ -50,6 +53,8 @@ class Item:
     input: str = ""
     reference: str | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
+    alternatives: tuple[str, ...] = ()
+    """Other acceptable answers: a reference list's later entries."""
 
 
 @dataclass(frozen=True)
@@ -102,15 +107,20 @@ def parse_task(data: Any, source: Path) -> Task:
         where = f"{source}: items.{load}"
         item = _object(raw, where)
         reference = item.get("reference")
-        if reference is not None and not isinstance(reference, str):
-            raise ConfigError(f"{where}: field 'reference' must be a string")
+        references = () if reference is None else reference_list(reference)
+        if references is None:
+            raise ConfigError(
+                f"{where}: field 'reference' must be a string or a list of acceptable answers "
+                f"(strings), got {reference!r}"
+            )
         turns = item.get("turns", [])
         if not isinstance(turns, list) or not all(isinstance(t, str) and t.strip() for t in turns):
             raise ConfigError(f"{where}: field 'turns' must be a list of follow-up user messages (strings)")
         items[load] = Item(
             instruction=_text(item, "instruction", where),
             input=_text(item, "input", where, required=False),
-            reference=reference,
+            reference=references[0] if references else None,
+            alternatives=references[1:],
             extra={k: v for k, v in item.items() if k not in ("instruction", "input", "reference")},
         )
     try:

@@ -135,6 +135,11 @@ class Scorers:
             if isinstance(note, str) and note and note not in degraded:
                 degraded.append(note)
         lines = [f"quality: {note}" for note in (*self.notes, *degraded)]
+        for scorer in self.scorers:  # what a scorer did not score, e.g. a sentence for an exact answer
+            summary = getattr(scorer, "summary", None)
+            said = summary() if callable(summary) else None
+            if isinstance(said, str) and said:
+                lines.append(f"quality: {said}")
         lines += [
             f"quality: {n} case{'s' if n != 1 else ''} of task {task!r}: no quality scorer applies "
             "(give a reference, tests, or a \"kind\" in its file)"
