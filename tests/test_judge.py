@@ -24,6 +24,7 @@ from wattbench.judge import (
     parse_verdict,
     weighted_value,
 )
+from wattbench.judging import NO_PAIRS
 
 QUALITY = Path(__file__).resolve().parents[2] / "shared" / "cases" / "quality.json"
 
@@ -161,6 +162,28 @@ def test_the_judge_phase_grades_after_generation_and_records_apart(
     result.stdout.fnmatch_lines(["*judge *(pairwise): 1 judgements, 0 parse failures (0%)*"])
 
 
+def test_pairwise_pairs_only_different_models_within_every_other_axis(
+    suite: pytest.Pytester, tiny_gguf: Path, tmp_path: Path
+) -> None:
+    from tinymodel import write_tiny_gguf
+
+    other = write_tiny_gguf(tmp_path / "other.gguf")
+    suite.makeconftest(JUDGE_BACKEND)
+    run_dir = suite.path / "run"
+    result, _ = run_suite(
+        suite, "--wb-model", f"{tiny_gguf},{other}", "--wb-tasks", "qa", "--wb-loads", "short",
+        "--wb-levels", "L0", "--wb-system-prompts", "default,engineered", "--wb-system-prompt-file",
+        str(Path(__file__).resolve().parent.parent / "fixtures" / "system_prompts.json"),
+        "--wb-judge", "pairwise", "--wb-judge-backend", "judge", "--wb-run-dir", str(run_dir),
+    )
+    result.assert_outcomes(passed=4 + 4)  # a growth check per (model, system prompt), four cases
+    lines = [json.loads(line) for line in (run_dir / "judgements.jsonl").read_text().splitlines()]
+    assert sorted((j["case_id"], j["judge_opponent"]) for j in lines) == [
+        ("tiny-qa+engineered-short-L0", "other-qa+engineered-short-L0"),
+        ("tiny-qa-short-L0", "other-qa-short-L0"),
+    ]
+
+
 @pytest.mark.parametrize("room", [[], ["--wb-judge-max-tokens", "128"]])
 def test_a_tiny_model_constrained_to_the_schema_always_grades(
     suite: pytest.Pytester, tiny_gguf: Path, room: list[str]
@@ -203,6 +226,9 @@ def test_a_template_that_refuses_the_system_role_is_folded_for_cases_and_judge(
     judge = data["wattbench"]["judge"]
     assert "error" not in judge
     assert {m: f["errors"] for m, f in judge["modes"].items()} == {"single": 0, "rubric": 0, "pairwise": 0}
+    # One model: its answers under the two system prompts are not a pair (pairwise compares models).
+    assert judge["modes"]["pairwise"]["judged"] == 0 and judge["pairwise_note"] == NO_PAIRS
+    result.stdout.fnmatch_lines(["*judge (pairwise): no pairs to judge: pairwise compares two models'*"])
     lines = [json.loads(line) for line in (run_dir / "judgements.jsonl").read_text().splitlines()]
     assert lines and all(j["system_prompt_folded"] and j["parse_ok"] for j in lines)
     by_id = {r["case_id"]: r for r in map(json.loads, (run_dir / "results.jsonl").read_text().splitlines())}

@@ -20,6 +20,7 @@ from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from wattbench import axes
 from wattbench.backends.protocol import Backend, LoadOptions
 from wattbench.cases import Case
 from wattbench.energy import EnergyMonitor
@@ -27,6 +28,9 @@ from wattbench.errors import WattbenchError
 from wattbench.judge import Judge, Judgement
 from wattbench.record import now_utc
 from wattbench.rundir import RunDir
+
+NO_PAIRS = ("no pairs to judge: pairwise compares two models' answers to the same case (task, load, "
+            "level, system prompt and run), and no case was answered by two models")
 
 
 @dataclass(frozen=True)
@@ -107,6 +111,8 @@ class JudgePhase:
         out = self.rundir.judgements()
         # mode -> [judged, parse failures, errors, weighted grades]
         counts: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
+        for mode in self.options.modes:  # a mode with nothing to judge is said, not left out
+            counts[mode] = [0, 0, 0, 0]
         formats: dict[str, set[str]] = defaultdict(set)
         grades: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
         seconds_total = joules_total = 0.0
@@ -149,6 +155,7 @@ class JudgePhase:
                 }
                 for mode, (n, failed, errors, weighted) in counts.items()
             },
+            **({"pairwise_note": NO_PAIRS} if "pairwise" in counts and not counts["pairwise"][0] else {}),
             "judge_latency_s": seconds_total,
             "judge_energy_j": joules_total if self.energy.measures and not unmeasured else None,
             "judge_energy_unmeasured_count": unmeasured if self.energy.measures else None,
@@ -171,13 +178,15 @@ class JudgePhase:
             yield from self._pairs(judge)
 
     def _pairs(self, judge: Judge) -> Any:
-        """The first model against each other model, on the same task, load, level and run."""
-        same: dict[tuple[str, str, str, int], list[Answer]] = defaultdict(list)
+        """The first model against each other model, within every other axis (task, load, level,
+        system prompt, ...) and run: pairwise judging compares models, never a model with itself."""
+        same: dict[tuple[tuple[str, ...], int], list[Answer]] = defaultdict(list)
         for answer in self.answers:
-            c = answer.case
-            same[c.task, c.load, c.level, answer.run].append(answer)
+            same[axes.pairing_key(answer.case), answer.run].append(answer)
         for group in same.values():
             first, *others = group
             for other in others:
+                if other.case.model.name == first.case.model.name:
+                    continue  # the same model twice in one group: nothing to compare
                 result, sec, j = self._measured(judge.pairwise, first.case.prompt, first.text, other.text)
                 yield first, "pairwise", {**result, "judge_opponent": other.case.id}, sec, j

@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from wattbench import axes
 from wattbench.errors import ReportInputError
 from wattbench.machine import fingerprint
 from wattbench.manifest import MANIFEST_FILE, Manifest, read_manifest, write_manifest
@@ -299,7 +300,7 @@ def _stage(shards: Sequence[Shard], staged: ResultsFile, merged: Merged, model_o
             record.setdefault("machine_host", host)
             if spec is not None:
                 record.setdefault("shard", str(spec))
-            record.setdefault("system_prompt", "default")
+            axes.backfill(record)
             if "fingerprint" not in record:  # computed only for records older than the key
                 record["fingerprint"] = fingerprint(record)
             timeseries = record.get("timeseries_file")

@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from wattbench import __version__
+from wattbench import __version__, axes
 from wattbench.backends.protocol import Backend, Generation, Sampling
 from wattbench.cases import Case
 from wattbench.cases.kinds import primary_metric
@@ -85,14 +85,10 @@ def labels(case: Case, run: int) -> dict[str, Any]:
     """The keys that name a record's case and run."""
     return {
         "case_id": case.id,
-        "model": case.model.name,
-        "task": case.task,
+        **axes.labels(case),
         "task_kind": case.kind,
         "quality_metric": case.metric or primary_metric(case.kind),
         "question_text": case.question or case.prompt,
-        "load": case.load,
-        "level": case.level,
-        "system_prompt": case.system_name,
         "run": run,
     }
 

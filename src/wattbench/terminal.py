@@ -42,11 +42,14 @@ def summary_lines(session: WattbenchSession) -> list[tuple[str, bool]]:
         lines.append((f"WARNING: {judged['error']}", True))
     elif judged is not None:
         for mode, figures in judged["modes"].items():
+            rate = figures["parse_failure_rate"]
             lines.append((
                 f"judge {judged['judge_model']} ({mode}): {figures['judged']} judgements, "
-                f"{figures['parse_failures']} parse failures ({figures['parse_failure_rate']:.0%})",
+                f"{figures['parse_failures']} parse failures ({'-' if rate is None else f'{rate:.0%}'})",
                 False,
             ))
+        if "pairwise_note" in judged:
+            lines.append((f"judge (pairwise): {judged['pairwise_note']}", False))
     return lines
 
 

@@ -17,6 +17,6 @@ To add a source: a reader module here that opens files through ``textfile.read_t
 ``from_*`` builder in sources.py, and one line in build.py.
 """
 
-from wattbench.cases.case import Case, PromptGroup, task_label, user_chat
+from wattbench.cases.case import Case, PromptGroup, user_chat
 
-__all__ = ["Case", "PromptGroup", "task_label", "user_chat"]
+__all__ = ["Case", "PromptGroup", "user_chat"]

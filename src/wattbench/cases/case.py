@@ -6,16 +6,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from wattbench import axes
 from wattbench.backends.protocol import Message, ModelRef, Sampling
 from wattbench.cases.kinds import kind_of
-from wattbench.ids import id_part
-
-
-def task_label(task: str, system_name: str) -> str:
-    """The task as case ids show it: 'qa', or 'qa+engineered' under a named system prompt
-    (each part as wattbench.ids spells it)."""
-    label = id_part(task, "task")
-    return label if system_name == "default" else f"{label}+{id_part(system_name, 'system')}"
 
 
 def user_chat(prompt: str, system: str | None = None) -> tuple[Message, ...]:
@@ -73,7 +66,7 @@ class Case:
     def id(self) -> str:
         """model-task-load-level: the pytest id, so -k selects on any of the four. Under a
         system prompt other than the default, the task part reads 'task+name'."""
-        return f"{self.model.name}-{task_label(self.task, self.system_name)}-{self.load}-{self.level}"
+        return axes.case_id(self)
 
     @property
     def messages(self) -> tuple[Message, ...]:
@@ -109,4 +102,4 @@ class PromptGroup:
     @property
     def id(self) -> str:
         """model-task-load."""
-        return f"{self.model.name}-{task_label(self.task, self.system_name)}-{self.load}"
+        return axes.case_id(self, without=("level",))

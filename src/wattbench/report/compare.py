@@ -33,6 +33,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from wattbench import axes
 from wattbench.machine import fingerprint_difference
 from wattbench.metrics import BY_KEY
 from wattbench.report.gates import (
@@ -55,7 +56,7 @@ from wattbench.report.stats import (
 from wattbench.report.study import derived
 
 ALPHA = 0.05
-CASE = ("model", "task", "load", "level", "system_prompt")
+CASE = axes.KEYS
 DEFAULT_METRICS = (
     "decode_tokens_per_s",
     "ttft_s",

@@ -29,13 +29,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from wattbench import axes
 from wattbench.errors import ReportInputError
 from wattbench.rating.items import item_id
 from wattbench.rating.store import Rating, read_ratings
 from wattbench.report.runs import read_run
 from wattbench.report.stats import summarise_many
 
-CASE = ("fingerprint", "model", "task", "load", "level", "system_prompt", "case_id")
+CASE = ("fingerprint", *axes.KEYS, "case_id")
 JUDGE_KEYS = ("judge_score", "judge_rubric_total", "judge_factuality", "judge_helpfulness", "judge_structure",
               "judge_conciseness")
 HUMAN_PREFIX = "human_"

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from wattbench import axes
 from wattbench.errors import ReportInputError
 from wattbench.machine import fingerprint
 from wattbench.results import RESULTS_FILE as RESULTS
@@ -139,7 +140,7 @@ def _successful(records: Iterable[dict[str, Any]], outcomes: Outcomes | None) ->
                 outcomes.errors.pop(case, None)
         if "error" in record:
             continue
-        record.setdefault("system_prompt", "default")
+        axes.backfill(record)
         if "fingerprint" not in record:
             record["fingerprint"] = fingerprint(record)
         yield record

@@ -29,6 +29,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from wattbench import axes
 from wattbench.cases.levels import LEVELS
 from wattbench.machine import FIELDS as FINGERPRINT_FIELDS
 from wattbench.machine import HARDWARE
@@ -38,7 +39,7 @@ from wattbench.report.rating import PROVISIONAL_RUNS, stars
 from wattbench.report.stats import summary_table
 from wattbench.report.tables import SCORES
 
-GROUP = ("fingerprint", "model", "task", "load", "level", "system_prompt")
+GROUP = ("fingerprint", *axes.KEYS)
 FIGURES = (
     "latency_s",
     "ttft_s",
@@ -235,9 +236,7 @@ def rated_groups(acc: Accumulator) -> list[dict[str, Any]]:
             if len(fingerprints[row["model"]]) == 1
             else (f"{row['model']}@{row['fingerprint'][:6]}")
         )
-        row["config"] = (
-            row["level"] if row["system_prompt"] == "default" else (f"{row['level']}+{row['system_prompt']}")
-        )
+        row["config"] = axes.configuration(row)
         best[row["task"]] = max(best[row["task"]], row.get("quality_mean", 0.0))
     for row in groups:
         top, q, energy = best[row["task"]], row.get("quality_mean"), row.get("energy_j_mean")

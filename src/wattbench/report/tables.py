@@ -16,11 +16,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from wattbench import axes
 from wattbench.ids import path_part
 from wattbench.metrics import BY_KEY
 from wattbench.report.cells import csv_row
 
-LABELS = ("timestamp", "case_id", "fingerprint", "model", "task", "load", "level", "system_prompt", "run")
+LABELS = ("timestamp", "case_id", "fingerprint", *axes.KEYS, "run")
 MEASURED = (
     "latency_s",
     "ttft_s",

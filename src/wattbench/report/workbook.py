@@ -31,6 +31,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from wattbench import axes
 from wattbench.report.quality import quality
 from wattbench.report.study import GROUP, Study, level_order
 
@@ -43,11 +44,7 @@ OPTIONS = {
     "nan_inf_to_errors": True,
 }
 DETAIL = (  # the per-run sheet: what a reader of answers needs; the rest is in results.csv
-    "model",
-    "task",
-    "load",
-    "level",
-    "system_prompt",
+    *axes.KEYS,
     "run",
     "fingerprint",
     "quality",
