@@ -66,6 +66,12 @@ def _ascii(value: str) -> str:
     return f"{plain}_u{digest}"
 
 
+def model_part(name: str) -> str:
+    """A model's name as case ids show it (a server's id such as ``Qwen/Qwen3-8B:q4`` or an
+    Ollama tag): lower case, no '/' or ':'."""
+    return id_part(name, "model", model=True)
+
+
 def label(value: str, fallback: str = "x") -> str:
     """A name as records show it (a task, a category): runs of anything but letters and digits
     of any script and ``_`` become ``_`` (``my-prompts`` -> ``my_prompts``, ``知识 问答`` ->

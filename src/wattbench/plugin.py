@@ -321,7 +321,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         write_manifest(state.settings.run_dir, finished(state.manifest, wb.energy.summary(), now_utc()))
     if _is_worker(config):  # the controller reports over every worker's records
         if wb is not None:
-            config.workeroutput["wattbench"] = json.dumps(wb.worker_output(), default=str)  # type: ignore[attr-defined]
+            config.workeroutput["wattbench"] = json.dumps(wb.worker_output(summary_lines(wb)), default=str)  # type: ignore[attr-defined]
         return
     json_path = config.getoption("benchmark_json", None)
     if state.workers and json_path is not None:

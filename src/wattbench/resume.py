@@ -12,14 +12,8 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
-from wattbench.backends.protocol import Sampling
 from wattbench.cases import Case
 from wattbench.results import ResultsFile
-
-
-def run_sampling(case: Case, run: int) -> Sampling:
-    """The sampling of ``case``'s run ``run``: the case's, with seed + run."""
-    return dataclasses.replace(case.sampling, seed=case.sampling.seed + run)
 
 
 class Resume:
@@ -33,7 +27,7 @@ class Resume:
 
     def expected(self, case: Case, run: int) -> dict[str, Any]:
         """The settings a finished record of ``case``'s run must match to count."""
-        return {"backend": self._backend, **dataclasses.asdict(run_sampling(case, run))}
+        return {"backend": self._backend, **dataclasses.asdict(case.run_sampling(run))}
 
     def matches(self, record: Mapping[str, Any], case: Case, run: int) -> bool:
         """Whether ``record`` was made under the settings this run would use."""

@@ -24,7 +24,6 @@ from wattbench.pool import Resident
 from wattbench.reasoning import split_thinking
 from wattbench.record import build, check_keys, summarise
 from wattbench.results import ResultsFile
-from wattbench.resume import run_sampling
 from wattbench.scorers import Scorers
 from wattbench.scorers.code import pass_at_k
 from wattbench.workers import WindowLog, sharing_figures
@@ -94,7 +93,7 @@ class Runner:
         earlier = self.chat(resident, before, run)
         answer = self.answers.get((before.id, run))
         if answer is None:
-            answer = generate(resident, earlier, run_sampling(before, run))[0].text
+            answer = generate(resident, earlier, before.run_sampling(run))[0].text
             self.answers[before.id, run] = answer
         return (*earlier, {"role": "assistant", "content": answer}, *case.messages)
 
@@ -170,7 +169,7 @@ class CaseRuns:
 
     def generate(self, run: int) -> None:
         """The timed call: one generation."""
-        sampling = run_sampling(self.case, run)
+        sampling = self.case.run_sampling(run)
         generation, self.degraded[run] = generate(self.resident, self.chats[run], sampling)
         self.generations.append(generation)
 
@@ -192,7 +191,7 @@ class CaseRuns:
             measured.update(sharing_figures(runner.sharing.end(), runner.sharing.devices))
         if self.degraded[run]:
             measured["degraded"] = self.degraded[run]
-        record = build(case, run, run_sampling(case, run), generation, measured, self.resident,
+        record = build(case, run, case.run_sampling(run), generation, measured, self.resident,
                        runner.backend, runner.machine())
         answers = record.get("answer_tokens")
         if isinstance(record.get("energy_j"), float) and answers:
@@ -215,7 +214,7 @@ class CaseRuns:
         repeats: list[Generation] = []
         energy = self.runner.energy
         while energy.needs_more(window) and len(repeats) < MAX_WINDOW_GENERATIONS - 1:
-            repeats.append(generate(self.resident, self.chats[run], run_sampling(self.case, run))[0])
+            repeats.append(generate(self.resident, self.chats[run], self.case.run_sampling(run))[0])
         return repeats
 
     def discard_open_windows(self) -> None:

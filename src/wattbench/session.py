@@ -35,7 +35,6 @@ from wattbench.rundir import RunDir
 from wattbench.runner import RunFailed, Runner, mark_errored
 from wattbench.scorers import ScorerOptions, Scorers
 from wattbench.settings import Settings
-from wattbench.terminal import summary_lines
 from wattbench.workers import WindowLog, benchmark_entry
 
 
@@ -241,12 +240,13 @@ class WattbenchSession:
         """pytest-benchmark-format entries of the cases this xdist worker timed itself."""
         return [benchmark_entry(bench, bench.extra_info, durations) for bench, durations in self.untimed]
 
-    def worker_output(self) -> dict[str, Any]:
-        """What an xdist worker sends its controller: entries, counts and summary lines."""
+    def worker_output(self, lines: list[tuple[str, bool]]) -> dict[str, Any]:
+        """What an xdist worker sends its controller: entries, counts and its summary ``lines``
+        (terminal.summary_lines of this session)."""
         return {
             "worker": self.settings.worker, "benchmarks": self.benchmark_entries(),
             "recorded": self.recorded, "results": str(self.results.path),
-            "lines": summary_lines(self), "wattbench": self.benchmark_json(),
+            "lines": lines, "wattbench": self.benchmark_json(),
         }
 
     def benchmark_json(self) -> dict[str, Any]:

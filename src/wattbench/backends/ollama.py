@@ -31,7 +31,6 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
-from wattbench.backends.openai_compat import model_case_name
 from wattbench.backends.protocol import (
     BackendOptions,
     Generation,
@@ -58,6 +57,7 @@ from wattbench.errors import (
     ModelNotFoundError,
     OutOfMemoryError,
 )
+from wattbench.ids import model_part
 from wattbench.reasoning import first_answer_chunk
 
 DEFAULT_HOST = "http://127.0.0.1:11434"
@@ -149,7 +149,7 @@ class OllamaBackend:
             chosen = [match]
         digests = {str(m.model): m.digest for m in pulled}
         return [
-            ModelRef(name=model_case_name(n), location=f"ollama:{self.public_host}#{n}#{digests[n]}")
+            ModelRef(name=model_part(n), location=f"ollama:{self.public_host}#{n}#{digests[n]}")
             for n in chosen
         ]
 

@@ -61,7 +61,7 @@ from wattbench.errors import (
     ModelNotFoundError,
     OutOfMemoryError,
 )
-from wattbench.ids import id_part
+from wattbench.ids import model_part
 from wattbench.reasoning import first_answer_chunk
 
 _OOM = re.compile(r"out of memory|\bOOM\b|CUDA error: out of memory|failed to allocate", re.IGNORECASE)
@@ -110,11 +110,6 @@ def read_env_file(path: Path, name: str) -> str | None:
                 return value[1:-1]
             return value.split(" #", 1)[0].strip()
     return None
-
-
-def model_case_name(model_id: str) -> str:
-    """A server's model id as it appears in case ids: lowercase, no '/' or ':'."""
-    return id_part(model_id, "model", model=True)
 
 
 class OpenAICompatBackend:
@@ -217,7 +212,7 @@ class OpenAICompatBackend:
                 f"the server at {self.public_url} serves no model {spec!r}; it serves: "
                 f"{', '.join(served) or 'none'}"
             )
-        return [ModelRef(name=model_case_name(i), location=f"openai:{self.public_url}#{i}") for i in ids]
+        return [ModelRef(name=model_part(i), location=f"openai:{self.public_url}#{i}") for i in ids]
 
     def load(self, ref: ModelRef, options: LoadOptions) -> OpenAICompatModel:
         """Nothing to load: the server holds the model. The warm-up request finds out if it can."""

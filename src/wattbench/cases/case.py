@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from wattbench import axes
@@ -75,6 +75,11 @@ class Case:
         if self.chat:
             return self.chat
         return user_chat(self.prompt, self.system if self.previous is None else None)
+
+    def run_sampling(self, run: int) -> Sampling:
+        """The sampling of this case's run ``run`` (0-based): the case's, with seed + run, so
+        runs differ and a rerun of run ``run`` repeats it."""
+        return replace(self.sampling, seed=self.sampling.seed + run)
 
     @property
     def references(self) -> tuple[str, ...]:

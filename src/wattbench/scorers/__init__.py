@@ -68,14 +68,11 @@ FACTORIES: dict[str, Callable[[ScorerOptions], Scorer | str]] = {
     "bertscore": _bertscore,
 }
 
-SCORERS: tuple[Scorer, ...] = (
-    RougeScorer(), ChrfScorer(), CodeScorer(), MathScorer(), DiversityScorer(), AnswerScorer(),
-    ExtractionScorer(),
-)
-
-
-def score(case: Case, text: str, scorers: Sequence[Scorer] = SCORERS) -> dict[str, Any]:
-    """Every applicable scorer's figures for one answer."""
+def score(case: Case, text: str, scorers: Sequence[Scorer] | None = None) -> dict[str, Any]:
+    """Every applicable scorer's figures for one answer; ``scorers`` None: those FACTORIES make
+    under default options (every scorer that needs no local weights)."""
+    if scorers is None:
+        scorers = Scorers.open(ScorerOptions()).scorers
     figures: dict[str, Any] = {}
     for scorer in scorers:
         if scorer.applies(case):
