@@ -28,6 +28,8 @@ class Reply:
     body: str = ""
     headers: dict[str, str] = field(default_factory=dict)
     delay_s: float = 0.0
+    events: list[dict[str, Any]] | None = None
+    """A streamed reply of exactly these data events (then [DONE]), instead of ANSWER's."""
 
 
 @dataclass
@@ -82,7 +84,7 @@ def _handler(script: Script) -> type[BaseHTTPRequestHandler]:
             self.send_response(200)
             self.send_header("Content-Type", "text/event-stream")
             self.end_headers()
-            for chunk in _chunks(body, usage):
+            for chunk in reply.events if reply.events is not None else _chunks(body, usage):
                 self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
                 self.wfile.flush()
             self.wfile.write(b"data: [DONE]\n\n")

@@ -3,12 +3,15 @@ without it, remembered for the run and recorded; what a server leaves out is unk
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
+import pytest
 from fakeopenai import ANSWER, Reply, Script, fake_openai
 
 from wattbench.backends.openai_compat import OpenAICompatBackend
 from wattbench.backends.protocol import BackendOptions, LoadOptions, Sampling
+from wattbench.errors import ContextOverflowError, GenerationError
 
 MESSAGES = ({"role": "user", "content": "Say hello."},)
 GREEDY = Sampling(max_tokens=24, temperature=0.0, top_p=1.0, seed=1)
@@ -66,3 +69,49 @@ def test_an_ollama_final_chunk_without_prompt_eval_count_leaves_the_prompt_count
     figures = timing(generation)
     assert figures["prompt_tokens"] is None and figures["total_tokens"] is None
     assert figures["prefill_tokens_per_s"] is None
+
+
+# ../shared/cases/load.md, section 1: llama-server's context error comes as HTTP 500 (llama.cpp
+# PR #15780's shape). It is never transient: no retry, one failed request naming it.
+EXCEED = {"error": {"code": 500, "type": "exceed_context_size_error",
+                    "message": "the request exceeds the available context size",
+                    "n_prompt_tokens": 1407, "n_ctx": 256}}
+
+
+def _chat_requests(script: Script) -> int:
+    return sum(1 for r in script.requests if "messages" in r and r.get("max_tokens") != 1)
+
+
+def test_a_context_size_error_sent_as_http_500_fails_at_once_naming_it() -> None:
+    script = Script([Reply(500, json.dumps(EXCEED))])
+    with fake_openai(script) as url:
+        backend = OpenAICompatBackend(BackendOptions(base_url=url, retries=4))
+        model = backend.load(backend.resolve("all")[0], LoadOptions())
+        with pytest.raises(GenerationError) as caught:
+            model.generate(MESSAGES, GREEDY)
+    assert not isinstance(caught.value, ContextOverflowError)  # no smaller max_tokens can help
+    message = str(caught.value)
+    assert "exceed_context_size_error" in message and "prompt 1407 tokens, context 256 tokens" in message
+    assert "gave up" not in message
+    assert _chat_requests(script) == 1
+
+
+def test_a_context_error_that_a_smaller_max_tokens_can_fix_is_a_context_overflow() -> None:
+    fits = {"error": {**EXCEED["error"], "n_prompt_tokens": 200}}
+    script = Script([Reply(500, json.dumps(fits))])
+    with fake_openai(script) as url:
+        backend = OpenAICompatBackend(BackendOptions(base_url=url, retries=4))
+        model = backend.load(backend.resolve("all")[0], LoadOptions())
+        with pytest.raises(ContextOverflowError, match=r"exceed_context_size_error.*prompt 200 tokens"):
+            model.generate(MESSAGES, GREEDY)
+    assert _chat_requests(script) == 1
+
+
+def test_a_context_error_inside_a_200_stream_is_one_too() -> None:
+    script = Script([Reply(events=[{"choices": [{"index": 0, "delta": {"role": "assistant"}}]}, EXCEED])])
+    with fake_openai(script) as url:
+        backend = OpenAICompatBackend(BackendOptions(base_url=url, retries=4))
+        model = backend.load(backend.resolve("all")[0], LoadOptions())
+        with pytest.raises(GenerationError, match=r"exceed_context_size_error.*prompt 1407 tokens"):
+            model.generate(MESSAGES, GREEDY)
+    assert _chat_requests(script) == 1

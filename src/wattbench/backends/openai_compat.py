@@ -60,6 +60,7 @@ from wattbench.errors import (
     MissingExtraError,
     ModelNotFoundError,
     OutOfMemoryError,
+    WattbenchError,
 )
 from wattbench.ids import model_part
 from wattbench.reasoning import first_answer_chunk
@@ -110,6 +111,47 @@ def read_env_file(path: Path, name: str) -> str | None:
                 return value[1:-1]
             return value.split(" #", 1)[0].strip()
     return None
+
+
+def context_overflow(body: str) -> tuple[str, int | None, int | None] | None:
+    """(error kind, prompt tokens, context tokens) when an error body says the request does not
+    fit the context; None otherwise.
+
+    llama-server sends ``{"error": {"type": "exceed_context_size_error", "n_prompt_tokens": 1407,
+    "n_ctx": 256, ...}}`` with HTTP 500 (llama.cpp PR #15780), so the status cannot tell it from a
+    transient fault; vLLM and hosted APIs say it in the message (400).
+    """
+    try:
+        data = json.loads(body)
+    except ValueError:
+        data = None
+    error = data.get("error") if isinstance(data, dict) else None
+    if isinstance(error, dict):
+        kind = str(error.get("type") or error.get("code") or "")
+        prompt, n_ctx = error.get("n_prompt_tokens"), error.get("n_ctx")
+        if kind == "exceed_context_size_error" or (isinstance(prompt, int) and isinstance(n_ctx, int)):
+            return (kind or "context overflow", prompt if isinstance(prompt, int) else None,
+                    n_ctx if isinstance(n_ctx, int) else None)
+    if _CONTEXT.search(body):
+        return "context overflow", None, None
+    return None
+
+
+def overflow_error(where: str, body: str, detail: str) -> WattbenchError | None:
+    """The error for a body that says the request does not fit the context, else None: a
+    GenerationError when the prompt alone fills it (no smaller max_tokens can help, so the
+    request fails at once), else a ContextOverflowError (the runner halves max_tokens)."""
+    overflow = context_overflow(body)
+    if overflow is None:
+        return None
+    kind, prompt_tokens, n_ctx = overflow
+    counts = f" (prompt {prompt_tokens} tokens, context {n_ctx} tokens per slot)" if n_ctx else ""
+    if prompt_tokens is not None and n_ctx is not None and prompt_tokens >= n_ctx:
+        return GenerationError(
+            f"{where}: {kind}: the prompt alone does not fit the server's context{counts}; raise the "
+            "server's context size (llama-server: --ctx-size is shared by its --parallel slots)"
+        )
+    return ContextOverflowError(f"{where}: {kind}: the prompt does not fit{counts}: {detail}")
 
 
 class OpenAICompatBackend:
@@ -185,10 +227,11 @@ class OpenAICompatBackend:
                                   "key in the variable named by --wb-api-key-env or in the .env file")
         if _OOM.search(body):
             raise OutOfMemoryError(f"{where}: out of memory: {detail}")
+        overflow = overflow_error(where, body, detail)
+        if overflow is not None:  # never transient, whatever the status (llama-server sends 500)
+            raise overflow
         if status == 429 or status >= 500:
             raise Retryable(f"{where}: {detail}", retry_after_s(response.headers.get("retry-after")))
-        if _CONTEXT.search(body):
-            raise ContextOverflowError(f"{where}: the prompt does not fit: {detail}")
         raise GenerationError(f"{where}: {detail}")
 
     # -- Backend ---------------------------------------------------------------------------
@@ -420,6 +463,11 @@ def _parse_chunk(data: str) -> Mapping[str, Any]:
         message = str(chunk["error"])
         if _OOM.search(message):
             raise OutOfMemoryError(f"the server ran out of memory mid-stream: {message[:300]}")
+        # An error event after the 200 (oobabooga/textgen#7257): a context overflow is still one.
+        body = json.dumps({"error": chunk["error"]})
+        overflow = overflow_error("the server mid-stream", body, message[:300])
+        if overflow is not None:
+            raise overflow
         raise GenerationError(f"the server reported an error mid-stream: {message[:300]}")
     return chunk
 
