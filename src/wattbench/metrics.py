@@ -91,6 +91,8 @@ METRICS: Final[tuple[Metric, ...]] = (
     Metric("thinking_tokens", "tokens", "completion tokens spent thinking (in-process: the engine's tokens "
            "of the text before the answer; servers: streamed chunks, one per token); null where unknown"),
     Metric("answer_tokens", "tokens", "completion_tokens - thinking_tokens: the tokens of the answer"),
+    Metric("answer_missing_reason", "", "why the answer is empty although tokens were made: 'cut inside "
+           "its thinking' (finish_reason length before any answer token); quality is 0 for it"),
     Metric("finish_reason", "", "'stop' (end of generation token) or 'length' (max_tokens reached)"),
     # The engine's own counters, for cross-checking ours.
     Metric("engine_prompt_eval_s", "s", "llama.cpp's own prompt evaluation time (t_p_eval)"),

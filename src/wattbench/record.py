@@ -16,6 +16,7 @@ from wattbench.cases.kinds import primary_metric
 from wattbench.machine import fingerprint
 from wattbench.metrics import BY_KEY, unknown_keys
 from wattbench.pool import Resident
+from wattbench.reasoning import split_thinking
 
 
 def timing(generation: Generation) -> dict[str, float | int | str | None]:
@@ -45,7 +46,23 @@ def timing(generation: Generation) -> dict[str, float | int | str | None]:
         "thinking_tokens": g.thinking_tokens,
         "answer_tokens": None if g.thinking_tokens is None else max(0, n - g.thinking_tokens),
         "ttfat_s": None if g.first_answer_at is None else g.first_answer_at - g.requested_at,
+        **({"answer_missing_reason": CUT_IN_THINKING} if cut_in_thinking(g) else {}),
     }
+
+
+CUT_IN_THINKING = ("cut inside its thinking: the token limit (finish_reason length) came before any "
+                   "answer token; raise --wb-max-tokens")
+
+
+def cut_in_thinking(generation: Generation) -> bool:
+    """Whether the generation stopped at its token limit while still thinking: thinking, and no
+    answer (neither after a ``</think>`` nor apart from a server's reasoning stream). Its
+    tokens were made and are counted; its answer is "" and scores 0 for this reason."""
+    g = generation
+    if g.finish_reason != "length":
+        return False
+    thinking, answer = split_thinking(g.text)
+    return not answer and bool(thinking or g.thinking or g.thinking_tokens)
 
 
 def engine_figures(engine: Mapping[str, float | int]) -> dict[str, float | int | None]:
@@ -204,7 +221,10 @@ def figures_line(record: Mapping[str, Any]) -> str:
 
     metric = str(record.get("quality_metric") or "quality")
     method = record.get("energy_method") or "off"
+    cut = [r for r in record.get("per_run", [record]) if r.get("answer_missing_reason") == CUT_IN_THINKING]
     return (
         f"{show('decode_tokens_per_s', '.1f')} tok/s, TTFT {show('ttft_s', '.3f')} s, "
         f"{show('energy_j', '.2f')} J ({method}), {metric} {show(metric, '.3f')}"
+        + (f"; answer cut inside its thinking in {len(cut)} run{'s' if len(cut) != 1 else ''}: "
+           "raise --wb-max-tokens" if cut else "")
     )

@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import functools
 import itertools
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import pytest
 
+from wattbench import axes
 from wattbench.backends.engineprocess import ProcessBackend, crash_of
 from wattbench.backends.protocol import Backend, LoadOptions, ModelRef
 from wattbench.cases import Case, PromptGroup, user_chat
@@ -29,7 +31,7 @@ from wattbench.judging import JudgeOptions, JudgePhase
 from wattbench.machine import describe_machine
 from wattbench.pool import HeldModel, ModelPool, Resident
 from wattbench.reasoning import split_thinking
-from wattbench.record import failure, figures_line
+from wattbench.record import CUT_IN_THINKING, failure, figures_line
 from wattbench.resume import Resume
 from wattbench.rundir import RunDir
 from wattbench.runner import RunFailed, Runner, mark_errored
@@ -72,6 +74,7 @@ class WattbenchSession:
         )
         self.untimed: list[tuple[Any, list[float]]] = []  # (benchmark fixture, durations) under xdist
         self.case_lines: dict[str, str] = {}  # case id -> its figures, for -v
+        self.cut_in_thinking: Counter[str] = Counter()  # "model at config" -> answers cut so
 
     @functools.cached_property
     def machine(self) -> dict[str, Any]:
@@ -175,6 +178,9 @@ class WattbenchSession:
             self._fail(case, failed.run, failed.error)
         summary = self.runner.summary(done.records)
         self.case_lines[case.id] = figures_line(summary)
+        for record in done.records:
+            if record.get("answer_missing_reason") == CUT_IN_THINKING:
+                self.cut_in_thinking[f"{record['model']} at {axes.configuration(record)}"] += 1
         benchmark.extra_info.update(summary)
         if done.durations and self.settings.worker is not None:
             self.untimed.append((benchmark, done.durations))

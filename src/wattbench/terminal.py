@@ -33,6 +33,13 @@ def summary_lines(session: WattbenchSession) -> list[tuple[str, bool]]:
                 f"{idle.chunks_count} chunks, {idle.duration_s:.1f} s)", False,
             ))
     lines += [(f"WARNING: engine crash: {crash}", True) for crash in session.engine_crashes]
+    cut = session.cut_in_thinking
+    if cut:
+        where = ", ".join(f"{config}: {n}" for config, n in sorted(cut.items()))
+        lines.append((
+            f"WARNING: {sum(cut.values())} answers cut inside their thinking ({where}): the token limit "
+            "came before any answer token, so they score 0; raise --wb-max-tokens", True,
+        ))
     warning = energy.drift_warning()
     if warning:
         lines.append((f"WARNING: {warning}", True))
