@@ -42,7 +42,9 @@ def test_an_answer_cut_inside_its_thinking_is_told_from_the_others(made: Generat
     assert (timing(made).get("answer_missing_reason") == CUT_IN_THINKING) is cut
 
 
-def test_a_reasoning_only_stream_cut_by_the_limit_says_why_its_answer_is_empty(suite: pytest.Pytester) -> None:
+def test_a_reasoning_only_stream_cut_by_the_limit_says_why_its_answer_is_empty(
+    suite: pytest.Pytester,
+) -> None:
     run_dir = suite.path / "run"
     with fake_openai(Script([Reply(events=REASONING_ONLY)])) as url:
         result, _ = run_suite(
@@ -60,6 +62,7 @@ def test_a_reasoning_only_stream_cut_by_the_limit_says_why_its_answer_is_empty(s
         assert record["rouge_l"] == 0.0
     result.stdout.fnmatch_lines([
         "*answer cut inside its thinking in 1 run: raise --wb-max-tokens*",
-        "*2 answers cut inside their thinking (fake_model-1 at L0: 1, fake_model-1 at L1: 1)*raise --wb-max-tokens*",
+        "*2 answers cut inside their thinking (fake_model-1 at L0: 1, fake_model-1 at L1: 1)*"
+        "raise --wb-max-tokens*",
     ])
 
