@@ -32,9 +32,15 @@ def test_a_wrap_is_counted_once_from_the_range() -> None:
     assert counter_delta(100.0, 150.0, WRAP) == 50.0
 
 
-def test_a_counter_without_a_range_that_goes_down_was_reset() -> None:
-    # NVML's counter restarts from 0 when the driver reloads: count from the reset.
-    assert counter_delta(5_000.0, 12.0, None) == 12.0
+def test_a_counter_without_a_range_that_goes_down_adds_nothing_and_is_a_fault() -> None:
+    # Never a wrap, never a figure from the post-drop value (../shared/cases/counters.md).
+    with pytest.raises(ValueError, match="went down"):
+        counter_delta(5_000.0, 12.0, None)
+    acc = Accumulator("counter")
+    for t, value in enumerate([22_543_283.0, 22_543_408.0, 200.0, 325.0]):
+        acc.feed(float(t), value)
+    assert acc.joules == pytest.approx(250.0)  # the two true steps, nothing for the drop
+    assert acc.faults == 1 and acc.last_fault == "its counter dropped from 22543408.000 J to 200.000 J"
 
 
 def test_counter_updates_count_changes_only() -> None:

@@ -96,7 +96,8 @@ def energy_figures(
     read = [reading.updates[k] for k in meter.channels if k not in failed]
     figures["energy_updates_count"] = min(read) if read else None
     warnings = [
-        f"no figure for {key}: its reading failed in this window ({error})"
+        f"no figure for {key}: {error}" if error.startswith("its counter ")  # read, but not true
+        else f"no figure for {key}: its reading failed in this window ({error})"
         for key, error in sorted(failed.items())
     ]
     if idle is not None:

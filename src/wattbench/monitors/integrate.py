@@ -16,14 +16,14 @@ def counter_delta(before: float, after: float, wrap: float | None) -> float:
 
     A counter that wraps at ``wrap`` (RAPL's max_energy_range_uj) and reads lower than before
     went round once; reads must come often enough that it never goes round twice. A counter
-    without a wrap range that goes down was reset (driver reload): the increase since the
-    reset is ``after``.
+    without a wrap range never goes down: the caller must not call this when it did (see
+    Accumulator: such a drop makes the window's figure unknown).
     """
     if after >= before:
         return after - before
     if wrap is not None and wrap > 0:
         return (wrap - before) + after
-    return after
+    raise ValueError(f"a counter without a wrap range went down ({before} -> {after})")
 
 
 def trapezoid(samples: Sequence[tuple[float, float]]) -> float:
@@ -48,6 +48,8 @@ class Accumulator:
         self.wrap_j = wrap_j
         self.joules = 0.0
         self.updates = 0  # counter: how often its value changed; power: samples taken
+        self.faults = 0  # counter readings that cannot be true: a window holding one has no figure
+        self.last_fault = ""
         self._last: tuple[float, float] | None = None  # (time s, reading)
 
     def feed(self, t: float, value: float) -> None:
@@ -58,6 +60,13 @@ class Accumulator:
             self.updates += self.kind == "power"
             return
         if self.kind == "counter":
+            if value < last[1] and not self.wrap_j:
+                # Not a wrap (none is declared) and not to be trusted as a reset: Intel's counter
+                # fell from 22.5 MJ to 200 J on an idle GPU (intel/compute-runtime#938), amdsmi's
+                # runs backwards under concurrent reads (ROCm/amdsmi#115). Nothing is added.
+                self.faults += 1
+                self.last_fault = f"its counter dropped from {last[1]:.3f} J to {value:.3f} J"
+                return
             delta = counter_delta(last[1], value, self.wrap_j)
             self.joules += delta
             self.updates += delta != 0

@@ -29,6 +29,13 @@ from wattbench.monitors.integrate import Accumulator
 from wattbench.monitors.protocol import Channel, EnergySource
 
 CLOSE_GRACE_S = 5.0  # close() waits this long for the sampler's last poll, then leaves it
+CHECK_MIN_S = 1.0
+"""A window at least this long is checked against the source's power reading (see
+``counter_checks``): long against any counter's update interval (NVML 20-100 ms, RAPL 1 ms),
+so a counter that did not move, or moved far more than the power allows, is not chance."""
+STALL_MIN_W = 1.0  # a power reading above this says the device works: its counter must move
+BURST_FACTOR = 3.0  # a counter's mean power above this many times the highest power reading...
+BURST_SLACK_W = 5.0  # ...plus this, is a burst of updates held back, not energy of this window
 
 
 @dataclass(frozen=True)
@@ -47,6 +54,7 @@ class Window:
     samples: list[Sample] = field(default_factory=list)
     start_updates: dict[str, int] = field(default_factory=dict)
     start_failures: dict[str, int] = field(default_factory=dict)
+    start_faults: dict[str, int] = field(default_factory=dict)
 
     @property
     def start(self) -> float:
@@ -170,7 +178,10 @@ class Meter:
         with self._lock:
             failures = dict(self.failures)  # before the opening poll: its failures count
             sample = self._poll_locked()
-            window = Window([sample], {key: acc.updates for key, acc in self._acc.items()}, failures)
+            window = Window(
+                [sample], {key: acc.updates for key, acc in self._acc.items()}, failures,
+                {key: acc.faults for key, acc in self._acc.items()},
+            )
             self._windows.append(window)
         return window
 
@@ -189,14 +200,20 @@ class Meter:
                 for key, count in self.failures.items()
                 if count > window.start_failures.get(key, 0)
             }
+            for key, acc in self._acc.items():
+                if acc.faults > window.start_faults.get(key, 0):
+                    failed.setdefault(key, acc.last_fault)
         first = window.samples[0]
-        return WindowReading(
+        reading = WindowReading(
             duration_s=last.t - first.t,
             joules={key: last.joules[key] - first.joules[key] for key in self.channels},
             updates=updates,
             samples=tuple(window.samples),
             failed=failed,
         )
+        for key, fault in counter_checks(self.sources, reading).items():
+            reading.failed.setdefault(key, fault)
+        return reading
 
     def discard(self, window: Window) -> None:
         """Drop an open window without reading it (its case failed)."""
@@ -226,6 +243,46 @@ class Meter:
     def _close_sources(self) -> None:
         for source in self.sources:
             source.close()
+
+
+def counter_checks(sources: Sequence[EnergySource], reading: WindowReading) -> dict[str, str]:
+    """Counter channels whose figure this window cannot be true, with why: checked against the
+    source's own power reading (a source's ``power_gauge``: the gauge key of the power its
+    devices draw, in W), in windows of at least CHECK_MIN_S.
+
+    - *stalled*: the counter did not move while the power reading says the device works
+      (macOS froze its CPU energy channel under load: vladkens/macmon#76). Never 0 J measured,
+      and a longer window would not help.
+    - *burst*: the counter moved far more than the power allows, BURST_FACTOR x the highest
+      power reading plus BURST_SLACK_W (Apple M5's energy updates in bursts, one window reading
+      0 and the next double: lablup/all-smi#410).
+    """
+    if reading.duration_s < CHECK_MIN_S:
+        return {}
+    faults: dict[str, str] = {}
+    for source in sources:
+        gauge = getattr(source, "power_gauge", None)
+        powers = [s.gauges[gauge] for s in reading.samples if gauge and gauge in s.gauges]
+        counters = [f"{source.name}:{c.id}" for c in source.channels if c.kind == "counter"]
+        counters = [key for key in counters if key not in reading.failed]
+        if len(powers) < 3 or not counters:
+            continue
+        mean_w, top_w = sum(powers) / len(powers), max(powers)
+        joules = sum(reading.joules[key] for key in counters)
+        counter_w = joules / reading.duration_s
+        for key in counters:
+            if reading.updates[key] == 0 and mean_w >= STALL_MIN_W:
+                faults[key] = (
+                    f"its counter stalled: no change over {reading.duration_s:.2f} s while the "
+                    f"device's power reading averaged {mean_w:.1f} W (a stalled counter is not 0 J)"
+                )
+            elif counter_w > BURST_FACTOR * top_w + BURST_SLACK_W:
+                faults[key] = (
+                    f"its counter jumped: {joules:.1f} J over {reading.duration_s:.2f} s is "
+                    f"{counter_w:.0f} W, while the device's power reading never exceeded {top_w:.0f} W "
+                    "(updates held back and released in a burst)"
+                )
+    return faults
 
 
 def _joined(thread: threading.Thread, timeout_s: float) -> bool:

@@ -83,6 +83,7 @@ class NvmlSource:
 
     name = "nvml"
     resolution_s = RESOLUTION_S
+    power_gauge = "gpu_power_w"  # the selected GPUs' power draw, summed: checks their counters
 
     def __init__(
         self, nvml: Any, devices: Sequence[Device], notes: Sequence[str] = (),

@@ -62,6 +62,8 @@ class EnergySource(Protocol):
     description: str
     """One line for the run header, naming the devices and the accuracy."""
     channels: tuple[Channel, ...]
+    # Optional: ``power_gauge``, the key of a gauge in Poll.gauges holding the power (W) its
+    # devices draw now; the meter checks its counters against it (monitors.meter.counter_checks).
 
     def poll(self) -> Poll:
         """Read every channel and gauge now; a channel that cannot be read goes in Poll.errors
