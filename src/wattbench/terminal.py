@@ -37,7 +37,8 @@ def summary_lines(session: WattbenchSession) -> list[tuple[str, bool]]:
     if cut:
         where = ", ".join(f"{config}: {n}" for config, n in sorted(cut.items()))
         lines.append((
-            f"WARNING: {sum(cut.values())} answers cut inside their thinking ({where}): the token limit "
+            f"WARNING: {sum(cut.values())} answer{'s' if sum(cut.values()) != 1 else ''} cut inside "
+            f"{'their' if sum(cut.values()) != 1 else 'its'} thinking ({where}): the token limit "
             "came before any answer token, so they score 0; raise --wb-max-tokens", True,
         ))
     warning = energy.drift_warning()
