@@ -28,13 +28,17 @@ numbers = st.floats(min_value=0, max_value=1000, allow_nan=False)
 @given(st.lists(numbers, min_size=1, max_size=30))
 def test_the_confidence_interval_holds_the_mean(values: list[float]) -> None:
     s = summarise(values)
+    if len(values) == 1:
+        assert s.ci_low is None and s.ci_high is None
+        return
+    assert s.ci_low is not None and s.ci_high is not None
     assert s.ci_low - 1e-9 <= s.mean <= s.ci_high + 1e-9 and s.variance >= 0
     assert min(values) - 1e-9 <= s.ci_low and s.ci_high <= max(values) + 1e-9
 
 
-def test_one_run_has_a_zero_width_interval() -> None:
+def test_one_run_has_no_interval_never_a_zero_width_one() -> None:
     s = summarise([4.0])
-    assert (s.n, s.mean, s.variance, s.ci_low, s.ci_high) == (1, 4.0, 0.0, 4.0, 4.0)
+    assert (s.n, s.mean, s.variance, s.ci_low, s.ci_high) == (1, 4.0, 0.0, None, None)
 
 
 @given(st.lists(st.tuples(numbers, numbers), min_size=1, max_size=40))
@@ -110,6 +114,30 @@ def test_wb_report_writes_the_whole_report_at_the_end_of_a_real_run(
     )
     assert "8 records, 4 groups" in again.stdout
     assert len(data["benchmarks"]) == 4  # the growth checks measure nothing
+
+
+def test_a_one_run_study_shows_no_zero_width_interval_anywhere(
+    suite: pytest.Pytester, tiny_gguf: Path
+) -> None:
+    run_dir = suite.path / "run"
+    result, _ = run_suite(
+        suite, "--wb-model", str(tiny_gguf), "--wb-tasks", "qa,summary", "--wb-loads", "short",
+        "--wb-levels", "L0,L1", "--wb-runs", "1", "--wb-run-dir", str(run_dir), "--wb-report",
+    )
+    result.assert_outcomes(passed=2 + 4)
+    stats = list(csv.DictReader((run_dir / "stats.csv").open(encoding="utf-8")))
+    assert stats and all(s["runs"] == "1" for s in stats)
+    for s in stats:
+        assert s["latency_s_mean"] and s["latency_s_ci_low"] == s["latency_s_ci_high"] == ""
+    page = (run_dir / "report.html").read_text(encoding="utf-8")
+    assert "(n = 1, no interval)" in page
+    zero_width = re.findall(r"\[([-+0-9.e]+), \1\]", page)
+    assert zero_width == [], zero_width
+    book = openpyxl.load_workbook(run_dir / "report.xlsx", read_only=True)
+    for name in book.sheetnames:  # an interval column, where a sheet has one, is empty
+        header, *rows = list(book[name].iter_rows(values_only=True))
+        bounds = [i for i, k in enumerate(header) if isinstance(k, str) and "_ci_" in k]
+        assert [row[i] for row in rows for i in bounds if row[i] is not None] == [], name
 
 
 def test_pytest_benchmark_compare_still_reads_our_json(suite: pytest.Pytester, tiny_gguf: Path) -> None:

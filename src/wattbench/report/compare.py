@@ -228,9 +228,9 @@ def _aggregate_row(label: str, metric: str, pairs: list[tuple[list[float], list[
     pct: float | None
     if positive:  # relative: the geometric mean of the per-case ratios
         logs = [math.log(n / b) for b, n in zip(base_means, new_means)]
-        low, high = bootstrap_mean_ci(logs)
+        log_ci = bootstrap_mean_ci(logs)
         pct = (math.exp(statistics.fmean(logs)) - 1) * 100
-        ci = ((math.exp(low) - 1) * 100, (math.exp(high) - 1) * 100)
+        ci = None if log_ci is None else ((math.exp(log_ci[0]) - 1) * 100, (math.exp(log_ci[1]) - 1) * 100)
         change, differences = pct, logs
     else:
         differences = [n - b for b, n in zip(base_means, new_means)]

@@ -132,7 +132,8 @@ def _with_ci(row: dict[str, Any], name: str, digits: str = ".3g") -> str:
     if value is None:
         return "n/a"
     if low is None or high is None:
-        return f"{value:{digits}}"
+        runs = row.get("runs", row.get("runs_min"))
+        return f"{value:{digits}} (n = {runs}, no interval)" if runs == 1 else f"{value:{digits}}"
     return f"{value:{digits}} [{low:{digits}}, {high:{digits}}]"
 
 

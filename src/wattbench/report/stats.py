@@ -34,29 +34,39 @@ EXACT_ARRANGEMENTS = 20_000  # up to this many splits the Mann-Whitney p-value i
 
 @dataclass(frozen=True)
 class Summary:
-    """n values: their mean, sample variance (0 for one value) and 95% CI bounds."""
+    """n values: their mean, sample variance (0 for one value) and 95% CI bounds (None for one
+    value: one run gives no interval, and ``[x, x]`` would read as certainty)."""
 
     n: int
     mean: float
     variance: float
-    ci_low: float
-    ci_high: float
+    ci_low: float | None
+    ci_high: float | None
 
 
 def summarise(values: Sequence[float], seed: int = 0) -> Summary:
-    """The percentile bootstrap CI of the mean; one value gives a zero-width interval."""
+    """The percentile bootstrap CI of the mean; one value gives no interval (None bounds)."""
     return summarise_many([values], seed)[0]
 
 
 def summarise_many(series: Sequence[Sequence[float]], seed: int = 0) -> list[Summary]:
     """summarise() for each series, batched by length so 100,000 groups take seconds."""
     table = summary_table(series, seed)
-    return [Summary(int(n), mean, var, low, high) for n, mean, var, low, high in table.tolist()]
+    return [
+        Summary(int(n), mean, var, none_if_nan(low), none_if_nan(high))
+        for n, mean, var, low, high in table.tolist()
+    ]
+
+
+def none_if_nan(value: float) -> float | None:
+    """``value``, or None for the NaN that stands for "no interval" in a summary table."""
+    return None if value != value else value
 
 
 def summary_table(series: Sequence[Sequence[float]], seed: int = 0) -> np.ndarray:
     """summarise() for each series as one float array, a row (n, mean, variance, ci_low, ci_high)
-    per series: no Python object per figure, so 300,000 series cost 12 MB, not 50."""
+    per series: no Python object per figure, so 300,000 series cost 12 MB, not 50. A series of
+    one value has NaN bounds: no interval."""
     import numpy as np  # lazy: the report's run-files process (report/helper.py) needs none
 
     out = np.empty((len(series), 5))
@@ -86,8 +96,8 @@ def summary_table(series: Sequence[Sequence[float]], seed: int = 0) -> np.ndarra
                 rows = np.arange(len(chunk))
                 lows = ranked[rows, (cumulative > low_k).argmax(axis=1)]
                 highs = ranked[rows, (cumulative > high_k).argmax(axis=1)]
-            else:
-                lows = highs = means
+            else:  # one run: no interval at all, never a zero-width one
+                lows = highs = np.full(len(chunk), np.nan)
             out[chunk] = np.column_stack([np.full(len(chunk), n), means, variances, lows, highs])
     return out
 
@@ -205,7 +215,8 @@ def sign_flip_p(differences: Sequence[float], seed: int = 0) -> float:
     return (extreme + 1) / (total + 1)  # a sampled p-value counts the observed flip: never 0
 
 
-def bootstrap_mean_ci(values: Sequence[float], seed: int = 0) -> tuple[float, float]:
-    """95% percentile bootstrap CI of the mean of ``values`` (used over cases, not runs)."""
+def bootstrap_mean_ci(values: Sequence[float], seed: int = 0) -> tuple[float, float] | None:
+    """95% percentile bootstrap CI of the mean of ``values`` (used over cases, not runs); None
+    for fewer than two values."""
     s = summarise(values, seed)
-    return s.ci_low, s.ci_high
+    return None if s.ci_low is None or s.ci_high is None else (s.ci_low, s.ci_high)

@@ -215,6 +215,7 @@ def rated_groups(acc: Accumulator) -> list[dict[str, Any]]:
         block = table[at : at + sum(len(figures) for _key, figures in part)]
         at += len(block)
         runs, values = block[:, 0].tolist(), block[:, 1:].ravel().tolist()  # Python floats
+        values = [None if v != v else v for v in values]  # NaN: a one-run figure's absent interval
         i = 0
         for key, figures in part:
             first, rest = keys.get(figures) or keys.setdefault(figures, _statistic_keys(figures))
@@ -242,8 +243,9 @@ def rated_groups(acc: Accumulator) -> list[dict[str, Any]]:
         top, q, energy = best[row["task"]], row.get("quality_mean"), row.get("energy_j_mean")
         row["quality_norm"] = q / top if q is not None and top > 0 else None
         if row["quality_norm"] is not None:  # the same scale as the mean: divided by the task's best
-            row["quality_norm_ci_low"] = row["quality_ci_low"] / top
-            row["quality_norm_ci_high"] = row["quality_ci_high"] / top
+            low, high = row.get("quality_ci_low"), row.get("quality_ci_high")
+            row["quality_norm_ci_low"] = None if low is None else low / top
+            row["quality_norm_ci_high"] = None if high is None else high / top
         row["ratio_per_j"] = (
             row["quality_norm"] / energy if row["quality_norm"] is not None and energy else None
         )
