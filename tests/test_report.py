@@ -17,6 +17,7 @@ from studyrecords import record, write_run
 from test_plugin import records, run_suite
 
 from wattbench.report.build import write_report
+from wattbench.report.findings import best_per_task
 from wattbench.report.pareto import pareto_front
 from wattbench.report.quality import quality
 from wattbench.report.rating import stars
@@ -64,6 +65,9 @@ def test_the_pareto_front_of_a_known_set() -> None:
 @given(st.dictionaries(st.text(max_size=5), numbers, min_size=1, max_size=20))
 def test_stars_span_one_to_five(values: dict[str, float]) -> None:
     rated = stars(values)
+    if len(values) == 1:  # one configuration: nothing to compare, no stars
+        assert rated == {}
+        return
     assert set(rated) == set(values) and all(1 <= r <= 5 for r in rated.values())
     if len(set(values.values())) > 1:
         assert rated[max(values, key=values.__getitem__)] == 5
@@ -162,6 +166,19 @@ def _designed_study(tmp_path: Path) -> Path:
     ])
 
 
+def test_a_study_of_one_configuration_gives_no_stars_and_says_why(tmp_path: Path) -> None:
+    run = write_run(tmp_path / "run", [record("a", "qa", "short", "L0", r, rouge_l=0.161) for r in (0, 1, 2)])
+    written = write_report([run], tmp_path / "out")
+    ratings = list(csv.DictReader((tmp_path / "out" / "ratings.csv").open()))
+    assert ratings and all(r["stars"] == "" for r in ratings)
+    page = (tmp_path / "out" / "report.html").read_text(encoding="utf-8")
+    assert "One configuration: nothing to compare, so no stars." in page and "q 0.161" in page
+    assert written.study.records == 3
+    lines = best_per_task(written.study)
+    assert lines == [lines[0]] and "only rated configuration: a at L0 no stars (nothing to compare with)" \
+        in lines[0]
+
+
 def test_ratings_fronts_and_answers_follow_the_figures(tmp_path: Path) -> None:
     written = write_report([_designed_study(tmp_path)], tmp_path / "out")
     per_task = {(r["task"], r["system"], r["config"]): r for r in csv.DictReader((tmp_path / "out" /
@@ -175,7 +192,7 @@ def test_ratings_fronts_and_answers_follow_the_figures(tmp_path: Path) -> None:
     overall = {(s, c): r for (t, s, c), r in per_task.items() if t == "all"}
     assert int(overall["b", "L0"]["stars"]) == 5 and int(overall["a", "L1"]["stars"]) == 1
     answers = (tmp_path / "out" / "findings.md").read_text()
-    assert "- a: L0 (" in answers and "- b: L0 (5 stars" in answers
+    assert "- a: L0 (" in answers and "- b: L0 (5/5 stars relative to this study" in answers
     assert "qa: best ratio b at L0 (quality 0.500" in answers
     assert "best quality a at L1 (quality 0.600" in answers
     assert "a: L1 against L0: normalised quality +0.333" in answers

@@ -6,6 +6,7 @@ Each answer names its figures, so a reader can check it against ratings.csv.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -73,7 +74,7 @@ def best_level(study: Study) -> Finding:
     for system, rows in sorted(by_system.items()):
         best = max(rows, key=lambda r: r["ratio_share"])
         answers.append(
-            f"{system}: {best['config']} ({best['stars']} stars; "
+            f"{system}: {best['config']} ({_stars(best)}; "
             f"{_f(best['ratio_share'])} of each task's best "
             f"quality per joule on average, over {best['tasks_rated']} rated tasks)."
         )
@@ -131,6 +132,15 @@ def as_markdown(items: list[Finding]) -> str:
     )
 
 
+def _stars(row: Mapping[str, Any]) -> str:
+    """A row's stars in words: relative to this study, provisional where runs are few; "no
+    stars" where nothing was compared."""
+    if row.get("stars") is None:
+        return "no stars (nothing to compare with)"
+    said = f"{row['stars']}/5 stars relative to this study"
+    return said + (" (provisional: fewer than 3 runs)" if row.get("stars_provisional") else "")
+
+
 def best_per_task(study: Study) -> list[str]:
     """One line per task for the end of a run: the best (model, level) by quality per joule,
     with its stars ('?' marks stars resting on fewer than PROVISIONAL_RUNS runs)."""
@@ -141,10 +151,9 @@ def best_per_task(study: Study) -> list[str]:
             continue
         best = max(rated, key=lambda r: r["ratio_per_j"])
         # Plain ASCII: a terminal on a Windows code page cannot print star glyphs.
-        stars = "unrated" if best.get("stars") is None else f"{best['stars']}/5 stars"
-        stars += " (provisional: fewer than 3 runs)" if best.get("stars_provisional") else ""
+        word = "best" if len(rated) > 1 else "only rated configuration:"
         lines.append(
-            f"{task}: best {_label(best)} {stars} (quality {_f(best['quality'], 3)}, "
+            f"{task}: {word} {_label(best)} {_stars(best)} (quality {_f(best['quality'], 3)}, "
             f"{_f(best['energy_j'], 2)} J, {_f(best['ratio_per_j'] and best['ratio_per_j'] * 1000, 1)} "
             "quality per kJ)"
         )

@@ -118,13 +118,22 @@ def _stars(study: Study) -> str:
             r = per_task.get((o["system"], o["config"], task))
             mark = " ◆" if r is not None and r.get("pareto_energy") else ""
             tip = "" if r is None or r["ratio_per_j"] is None else f"{r['ratio_per_j']:.3g} quality/J"
+            q = None if r is None else r.get("quality")
+            absolute = "" if q is None else f" <small>q {q:.3g}</small>"
             cells.append(
                 _star_cell(None if r is None else r["stars"], r is not None and r["stars_provisional"], tip)
-                + mark
+                + mark + absolute
             )
         cells.append(_star_cell(o["stars"], o["stars_provisional"]))
         rows.append([escape(o["system"]), escape(o["config"]), *cells])
-    return _table(["model", "level", *study.tasks, "overall"], rows, raw=True)
+    note = (
+        "<p>Stars are relative to this study: they rank its configurations against each other and "
+        "say nothing on their own. q is the absolute quality, on the task's own metric's scale "
+        "(0-1 scores; chrF and judge grades on theirs)."
+        + (" One configuration: nothing to compare, so no stars." if len(study.overall) < 2 else "")
+        + "</p>"
+    )
+    return note + _table(["model", "level", *study.tasks, "overall"], rows, raw=True)
 
 
 def _with_ci(row: dict[str, Any], name: str, digits: str = ".3g") -> str:
@@ -249,7 +258,8 @@ def render(study: Study, items: Sequence[Finding], title: str, outcomes: Outcome
         f"<style>{STYLE}</style></head><body><h1>{escape(title)}</h1>{cautions}"
         f"<p>{study.records} run records in {len(study.groups)} groups: {len(study.tasks)} tasks, "
         f"levels {escape(', '.join(study.levels))}. Quality is each task's primary score divided by the best "
-        "group mean of that task; stars are equal bands over the observed range of quality per joule "
+        "group mean of that task; stars are relative, equal bands over the observed range of quality "
+        "per joule "
         "(per task, and overall as the mean share of each task's best). ◆ marks the Pareto front of "
         f"quality against energy within a task; ? marks provisional stars (fewer than {PROVISIONAL_RUNS} "
         "runs per case). Error bars and [brackets] are 95% CIs: bootstrap over each case's runs, "

@@ -2,7 +2,9 @@
 
 As AI Energy Score rates energy alone, in bands over the models it measured, wattbench rates
 the efficiency-quality ratio: the band of the best fifth of the observed range gets 5 stars.
-Ratings compare within one report only; they are not absolute.
+Ratings compare within one report only; they are not absolute, and every place that shows them
+says so ("relative to this study") beside the absolute quality on its own scale. A study of one
+configuration gets no stars: there is nothing to compare it with.
 
 A rating that rests on fewer than PROVISIONAL_RUNS runs of some case is marked provisional: with
 one or two runs a case's mean moves by more than the width of a band between two runs (its CI
@@ -19,8 +21,9 @@ PROVISIONAL_RUNS = 3  # stars resting on fewer runs per case are provisional
 
 
 def stars(values: Mapping[K, float]) -> dict[K, int]:
-    """label -> 1..5 stars by equal bands between the lowest and the highest value."""
-    if not values:
+    """label -> 1..5 stars by equal bands between the lowest and the highest value; none for
+    fewer than two labels (one configuration has nothing to be compared with)."""
+    if len(values) < 2:
         return {}
     low, high = min(values.values()), max(values.values())
     if high == low:
