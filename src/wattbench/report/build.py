@@ -21,7 +21,7 @@ from wattbench.errors import ReportInputError
 from wattbench.report.findings import as_markdown, findings
 from wattbench.report.helper import HelperLost, RunFilesHelper, worth_splitting
 from wattbench.report.human import HumanStudy, agreement_rows, study_of_runs, with_human
-from wattbench.report.page import render
+from wattbench.report.page import render, warnings
 from wattbench.report.runfiles import WORKBOOK, RunFiles, add_runs
 from wattbench.report.runs import Outcomes, check_source, read_runs, results_sizes
 from wattbench.report.study import Accumulator, Study, derived, rated_groups, study_of
@@ -172,7 +172,8 @@ def _write_study_files(written: Written, human: HumanStudy, names: list[str]) ->
         write_rows(out_dir / name, table, first)
     answers = findings(study)
     names.append("findings.md")
-    (out_dir / "findings.md").write_text(as_markdown(answers), encoding="utf-8")
+    cautions = warnings(study, written.outcomes)
+    (out_dir / "findings.md").write_text(as_markdown(answers, cautions), encoding="utf-8")
     names.append("report.html")
     (out_dir / "report.html").write_text(
         render(study, answers, f"wattbench report: {out_dir.name}", written.outcomes), encoding="utf-8"

@@ -6,7 +6,7 @@ Each answer names its figures, so a reader can check it against ratings.csv.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,7 +32,8 @@ def _times(new: float | None, old: float | None) -> str:
 
 
 def _label(row: dict[str, Any]) -> str:
-    return f"{row['system']} at {row['config']}"
+    contended = " (contended records only)" if row.get("contended_only") else ""
+    return f"{row['system']} at {row['config']}{contended}"
 
 
 def level_effect(study: Study) -> Finding:
@@ -74,7 +75,8 @@ def best_level(study: Study) -> Finding:
     for system, rows in sorted(by_system.items()):
         best = max(rows, key=lambda r: r["ratio_share"])
         answers.append(
-            f"{system}: {best['config']} ({_stars(best)}; "
+            f"{system}: {best['config']}{' (contended records only)' if best.get('contended_only') else ''} "
+            f"({_stars(best)}; "
             f"{_f(best['ratio_share'])} of each task's best "
             f"quality per joule on average, over {best['tasks_rated']} rated tasks)."
         )
@@ -125,9 +127,12 @@ def findings(study: Study) -> list[Finding]:
     return [level_effect(study), best_level(study), task_fit(study)]
 
 
-def as_markdown(items: list[Finding]) -> str:
-    """findings.md: a heading per question and a bullet per answer."""
-    return "\n".join(
+def as_markdown(items: list[Finding], cautions: Sequence[str] = ()) -> str:
+    """findings.md: the cautions a reader needs before any figure (the page's warnings), then a
+    heading per question and a bullet per answer."""
+    first = "".join(f"- {c}\n" for c in cautions)
+    first = f"## Before reading these figures\n\n{first}\n" if first else ""
+    return first + "\n".join(
         f"## {item.question}\n\n" + "\n".join(f"- {a}" for a in item.answers) + "\n" for item in items
     )
 

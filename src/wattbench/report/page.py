@@ -67,6 +67,19 @@ def warnings(study: Study, outcomes: Outcomes | None = None) -> list[str]:
             f"Partial run: {total - len(failed)} of {total} cases finished every run; "
             f"{len(failed)} failed: {named}{more}. Their figures are missing from every table and chart."
         )
+    contention = study.contention
+    if contention.records:
+        time_share = contention.latency_s / contention.total_latency_s if contention.total_latency_s else 0.0
+        joule_share = contention.energy_j / contention.total_energy_j if contention.total_energy_j else 0.0
+        found.append(
+            f"{contention.records} of {study.records} records were contended (other processes used the "
+            f"machine during their window), holding {time_share:.0%} of the time and {joule_share:.0%} of "
+            f"the joules. Every figure here uses the clean records of a configuration where it has "
+            f"them ({contention.excluded} contended records left out); "
+            + (f"{contention.only} group{' has' if contention.only == 1 else 's have'} only contended "
+               "records, marked (contended) wherever shown. " if contention.only else "")
+            + "Rerun on a quiet machine before trusting a comparison."
+        )
     if any(m.get("energy_method") == "estimated" for m in study.machines.values()):
         found.append("Energy here is an estimate (busy CPU time x TDP), not a measurement; rank with care.")
     machines = {tuple(str(m.get(k, "")) for k in HARDWARE) for m in study.machines.values()}
@@ -125,7 +138,7 @@ def _stars(study: Study) -> str:
                 + mark + absolute
             )
         cells.append(_star_cell(o["stars"], o["stars_provisional"]))
-        rows.append([escape(o["system"]), escape(o["config"]), *cells])
+        rows.append([escape(o["system"]), escape(o["config"]) + _contended(o), *cells])
     note = (
         "<p>Stars are relative to this study: they rank its configurations against each other and "
         "say nothing on their own. q is the absolute quality, on the task's own metric's scale "
@@ -134,6 +147,11 @@ def _stars(study: Study) -> str:
         + "</p>"
     )
     return note + _table(["model", "level", *study.tasks, "overall"], rows, raw=True)
+
+
+def _contended(row: dict[str, Any]) -> str:
+    """The mark of a configuration measured only while the machine was contended."""
+    return ' <span class="warn">(contended)</span>' if row.get("contended_only") else ""
 
 
 def _with_ci(row: dict[str, Any], name: str, digits: str = ".3g") -> str:
@@ -155,7 +173,7 @@ def _efficiency(study: Study) -> str:
     rows = [
         [
             o["system"],
-            o["config"],
+            o["config"] + (" (contended)" if o.get("contended_only") else ""),
             _with_ci(o, "decode_tokens_per_s"),
             _with_ci(o, "ttft_s"),
             _with_ci(o, "energy_per_token_j"),
@@ -182,7 +200,7 @@ def _pareto(study: Study) -> str:
             svg.Point(
                 r[cost],
                 r["quality_norm"],
-                f"{r['system']} {r['config']}",
+                f"{r['system']} {r['config']}" + (" (contended)" if r.get("contended_only") else ""),
                 r["system"],
                 r[flag],
                 tag=f"{r['system']} {r['config']}",

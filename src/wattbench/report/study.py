@@ -82,22 +82,58 @@ def derived(record: Mapping[str, Any]) -> dict[str, float | None]:
 
 
 @dataclass
+class Contention:
+    """How much of a study was measured while other processes competed for the machine
+    (records marked ``contended``), as the page's warnings state it."""
+
+    records: int = 0
+    latency_s: float = 0.0
+    energy_j: float = 0.0
+    total_latency_s: float = 0.0
+    total_energy_j: float = 0.0
+    excluded: int = 0  # contended records left out because their group has clean ones
+    only: int = 0  # groups that have only contended records (marked wherever they appear)
+
+    def add(self, record: Mapping[str, Any]) -> None:
+        """Count one record's time and joules, and whether it was contended."""
+        latency, energy = number(record.get("latency_s")) or 0.0, number(record.get("energy_j")) or 0.0
+        self.total_latency_s += latency
+        self.total_energy_j += energy
+        if record.get("contended"):
+            self.records += 1
+            self.latency_s += latency
+            self.energy_j += energy
+
+
+@dataclass
 class Accumulator:
-    """Collects the figures of streamed records per group: memory grows with groups, not records."""
+    """Collects the figures of streamed records per group: memory grows with groups, not records.
+
+    Contended records (other processes competed during their window) are kept apart: a group
+    with clean records is summarised from those alone, and a group with only contended ones
+    from them, marked ``contended_only`` (see resolve_contention). A shared machine can invert
+    a comparison; the conclusions follow the clean records."""
 
     # array("d") holds a float in 8 bytes where a list of floats takes 32: 100,000 records fit.
     values: dict[tuple[Any, ...], dict[str, array[float]]] = field(
         default_factory=lambda: defaultdict(lambda: defaultdict(lambda: array("d")))
     )
+    contended_values: dict[tuple[Any, ...], dict[str, array[float]]] = field(
+        default_factory=lambda: defaultdict(lambda: defaultdict(lambda: array("d")))
+    )
     machines: dict[str, dict[str, Any]] = field(default_factory=dict)
     scores: set[str] = field(default_factory=set)  # score keys some record carries
     records: int = 0
+    contention: Contention = field(default_factory=Contention)
+    contended_only: set[tuple[Any, ...]] = field(default_factory=set)
 
     def add(self, record: Mapping[str, Any], ratios: Mapping[str, float | None]) -> None:
         """Count one run record, with its derived() figures."""
         self.records += 1
         get = record.get
-        figures = self.values[tuple([str(get(k)) for k in GROUP])]
+        self.contention.add(record)
+        into = self.contended_values if get("contended") else self.values
+        figures = into[tuple([str(get(k)) for k in GROUP])]
         for name in FIGURES:  # in this order: it is stats.csv's column order
             value = ratios[name] if name in ratios else get(name)
             if value is None:
@@ -114,6 +150,18 @@ class Accumulator:
         if fp not in self.machines:
             self.machines[fp] = {k: record.get(k) for k in MACHINE if record.get(k) not in (None, "")}
 
+    def resolve_contention(self) -> None:
+        """Keep each group's clean figures; a group with none takes its contended ones and is
+        marked. Called once, before the groups are summarised."""
+        for key, figures in self.contended_values.items():
+            if key in self.values:
+                self.contention.excluded += max((len(v) for v in figures.values()), default=0)
+            else:
+                self.values[key] = figures
+                self.contended_only.add(key)
+        self.contention.only = len(self.contended_only)
+        self.contended_values.clear()
+
 
 @dataclass(frozen=True)
 class Study:
@@ -127,6 +175,7 @@ class Study:
     scores: set[str]
     tasks: list[str]
     levels: list[str]
+    contention: Contention = field(default_factory=Contention)
 
 
 def level_order(level: str) -> int:
@@ -204,6 +253,7 @@ def rated_groups(acc: Accumulator) -> list[dict[str, Any]]:
     Consumes ``acc``: its runs' figures are freed once summarised, before the group rows are
     made (at 100,000 records that lowers the report's peak memory by a quarter).
     """
+    acc.resolve_contention()
     layout = [(key, tuple(figures)) for key, figures in acc.values.items()]  # the table's row order
     table = summary_table([values for figures in acc.values.values() for values in figures.values()])
     acc.values.clear()
@@ -224,6 +274,7 @@ def rated_groups(acc: Accumulator) -> list[dict[str, Any]]:
             row.update(zip(first, values[4 * i : 4 * i + 4]))
             row["runs"] = int(max(runs[i : i + len(figures)]))  # the most values any figure had
             row.update(zip(rest, values[4 * i + 4 : 4 * (i + len(figures))]))
+            row["contended_only"] = key in acc.contended_only
             groups.append(row)
             i += len(figures)
     del layout, table
@@ -262,7 +313,9 @@ def study_of(groups: list[dict[str, Any]], acc: Accumulator) -> Study:
         row["stars_provisional"] = row.get("stars") is not None and runs < PROVISIONAL_RUNS
     tasks = sorted({row["task"] for row in groups})
     levels = sorted({row["level"] for row in groups}, key=level_order)
-    return Study(groups, configs, overall, acc.machines, acc.records, acc.scores, tasks, levels)
+    return Study(
+        groups, configs, overall, acc.machines, acc.records, acc.scores, tasks, levels, acc.contention
+    )
 
 
 _GROUPS_AT_ONCE = 2048  # groups whose statistics become Python floats together (bounds memory)
@@ -327,6 +380,7 @@ def _configs(groups: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 "ratio_per_j": q / energy if q is not None and energy else None,
                 "ratio_per_s": q / latency if q is not None and latency else None,
                 "runs_min": min(r["runs"] for r in group_rows),
+                "contended_only": any(r.get("contended_only") for r in group_rows),
             }
         )
         _with_cis(rows[-1], group_rows, _GROUP_CI_KEYS)
@@ -358,6 +412,7 @@ def _overall(configs: list[dict[str, Any]]) -> list[dict[str, Any]]:
             "ratio_share": _mean(r["ratio_share"] for r in task_rows),
             "tasks_rated": sum(r["ratio_share"] is not None for r in task_rows),
             "runs_min": min(r["runs_min"] for r in task_rows),
+            "contended_only": any(r.get("contended_only") for r in task_rows),
         }
         for (system, config), task_rows in members.items()
     ]

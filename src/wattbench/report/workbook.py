@@ -64,6 +64,7 @@ OVERALL = (
     "tasks_rated",
     "pareto_energy",
     "pareto_latency",
+    "contended_only",
 )
 PER_TASK = (
     "task",
@@ -81,6 +82,7 @@ PER_TASK = (
     "tokens_per_j",
     "pareto_energy",
     "pareto_latency",
+    "contended_only",
 )
 MATRICES = (
     ("Energy J", "energy_j_mean"),
@@ -200,6 +202,7 @@ def group_sheets(groups: Sequence[Mapping[str, Any]]) -> Sheets:
         "stars",
         "pareto_energy",
         "pareto_latency",
+        "contended_only",
     ]
     sheets = {}
     for name, key in MATRICES:
