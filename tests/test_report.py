@@ -8,6 +8,7 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import openpyxl
 import pytest
@@ -96,9 +97,16 @@ def test_wb_report_writes_the_whole_report_at_the_end_of_a_real_run(
     assert len(rows) == len(records(run_dir)) == 8
     assert all(0.0 <= float(r["quality"]) <= 1.0 and r["fingerprint"] == rows[0]["fingerprint"] for r in rows)
     stats = list(csv.DictReader((run_dir / "stats.csv").open()))
-    assert len(stats) == 4 and all(s["runs"] == "2" for s in stats)
+    # A group is summarised from its clean records where it has them: on a busy machine some of
+    # the two runs may be contended and left out (the page says how many).
+    by_case: dict[str, list[dict[str, Any]]] = {}
+    for r in records(run_dir):
+        by_case.setdefault(f"{r['task']}-{r['level']}", []).append(r)
+    expected = {k: len([r for r in rs if not r.get("contended")]) or len(rs) for k, rs in by_case.items()}
+    assert len(stats) == 4 and {f"{s['task']}-{s['level']}": int(s["runs"]) for s in stats} == expected
     for s in stats:
-        assert float(s["latency_s_ci_low"]) <= float(s["latency_s_mean"]) <= float(s["latency_s_ci_high"])
+        if s["runs"] == "2":  # one run has no interval
+            assert float(s["latency_s_ci_low"]) <= float(s["latency_s_mean"]) <= float(s["latency_s_ci_high"])
         assert float(s["tokens_per_j_mean"]) > 0
     texts = sorted(p.name for p in (run_dir / "texts" / "tiny" / "qa").iterdir())
     assert texts == ["short-L0-default-r0.txt", "short-L0-default-r1.txt", "short-L1-default-r0.txt",

@@ -11,8 +11,9 @@ from pathlib import Path
 
 from studyrecords import record, write_run
 
+from wattbench.floors import parse_floors
 from wattbench.report.build import write_report
-from wattbench.report.findings import best_per_task
+from wattbench.report.findings import best_per_task, cheapest_lines
 
 
 def _study(tmp_path: Path) -> Path:
@@ -49,3 +50,24 @@ def test_comparisons_follow_the_clean_records_and_the_page_says_how_much_was_con
     assert lines and "contended records only" not in lines[0]  # the best is a clean configuration
     stats = {r["level"]: r for r in csv.DictReader((tmp_path / "out" / "stats.csv").open(encoding="utf-8"))}
     assert stats["P"]["contended_only"] == "True" and stats["L2"]["contended_only"] == "False"
+
+
+def test_the_report_names_the_cheapest_configuration_at_the_quality_needed(tmp_path: Path) -> None:
+    records = []
+    for run in range(3):  # rouge_l: L0 0.30 (+-0.01), L1 0.50, L2 0.52; energy: L0 < L1 < L2
+        for level, q, joules in (("L0", 0.30, 100.0), ("L1", 0.50, 200.0), ("L2", 0.52, 400.0)):
+            records.append(record("a", "qa", "short", level, run, energy_j=joules + run,
+                                  latency_s=joules / 100, rouge_l=q + 0.01 * (run - 1)))
+    run_dir = write_run(tmp_path / "run", records)
+    floors = parse_floors("qa:rouge_l>=0.45, summary:rouge_l>=0.9, qa:rouge_l<=0.99")
+    written = write_report([run_dir], tmp_path / "out", quality_floors=floors)
+    assert written.floors == {"qa": 0.45}
+    findings = (tmp_path / "out" / "findings.md").read_text(encoding="utf-8")
+    assert "## What is the cheapest configuration at the quality I need?" in findings
+    assert "- qa: a at L1 is the cheapest at rouge_l >= 0.45: 201.00 J" in findings
+    page = (tmp_path / "out" / "report.html").read_text(encoding="utf-8")
+    assert "<h2>The quality I need</h2>" in page and "0.45 (yours)" in page
+    assert cheapest_lines(written.study, {"qa": 0.9}) == [
+        "qa: no configuration's rouge_l reaches 0.9 with 95% confidence (its lower CI bound; a "
+        "configuration of one run has no interval)."
+    ]

@@ -245,7 +245,8 @@ OPTIONS: tuple[Option, ...] = (
     Option("ollama-cold", on_off, "load the model afresh for every generation (keep_alive 0s), "
            "to measure cold starts: on/off (default: off)", "off"),
     Option("quality-floor", parse_floors, "floors a case must reach, else it fails after its record "
-           "is saved: [task:]metric>=value, comma list, repeatable, e.g. summary:rouge_l>=0.2",
+           "is saved: [task:]metric>=value, comma list, repeatable, e.g. summary:rouge_l>=0.2; the "
+           "report names per task the cheapest configuration that reaches its floor",
            many=True),
     Option("judge", judge_modes, "grade the answers with an LLM judge after the last case: off, or "
            "a list of single (MT-Bench 1-10), rubric (4 parts, 0-10), pairwise (default: off)", "off"),

@@ -336,7 +336,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     from wattbench.report.after_run import AfterRunOptions, after_run
 
     done = after_run(
-        AfterRunOptions(settings.run_dir, settings.report, settings.compare_base, settings.compare_gates),
+        AfterRunOptions(settings.run_dir, settings.report, settings.compare_base, settings.compare_gates,
+                        settings.quality_floors),
         settings.compare_untested,
     )
     state.after = done

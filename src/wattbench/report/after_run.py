@@ -11,9 +11,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from wattbench.errors import WattbenchError
+from wattbench.floors import Floor
 from wattbench.report.build import write_report
 from wattbench.report.compare import compare, comparison_lines, describe_failure, exit_code
-from wattbench.report.findings import best_per_task
+from wattbench.report.findings import best_per_task, cheapest_lines
 from wattbench.report.gates import EXIT_OK, UNTESTED_POLICIES, Gate
 from wattbench.report.runs import read_run
 from wattbench.results import RESULTS_FILE as RESULTS
@@ -27,6 +28,7 @@ class AfterRunOptions:
     report: bool = False
     compare_base: Path | None = None
     compare_gates: tuple[Gate, ...] = ()
+    quality_floors: tuple[Floor, ...] = ()  # --wb-quality-floor: the quality the reader needs
 
 
 @dataclass
@@ -54,13 +56,15 @@ def after_run(settings: AfterRunOptions, untested: str = "fail") -> AfterRun:
         return done
     if settings.report:
         try:
-            written = write_report([settings.run_dir], settings.run_dir)
+            written = write_report(
+                [settings.run_dir], settings.run_dir, quality_floors=settings.quality_floors
+            )
             done.lines.append(
                 f"report ({written.seconds:.2f} s): {settings.run_dir / 'report.html'}, "
                 f"{', '.join(f for f in written.files if f != 'report.html')}"
             )
             done.lines += written.notes
-            done.best = best_per_task(written.study)
+            done.best = best_per_task(written.study) + cheapest_lines(written.study, written.floors)
             done.report = settings.run_dir / "report.html"
         except (WattbenchError, OSError) as exc:
             done.lines.append(f"WARNING: the report could not be written: {exc}")

@@ -18,7 +18,8 @@ from pathlib import Path
 from threadpoolctl import threadpool_limits
 
 from wattbench.errors import ReportInputError
-from wattbench.report.findings import as_markdown, findings
+from wattbench.floors import Floor
+from wattbench.report.findings import as_markdown, findings, task_floors
 from wattbench.report.helper import HelperLost, RunFilesHelper, worth_splitting
 from wattbench.report.human import HumanStudy, agreement_rows, study_of_runs, with_human
 from wattbench.report.page import render, warnings
@@ -39,6 +40,7 @@ class Written:
     files: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    floors: dict[str, float] = field(default_factory=dict)  # task -> the quality the reader needs
 
 
 def write_report(
@@ -47,6 +49,7 @@ def write_report(
     texts: bool = True,
     primary: dict[str, str] | None = None,
     split: bool | None = None,
+    quality_floors: Sequence[Floor] = (),
 ) -> Written:
     """Write the report of ``sources`` (run folders or benchmark JSON files) into ``out_dir``.
 
@@ -64,11 +67,12 @@ def write_report(
     import numpy  # noqa: F401
 
     with threadpool_limits(limits=1, user_api="blas"):
-        return _write_report(sources, out_dir, texts, primary, split)
+        return _write_report(sources, out_dir, texts, primary, split, quality_floors)
 
 
 def _write_report(
-    sources: Sequence[Path], out_dir: Path, texts: bool, primary: dict[str, str] | None, split: bool | None
+    sources: Sequence[Path], out_dir: Path, texts: bool, primary: dict[str, str] | None, split: bool | None,
+    quality_floors: Sequence[Floor] = (),
 ) -> Written:
     start = time.perf_counter()
     for source in sources:
@@ -111,7 +115,7 @@ def _write_report(
         del acc, groups  # summarised: free the runs' figures before the page and the CSVs
         sheets.append(study_sheets(study))
         files.add_sheets(sheets[-1])
-        written = Written(out_dir, study, outcomes)
+        written = Written(out_dir, study, outcomes, floors=task_floors(study, quality_floors))
         if isinstance(files, RunFilesHelper):
             files.raise_if_failed()
         _write_study_files(written, human, study_files)
@@ -170,11 +174,12 @@ def _write_study_files(written: Written, human: HumanStudy, names: list[str]) ->
     for name, (table, first) in rows.items():
         names.append(name)
         write_rows(out_dir / name, table, first)
-    answers = findings(study)
+    answers = findings(study, written.floors)
     names.append("findings.md")
     cautions = warnings(study, written.outcomes)
     (out_dir / "findings.md").write_text(as_markdown(answers, cautions), encoding="utf-8")
     names.append("report.html")
     (out_dir / "report.html").write_text(
-        render(study, answers, f"wattbench report: {out_dir.name}", written.outcomes), encoding="utf-8"
+        render(study, answers, f"wattbench report: {out_dir.name}", written.outcomes, written.floors),
+        encoding="utf-8",
     )

@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from wattbench.errors import ConfigError, MissingExtraError, ReportInputError
+from wattbench.floors import parse_floors
 from wattbench.report.build import write_report
 from wattbench.report.cells import csv_cell
 from wattbench.report.compare import DEFAULT_METRICS, compare, comparison_lines, exit_code
@@ -39,6 +40,10 @@ def _parser() -> argparse.ArgumentParser:
         "--out", type=Path, help="report folder (default: the run folder, for one run folder)"
     )
     report.add_argument("--no-texts", action="store_true", help="do not write every answer to texts/")
+    report.add_argument(
+        "--quality-floor", type=parse_floors, default=(), metavar="[TASK:]METRIC>=VALUE,...",
+        help="the quality you need: the report names per task the cheapest configuration that reaches it",
+    )
     report.add_argument(
         "--primary", default="", metavar="[TASK=]human_DIM,...",
         help="make a human score (wattbench rate) the quality of every task, or of the tasks named",
@@ -116,7 +121,8 @@ def _report(args: argparse.Namespace) -> int:
         out = args.runs[0]
     from wattbench.report.human import parse_primary
 
-    written = write_report(args.runs, out, texts=not args.no_texts, primary=parse_primary(args.primary))
+    written = write_report(args.runs, out, texts=not args.no_texts, primary=parse_primary(args.primary),
+                           quality_floors=args.quality_floor)
     print(
         f"{written.study.records} records, {len(written.study.groups)} groups in {written.seconds:.2f} s -> "
         f"{out}/ ({', '.join(written.files)})"

@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from wattbench.floors import Floor
 from wattbench.report.study import Study
 
 BASE_LEVEL = "L0"
@@ -122,9 +123,63 @@ def task_fit(study: Study) -> Finding:
     return Finding("Which model suits which task?", answers or ["No tasks."])
 
 
-def findings(study: Study) -> list[Finding]:
-    """The study's answers, in the order a reader asks."""
-    return [level_effect(study), best_level(study), task_fit(study)]
+def findings(study: Study, floors: Mapping[str, float] | None = None) -> list[Finding]:
+    """The study's answers, in the order a reader asks; with floors (task -> the quality needed),
+    the cheapest configuration that reaches each first: the question people bring."""
+    first = [cheapest_finding(study, floors)] if floors else []
+    return [*first, level_effect(study), best_level(study), task_fit(study)]
+
+
+def task_floors(study: Study, floors: Sequence[Floor]) -> dict[str, float]:
+    """task -> the quality it needs: the highest lower-bound floor (``>=`` or ``>``) of
+    --wb-quality-floor that applies to the task and names its quality metric."""
+    out: dict[str, float] = {}
+    for task in study.tasks:
+        metric = study.metrics.get(task)
+        for floor in floors:
+            if floor.op in (">=", ">") and floor.task in (None, task) and floor.metric == metric:
+                out[task] = max(out.get(task, floor.value), floor.value)
+    return out
+
+
+def cheapest_at(study: Study, floor: float) -> dict[str, dict[str, Any] | None]:
+    """task -> the cheapest configuration (least J per case, then least time) whose quality's
+    lower 95% CI bound reaches ``floor``, on the task's own scale; None where none does. A
+    configuration without an interval (one run) cannot show that it reaches a floor."""
+    out: dict[str, dict[str, Any] | None] = {}
+    for task in study.tasks:
+        reaching = [
+            r for r in study.configs
+            if r["task"] == task and r.get("quality_ci_low") is not None and r["quality_ci_low"] >= floor
+            and r.get("energy_j") is not None
+        ]
+        out[task] = min(reaching, key=lambda r: (r["energy_j"], r.get("latency_s") or 0.0), default=None)
+    return out
+
+
+def cheapest_finding(study: Study, floors: Mapping[str, float]) -> Finding:
+    """One sentence per task with a floor: the cheapest configuration that reaches it."""
+    answers = []
+    for task, floor in floors.items():
+        row = cheapest_at(study, floor).get(task)
+        metric = study.metrics.get(task, "quality")
+        if row is None:
+            answers.append(
+                f"{task}: no configuration's {metric} reaches {floor:g} with 95% confidence "
+                "(its lower CI bound; a configuration of one run has no interval)."
+            )
+            continue
+        answers.append(
+            f"{task}: {_label(row)} is the cheapest at {metric} >= {floor:g}: {_f(row['energy_j'], 2)} J "
+            f"and {_f(row['latency_s'], 2)} s per case, {metric} {_f(row['quality'], 3)} "
+            f"(lower 95% CI bound {_f(row['quality_ci_low'], 3)})."
+        )
+    return Finding("What is the cheapest configuration at the quality I need?", answers or ["No tasks."])
+
+
+def cheapest_lines(study: Study, floors: Mapping[str, float]) -> list[str]:
+    """The terminal summary's lines for --wb-quality-floor (none without one)."""
+    return cheapest_finding(study, floors).answers if floors else []
 
 
 def as_markdown(items: list[Finding], cautions: Sequence[str] = ()) -> str:

@@ -11,13 +11,13 @@ through ``html.escape``, so the page renders it as text and never as markup.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from html import escape
 from typing import Any
 
 from wattbench.machine import HARDWARE
 from wattbench.report import svg
-from wattbench.report.findings import Finding
+from wattbench.report.findings import Finding, cheapest_at
 from wattbench.report.rating import PROVISIONAL_RUNS
 from wattbench.report.runs import Outcomes
 from wattbench.report.study import Study
@@ -94,7 +94,7 @@ def warnings(study: Study, outcomes: Outcomes | None = None) -> list[str]:
         found.append(
             f"Some cases ran {fewest} time(s): stars resting on fewer than {PROVISIONAL_RUNS} runs per case "
             "are provisional (marked ?)"
-            + (", and a CI from one run has zero width" if fewest == 1 else "")
+            + (", and a figure from one run has no interval" if fewest == 1 else "")
             + f". Rerun with --wb-runs {PROVISIONAL_RUNS} or more before ranking."
         )
     return found
@@ -264,8 +264,53 @@ def _heatmap(study: Study) -> str:
     return svg.heatmap("Quality per joule, as a share of each task's best", rows, study.tasks, cells)
 
 
-def render(study: Study, items: Sequence[Finding], title: str, outcomes: Outcomes | None = None) -> str:
-    """The whole page; ``outcomes`` (the failed runs) makes a partial run say so at the top."""
+FLOOR_SHARES = (0.5, 0.75, 0.9)  # without --wb-quality-floor: floors at these shares of a task's best
+
+
+def _quality_needed(study: Study, floors: Mapping[str, float]) -> str:
+    """Per task and floor, the cheapest configuration whose quality's lower 95% CI bound reaches
+    the floor: the task's floor from --wb-quality-floor, and floors at FLOOR_SHARES of the
+    task's best mean quality, each on the task's own scale."""
+    best: dict[str, float] = defaultdict(float)
+    for r in study.configs:
+        if r.get("quality") is not None:
+            best[r["task"]] = max(best[r["task"]], r["quality"])
+    rows = []
+    for task in study.tasks:
+        floor = floors.get(task)
+        values = ([floor] if floor is not None else []) + [share * best[task] for share in FLOOR_SHARES
+                                                          if best[task] > 0]
+        for value in values:
+            row = cheapest_at(study, value).get(task)
+            given = " (yours)" if floor is not None and value == floor else ""
+            if row is None:
+                rows.append([task, f"{value:.3g}{given}", "none reaches it with 95% confidence", "", "", ""])
+                continue
+            rows.append([
+                task, f"{value:.3g}{given}",
+                f"{row['system']} {row['config']}" + (" (contended)" if row.get("contended_only") else ""),
+                f"{row['energy_j']:.3g}",
+                "n/a" if row.get("latency_s") is None else f"{row['latency_s']:.3g}",
+                _with_ci(row, "quality"),
+            ])
+    intro = (
+        "<p>The cheapest configuration (least energy per case, then least time) whose quality's lower "
+        "95% bound reaches each floor, on the task's own scale. "
+        + ("Yours come from --wb-quality-floor; the others are" if floors else
+           "Give your own with --wb-quality-floor (e.g. summary:rouge_l>=0.2); these floors are")
+        + f" {', '.join(f'{s:.0%}' for s in FLOOR_SHARES)} of the task's best mean quality. A "
+        "configuration of one run has no interval, so it cannot show that it reaches a floor.</p>"
+    )
+    return intro + _table(["task", "quality floor", "cheapest configuration", "J per case", "s per case",
+                           "quality [95% CI]"], rows)
+
+
+def render(
+    study: Study, items: Sequence[Finding], title: str, outcomes: Outcomes | None = None,
+    floors: Mapping[str, float] | None = None,
+) -> str:
+    """The whole page; ``outcomes`` (the failed runs) makes a partial run say so at the top;
+    ``floors`` (task -> quality) are the reader's "quality I need" (--wb-quality-floor)."""
     answers = "".join(
         f"<h3>{escape(f.question)}</h3><ul>" + "".join(f"<li>{escape(a)}</li>" for a in f.answers) + "</ul>"
         for f in items
@@ -283,6 +328,7 @@ def render(study: Study, items: Sequence[Finding], title: str, outcomes: Outcome
         "runs per case). Error bars and [brackets] are 95% CIs: bootstrap over each case's runs, "
         "combined over loads and tasks in quadrature.</p>"
         f"<h2>Answers</h2>{answers}"
+        f'<h2>The quality I need</h2><div class="wide">{_quality_needed(study, floors or {})}</div>'
         f"<h2>Ratings</h2>{_stars(study)}"
         f'<h2>Efficiency</h2><div class="wide">{_efficiency(study)}</div>'
         f'<h2>Pareto fronts</h2><div class="charts">{_pareto(study)}</div>'

@@ -34,7 +34,7 @@ from wattbench.cases.levels import LEVELS
 from wattbench.machine import FIELDS as FINGERPRINT_FIELDS
 from wattbench.machine import HARDWARE
 from wattbench.report.pareto import pareto_front
-from wattbench.report.quality import number, quality
+from wattbench.report.quality import number, primary_key, quality
 from wattbench.report.rating import PROVISIONAL_RUNS, stars
 from wattbench.report.stats import summary_table
 from wattbench.report.tables import SCORES
@@ -126,12 +126,16 @@ class Accumulator:
     records: int = 0
     contention: Contention = field(default_factory=Contention)
     contended_only: set[tuple[Any, ...]] = field(default_factory=set)
+    metrics: dict[str, str] = field(default_factory=dict)  # task -> its quality metric (the first seen)
 
     def add(self, record: Mapping[str, Any], ratios: Mapping[str, float | None]) -> None:
         """Count one run record, with its derived() figures."""
         self.records += 1
         get = record.get
         self.contention.add(record)
+        task = str(get("task"))
+        if task not in self.metrics:
+            self.metrics[task] = primary_key(record)
         into = self.contended_values if get("contended") else self.values
         figures = into[tuple([str(get(k)) for k in GROUP])]
         for name in FIGURES:  # in this order: it is stats.csv's column order
@@ -176,6 +180,7 @@ class Study:
     tasks: list[str]
     levels: list[str]
     contention: Contention = field(default_factory=Contention)
+    metrics: dict[str, str] = field(default_factory=dict)  # task -> its quality metric
 
 
 def level_order(level: str) -> int:
@@ -190,6 +195,7 @@ def _mean(values: Iterable[float | None]) -> float | None:
 
 CI_FIGURES = (  # figures whose CI a configuration carries: the charts' and efficiency table's
     "quality_norm",
+    "quality",  # absolute, on the task's own scale: "the quality I need" (findings.cheapest_at)
     "energy_j",
     "latency_s",
     "decode_tokens_per_s",
@@ -314,7 +320,8 @@ def study_of(groups: list[dict[str, Any]], acc: Accumulator) -> Study:
     tasks = sorted({row["task"] for row in groups})
     levels = sorted({row["level"] for row in groups}, key=level_order)
     return Study(
-        groups, configs, overall, acc.machines, acc.records, acc.scores, tasks, levels, acc.contention
+        groups, configs, overall, acc.machines, acc.records, acc.scores, tasks, levels, acc.contention,
+        acc.metrics,
     )
 
 
