@@ -287,3 +287,24 @@ def test_unknown_task_is_a_usage_error(suite: pytest.Pytester, tiny_gguf: Path) 
         ["*unknown task 'poetry'*tasks in*code, creative, extraction, humanities, math, qa, reasoning, "
          "roleplay, stem, summary*"]
     )
+
+
+def test_a_case_skipped_for_another_reason_is_not_counted_as_already_measured(
+    suite: pytest.Pytester, tiny_gguf: Path
+) -> None:
+    suite.makeconftest(
+        """
+        import pytest
+
+        def pytest_runtest_setup(item):
+            if item.nodeid.endswith("-L1]"):
+                pytest.skip("its check failed here")
+        """
+    )
+    result, _ = run_suite(suite, "--wb-model", str(tiny_gguf), "--wb-tasks", "qa", "--wb-loads", "short",
+                          "--wb-levels", "L0,L1", "--wb-run-dir", str(suite.path / "run"))
+    result.assert_outcomes(passed=2, skipped=1)
+    result.stdout.fnmatch_lines([
+        "items: 2 passed, 0 failed (their records say why), 0 skipped (already measured in the run folder), "
+        "1 skipped for another reason (e.g. its check failed here)"
+    ])

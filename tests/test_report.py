@@ -235,7 +235,18 @@ def test_a_report_of_nothing_measured_says_so_rather_than_rating(tmp_path: Path)
     run = write_run(tmp_path / "run", [record(level=lv, rouge_l=0.0) for lv in ("L0", "L1")])
     write_report([run], tmp_path / "out")
     answers = (tmp_path / "out" / "findings.md").read_text()
-    assert "qa: no configuration scored above 0, so none is rated." in answers
+    assert "qa: no configuration scored above 0 (2 scored 0), so none is rated." in answers
+
+
+def test_untested_code_is_said_untested_never_0(tmp_path: Path) -> None:
+    untested = [record(task="code", level=lv, rouge_l=None, code_tests_passed=None) for lv in ("L0", "L1")]
+    failed = [record(task="code", level="L2", rouge_l=None, code_tests_passed=0.0)]
+    write_report([write_run(tmp_path / "a", untested)], tmp_path / "only")
+    answers = (tmp_path / "only" / "findings.md").read_text()
+    assert "code: no configuration has a quality score: untested, not 0" in answers
+    write_report([write_run(tmp_path / "b", untested + failed)], tmp_path / "mixed")
+    answers = (tmp_path / "mixed" / "findings.md").read_text()
+    assert "code: no configuration scored above 0 (1 scored 0; 2 untested, with no score: not 0)" in answers
 
 
 def test_report_on_a_folder_without_results_says_so(tmp_path: Path) -> None:

@@ -427,12 +427,25 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         lines = []
     if not lines and state.after is None:
         return
-    counts = {
-        outcome: sum("wattbench" in r.keywords for r in terminalreporter.stats.get(outcome, ())
-                     if getattr(r, "when", "call") in ("call", "setup"))
+    ours = {
+        outcome: [r for r in terminalreporter.stats.get(outcome, ())
+                  if "wattbench" in r.keywords and getattr(r, "when", "call") in ("call", "setup")]
         for outcome in ("passed", "failed", "skipped")
     }
-    write_summary(terminalreporter, lines, counts, state.after)
+    counts = {outcome: len(reports) for outcome, reports in ours.items()}
+    # A case skipped because the run folder holds it is not one skipped for another reason (a
+    # failed check, a missing piece): the summary counts them apart.
+    measured = [r for r in ours["skipped"] if _skip_reason(r).startswith("already measured")]
+    counts["skipped"], counts["resumed"] = counts["skipped"] - len(measured), len(measured)
+    other = next((_skip_reason(r) for r in ours["skipped"] if r not in measured), "")
+    write_summary(terminalreporter, lines, counts, state.after, other)
+
+
+def _skip_reason(report: Any) -> str:
+    """A skipped test report's reason (pytest keeps it as (file, line, 'Skipped: reason'))."""
+    longrepr = getattr(report, "longrepr", None)
+    reason = str(longrepr[2]) if isinstance(longrepr, tuple) and len(longrepr) == 3 else str(longrepr or "")
+    return reason.removeprefix("Skipped: ")
 
 
 THREADS_GRACE_S = 2.0  # how long the end of the run waits for wattbench's threads to finish

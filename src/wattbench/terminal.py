@@ -74,16 +74,21 @@ def workers_lines(workers: list[dict[str, Any]]) -> list[tuple[str, bool]]:
 
 
 def write_summary(
-    reporter: Any, lines: list[tuple[str, bool]], counts: dict[str, int], done: AfterRun | None
+    reporter: Any, lines: list[tuple[str, bool]], counts: dict[str, int], done: AfterRun | None,
+    skip_reason: str = "",
 ) -> None:
-    """The wattbench part of the terminal summary; the run's answer comes last."""
+    """The wattbench part of the terminal summary; the run's answer comes last. ``counts``:
+    passed, failed, resumed (skipped: already measured in the run folder) and skipped (for
+    another reason, the first of which is ``skip_reason``)."""
     write = reporter.write_line
     reporter.write_sep("-", "wattbench")
     for line, warning in lines:
         write(line, yellow=warning, bold=warning)
     if any(counts.values()):
+        other = counts.get("skipped", 0)
         write(f"items: {counts['passed']} passed, {counts['failed']} failed (their records say why), "
-              f"{counts['skipped']} skipped (already measured in the run folder)")
+              f"{counts.get('resumed', 0)} skipped (already measured in the run folder)"
+              + (f", {other} skipped for another reason (e.g. {skip_reason})" if other else ""))
     if done is None:
         return
     for line in done.lines:

@@ -97,10 +97,15 @@ def rated_per_task(study: Study) -> list[tuple[str, list[dict[str, Any]]]]:
 
 
 def _why_unrated(study: Study, task: str) -> str:
-    """Why no configuration of ``task`` is rated: each scored 0, or none has a score at all."""
-    if all(row.get("quality") is None for row in study.configs if row["task"] == task):
-        return "no configuration has a quality score (e.g. code whose tests did not run)"
-    return "no configuration scored above 0"
+    """Why no configuration of ``task`` is rated: each scored 0, or some or all are untested
+    (no score at all, e.g. code whose tests did not run): untested is never said as 0."""
+    rows = [row for row in study.configs if row["task"] == task]
+    untested = sum(row.get("quality") is None for row in rows)
+    if untested == len(rows):
+        return "no configuration has a quality score: untested, not 0 (e.g. code whose tests did not run)"
+    scored = len(rows) - untested
+    return (f"no configuration scored above 0 ({scored} scored 0" +
+            (f"; {untested} untested, with no score: not 0)" if untested else ")"))
 
 
 def task_fit(study: Study) -> Finding:
