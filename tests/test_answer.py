@@ -20,7 +20,7 @@ from wattbench.cases.prompttable import load_prompt_table
 from wattbench.cases.tasks import parse_task
 from wattbench.errors import CaseFileError, ConfigError
 from wattbench.scorers import Scorers
-from wattbench.scorers.answer import NORMALIZER, TOO_LONG, AnswerScorer, names, normalize
+from wattbench.scorers.answer import EMPTY, NORMALIZER, TOO_LONG, AnswerScorer, names, normalize
 from wattbench.scorers.tokens import CHARACTER, scheme
 
 MODEL = ModelRef("m", "m")
@@ -64,8 +64,48 @@ def test_the_final_line_names_the_reference(reference: str, answer: str, right: 
     assert correct(reference, answer) == right
 
 
+# Found trying the scorer as a user would: each row a kind of input that scored wrong.
+@pytest.mark.parametrize(
+    ("reference", "answer", "right"),
+    [
+        # A multiple-choice letter is not an article.
+        ("A", "Answer: A", 1.0), ("(A)", "Answer: (a)", 1.0), ("A", "Answer: B", 0.0),
+        # Signs, fractions, ranges and powers are part of a number.
+        ("-3", "Answer: 3", 0.0), ("3", "Answer: -3", 0.0), ("3", "Answer: \u22123", 0.0),
+        ("-3", "Answer: -3", 1.0), ("5", "Answer: 5/6", 0.0), ("5", "Answer: 1/5", 0.0),
+        ("5", "Answer: 5-6", 0.0), ("10", "Answer: 10^6", 0.0),
+        # A number is found by value.
+        ("4", "Answer: 4.0", 1.0), ("1000", "Answer: 1,000", 1.0), ("1,000", "Answer: 1000", 1.0),
+        ("0.5", "Answer: .5", 1.0),
+        # A numeral written in characters is not inside a longer one.
+        ("二", "答案：二十", 0.0), ("二十", "答案：二十", 1.0), ("일", "정답: 십일", 0.0),
+        # Labels in the languages users write, anywhere in the line; the last one wins.
+        ("北京", "答案：上海\n北京", 0.0), ("Paris", "Réponse : Londres\nParis", 0.0),
+        ("Paris", "The final answer: London.\nParis was considered.", 0.0),
+        ("서울", "정답: 서울\n감사합니다", 1.0),
+        # Invisible characters do not hide a right answer.
+        ("Paris", "Answer: Par\u200bis", 1.0), ("北京", "答案：北\u200b京", 1.0),
+        ("Paris", "Answer: Paris\ufe0f", 1.0), ("Paris", "Answer: P\u00adaris", 1.0),
+        # Accents, harakat, tatweel, dotted capitals; spaces inside CJK; hyphens between letters.
+        ("İstanbul", "Answer: Istanbul", 1.0), ("Αθήνα", "Answer: ΑΘΗΝΑ", 1.0), ("Ёж", "Answer: Еж", 1.0),
+        ("القاهرة", "Answer: القاهرةُ", 1.0), ("القاهرة", "Answer: القــاهرة", 1.0),
+        ("北京", "答案：北 京", 1.0), ("New York", "Answer: new-york", 1.0),
+        # Names that differ only in a symbol are different names.
+        ("C", "Answer: C++", 0.0), ("C", "Answer: C#", 0.0), ("C#", "Answer: C", 0.0),
+        ("Paris", "Answer: Paris's", 0.0),
+    ],
+)
+def test_the_kinds_of_input_that_scored_wrong(reference: str, answer: str, right: float) -> None:
+    assert correct(reference, answer) == right
+
+
+def test_a_reference_with_no_answer_text_is_said_never_scored_0() -> None:
+    figures = AnswerScorer().score(case("。"), "。")
+    assert figures["answer_correct"] is None and figures["answer_skipped_reason"] == EMPTY
+
+
 def test_the_rule_set_is_named_in_the_record() -> None:
-    assert AnswerScorer().score(case("北京"), "北京")["answer_normalizer"] == NORMALIZER == "squad_nfkc_v1"
+    assert AnswerScorer().score(case("北京"), "北京")["answer_normalizer"] == NORMALIZER == "squad_nfkc_v2"
 
 
 def test_normalisation_follows_squad_and_keeps_numbers_whole() -> None:

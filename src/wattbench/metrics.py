@@ -248,10 +248,10 @@ METRICS: Final[tuple[Metric, ...]] = (
            "reference (or one of its alternatives), both normalised, else 0; null when the "
            "reference is a sentence (answer_skipped_reason)"),
     Metric("answer_normalizer", "", "the rule set both sides of answer_correct were normalised by: "
-           "squad_nfkc_v1 (SQuAD's normalize_answer with NFKC, case folding, punctuation of every "
+           "squad_nfkc_v2 (SQuAD's normalize_answer with NFKC, case folding, punctuation of every "
            "script stripped from word ends)"),
     Metric("answer_skipped_reason", "", "why answer_correct is null: the reference is too long for "
-           "an exact answer, so chrf and rouge_* score it"),
+           "an exact answer, so chrf and rouge_* score it, or it holds no answer text"),
     Metric("extraction_valid_json", "score", "extraction: 1 when the answer holds a JSON object"),
     Metric("extraction_field_accuracy", "score", "extraction: share of the reference's fields whose "
            "value the answer's JSON matches (case and surrounding space ignored)"),
