@@ -78,6 +78,18 @@ def test_the_probe_names_a_refusal_of_namespaces(refusing_bwrap: Path) -> None:
     assert (refusing_bwrap / "probed").exists()
 
 
+def test_a_bwrap_that_cannot_even_say_its_version_is_said_so_not_too_old(
+    refusing_bwrap: Path,
+) -> None:
+    (refusing_bwrap / "bwrap").write_text(
+        "#!/bin/sh\necho 'bwrap: setting up uid map: Permission denied' >&2\nexit 1\n"
+    )
+    said = bwrap.problem()
+    assert said == (f"no sandbox: bubblewrap at {refusing_bwrap / 'bwrap'} cannot run: 'bwrap --version' "
+                    "failed (bwrap: setting up uid map: Permission denied)")
+    assert "too old" not in said
+
+
 @pytest.mark.usefixtures("no_bwrap")
 def test_without_a_sandbox_the_scorer_compiles_but_runs_no_tests() -> None:
     scorer = CodeScorer()

@@ -123,14 +123,18 @@ def sandbox_args(disk_bytes: int, python: str, prefix: str) -> list[str]:
     return args
 
 
-def version(path: str) -> tuple[int, ...] | None:
-    """bwrap's version as numbers, from ``bwrap --version`` ('bubblewrap 0.8.0'), or None."""
+def version(path: str) -> tuple[int, ...] | str:
+    """bwrap's version as numbers, from ``bwrap --version`` ('bubblewrap 0.8.0'); or why it could
+    not be read (the program does not run, or says no version)."""
     try:
-        text = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=10).stdout
-    except (OSError, subprocess.SubprocessError):
-        return None
-    found = re.search(r"(\d+)\.(\d+)(?:\.(\d+))?", text)
-    return tuple(int(part) for part in found.groups() if part is not None) if found else None
+        done = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError) as error:
+        return f"it does not run ({error})"
+    found = re.search(r"(\d+)\.(\d+)(?:\.(\d+))?", done.stdout)
+    if done.returncode != 0 or found is None:
+        said = (done.stderr or done.stdout).strip().splitlines()
+        return f"'bwrap --version' failed ({said[-1] if said else f'exit status {done.returncode}'})"
+    return tuple(int(part) for part in found.groups() if part is not None)
 
 
 @functools.cache
@@ -142,8 +146,10 @@ def problem() -> str | None:
     if path is None:
         return MISSING
     found = version(path)
-    if found is None or found < MIN_VERSION:
-        shown = ".".join(map(str, found)) if found else "unknown"
+    if isinstance(found, str):
+        return f"no sandbox: bubblewrap at {path} cannot run: {found}"
+    if found < MIN_VERSION:
+        shown = ".".join(map(str, found))
         return f"no sandbox: bubblewrap {shown} at {path} is too old; install 0.8 or later (for --size)"
     chosen = interpreter()
     if chosen is None:
