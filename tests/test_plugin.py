@@ -308,3 +308,22 @@ def test_a_case_skipped_for_another_reason_is_not_counted_as_already_measured(
         "items: 2 passed, 0 failed (their records say why), 0 skipped (already measured in the run folder), "
         "1 skipped for another reason (e.g. its check failed here)"
     ])
+
+
+def test_a_resumed_runs_benchmark_json_holds_every_case(suite: pytest.Pytester, tiny_gguf: Path) -> None:
+    run_dir = str(suite.path / "run")
+    common = ("--wb-model", str(tiny_gguf), "--wb-tasks", "qa", "--wb-loads", "short",
+              "--wb-run-dir", run_dir, "--wb-runs", "2")
+    first, _ = run_suite(suite, *common, "--wb-levels", "L0,L1")
+    first.assert_outcomes(passed=1 + 2)
+    again, data = run_suite(suite, *common, "--wb-levels", "L0,L1,L2")
+    again.assert_outcomes(passed=1 + 1, skipped=2)
+    entries = {e["param"]: e for e in data["benchmarks"]}
+    assert sorted(entries) == ["tiny-qa-short-L0", "tiny-qa-short-L1", "tiny-qa-short-L2"]
+    saved = {(r["case_id"], r["run"]): r["latency_s"] for r in records(suite.path / "run")}
+    for level in ("L0", "L1"):
+        resumed = entries[f"tiny-qa-short-{level}"]
+        assert resumed["options"]["timed_by"].startswith("wattbench (resumed")
+        assert resumed["stats"]["data"] == [saved[f"tiny-qa-short-{level}", run] for run in (0, 1)]
+        assert resumed["extra_info"]["runs_count"] == 2 and resumed["fullname"].endswith(f"-{level}]")
+    assert "timed_by" not in entries["tiny-qa-short-L2"]["options"]  # measured now, by pytest-benchmark

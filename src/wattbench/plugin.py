@@ -289,6 +289,8 @@ def pytest_benchmark_update_json(config: pytest.Config, benchmarks: Any, output_
     session = config.stash[STATE].session
     if session is not None:
         output_json["wattbench"] = session.benchmark_json()
+        if not _is_worker(config):  # under xdist the controller adds every worker's entries
+            output_json.setdefault("benchmarks", []).extend(session.resumed_entries)
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -370,6 +372,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     case_id = _params(item).get(CASE_PARAM)
     if report.when == "call" and state.session is not None and case_id is not None:
         report.wb_line = state.session.case_line(str(case_id))
+    if report.when == "setup" and report.skipped and state.session is not None and case_id is not None:
+        state.session.resumed(item.name, item.nodeid, _params(item), str(case_id))
     return report
 
 

@@ -37,6 +37,11 @@ class Resume:
         recorded_ctx = record.get("context_tokens")
         return recorded_ctx is None or recorded_ctx == self._context_tokens
 
+    def records(self, case: Case) -> list[dict[str, Any]]:
+        """The finished records of ``case``'s runs, in run order (those done() found)."""
+        runs = self._finished.get(case.id, {})
+        return [runs[run] for run in range(self._runs) if run in runs]
+
     def done(self, case: Case) -> bool:
         """Whether every run of ``case`` is already in the folder under the same settings."""
         runs = self._finished.get(case.id, {})

@@ -15,6 +15,7 @@ import functools
 import itertools
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -37,7 +38,7 @@ from wattbench.rundir import RunDir
 from wattbench.runner import RunFailed, Runner, mark_errored
 from wattbench.scorers import ScorerOptions, Scorers
 from wattbench.settings import Settings
-from wattbench.workers import WindowLog, benchmark_entry
+from wattbench.workers import TIMED_BY_RESUME, WindowLog, benchmark_entry
 
 
 class WattbenchSession:
@@ -74,6 +75,8 @@ class WattbenchSession:
         )
         self.untimed: list[tuple[Any, list[float]]] = []  # (benchmark fixture, durations) under xdist
         self.case_lines: dict[str, str] = {}  # case id -> its figures, for -v
+        self.resumed_records: dict[str, list[dict[str, Any]]] = {}  # case id -> its saved runs
+        self.resumed_entries: list[dict[str, Any]] = []  # --benchmark-json entries of those cases
         self.cut_in_thinking: Counter[str] = Counter()  # "model at config" -> answers cut so
 
     @functools.cached_property
@@ -141,7 +144,22 @@ class WattbenchSession:
 
     def already_done(self, case: Case) -> bool:
         """Whether the run folder holds every run of ``case`` under the same settings."""
-        return self.resume.done(case)
+        done = self.resume.done(case)
+        if done:
+            self.resumed_records[case.id] = self.resume.records(case)
+        return done
+
+    def resumed(self, name: str, nodeid: str, params: Mapping[str, Any], case_id: str) -> None:
+        """Test ``nodeid`` was skipped because the run folder holds its case: its entry in
+        --benchmark-json comes from the saved records, so a resumed run's JSON holds every case."""
+        records = self.resumed_records.get(case_id)
+        latencies = [r["latency_s"] for r in records or () if isinstance(r.get("latency_s"), (int, float))]
+        if not records or not latencies:
+            return
+        test = SimpleNamespace(name=name, fullname=nodeid, params=dict(params), param=case_id, group=None)
+        self.resumed_entries.append(
+            benchmark_entry(test, self.runner.summary(records), latencies, TIMED_BY_RESUME)
+        )
 
     def load(self, ref: ModelRef) -> Resident:
         """The loaded model ``ref``; raises a WattbenchError that says why when it cannot load."""
@@ -244,7 +262,8 @@ class WattbenchSession:
 
     def benchmark_entries(self) -> list[dict[str, Any]]:
         """pytest-benchmark-format entries of the cases this xdist worker timed itself."""
-        return [benchmark_entry(bench, bench.extra_info, durations) for bench, durations in self.untimed]
+        timed = [benchmark_entry(bench, bench.extra_info, durations) for bench, durations in self.untimed]
+        return timed + self.resumed_entries
 
     def worker_output(self, lines: list[tuple[str, bool]]) -> dict[str, Any]:
         """What an xdist worker sends its controller: entries, counts and its summary ``lines``

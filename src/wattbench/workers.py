@@ -142,10 +142,16 @@ def sharing_figures(overlaps: Sequence[Mapping[str, Any]], devices: Sequence[str
     }
 
 
+TIMED_BY_XDIST = "wattbench (pytest-benchmark is off under pytest-xdist)"
+TIMED_BY_RESUME = ("wattbench (resumed: measured by an earlier session into the run folder; the rounds "
+                   "are its records' latency_s)")
+
+
 def benchmark_entry(
-    fixture: Any, extra_info: Mapping[str, Any], durations: Sequence[float]
+    fixture: Any, extra_info: Mapping[str, Any], durations: Sequence[float], timed_by: str = TIMED_BY_XDIST,
 ) -> dict[str, Any]:
-    """One case's entry in pytest-benchmark's JSON format, from rounds timed by wattbench."""
+    """One case's entry in pytest-benchmark's JSON format, from rounds timed by wattbench;
+    ``fixture`` is anything with pytest-benchmark's fixture's name, fullname, params, param."""
     stats: Any = importlib.import_module("pytest_benchmark.stats").Stats()  # untyped: Any
     for duration in durations:
         stats.update(duration)
@@ -161,7 +167,7 @@ def benchmark_entry(
         "extra_info": dict(extra_info),
         "options": {"disable_gc": False, "timer": "perf_counter", "min_rounds": len(durations),
                     "max_time": None, "min_time": None, "warmup": False,
-                    "timed_by": "wattbench (pytest-benchmark is off under pytest-xdist)"},
+                    "timed_by": timed_by},
         "stats": numbers,
     }
 
