@@ -327,3 +327,21 @@ def test_a_resumed_runs_benchmark_json_holds_every_case(suite: pytest.Pytester, 
         assert resumed["stats"]["data"] == [saved[f"tiny-qa-short-{level}", run] for run in (0, 1)]
         assert resumed["extra_info"]["runs_count"] == 2 and resumed["fullname"].endswith(f"-{level}]")
     assert "timed_by" not in entries["tiny-qa-short-L2"]["options"]  # measured now, by pytest-benchmark
+
+
+def test_the_time_left_is_said_as_the_run_goes_and_a_resume_does_not_fake_the_pace(
+    suite: pytest.Pytester, tiny_gguf: Path
+) -> None:
+    run_dir = str(suite.path / "run")
+    common = ("--wb-model", str(tiny_gguf), "--wb-tasks", "qa,summary", "--wb-loads", "short,medium",
+              "--wb-run-dir", run_dir)
+    first, _ = run_suite(suite, *common, "--wb-levels", "L0,L1")
+    first.assert_outcomes(passed=4 + 8)
+    # Eight cases: the first is the model's load; the next five set the pace, said once.
+    first.stdout.fnmatch_lines([
+        "wattbench: 6 of 8 done; about * min left for 2 more (at the pace of the last 5 measured)"
+    ])
+    again, _ = run_suite(suite, *common, "--wb-levels", "L0,L1,L2")
+    again.assert_outcomes(passed=4 + 4, skipped=8)
+    # The eight cases already measured are skipped in no time: never "0.0 min left for 4 more".
+    assert "min left" not in again.stdout.str()  # four cases to measure: the first is the load, three pace

@@ -53,7 +53,9 @@ class PluginState:
     started_at: float | None = None  # when the first case started (time.monotonic)
     total: int = 0  # selected wattbench items that generate (cases, users' tests)
     done: int = 0  # of those, finished
-    eta_said: bool = False
+    eta_next: int = 5  # the finished (measured) count at which the time left is said next
+    paced_from: float | None = None  # when the first measured case ended: its model's load is not pace
+    paced: int = 0  # measured cases since then
 
 
 STATE = pytest.StashKey[PluginState]()
@@ -392,7 +394,9 @@ def _generates(item: pytest.Item) -> bool:
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Any:
-    """Count finished cases; after a few (or half a minute of them), say how long is left."""
+    """Count finished cases and say how long is left: after five measured cases (or half a
+    minute), then every tenth of the run. The pace leaves out the first case (its model's load
+    and warm-up) and cases skipped because the run folder holds them (a resume)."""
     state = item.config.stash[STATE]
     counted = state.total > 0 and _generates(item)
     if counted and state.started_at is None:
@@ -401,17 +405,24 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
     if not counted or state.started_at is None:
         return result
     state.done += 1
-    elapsed = time.monotonic() - state.started_at
+    case_id = _params(item).get(CASE_PARAM)
+    if state.session is not None and str(case_id) in state.session.resumed_records:
+        return result  # skipped in no time: not the pace of a case that runs
+    now = time.monotonic()
+    if state.paced_from is None:
+        state.paced_from = now
+        return result
+    state.paced += 1
     left = state.total - state.done
-    if not state.eta_said and left > 0 and (state.done >= 5 or elapsed >= 30):
-        state.eta_said = True
+    if left > 0 and (state.paced >= state.eta_next or (now - state.paced_from >= 30 and state.eta_next == 5)):
+        state.eta_next = state.paced + max(5, state.total // 10)
         reporter = item.config.pluginmanager.get_plugin("terminalreporter")
         if reporter is not None:
-            minutes = elapsed / state.done * left / 60
+            minutes = (now - state.paced_from) / state.paced * left / 60
             reporter.ensure_newline()
             reporter.write_line(
-                f"wattbench: about {minutes:.1f} min left for {left} more cases "
-                f"(at the pace of the first {state.done})", cyan=True,
+                f"wattbench: {state.done} of {state.total} done; about {minutes:.1f} min left for {left} "
+                f"more (at the pace of the last {state.paced} measured)", cyan=True,
             )
     return result
 
