@@ -176,6 +176,9 @@ OPTIONS: tuple[Option, ...] = (
            many=True),
     Option("model-dir", split_list, "directories searched for .gguf files by name and by 'all'",
            many=True),
+    Option("discover", on_off, "find the GGUF models of Ollama's store, LM Studio's folder and the "
+           "Hugging Face cache, so -k NAME selects them (a plain run still runs only --wb-model): "
+           "on/off (default: on)", "on"),
     Option("tasks", split_list, "tasks to run: names of task files in --wb-task-dir, or 'all'", "all"),
     Option("task-dir", str, "folder of task .json files and padding.txt "
            "(default: the built-in tasks inside the package)"),
@@ -384,6 +387,7 @@ def read_settings(config: pytest.Config) -> Settings:
             _model_spec(m, bases["model"], values["backend"]) for m in values["model"] or ("default",)
         ),
         model_dirs=paths("model-dir"),
+        discover=values["discover"],
         tasks=values["tasks"],
         task_dir=_path(task_dir, bases["task-dir"]) if task_dir else data.task_dir(),
         loads=values["loads"],

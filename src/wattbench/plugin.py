@@ -53,6 +53,7 @@ class PluginState:
     started_at: float | None = None  # when the first case started (time.monotonic)
     total: int = 0  # selected wattbench items that generate (cases, users' tests)
     done: int = 0  # of those, finished
+    discovered_left_out: list[str] = field(default_factory=list)  # found, run only when selected
     eta_next: int = 5  # the finished (measured) count at which the time left is said next
     paced_from: float | None = None  # when the first measured case ended: its model's load is not pace
     paced: int = 0  # measured cases since then
@@ -202,6 +203,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     error = config.stash[STATE].error
     if error is not None:
         raise pytest.UsageError(f"wattbench: {error}")
+    _leave_out_discovered(config, items)
     first_seen: dict[str, int] = {}
     for item in items:
         model = _model_of(item)
@@ -219,6 +221,24 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         return (first_seen[model], int(GROUP_PARAM not in _params(item)), index)
 
     items[:] = [item for _, item in sorted(enumerate(items), key=key)]
+
+
+def _leave_out_discovered(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """A run without -k or -m runs the models --wb-model names: the models found where people
+    keep them (Ollama, LM Studio, the HF cache) are collected, so -k selects them, but left out
+    here, and the banner says how many there are."""
+    state = config.stash[STATE]
+    wb = state.session
+    if wb is None or not wb.case_set.discovered:
+        return
+    if config.getoption("keyword", "") or config.getoption("markexpr", ""):
+        return  # pytest's -k and -m have chosen already (this hook runs after theirs)
+    found = wb.case_set.discovered
+    kept = [item for item in items if _model_of(item) not in found]
+    if len(kept) < len(items):
+        config.hook.pytest_deselected(items=[item for item in items if item not in kept])
+        items[:] = kept
+    state.discovered_left_out = sorted(found)
 
 
 def _keep_my_shard(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -363,6 +383,13 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     reporter.ensure_newline()
     for line in banner_lines(wb, len(selected)):
         reporter.write_line(line, cyan=True)
+    if state.discovered_left_out:
+        names = state.discovered_left_out
+        shown = ", ".join(names[:6]) + (f" and {len(names) - 6} more" if len(names) > 6 else "")
+        reporter.write_line(
+            f"wattbench: {len(names)} more model{'s' if len(names) != 1 else ''} found ({shown}); "
+            "select with -k NAME or --wb-model all", cyan=True,
+        )
     state.total = sum(_generates(item) for item in selected)
 
 
@@ -440,6 +467,13 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         lines = summary_lines(state.session)
     else:
         lines = []
+    keyword = config.getoption("keyword", "")
+    ran_any = any(terminalreporter.stats.get(k) for k in ("passed", "failed", "skipped", "error"))
+    if keyword and not ran_any and not state.workers and state.session is not None:
+        terminalreporter.write_sep("-", "wattbench")
+        for line in known_models_lines(state.session.case_set, keyword):
+            terminalreporter.write_line(line, yellow=True)
+        return
     if not lines and state.after is None:
         return
     ours = {
@@ -461,6 +495,21 @@ def _skip_reason(report: Any) -> str:
     longrepr = getattr(report, "longrepr", None)
     reason = str(longrepr[2]) if isinstance(longrepr, tuple) and len(longrepr) == 3 else str(longrepr or "")
     return reason.removeprefix("Skipped: ")
+
+
+def known_models_lines(case_set: Any, keyword: str) -> list[str]:
+    """What a run whose -k selected no case says: the models it knows, and how to add one."""
+    found = case_set.discovered
+    named = [m.name for m in case_set.models if m.name not in found]
+    lines = [f"-k {keyword!r} selects no case. The models this run knows:"]
+    lines += [f"  {name}  (--wb-model)" for name in named]
+    lines += [f"  {name}  (found: {where})" for name, where in sorted(found.items())]
+    lines += [
+        "Add one: --wb-model PATH.gguf (or a folder), --wb-model-dir DIR, or keep it where wattbench "
+        "looks: Ollama's store (~/.ollama/models), LM Studio's folder (~/.lmstudio/models) or the "
+        "Hugging Face cache (~/.cache/huggingface/hub); a server's with --wb-backend openai or ollama.",
+    ]
+    return lines
 
 
 THREADS_GRACE_S = 2.0  # how long the end of the run waits for wattbench's threads to finish

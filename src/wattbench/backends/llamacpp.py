@@ -12,6 +12,7 @@ holds back text that is not yet valid UTF-8). The engine's own counters
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib.metadata
 import importlib.util
 import json
@@ -23,6 +24,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from wattbench.backends.discovery import Found, discover
 from wattbench.backends.protocol import (
     BackendOptions,
     Generation,
@@ -42,6 +44,7 @@ from wattbench.errors import (
     ModelLoadError,
     ModelNotFoundError,
 )
+from wattbench.ids import model_part
 from wattbench.machine import cpu_flags
 from wattbench.modelfile import file_facts, is_gguf, model_name
 from wattbench.reasoning import answer_start
@@ -159,6 +162,7 @@ class LlamaCppBackend:
         options = backend_options(options)
         self.engine_version = _engine_version()
         self._model_dirs = options.model_dirs
+        self._discover = options.discover
 
     def _ref(self, path: Path) -> ModelRef:
         return ModelRef(name=model_name(path), location=str(path.resolve()))
@@ -172,6 +176,19 @@ class LlamaCppBackend:
     def _files_in(self, directory: Path) -> list[ModelRef]:
         return [self._ref(p) for p in sorted(directory.glob("*.gguf")) if p.is_file()]
 
+    @functools.cached_property
+    def _found(self) -> list[Found]:
+        return discover() if self._discover else []
+
+    def discovered(self) -> list[ModelRef]:
+        """The GGUF models of Ollama's store, LM Studio's folder and the Hugging Face cache
+        (backends/discovery.py), named as users know them; [] under --wb-discover off."""
+        return [ModelRef(name=model_part(f.name), location=str(f.path)) for f in self._found]
+
+    def places(self) -> dict[str, str]:
+        """Discovered model name -> where it was found (ollama, lmstudio, huggingface)."""
+        return {model_part(f.name): f.where for f in self._found}
+
     def resolve(self, spec: str) -> list[ModelRef]:
         """'default'/'smollm2', 'all', a .gguf path, a directory, or a name in --wb-model-dir."""
         if spec.lower() in DEFAULT_ALIASES:
@@ -180,6 +197,7 @@ class LlamaCppBackend:
             refs = [self._default()] if smollm2_file() is not None else []
             for directory in self._model_dirs:
                 refs.extend(self._files_in(directory))
+            refs.extend(self.discovered())
             if not refs:
                 raise ModelNotFoundError(
                     "'all' found no model: " + SMOLLM2_HINT + ", or name a directory of "
@@ -203,6 +221,9 @@ class LlamaCppBackend:
             for ref in self._files_in(directory):
                 if spec.lower() in (ref.name, Path(ref.location).name.lower()):
                     return [ref]
+        for found, ref in zip(self._found, self.discovered()):
+            if spec.lower() in (found.name.lower(), ref.name):
+                return [ref]
         known = ", ".join(DEFAULT_ALIASES)
         raise ModelNotFoundError(
             f"unknown model {spec!r}: it is not a file, a directory, or a model in "

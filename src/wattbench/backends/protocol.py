@@ -40,6 +40,7 @@ class BackendOptions:
     """
 
     model_dirs: tuple[Path, ...] = ()
+    discover: bool = False  # also the GGUF models of Ollama's store, LM Studio and the HF cache
     base_url: str | None = None
     api_key_env: str = "OPENAI_API_KEY"
     env_file: Path = Path(".env")

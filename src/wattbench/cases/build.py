@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from wattbench.backends.protocol import Backend, ModelRef
@@ -37,6 +37,10 @@ class CaseSet:
     groups: list[PromptGroup]
     unresolved: dict[str, ModelError]  # ModelRef.location -> why it resolves to no model
     models: list[ModelRef]  # the run's models (--wb-model), in order
+    discovered: dict[str, str] = field(default_factory=dict)
+    """Models found where people keep them (backends/discovery.py), not named by --wb-model:
+    name -> where. Their cases are collected, so -k selects them; a run without -k or -m leaves
+    them out (plugin)."""
 
     def __post_init__(self) -> None:
         self.by_id = {case.id: case for case in self.cases}
@@ -66,6 +70,16 @@ def build_cases(settings: Settings, backend: Backend) -> CaseSet:
         except ModelError as exc:
             raise ConfigError(f"--wb-model {spec}: {exc}") from None
     models = list(dict.fromkeys(models))
+    discovered: dict[str, str] = {}
+    if s.discover:
+        inner = getattr(backend, "inner", backend)  # under a worker-process wrapper
+        found, places = getattr(inner, "discovered", list), getattr(inner, "places", dict)
+        where: dict[str, str] = places()
+        refs: list[ModelRef] = found()
+        for ref in refs:
+            if ref.name not in {m.name for m in models}:
+                models.append(ref)
+                discovered[ref.name] = where.get(ref.name, "")
 
     # The task folder and its padding are read once, and only when a source needs them.
     @functools.cache
@@ -106,7 +120,7 @@ def build_cases(settings: Settings, backend: Backend) -> CaseSet:
             cases, groups, system_prompts(s.system_prompts, s.system_prompt_file)
         )
     _check_unique(cases)
-    return CaseSet(cases, groups, unresolved, models)
+    return CaseSet(cases, groups, unresolved, models, discovered)
 
 
 def _check_unique(cases: Sequence[Case]) -> None:
