@@ -341,6 +341,8 @@ def test_the_time_left_is_said_as_the_run_goes_and_a_resume_does_not_fake_the_pa
     first.stdout.fnmatch_lines([
         "wattbench: 6 of 8 done; about * min left for 2 more (at the pace of the last 5 measured)"
     ])
+    quiet, _ = run_suite(suite, *common, "--wb-levels", "L0,L1", "-q", "--wb-run-dir", str(suite.path / "q"))
+    assert "min left" not in quiet.stdout.str()  # -q: no progress lines
     again, _ = run_suite(suite, *common, "--wb-levels", "L0,L1,L2")
     again.assert_outcomes(passed=4 + 4, skipped=8)
     # The eight cases already measured are skipped in no time: never "0.0 min left for 4 more".

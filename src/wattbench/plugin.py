@@ -444,7 +444,7 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
     if left > 0 and (state.paced >= state.eta_next or (now - state.paced_from >= 30 and state.eta_next == 5)):
         state.eta_next = state.paced + max(5, state.total // 10)
         reporter = item.config.pluginmanager.get_plugin("terminalreporter")
-        if reporter is not None:
+        if reporter is not None and item.config.get_verbosity() >= 0:  # quiet under -q
             minutes = (now - state.paced_from) / state.paced * left / 60
             reporter.ensure_newline()
             reporter.write_line(
