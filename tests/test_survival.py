@@ -199,3 +199,18 @@ def test_kill_9_anywhere_then_resume_loses_and_duplicates_nothing(
             assert len(ids) == 3, f"lost after a kill at {delay_s:.2f} s: {ids}"
 
         crash_anywhere()
+
+
+def test_a_run_that_measures_nothing_leaves_no_empty_run_folder(
+    suite: pytest.Pytester, tiny_gguf: Path
+) -> None:
+    empty, kept = suite.path / "empty", suite.path / "kept"
+    nothing = suite.runpytest("bench", "-p", "no:cacheprovider", "--wb-model", str(tiny_gguf),
+                              "-k", "nosuchcase", "--wb-run-dir", str(empty))
+    assert nothing.ret == pytest.ExitCode.NO_TESTS_COLLECTED
+    assert not empty.exists()
+    ran = suite.runpytest("bench", "-p", "no:cacheprovider", "--wb-model", str(tiny_gguf),
+                          "--wb-tasks", "qa", "--wb-loads", "short", "--wb-levels", "L0",
+                          "--wb-run-dir", str(kept))
+    ran.assert_outcomes(passed=2)
+    assert (kept / "results.jsonl").is_file()

@@ -14,6 +14,7 @@ down once.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 from pathlib import Path
@@ -39,6 +40,7 @@ class RunDir:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._lock: BaseFileLock | None = None
+        self._made = False  # claim() created the folder: release() removes it if left empty
 
     @property
     def results_path(self) -> Path:
@@ -75,6 +77,7 @@ class RunDir:
         the process that holds it when another pytest session is writing it.
         """
         try:
+            self._made = not self.path.exists()
             self.path.mkdir(parents=True, exist_ok=True)
             probe = self.path / f".write-test-{os.getpid()}"
             probe.write_bytes(b"ok")
@@ -100,8 +103,15 @@ class RunDir:
         self._lock = lock
 
     def release(self) -> None:
-        """Give the lock back (the session ends)."""
+        """Give the lock back (the session ends). A folder this session made and left empty (a
+        run that stopped at start-up, or selected nothing) is removed: no empty run-<time>
+        folders pile up in reports/."""
         lock, self._lock = self._lock, None
         if lock is not None:
             (self.path / HOLDER_FILE).unlink(missing_ok=True)
             lock.release()
+            if self._made:
+                with contextlib.suppress(OSError):
+                    if {p.name for p in self.path.iterdir()} <= {LOCK_FILE}:
+                        (self.path / LOCK_FILE).unlink(missing_ok=True)
+                        self.path.rmdir()
