@@ -108,3 +108,44 @@ def test_discovery_off_finds_nothing(
                           "--wb-run-dir", str(suite.path / "run"))
     assert result.ret == pytest.ExitCode.NO_TESTS_COLLECTED
     assert "qwen2.5_7b" not in result.stdout.str()
+
+
+def test_a_broken_store_never_stops_the_run_and_names_are_those_users_see(
+    home: Path, tiny_gguf: Path
+) -> None:
+    manifests = home / ".ollama" / "models" / "manifests"
+    for bad, text in (("x", '{"layers": 5}'), ("y", "not json"), ("z", '{"layers": [{"digest": 3}]}')):
+        (manifests / "registry.ollama.ai" / "library" / bad).mkdir(parents=True)
+        (manifests / "registry.ollama.ai" / "library" / bad / "latest").write_text(text)
+    _ollama(home, tiny_gguf, "X-GGUF", "Q4_K_M")  # then moved under another registry
+    moved = manifests / "hf.co" / "bartowski" / "X-GGUF"
+    moved.parent.mkdir(parents=True)
+    (manifests / "registry.ollama.ai" / "library" / "X-GGUF").rename(moved)
+    # The same file stem in two places is one model, found once.
+    hub = home / ".cache" / "huggingface" / "hub" / "models--a--b" / "snapshots" / "r1"
+    hub.mkdir(parents=True)
+    shutil.copyfile(tiny_gguf, hub / "Llama-3-tiny-Q4_K_M.gguf")
+    found = discover(home, env={})
+    names = [f.name for f in found]
+    assert "hf.co/bartowski/X-GGUF:Q4_K_M" in names
+    assert names.count("Llama-3-tiny-Q4_K_M") == 1
+
+
+def test_a_discovered_case_named_by_node_id_runs(
+    suite: pytest.Pytester, home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HOME", str(home))
+    result = suite.runpytest("bench/test_suite.py::test_case[qwen2.5_7b-qa-short-L0]",
+                             "-p", "no:cacheprovider", "--wb-max-tokens", "16",
+                             "--wb-run-dir", str(suite.path / "run"))
+    result.assert_outcomes(passed=1)
+
+
+def test_collect_only_with_a_matching_k_does_not_say_it_selects_nothing(
+    suite: pytest.Pytester, home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HOME", str(home))
+    result = suite.runpytest("bench", "-p", "no:cacheprovider", "--collect-only", "-q",
+                             "-k", "qwen and qa and short and L0", "--wb-run-dir", str(suite.path / "run"))
+    assert "selects no case" not in result.stdout.str()
+    assert "bench/test_suite.py::test_case[qwen2.5_7b-qa-short-L0]" in result.stdout.str()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+import pytest
 from studyrecords import record, write_run
 
 from wattbench.floors import parse_floors
@@ -68,6 +69,21 @@ def test_the_report_names_the_cheapest_configuration_at_the_quality_needed(tmp_p
     page = (tmp_path / "out" / "report.html").read_text(encoding="utf-8")
     assert "<h2>The quality I need</h2>" in page and "0.45 (yours)" in page
     assert cheapest_lines(written.study, {"qa": 0.9}) == [
-        "qa: no configuration's rouge_l reaches 0.9 with 95% confidence (its lower CI bound; a "
-        "configuration of one run has no interval)."
+        "qa: no configuration's rouge_l reaches 0.9 with 95% confidence (its lower CI bound, from 3 "
+        "or more clean runs per case)."
     ]
+
+
+def test_a_configuration_mixing_one_run_and_three_run_groups_has_no_interval_and_no_floor(
+    tmp_path: Path,
+) -> None:
+    # qa short L0: three clean runs at 0.9; qa long L0: one clean run at 0.1 (two contended).
+    records = [record("m", "qa", "short", "L0", run, rouge_l=0.9 + 0.001 * run) for run in range(3)]
+    records.append(record("m", "qa", "long", "L0", 0, rouge_l=0.1))
+    records += [record("m", "qa", "long", "L0", run, rouge_l=0.1, contended=True) for run in (1, 2)]
+    written = write_report([write_run(tmp_path / "run", records)], tmp_path / "out",
+                           quality_floors=parse_floors("qa:rouge_l>=0.8"))
+    (config,) = written.study.configs
+    assert config["quality"] == pytest.approx(0.5005)
+    assert config["quality_ci_low"] is None and config["quality_ci_high"] is None  # never [0.9, 0.9]
+    assert cheapest_lines(written.study, written.floors)[0].startswith("qa: no configuration's rouge_l")

@@ -54,6 +54,7 @@ class PluginState:
     total: int = 0  # selected wattbench items that generate (cases, users' tests)
     done: int = 0  # of those, finished
     discovered_left_out: list[str] = field(default_factory=list)  # found, run only when selected
+    selected: int = 0  # wattbench items left after -k, -m and the shard (collect-only too)
     eta_next: int = 5  # the finished (measured) count at which the time left is said next
     paced_from: float | None = None  # when the first measured case ended: its model's load is not pace
     paced: int = 0  # measured cases since then
@@ -233,6 +234,8 @@ def _leave_out_discovered(config: pytest.Config, items: list[pytest.Item]) -> No
         return
     if config.getoption("keyword", "") or config.getoption("markexpr", ""):
         return  # pytest's -k and -m have chosen already (this hook runs after theirs)
+    if any("::" in str(arg) for arg in config.args) or config.getoption("lf", False):
+        return  # tests named by node id, or --lf: the user chose them
     found = wb.case_set.discovered
     kept = [item for item in items if _model_of(item) not in found]
     if len(kept) < len(items):
@@ -376,6 +379,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
     wb = state.session
     selected = [item for item in session.items if _model_of(item) is not None]
+    state.selected = len(selected)
     if wb is not None and not session.config.option.collectonly:
         wb.select(str(_params(item)[CASE_PARAM]) for item in selected if CASE_PARAM in _params(item))
     if wb is None or reporter is None or not selected or session.config.option.collectonly:
@@ -469,7 +473,7 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         lines = []
     keyword = config.getoption("keyword", "")
     ran_any = any(terminalreporter.stats.get(k) for k in ("passed", "failed", "skipped", "error"))
-    if keyword and not ran_any and not state.workers and state.session is not None:
+    if keyword and not ran_any and not state.selected and not state.workers and state.session is not None:
         terminalreporter.write_sep("-", "wattbench")
         for line in known_models_lines(state.session.case_set, keyword):
             terminalreporter.write_line(line, yellow=True)

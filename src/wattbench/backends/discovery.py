@@ -25,6 +25,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from wattbench.ids import model_part
 from wattbench.modelfile import is_gguf
 
 OLLAMA_MODEL_LAYER = "application/vnd.ollama.image.model"
@@ -46,8 +47,14 @@ def discover(home: Path | None = None, env: Mapping[str, str] | None = None) -> 
     env = env if env is not None else os.environ
     found: dict[Path, Found] = {}
     for model in (*_ollama(home, env), *_lmstudio(home), *_huggingface(home, env)):
-        found.setdefault(model.path.resolve(), model)
-    return sorted(found.values(), key=lambda f: (f.where, f.name))
+        try:
+            found.setdefault(model.path.resolve(), model)
+        except (OSError, RuntimeError):  # a symlink loop: not a model
+            continue
+    named: dict[str, Found] = {}  # one model per name: the same file stem in two places is one
+    for model in sorted(found.values(), key=lambda f: (f.where, f.name, str(f.path))):
+        named.setdefault(model_part(model.name), model)
+    return list(named.values())
 
 
 def _ollama(home: Path, env: Mapping[str, str]) -> Iterator[Found]:
@@ -63,7 +70,9 @@ def _ollama(home: Path, env: Mapping[str, str]) -> Iterator[Found]:
         except (OSError, ValueError):
             continue  # not a manifest of ours to judge: skipped, never a stop
         layers = data.get("layers") if isinstance(data, dict) else None
-        digest = next((layer.get("digest") for layer in layers or () if isinstance(layer, dict)
+        if not isinstance(layers, list):
+            continue
+        digest = next((layer.get("digest") for layer in layers if isinstance(layer, dict)
                        and layer.get("mediaType") == OLLAMA_MODEL_LAYER), None)
         if not isinstance(digest, str):
             continue
@@ -73,8 +82,10 @@ def _ollama(home: Path, env: Mapping[str, str]) -> Iterator[Found]:
         parts = manifest.relative_to(manifests).parts  # registry, namespace, name, tag
         if len(parts) < 3:
             continue
-        *path, name, tag = parts[1:]
-        shown = "/".join([*(p for p in path if p != "library"), name])
+        registry, *path, name, tag = parts
+        # As `ollama list` shows it: the default registry and namespace left out, others kept.
+        prefix = [] if registry == "registry.ollama.ai" else [registry]
+        shown = "/".join([*prefix, *(p for p in path if p != "library"), name])
         yield Found(f"{shown}:{tag}", blob, "ollama")
 
 

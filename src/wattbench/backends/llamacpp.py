@@ -178,7 +178,12 @@ class LlamaCppBackend:
 
     @functools.cached_property
     def _found(self) -> list[Found]:
-        return discover() if self._discover else []
+        if not self._discover:
+            return []
+        try:
+            return discover()
+        except Exception:  # looking for the user's models must never stop the run
+            return []
 
     def discovered(self) -> list[ModelRef]:
         """The GGUF models of Ollama's store, LM Studio's folder and the Hugging Face cache

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from wattbench.floors import Floor
+from wattbench.report.rating import PROVISIONAL_RUNS
 from wattbench.report.study import Study
 
 BASE_LEVEL = "L0"
@@ -149,14 +150,16 @@ def task_floors(study: Study, floors: Sequence[Floor]) -> dict[str, float]:
 
 def cheapest_at(study: Study, floor: float) -> dict[str, dict[str, Any] | None]:
     """task -> the cheapest configuration (least J per case, then least time) whose quality's
-    lower 95% CI bound reaches ``floor``, on the task's own scale; None where none does. A
-    configuration without an interval (one run) cannot show that it reaches a floor."""
+    lower 95% CI bound reaches ``floor``, on the task's own scale; None where none does. Only
+    configurations of PROVISIONAL_RUNS or more runs per case can show it (two runs' percentile
+    bound is just the lower run), and only from clean records (a contended-only one is left out)."""
     out: dict[str, dict[str, Any] | None] = {}
     for task in study.tasks:
         reaching = [
             r for r in study.configs
             if r["task"] == task and r.get("quality_ci_low") is not None and r["quality_ci_low"] >= floor
-            and r.get("energy_j") is not None
+            and r.get("energy_j") is not None and r.get("runs_min", 0) >= PROVISIONAL_RUNS
+            and not r.get("contended_only")
         ]
         out[task] = min(reaching, key=lambda r: (r["energy_j"], r.get("latency_s") or 0.0), default=None)
     return out
@@ -171,7 +174,7 @@ def cheapest_finding(study: Study, floors: Mapping[str, float]) -> Finding:
         if row is None:
             answers.append(
                 f"{task}: no configuration's {metric} reaches {floor:g} with 95% confidence "
-                "(its lower CI bound; a configuration of one run has no interval)."
+                f"(its lower CI bound, from {PROVISIONAL_RUNS} or more clean runs per case)."
             )
             continue
         answers.append(

@@ -298,8 +298,9 @@ def _quality_needed(study: Study, floors: Mapping[str, float]) -> str:
         "95% bound reaches each floor, on the task's own scale. "
         + ("Yours come from --wb-quality-floor; the others are" if floors else
            "Give your own with --wb-quality-floor (e.g. summary:rouge_l>=0.2); these floors are")
-        + f" {', '.join(f'{s:.0%}' for s in FLOOR_SHARES)} of the task's best mean quality. A "
-        "configuration of one run has no interval, so it cannot show that it reaches a floor.</p>"
+        + f" {', '.join(f'{s:.0%}' for s in FLOOR_SHARES)} of the task's best mean quality. Only a "
+        f"configuration of {PROVISIONAL_RUNS} or more clean runs per case can show that it reaches a "
+        "floor.</p>"
     )
     return intro + _table(["task", "quality floor", "cheapest configuration", "J per case", "s per case",
                            "quality [95% CI]"], rows)

@@ -239,8 +239,14 @@ def _with_cis(
     """Add ``NAME_ci_low`` / ``NAME_ci_high`` (and the mean where missing) for every CI_FIGURES name,
     combined over ``members`` whose figures are under ``keys`` (_GROUP_CI_KEYS or _CONFIG_CI_KEYS)."""
     for name in CI_FIGURES:
+        mean_key, low_key, _high = keys[name]
+        with_mean = [m for m in members if m.get(mean_key) is not None]
         combined = combined_ci(_ci_parts(members, keys[name]))
         low, high = (None, None) if combined is None else combined[1:]
+        if any(m.get(low_key) is None for m in with_mean):
+            # A member without an interval (one run): the combination has none either, never
+            # one made of the other members' intervals around a mean that includes it.
+            low = high = None
         row.setdefault(name, None if combined is None else combined[0])
         row[_CONFIG_CI_KEYS[name][1]], row[_CONFIG_CI_KEYS[name][2]] = low, high
 
