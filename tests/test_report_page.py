@@ -59,3 +59,27 @@ def test_warnings_come_first_and_single_runs_make_stars_provisional(tmp_path: Pa
     ratings = page[page.index("<h2>Ratings</h2>"):page.index("<h2>Efficiency</h2>")]
     assert ratings.count('class="stars prov"') == 4 * 3  # 4 configurations x (2 tasks + overall)
     assert "?</span>" in ratings
+
+
+def test_no_tag_or_title_runs_past_its_chart() -> None:
+    from wattbench.report import svg
+
+    points = [svg.Point(1.0, 0.5, "a", "a", True, tag="smollm2-135m-instruct.q4_1 L0", kind="L0"),
+              svg.Point(100.0, 1.0, "b", "b", True, tag="smollm2-135m-instruct.q4_1 L3", kind="L3")]
+    chart = svg.scatter("Quality vs energy: Pareto front", points, "J per case", "normalised quality")
+    tags = re.findall(r'<text x="([\d.]+)" y="([\d.]+)"( text-anchor="end")? class="tag">([^<]*)<', chart)
+    for x, y, end, text in tags:
+        right_edge = float(x) if end else float(x) + len(text) * svg.TAG_EM
+        assert right_edge <= svg.WIDTH and float(y) >= svg.TOP - 6, (x, y, text)
+    assert any(end for _x, _y, end, _text in tags)  # the rightmost point's tag turned left
+    radar = svg.radar("A radar of a model with a long name across every task", ["qa", "summary", "code"],
+                      {"m": [0.5, 0.6, 0.7]})
+    assert 'lengthAdjust="spacingAndGlyphs"' in radar  # squeezed into its frame, not clipped
+
+
+def test_a_points_tooltip_never_shows_a_zero_width_interval() -> None:
+    from wattbench.report import svg
+
+    point = svg.Point(3.0, 0.5, "a L0", "a", True, tag="a L0", kind="L0", x_ci=(2.0, 4.0), y_ci=None)
+    chart = svg.scatter("t", [point], "J", "q")
+    assert "95% CI 2..4, no interval" in chart and "0.5..0.5" not in chart

@@ -89,12 +89,29 @@ def _num(value: float) -> str:
     return f"{value:.3g}" if abs(value) < 1000 else f"{value:,.0f}"
 
 
+TITLE_EM = 7.5  # a 13px semibold character's mean advance, px: a wider title is fitted
+TAG_EM = 5.8  # a 10px tag character's mean advance, px
+
+
 def _frame(title: str, body: str, width: int = WIDTH, height: int = HEIGHT) -> str:
+    # A title wider than its chart (a radar is narrow) is squeezed to fit, never clipped.
+    fit = (f' textLength="{width - 12}" lengthAdjust="spacingAndGlyphs"'
+           if len(title) * TITLE_EM > width - 12 else "")
     return (
         f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" width="{width}" '
         f'height="{height}" role="img" aria-label="{escape(title)}"><title>{escape(title)}</title>'
-        f'<text x="{width / 2}" y="20" text-anchor="middle" class="t">{escape(title)}</text>{body}</svg>'
+        f'<text x="{width / 2}" y="20" text-anchor="middle" class="t"{fit}>{escape(title)}</text>{body}</svg>'
     )
+
+
+def _tag(x: float, y: float, text: str) -> str:
+    """A point's tag to its upper right, or to its left where it would run past the chart's
+    right edge, and below it where it would run into the title: never clipped."""
+    right = x + 8 + len(text) * TAG_EM <= WIDTH - 2
+    ty = y - 6 if y - 6 >= TOP else y + 14
+    if right:
+        return f'<text x="{x + 8:.1f}" y="{ty:.1f}" class="tag">{escape(text)}</text>'
+    return f'<text x="{x - 8:.1f}" y="{ty:.1f}" text-anchor="end" class="tag">{escape(text)}</text>'
 
 
 class _Axes:
@@ -201,14 +218,15 @@ def scatter(title: str, points: Sequence[Point], x_label: str, y_label: str) -> 
         ci = ""
         if p.x_ci is not None or p.y_ci is not None:
             ci = " (95% CI " + ", ".join(
-                f"{_num(lo)}..{_num(hi)}" for lo, hi in (p.x_ci or (p.x, p.x), p.y_ci or (p.y, p.y))
+                "no interval" if bounds is None else f"{_num(bounds[0])}..{_num(bounds[1])}"
+                for bounds in (p.x_ci, p.y_ci)
             ) + ")"
         tip = (f"<title>{escape(p.label)}: {_num(p.x)} {escape(x_label)}, {_num(p.y)} {escape(y_label)}"
                f"{ci}{' (Pareto front)' if p.front else ''}</title>")
         attrs = f'fill="{colour(names.index(p.series))}" class="{"on" if p.front else "off"}"'
         marks.append(mark(shape, x, y, 6 if p.front else 4.5, attrs, tip))
         if p.tag:
-            marks.append(f'<text x="{x + 8:.1f}" y="{y - 6:.1f}" class="tag">{escape(p.tag)}</text>')
+            marks.append(_tag(x, y, p.tag))
     return _frame(title, axes.draw() + path + "".join(bars) + "".join(marks) + _legend(names, kinds))
 
 
