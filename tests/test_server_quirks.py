@@ -78,6 +78,12 @@ EXCEED = {"error": {"code": 500, "type": "exceed_context_size_error",
                     "n_prompt_tokens": 1407, "n_ctx": 256}}
 
 
+def _patient_model(url: str) -> Any:
+    """The server's model, through a backend that would retry a transient fault four times."""
+    backend = OpenAICompatBackend(BackendOptions(base_url=url, retries=4))
+    return backend.load(backend.resolve("all")[0], LoadOptions())
+
+
 def _chat_requests(script: Script) -> int:
     return sum(1 for r in script.requests if "messages" in r and r.get("max_tokens") != 1)
 
@@ -85,8 +91,7 @@ def _chat_requests(script: Script) -> int:
 def test_a_context_size_error_sent_as_http_500_fails_at_once_naming_it() -> None:
     script = Script([Reply(500, json.dumps(EXCEED))])
     with fake_openai(script) as url:
-        backend = OpenAICompatBackend(BackendOptions(base_url=url, retries=4))
-        model = backend.load(backend.resolve("all")[0], LoadOptions())
+        model = _patient_model(url)
         with pytest.raises(GenerationError) as caught:
             model.generate(MESSAGES, GREEDY)
     assert not isinstance(caught.value, ContextOverflowError)  # no smaller max_tokens can help
@@ -100,8 +105,7 @@ def test_a_context_error_that_a_smaller_max_tokens_can_fix_is_a_context_overflow
     fits = {"error": {**EXCEED["error"], "n_prompt_tokens": 200}}
     script = Script([Reply(500, json.dumps(fits))])
     with fake_openai(script) as url:
-        backend = OpenAICompatBackend(BackendOptions(base_url=url, retries=4))
-        model = backend.load(backend.resolve("all")[0], LoadOptions())
+        model = _patient_model(url)
         with pytest.raises(ContextOverflowError, match=r"exceed_context_size_error.*prompt 200 tokens"):
             model.generate(MESSAGES, GREEDY)
     assert _chat_requests(script) == 1
@@ -110,8 +114,7 @@ def test_a_context_error_that_a_smaller_max_tokens_can_fix_is_a_context_overflow
 def test_a_context_error_inside_a_200_stream_is_one_too() -> None:
     script = Script([Reply(events=[{"choices": [{"index": 0, "delta": {"role": "assistant"}}]}, EXCEED])])
     with fake_openai(script) as url:
-        backend = OpenAICompatBackend(BackendOptions(base_url=url, retries=4))
-        model = backend.load(backend.resolve("all")[0], LoadOptions())
+        model = _patient_model(url)
         with pytest.raises(GenerationError, match=r"exceed_context_size_error.*prompt 1407 tokens"):
             model.generate(MESSAGES, GREEDY)
     assert _chat_requests(script) == 1

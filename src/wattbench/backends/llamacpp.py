@@ -185,14 +185,11 @@ class LlamaCppBackend:
         except Exception:  # looking for the user's models must never stop the run
             return []
 
-    def discovered(self) -> list[ModelRef]:
+    def discovered(self) -> list[tuple[ModelRef, str]]:
         """The GGUF models of Ollama's store, LM Studio's folder and the Hugging Face cache
-        (backends/discovery.py), named as users know them; [] under --wb-discover off."""
-        return [ModelRef(name=model_part(f.name), location=str(f.path)) for f in self._found]
-
-    def places(self) -> dict[str, str]:
-        """Discovered model name -> where it was found (ollama, lmstudio, huggingface)."""
-        return {model_part(f.name): f.where for f in self._found}
+        (backends/discovery.py), named as users know them, each with where it was found
+        (ollama, lmstudio, huggingface); [] under --wb-discover off."""
+        return [(ModelRef(name=model_part(f.name), location=str(f.path)), f.where) for f in self._found]
 
     def resolve(self, spec: str) -> list[ModelRef]:
         """'default'/'smollm2', 'all', a .gguf path, a directory, or a name in --wb-model-dir."""
@@ -202,7 +199,7 @@ class LlamaCppBackend:
             refs = [self._default()] if smollm2_file() is not None else []
             for directory in self._model_dirs:
                 refs.extend(self._files_in(directory))
-            refs.extend(self.discovered())
+            refs.extend(ref for ref, _where in self.discovered())
             if not refs:
                 raise ModelNotFoundError(
                     "'all' found no model: " + SMOLLM2_HINT + ", or name a directory of "
@@ -226,7 +223,7 @@ class LlamaCppBackend:
             for ref in self._files_in(directory):
                 if spec.lower() in (ref.name, Path(ref.location).name.lower()):
                     return [ref]
-        for found, ref in zip(self._found, self.discovered()):
+        for found, (ref, _where) in zip(self._found, self.discovered()):
             if spec.lower() in (found.name.lower(), ref.name):
                 return [ref]
         known = ", ".join(DEFAULT_ALIASES)

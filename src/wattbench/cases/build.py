@@ -73,13 +73,12 @@ def build_cases(settings: Settings, backend: Backend) -> CaseSet:
     discovered: dict[str, str] = {}
     if s.discover:
         inner = getattr(backend, "inner", backend)  # under a worker-process wrapper
-        found, places = getattr(inner, "discovered", list), getattr(inner, "places", dict)
-        where: dict[str, str] = places()
-        refs: list[ModelRef] = found()
-        for ref in refs:
-            if ref.name not in {m.name for m in models}:
+        found: list[tuple[ModelRef, str]] = getattr(inner, "discovered", list)()
+        named = {m.name for m in models}
+        for ref, where in found:
+            if ref.name not in named:
                 models.append(ref)
-                discovered[ref.name] = where.get(ref.name, "")
+                discovered[ref.name] = where
 
     # The task folder and its padding are read once, and only when a source needs them.
     @functools.cache

@@ -18,6 +18,7 @@ the joules it happened to accumulate.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import sys
 import threading
 import time
@@ -211,9 +212,8 @@ class Meter:
             samples=tuple(window.samples),
             failed=failed,
         )
-        for key, fault in counter_checks(self.sources, reading).items():
-            reading.failed.setdefault(key, fault)
-        return reading
+        checked = counter_checks(self.sources, reading)
+        return dataclasses.replace(reading, failed={**checked, **failed}) if checked else reading
 
     def discard(self, window: Window) -> None:
         """Drop an open window without reading it (its case failed)."""

@@ -33,9 +33,13 @@ def _times(new: float | None, old: float | None) -> str:
     return "n/a" if new is None or not old else f"x{new / old:.2f}"
 
 
+def _contended(row: Mapping[str, Any]) -> str:
+    """The mark of a configuration measured only while the machine was contended."""
+    return " (contended records only)" if row.get("contended_only") else ""
+
+
 def _label(row: dict[str, Any]) -> str:
-    contended = " (contended records only)" if row.get("contended_only") else ""
-    return f"{row['system']} at {row['config']}{contended}"
+    return f"{row['system']} at {row['config']}{_contended(row)}"
 
 
 def level_effect(study: Study) -> Finding:
@@ -77,8 +81,7 @@ def best_level(study: Study) -> Finding:
     for system, rows in sorted(by_system.items()):
         best = max(rows, key=lambda r: r["ratio_share"])
         answers.append(
-            f"{system}: {best['config']}{' (contended records only)' if best.get('contended_only') else ''} "
-            f"({_stars(best)}; "
+            f"{system}: {best['config']}{_contended(best)} ({_stars(best)}; "
             f"{_f(best['ratio_share'])} of each task's best "
             f"quality per joule on average, over {best['tasks_rated']} rated tasks)."
         )
@@ -148,28 +151,25 @@ def task_floors(study: Study, floors: Sequence[Floor]) -> dict[str, float]:
     return out
 
 
-def cheapest_at(study: Study, floor: float) -> dict[str, dict[str, Any] | None]:
-    """task -> the cheapest configuration (least J per case, then least time) whose quality's
+def cheapest_at(study: Study, task: str, floor: float) -> dict[str, Any] | None:
+    """The cheapest configuration of ``task`` (least J per case, then least time) whose quality's
     lower 95% CI bound reaches ``floor``, on the task's own scale; None where none does. Only
     configurations of PROVISIONAL_RUNS or more runs per case can show it (two runs' percentile
     bound is just the lower run), and only from clean records (a contended-only one is left out)."""
-    out: dict[str, dict[str, Any] | None] = {}
-    for task in study.tasks:
-        reaching = [
-            r for r in study.configs
-            if r["task"] == task and r.get("quality_ci_low") is not None and r["quality_ci_low"] >= floor
-            and r.get("energy_j") is not None and r.get("runs_min", 0) >= PROVISIONAL_RUNS
-            and not r.get("contended_only")
-        ]
-        out[task] = min(reaching, key=lambda r: (r["energy_j"], r.get("latency_s") or 0.0), default=None)
-    return out
+    reaching = [
+        r for r in study.configs
+        if r["task"] == task and r.get("quality_ci_low") is not None and r["quality_ci_low"] >= floor
+        and r.get("energy_j") is not None and r.get("runs_min", 0) >= PROVISIONAL_RUNS
+        and not r.get("contended_only")
+    ]
+    return min(reaching, key=lambda r: (r["energy_j"], r.get("latency_s") or 0.0), default=None)
 
 
 def cheapest_finding(study: Study, floors: Mapping[str, float]) -> Finding:
     """One sentence per task with a floor: the cheapest configuration that reaches it."""
     answers = []
     for task, floor in floors.items():
-        row = cheapest_at(study, floor).get(task)
+        row = cheapest_at(study, task, floor)
         metric = study.metrics.get(task, "quality")
         if row is None:
             answers.append(

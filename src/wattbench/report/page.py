@@ -138,7 +138,8 @@ def _stars(study: Study) -> str:
                 + mark + absolute
             )
         cells.append(_star_cell(o["stars"], o["stars_provisional"]))
-        rows.append([escape(o["system"]), escape(o["config"]) + _contended(o), *cells])
+        flag = _contended(o) and f' <span class="warn">{_contended(o).strip()}</span>'
+        rows.append([escape(o["system"]), escape(o["config"]) + flag, *cells])
     note = (
         "<p>Stars are relative to this study: they rank its configurations against each other and "
         "say nothing on their own. q is the absolute quality, on the task's own metric's scale "
@@ -150,8 +151,8 @@ def _stars(study: Study) -> str:
 
 
 def _contended(row: dict[str, Any]) -> str:
-    """The mark of a configuration measured only while the machine was contended."""
-    return ' <span class="warn">(contended)</span>' if row.get("contended_only") else ""
+    """The mark of a configuration measured only while the machine was contended (text)."""
+    return " (contended)" if row.get("contended_only") else ""
 
 
 def _with_ci(row: dict[str, Any], name: str, digits: str = ".3g") -> str:
@@ -173,7 +174,7 @@ def _efficiency(study: Study) -> str:
     rows = [
         [
             o["system"],
-            o["config"] + (" (contended)" if o.get("contended_only") else ""),
+            o["config"] + _contended(o),
             _with_ci(o, "decode_tokens_per_s"),
             _with_ci(o, "ttft_s"),
             _with_ci(o, "energy_per_token_j"),
@@ -200,7 +201,7 @@ def _pareto(study: Study) -> str:
             svg.Point(
                 r[cost],
                 r["quality_norm"],
-                f"{r['system']} {r['config']}" + (" (contended)" if r.get("contended_only") else ""),
+                f"{r['system']} {r['config']}{_contended(r)}",
                 r["system"],
                 r[flag],
                 tag=f"{r['system']} {r['config']}",
@@ -281,14 +282,14 @@ def _quality_needed(study: Study, floors: Mapping[str, float]) -> str:
         values = ([floor] if floor is not None else []) + [share * best[task] for share in FLOOR_SHARES
                                                           if best[task] > 0]
         for value in values:
-            row = cheapest_at(study, value).get(task)
+            row = cheapest_at(study, task, value)
             given = " (yours)" if floor is not None and value == floor else ""
             if row is None:
                 rows.append([task, f"{value:.3g}{given}", "none reaches it with 95% confidence", "", "", ""])
                 continue
             rows.append([
                 task, f"{value:.3g}{given}",
-                f"{row['system']} {row['config']}" + (" (contended)" if row.get("contended_only") else ""),
+                f"{row['system']} {row['config']}{_contended(row)}",
                 f"{row['energy_j']:.3g}",
                 "n/a" if row.get("latency_s") is None else f"{row['latency_s']:.3g}",
                 _with_ci(row, "quality"),
