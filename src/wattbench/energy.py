@@ -12,20 +12,22 @@ negative net energies.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import urllib.parse
 from collections import Counter
-from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from wattbench.monitors import SourceOptions, open_sources
 from wattbench.monitors.figures import (
+    WindowEnergy,
     contention_text,
-    energy_figures,
     resource_figures,
     source_label,
+    window_energy,
     write_series,
 )
 from wattbench.monitors.gauges import CONTENDED_OTHER_CPU_PCT, ProcessTree, listening_pid, own_tree
@@ -82,6 +84,22 @@ def adopt_local_server(settings: Settings, tree: ProcessTree) -> str | None:
     except Exception as exc:  # psutil.Error: the process went away or is not ours to read
         return f"the server's process {pid} on port {port} could not be read ({exc})"
     return f"the local server's process tree (pid {pid}, {name}, port {port}) counts as the benchmark's own"
+
+
+@dataclass(frozen=True)
+class Measured:
+    """A closed window: its energy, whole (None when no source measures), and the figures that
+    hold for the window as it is (resource peaks, contention, its time-series file)."""
+
+    energy: WindowEnergy | None
+    figures: dict[str, Any] = field(default_factory=dict)
+
+    def per_unit(self, units: int, completion_tokens: int, total_tokens: int | None) -> dict[str, Any]:
+        """The record's figures for a window that held ``units`` units of work producing these
+        tokens (see :meth:`WindowEnergy.per_unit`)."""
+        if self.energy is None:
+            return dict(self.figures)
+        return {**self.figures, **self.energy.per_unit(units, completion_tokens, total_tokens)}
 
 
 def _xdist_run() -> str | None:
@@ -271,18 +289,18 @@ class EnergyMonitor:
         """Whether the window is still shorter than --wb-energy-min-window."""
         return bool(self.meter.sources) and self.meter.elapsed(window) < self.settings.energy_min_window_s
 
-    def end(self, window: Window, tokens: Sequence[tuple[int, int | None]], series: str) -> dict[str, Any]:
-        """Close the window; its energy and resource figures for the record.
-
-        ``tokens``: (completion, total) tokens of each generation in the window. ``series``
-        names the CSV file of the window's samples when --wb-timeseries is on.
+    def end(self, window: Window, series: str) -> Measured:
+        """Close the window: its energy, whole, for the workload to divide, and its resource
+        figures. ``series`` names the CSV file of the window's samples when --wb-timeseries is on.
         """
         reading = self.meter.end(window)
         self.windows_count += 1
         figures: dict[str, Any] = {}
+        energy: WindowEnergy | None = None
         try:
             figures.update(resource_figures(reading))
-            figures.update(energy_figures(self.meter, reading, tokens, self.idle_before))
+            if self.meter.channels:
+                energy = window_energy(self.meter, reading, self.idle_before)
         except Exception as exc:  # a bug in the figures must not lose the record
             error = f"{type(exc).__name__}: {exc}"
             self.figure_errors.append(error)
@@ -292,18 +310,18 @@ class EnergyMonitor:
             self.failed_errors[channel] = reading.failed[channel]
         if figures.get("contended"):
             self.contended_windows += 1
-            if any(s.method != "estimated" for s in self.meter.sources):
+            if energy is not None and any(s.method != "estimated" for s in self.meter.sources):
                 # Counters see the whole device: the other load's joules are in this window's.
                 note = f"contended: {contention_text(figures)}; measured energy includes their share"
-                figures["energy_warning"] = "; ".join(filter(None, [figures.get("energy_warning"), note]))
-        net = figures.get("energy_net_j")
-        if isinstance(net, float) and net < 0:
+                warning = "; ".join(filter(None, [energy.labels.get("energy_warning"), note]))
+                energy = dataclasses.replace(energy, labels={**energy.labels, "energy_warning": warning})
+        if energy is not None and energy.net_j is not None and energy.net_j < 0:
             self.negative_net_windows += 1
         if self.settings.timeseries:
             path = self.settings.run_dir / "timeseries" / f"{series}.csv"
             write_series(path, reading.samples)
             figures["timeseries_file"] = str(Path("timeseries") / path.name)
-        return figures
+        return Measured(energy, figures)
 
     @property
     def measures(self) -> bool:

@@ -28,6 +28,7 @@ from wattbench.cases.build import build_cases
 from wattbench.codeblock import check_compiles
 from wattbench.energy import EnergyMonitor
 from wattbench.errors import ModelError, ResultsWriteError, WattbenchError
+from wattbench.generation import Conversations, GenerationWork
 from wattbench.judging import JudgeOptions, JudgePhase
 from wattbench.machine import describe_machine
 from wattbench.pool import HeldModel, ModelPool, Resident
@@ -69,10 +70,8 @@ class WattbenchSession:
         sharing = None
         if settings.worker is not None:
             sharing = WindowLog(settings.run_dir, settings.worker, settings.gpus)
-        self.runner = Runner(
-            backend, self.energy, self.results, self.scorers, lambda: self.machine,
-            self.case_set.by_id, self.judging.add, sharing,
-        )
+        self.runner = Runner(self.energy, self.results, lambda: self.machine, sharing)
+        self.conversations = Conversations(self.case_set.by_id)
         self.untimed: list[tuple[Any, list[float]]] = []  # (benchmark fixture, durations) under xdist
         self.case_lines: dict[str, str] = {}  # case id -> its figures, for -v
         self.resumed_records: dict[str, list[dict[str, Any]]] = {}  # case id -> its saved runs
@@ -187,7 +186,9 @@ class WattbenchSession:
         assert held.resident is not None
         failed: RunFailed | None = None
         try:
-            done = self.runner.run(case, held.resident, runs or self.settings.runs, benchmark)
+            work = GenerationWork(case, held.resident, self.backend, self.scorers, self.conversations,
+                                  self.judging.add)
+            done = self.runner.run(work, runs or self.settings.runs, benchmark)
         except RunFailed as exc:
             failed = exc
         except ResultsWriteError as exc:  # the disk is full: no later case could be saved either

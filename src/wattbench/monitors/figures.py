@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -55,61 +56,92 @@ def source_label(meter: Meter) -> tuple[str, str]:
     return names, method
 
 
+@dataclass(frozen=True)
+class WindowEnergy:
+    """A closed window's energy as a whole, before a workload divides it by its units of work.
+
+    ``gross_j`` sums the counted channels (None when one of them failed to read); ``net_j`` is
+    gross minus idle power times the window (None without a baseline or a gross figure);
+    ``components_j`` is per channel, ``domains_j`` per record key of a domain (``gpu_energy_j``
+    ...), None where a channel failed. ``labels`` are the figures no division touches: the
+    source, method, window length, counter updates, idle power and ``energy_warning``.
+    """
+
+    gross_j: float | None
+    net_j: float | None
+    components_j: dict[str, float | None]
+    domains_j: dict[str, float | None]
+    labels: dict[str, Any]
+
+    def per_unit(self, units: int, completion_tokens: int, total_tokens: int | None) -> dict[str, Any]:
+        """The record's energy keys for ``units`` units of work in the window (generations,
+        requests; >= 1) that produced ``completion_tokens`` (and ``total_tokens`` counting the
+        prompts, None where unknown): energy_j and its parts per unit, per token over all.
+        """
+        def per(joules: float | None, count: int | None) -> float | None:
+            return None if joules is None or not count else joules / count
+
+        figures: dict[str, Any] = {
+            "energy_j": per(self.gross_j, units),
+            "energy_per_token_j": per(self.gross_j, completion_tokens),
+            "energy_per_total_token_j": per(self.gross_j, total_tokens),
+            **self.labels,
+            "energy_window_generations_count": units,
+            "energy_components_j": {k: per(j, units) for k, j in self.components_j.items()},
+        }
+        figures.update({k: per(j, units) for k, j in self.domains_j.items()})
+        if "idle_power_w" in self.labels:
+            figures["energy_net_j"] = per(self.net_j, units)
+            figures["energy_net_per_token_j"] = per(self.net_j, completion_tokens)
+        return figures
+
+
 def energy_figures(
     meter: Meter,
     reading: WindowReading,
     tokens: Sequence[tuple[int, int | None]],
     idle: Idle | None,
 ) -> dict[str, Any]:
-    """Energy keys for one case run; ``tokens`` holds (completion, total) per generation (total
-    None where the prompt's tokens are unknown).
-
-    A figure that could not be obtained is None, and ``energy_warning`` says why.
-    """
+    """Energy keys for a window of generations; ``tokens`` holds (completion, total) per
+    generation (total None where the prompt's tokens are unknown). A figure that could not be
+    obtained is None, and ``energy_warning`` says why."""
     if not meter.channels:
         return {}
-    generations = len(tokens)
+    totals = [t for _, t in tokens]
+    total_tokens = None if None in totals else sum(t for t in totals if t is not None)
+    return window_energy(meter, reading, idle).per_unit(len(tokens), sum(c for c, _ in tokens), total_tokens)
+
+
+def window_energy(meter: Meter, reading: WindowReading, idle: Idle | None) -> WindowEnergy:
+    """The whole window's energy over the meter's channels, netted against ``idle`` when given."""
     failed = reading.failed
     counted_failed = [k for k in failed if meter.channels[k][1].in_total]
     gross = None if counted_failed else total_joules(meter, reading)
-    completion = sum(c for c, _ in tokens)
-    totals = [t for _, t in tokens]
-    total_tokens = None if None in totals else sum(t for t in totals if t is not None)
     source, method = source_label(meter)
-    figures: dict[str, Any] = {
-        "energy_j": None if gross is None else gross / generations,
-        "energy_per_token_j": gross / completion if gross is not None and completion else None,
-        "energy_per_total_token_j": gross / total_tokens if gross is not None and total_tokens else None,
+    labels: dict[str, Any] = {
         "energy_source": source,
         "energy_method": method,
         "energy_window_s": reading.duration_s,
-        "energy_window_generations_count": generations,
-        "energy_components_j": {
-            key: None if key in failed else j / generations for key, j in reading.joules.items()
-        },
     }
+    domains: dict[str, float | None] = {}
     for domain, key in DOMAIN_KEYS.items():
         parts = [k for k in reading.joules if meter.channels[k][1].domain == domain]
         if parts:
             broken = any(k in failed for k in parts)
-            figures[key] = None if broken else sum(reading.joules[k] for k in parts) / generations
+            domains[key] = None if broken else sum(reading.joules[k] for k in parts)
     read = [reading.updates[k] for k in meter.channels if k not in failed]
-    figures["energy_updates_count"] = min(read) if read else None
+    labels["energy_updates_count"] = min(read) if read else None
     warnings = [
         f"no figure for {key}: {error}" if error.startswith("its counter ")  # read, but not true
         else f"no figure for {key}: its reading failed in this window ({error})"
         for key, error in sorted(failed.items())
     ]
+    net = None
     if idle is not None:
-        net = None if gross is None else (gross - idle.power_w * reading.duration_s) / generations
-        figures.update(
-            idle_power_w=idle.power_w,
-            idle_power_sd_w=idle.sd_w,
-            energy_net_j=net,
-            energy_net_per_token_j=net * generations / completion if net is not None and completion else None,
-        )
+        net = None if gross is None else gross - idle.power_w * reading.duration_s
+        labels.update(idle_power_w=idle.power_w, idle_power_sd_w=idle.sd_w)
         if idle.warning:
-            figures["idle_warning"] = idle.warning
+            labels["idle_warning"] = idle.warning
         if net is not None and net < 0 and gross is not None:
             mean_w = gross / reading.duration_s if reading.duration_s else float("nan")
             warnings.append(
@@ -121,8 +153,9 @@ def energy_figures(
     if resolution:
         warnings.append(resolution)
     if warnings:
-        figures["energy_warning"] = "; ".join(warnings)
-    return figures
+        labels["energy_warning"] = "; ".join(warnings)
+    components = {key: None if key in failed else j for key, j in reading.joules.items()}
+    return WindowEnergy(gross, net, components, domains, labels)
 
 
 def _resolution_warning(meter: Meter, reading: WindowReading) -> str | None:
