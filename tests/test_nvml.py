@@ -180,7 +180,7 @@ def test_cuda_visible_devices_empty_measures_no_gpu_and_keeps_the_other_sources(
         assert "nvml" not in [s.name for s in monitor.meter.sources]
         assert any("hides every GPU" in line for line in monitor.describe())
         monitor.start()
-        figures = monitor.end(monitor.begin(), [(4, 10)], "case")
+        figures = monitor.end(monitor.begin(), "case").per_unit(1, 4, 10)
     finally:
         monitor.close()
     assert "gpu_energy_j" not in figures and figures["energy_j"] is not None
@@ -253,12 +253,12 @@ def test_a_monitor_counts_failed_windows_and_still_returns_the_record(tmp_path: 
     monitor.meter = Meter([source])
     gpu.energy_error = pynvml.NVML_ERROR_NOT_READY
     for _ in range(2):
-        figures = monitor.end(monitor.begin(), [(3, 9)], "case")
+        figures = monitor.end(monitor.begin(), "case").per_unit(1, 3, 9)
         assert figures["energy_j"] is None and figures["samples_count"] == 2
     gpu.energy_error = None
     window = monitor.begin()
     gpu.energy_mj += 5_000
-    assert monitor.end(window, [(3, 9)], "case")["energy_j"] == pytest.approx(5.0)
+    assert monitor.end(window, "case").per_unit(1, 3, 9)["energy_j"] == pytest.approx(5.0)
     lines = monitor.summary_lines()
     assert any(
         line.startswith("energy: 2 of 3 windows have no figure for nvml:gpu0")

@@ -8,13 +8,17 @@ ids and labels (``cases/case.py``, ``record.py``), the study's groups and config
 (``report/tables.py``, ``report/workbook.py``), the back-fill of older records
 (``report/runs.py``, ``merge.py``) and the pairwise judge's pairing key (``judging.py``).
 
-A new axis (a concurrency level, a reasoning effort, a power cap) is one row here, the attribute
-of :class:`wattbench.cases.Case` that holds its value, and what builds cases along it.
+A new axis (a concurrency level, a reasoning effort, a power cap, a user's own) is one row with
+an ``option``: the option's comma list of values is its option, every case runs at each value
+(``Case.variant`` holds it), the record carries it under its key, reports group and label by
+it, and ``Sampling.knobs`` hands it to the backend. What acts on it is the one piece of code
+that reads it there (a backend, a workload). A conftest adds a row with :func:`register` in its
+``pytest_addoption``.
 
 How an axis shows in a case id (the grammar is in ``wattbench.ids``): its own "-"-separated
 part (model, task, load, level), or, with ``suffix_of``, "+value" after another axis's part,
-only when the value is not the axis's default (a system prompt: ``qa+engineered``), so the ids
-of the default configuration stay as they were.
+only when the value is not the axis's default (a system prompt: ``qa+engineered``; a toy axis
+with prefix ``t``: ``L0+thot``), so the ids of the default configuration stay as they were.
 """
 
 from __future__ import annotations
@@ -45,52 +49,97 @@ class Axis:
     default. The level is the label's base."""
     spelling: str = ""
     """The fallback of :func:`wattbench.ids.id_part` for an empty value: how the id spells it."""
+    prefix: str = ""
+    """What a "+value" id part starts with, so ``-k`` can select it (``c`` -> ``L0+c4``)."""
+    option: str = ""
+    """The --wb option (without --wb-) whose comma list of values every case runs at; "" for
+    the axes a case source sets (model, task, load, level, system prompt)."""
 
     def value(self, case: Any) -> str:
         """This axis's value for ``case`` (a wattbench.cases.Case)."""
+        if self.attribute == VARIANT:
+            return str(case.variant.get(self.key, self.default))
         return str(attrgetter(self.attribute)(case))
 
 
-AXES: tuple[Axis, ...] = (
+VARIANT = "variant"
+"""The attribute of an axis whose values an option lists: the case's ``variant`` mapping."""
+
+
+_AXES: list[Axis] = [
     Axis("model", "model.name", "the model's name, as its backend resolved it"),
     Axis("task", "task", "the task (qa, summary, ... or a user's own)", spelling="task"),
     Axis("load", "load", "the input load (short, medium, long) or the item of a user's set"),
     Axis("level", "level", "the prompt level: L0 bare, L1 clarified, L2 guided, L3 examples, P padded"),
     Axis("system_prompt", "system_name", "the system prompt's name (--wb-system-prompts)",
          suffix_of="task", default="default", configuration=True, spelling="system"),
-)
-"""Every axis, in the order records and reports list them."""
+]
 
-BY_KEY: Mapping[str, Axis] = {axis.key: axis for axis in AXES}
-KEYS: tuple[str, ...] = tuple(axis.key for axis in AXES)
-"""The record keys of the axes: what makes two cases of one run different."""
+
+def register(axis: Axis) -> None:
+    """Add an axis (a conftest's, in its ``pytest_addoption``; then :func:`add_option` gives it
+    its option). Its record key is defined with wattbench.metrics.register.
+
+    Raises ValueError when its key is another axis's, or it has no option or no default.
+    """
+    from wattbench.metrics import Metric
+    from wattbench.metrics import register as define
+
+    if axis.key in record_keys():
+        if by_key()[axis.key] == axis:
+            return  # the same conftest, loaded again (pytester runs in one process)
+        raise ValueError(f"axis {axis.key!r} is already defined: {by_key()[axis.key].description}")
+    if not axis.option or axis.default is None or axis.attribute != VARIANT:
+        raise ValueError(f"axis {axis.key!r}: a new axis needs an option, a default and attribute 'variant'")
+    define(Metric(axis.key, "", axis.description))
+    _AXES.append(axis)
+
+
+def all_axes() -> tuple[Axis, ...]:
+    """Every axis, in the order records and reports list them."""
+    return tuple(_AXES)
+
+
+def by_key() -> Mapping[str, Axis]:
+    """Each axis by its record key."""
+    return {axis.key: axis for axis in _AXES}
+
+
+def record_keys() -> tuple[str, ...]:
+    """The record keys of the axes: what makes two cases of one run different."""
+    return tuple(axis.key for axis in _AXES)
+
+
+def optional() -> tuple[Axis, ...]:
+    """The axes whose values an option lists (every case runs at each)."""
+    return tuple(axis for axis in _AXES if axis.option)
 
 
 def labels(case: Any) -> dict[str, str]:
     """Each axis's record key -> its value for ``case``."""
-    return {axis.key: axis.value(case) for axis in AXES}
+    return {axis.key: axis.value(case) for axis in _AXES}
 
 
 def case_id(case: Any, without: tuple[str, ...] = ()) -> str:
     """The case id of ``case`` (see the module doc); ``without`` leaves those axes out (a prompt
     group's id, model-task-load, has no level)."""
     parts: dict[str, str] = {}
-    for axis in AXES:
+    for axis in _AXES:
         if axis.key in without:
             continue
         if axis.suffix_of is None:
             # The model's name is its id spelling already (it may hold "-"); loads and levels are
             # built as id parts; a task is any name (知识问答) and is spelled here.
             parts[axis.key] = id_part(axis.value(case), axis.spelling) if axis.spelling else axis.value(case)
-    for axis in AXES:
+    for axis in _AXES:
         if axis.key not in without and axis.suffix_of in parts and axis.value(case) != axis.default:
-            parts[axis.suffix_of] += f"+{id_part(axis.value(case), axis.spelling or axis.key)}"
+            parts[axis.suffix_of] += f"+{axis.prefix}{id_part(axis.value(case), axis.spelling or axis.key)}"
     return "-".join(parts.values())
 
 
 def backfill(record: MutableMapping[str, Any]) -> None:
     """Give a record older than an axis that axis's default value."""
-    for axis in AXES:
+    for axis in _AXES:
         if axis.default is not None:
             record.setdefault(axis.key, axis.default)
 
@@ -99,7 +148,7 @@ def configuration(row: Mapping[str, Any]) -> str:
     """The report's configuration label of a row: its level, then "+value" of every configuration
     axis whose value is not the default ('L0', 'L0+engineered')."""
     label = str(row["level"])
-    for axis in AXES:
+    for axis in _AXES:
         if axis.configuration and row.get(axis.key, axis.default) != axis.default:
             label += f"+{row[axis.key]}"
     return label
@@ -107,4 +156,4 @@ def configuration(row: Mapping[str, Any]) -> str:
 
 def pairing_key(case: Any) -> tuple[str, ...]:
     """The values of every axis but the model: pairwise judging compares models only within it."""
-    return tuple(axis.value(case) for axis in AXES if axis.key != "model")
+    return tuple(axis.value(case) for axis in _AXES if axis.key != "model")

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from wattbench.monitors import SourceOptions, open_sources
+from wattbench.monitors import MakeSource, open_sources
 from wattbench.monitors.figures import (
     WindowEnergy,
     contention_text,
@@ -110,12 +110,9 @@ def _xdist_run() -> str | None:
 class EnergyMonitor:
     """Energy windows around generations, and the idle baseline they are netted against."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, make_source: MakeSource | None = None) -> None:
         self.settings = settings
-        selection = open_sources(
-            settings.energy,
-            SourceOptions(gpus=settings.gpus, cpu_tdp_w=settings.cpu_tdp_w, sample_hz=settings.sample_hz),
-        )
+        selection = open_sources(settings.energy, settings.source_options(), make_source)
         self.notes = selection.notes
         server = adopt_local_server(settings, own_tree())
         self.server_note = server

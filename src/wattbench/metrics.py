@@ -294,9 +294,32 @@ KEYS: Final[frozenset[str]] = frozenset(m.key for m in METRICS)
 BY_KEY: Final[dict[str, Metric]] = {m.key: m for m in METRICS}
 
 
+def register(*metrics: Metric) -> None:
+    """Define the keys of an extension outside this package (a conftest's scorer or axis).
+
+    Raises ValueError for a key already defined with another meaning, or one whose name does not
+    end in its unit's suffix.
+    """
+    for metric in metrics:
+        known = BY_KEY.get(metric.key)
+        if known is not None and known != metric:
+            raise ValueError(f"record key {metric.key!r} is already defined: {known.doc}")
+        suffix = suffix_for(metric.unit)
+        if suffix is None and metric.unit:
+            raise ValueError(
+                f"record key {metric.key!r}: unknown unit {metric.unit!r}; use one of "
+                f"{sorted(_UNIT_SUFFIXES)}"
+            )
+        if suffix and not metric.key.endswith(suffix):
+            raise ValueError(
+                f"record key {metric.key!r} must end in {suffix!r}, its unit's suffix ({metric.unit})"
+            )
+        BY_KEY[metric.key] = metric
+
+
 def unknown_keys(record: dict[str, object]) -> list[str]:
     """Keys of ``record`` that this module does not define (each one is a bug to fix here)."""
-    return sorted(set(record) - KEYS)
+    return sorted(set(record) - BY_KEY.keys())
 
 
 def suffix_for(unit: str) -> str | None:

@@ -16,7 +16,8 @@ from typing import Any
 
 import pytest
 
-from wattbench import data
+from wattbench import axes, data
+from wattbench.axes import Axis
 from wattbench.backends.protocol import OllamaOptions, Sampling
 from wattbench.cases.levels import LEVELS
 from wattbench.errors import ReportInputError
@@ -68,7 +69,9 @@ def energy_sources(value: str) -> tuple[str, ...]:
     items = tuple(dict.fromkeys(item.lower() for item in split_list(value)))
     if items in (("auto",), ("off",)):
         return items
-    bad = [item for item in items if item not in SOURCES]
+    # A name outside SOURCES may be a conftest's (pytest_wattbench_make_energy_source): it is
+    # checked when the sources open, at start-up, once every conftest is loaded.
+    bad = [item for item in items if not item.isidentifier() or item in ("auto", "off")]
     if bad or not items:
         raise argparse.ArgumentTypeError(
             f"unknown energy source {bad[0] if bad else value!r}; choose auto, off, or a list of "
@@ -290,24 +293,48 @@ def _key(option: Option) -> str:
     return "wb_" + option.name.replace("-", "_")
 
 
+GROUP = ("wattbench", "wattbench: benchmark generative models")
+
+
+def axis_option(axis: Axis) -> Option:
+    """The option of an axis whose values an option lists (wattbench.axes)."""
+    return Option(axis.option, split_list, f"{axis.description}: every case runs at each value of "
+                  f"this comma list, side by side (default: {axis.default})", axis.default)
+
+
 def add_options(parser: pytest.Parser) -> None:
     """Register every option in one group and every ini key."""
-    group = parser.getgroup("wattbench", "wattbench: benchmark generative models")
-    for option in OPTIONS:
-        flags = [f"--wb-{option.name}"]
-        if option.name == "model":
-            flags.append("--wb-models")
-        bare = {} if option.bare is None else {"nargs": "?", "const": option.parse(option.bare)}
-        group.addoption(
-            *flags,
-            dest=_key(option),
-            action="append" if option.many else "store",
-            default=None,
-            type=option.parse,
-            help=option.help,
-            **bare,
-        )
-        parser.addini(_key(option), option.help, default=None)
+    for option in (*OPTIONS, *(axis_option(axis) for axis in axes.optional())):
+        _add(parser, option)
+
+
+def add_axis(parser: pytest.Parser, axis: Axis) -> None:
+    """A new axis of the case matrix, from a conftest's ``pytest_addoption``: registered in
+    wattbench.axes, with its option ``--wb-<axis.option>`` and ini key. Raises ValueError as
+    wattbench.axes.register does."""
+    axes.register(axis)
+    if parser.getgroup(*GROUP).options and any(
+        _key(axis_option(axis)) == o.dest for o in parser.getgroup(*GROUP).options
+    ):
+        return  # wattbench's own add_options registered it already (pytester, in one process)
+    _add(parser, axis_option(axis))
+
+
+def _add(parser: pytest.Parser, option: Option) -> None:
+    flags = [f"--wb-{option.name}"]
+    if option.name == "model":
+        flags.append("--wb-models")
+    bare = {} if option.bare is None else {"nargs": "?", "const": option.parse(option.bare)}
+    parser.getgroup(*GROUP).addoption(
+        *flags,
+        dest=_key(option),
+        action="append" if option.many else "store",
+        default=None,
+        type=option.parse,
+        help=option.help,
+        **bare,
+    )
+    parser.addini(_key(option), option.help, default=None)
 
 
 def _value(config: pytest.Config, option: Option) -> tuple[Any, bool]:
@@ -450,6 +477,10 @@ def read_settings(config: pytest.Config) -> Settings:
         report=values["report"],
         compare_base=_compare_base(values["compare"], bases["compare"], values["compare-fail"]),
         compare_gates=values["compare-fail"] or (),
+        axis_values={
+            axis.key: tuple(dict.fromkeys(_value(config, axis_option(axis))[0] or (str(axis.default),)))
+            for axis in axes.optional()
+        },
     )
 
 

@@ -22,6 +22,8 @@ from wattbench.cases import Case, PromptGroup
 from wattbench.errors import ConfigError
 from wattbench.manifest import Manifest, finished, new_manifest, plan_of, write_manifest
 from wattbench.measure import Measure, user_case_id
+from wattbench.monitors import SourceOptions
+from wattbench.monitors.protocol import EnergySource
 from wattbench.options import add_options, read_settings
 from wattbench.pool import HeldModel
 from wattbench.record import now_utc
@@ -132,7 +134,17 @@ def _session(config: pytest.Config) -> WattbenchSession | None:
         settings = state.settings
         try:
             backend = _make_backend(config, settings.backend, settings)
-            state.session = WattbenchSession(settings, backend)
+            hook = config.hook
+            scorers = [s for each in hook.pytest_wattbench_make_scorers(options=settings.scorer_options())
+                       for s in each]
+
+            def make_source(name: str, options: SourceOptions) -> EnergySource | None:
+                made: EnergySource | None = hook.pytest_wattbench_make_energy_source(
+                    name=name, options=options
+                )
+                return made
+
+            state.session = WattbenchSession(settings, backend, make_source, scorers)
         except ConfigError as exc:
             # Raised here, in the middle of collection, it would become one collection error
             # per module; pytest_collection_modifyitems raises it once, as a usage error.

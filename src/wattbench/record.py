@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as _dt
 import statistics
 from collections.abc import Mapping, Sequence
@@ -138,7 +137,7 @@ def build(
         "engine_version": backend.engine_version,
         "wattbench_version": __version__,
         **machine,
-        **dataclasses.asdict(sampling),
+        **sampling.record(),
         "output_text": generation.text,
     }
     record["fingerprint"] = fingerprint(record)

@@ -8,7 +8,6 @@ record carries it (in-process engines); a server's record does not, and is not h
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
@@ -27,7 +26,7 @@ class Resume:
 
     def expected(self, case: Case, run: int) -> dict[str, Any]:
         """The settings a finished record of ``case``'s run must match to count."""
-        return {"backend": self._backend, **dataclasses.asdict(case.run_sampling(run))}
+        return {"backend": self._backend, **case.run_sampling(run).record()}
 
     def matches(self, record: Mapping[str, Any], case: Case, run: int) -> bool:
         """Whether ``record`` was made under the settings this run would use."""

@@ -14,7 +14,7 @@ from __future__ import annotations
 import functools
 import itertools
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from types import SimpleNamespace
 from typing import Any
 
@@ -31,13 +31,15 @@ from wattbench.errors import ModelError, ResultsWriteError, WattbenchError
 from wattbench.generation import Conversations, GenerationWork
 from wattbench.judging import JudgeOptions, JudgePhase
 from wattbench.machine import describe_machine
+from wattbench.monitors import MakeSource
 from wattbench.pool import HeldModel, ModelPool, Resident
 from wattbench.reasoning import split_thinking
 from wattbench.record import CUT_IN_THINKING, failure, figures_line
 from wattbench.resume import Resume
 from wattbench.rundir import RunDir
 from wattbench.runner import RunFailed, Runner, mark_errored
-from wattbench.scorers import ScorerOptions, Scorers
+from wattbench.scorers import Scorers
+from wattbench.scorers.protocol import Scorer
 from wattbench.settings import Settings
 from wattbench.workers import TIMED_BY_RESUME, WindowLog, benchmark_entry
 
@@ -45,7 +47,10 @@ from wattbench.workers import TIMED_BY_RESUME, WindowLog, benchmark_entry
 class WattbenchSession:
     """Cases, the resident model and the run folder of one pytest session."""
 
-    def __init__(self, settings: Settings, backend: Backend) -> None:
+    def __init__(
+        self, settings: Settings, backend: Backend, make_source: MakeSource | None = None,
+        extra_scorers: Sequence[Scorer] = (),
+    ) -> None:
         self.settings = settings
         self.backend = backend
         self.case_set = build_cases(settings, backend)
@@ -53,7 +58,7 @@ class WattbenchSession:
         self.results = self.rundir.results()
         self.resume = Resume(self.results, backend.name, settings.context_tokens, settings.runs)
         self.pool = ModelPool(backend, settings.load_options(), settings.warmup)
-        self.energy = EnergyMonitor(settings)
+        self.energy = EnergyMonitor(settings, make_source)
         self.judging = JudgePhase(
             JudgeOptions(
                 modes=settings.judge_modes, model=settings.judge_model,
@@ -63,8 +68,7 @@ class WattbenchSession:
             self.energy, self.rundir,
         )
         self.scorers = Scorers.open(
-            ScorerOptions(settings.bertscore_model, settings.bertscore_layers, settings.bartscore_model,
-                          settings.unsafe_code)
+            settings.scorer_options(), extra_scorers
         )
         self.scorers.count_unscored(self.case_set.cases)
         sharing = None

@@ -7,6 +7,7 @@ each consumer gets a small options object built from it (``backend_options()``, 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -15,6 +16,8 @@ from wattbench import data
 from wattbench.backends.protocol import BackendOptions, LoadOptions, OllamaOptions, Sampling
 from wattbench.cases.levels import LEVELS
 from wattbench.floors import Floor
+from wattbench.monitors.protocol import SourceOptions
+from wattbench.scorers.protocol import ScorerOptions
 
 if TYPE_CHECKING:  # a type only: settings never import the report at run time
     from wattbench.report.gates import Gate
@@ -82,6 +85,8 @@ class Settings:
     compare_base: Path | None = None
     compare_gates: tuple[Gate, ...] = ()
     compare_untested: str = "fail"  # or "warn": an untested gate is printed, and the run passes
+    axis_values: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    """Axis key -> the values every case runs at, for the axes an option lists (wattbench.axes)."""
 
     def backend_options(self) -> BackendOptions:
         """What the run's backends are built from."""
@@ -91,6 +96,16 @@ class Settings:
             env_file=self.env_file, timeout_s=self.timeout_s,
             connect_timeout_s=self.connect_timeout_s, retries=self.retries, ollama=self.ollama,
         )
+
+    def scorer_options(self) -> ScorerOptions:
+        """What the run's scorers are built from."""
+        return ScorerOptions(
+            self.bertscore_model, self.bertscore_layers, self.bartscore_model, self.unsafe_code
+        )
+
+    def source_options(self) -> SourceOptions:
+        """What the run's energy sources are opened with."""
+        return SourceOptions(gpus=self.gpus, cpu_tdp_w=self.cpu_tdp_w, sample_hz=self.sample_hz)
 
     def load_options(self) -> LoadOptions:
         """How the run's models are loaded."""

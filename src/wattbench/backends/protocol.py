@@ -21,6 +21,14 @@ class Sampling:
     temperature: float = 0.7
     top_p: float = 0.95
     seed: int = 42
+    knobs: Mapping[str, str] = field(default_factory=dict)
+    """The case's values of the axes an option lists (wattbench.axes), for a backend that acts
+    on one (a reasoning effort): axis key -> value. Records carry them under their own keys."""
+
+    def record(self) -> dict[str, Any]:
+        """The record's sampling keys: max_tokens, temperature, top_p, seed (knobs are axes)."""
+        return {"max_tokens": self.max_tokens, "temperature": self.temperature, "top_p": self.top_p,
+                "seed": self.seed}
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ from wattbench.cases.sources import (
     from_table,
     matrix,
     with_system_prompts,
+    with_variants,
 )
 from wattbench.cases.tasks import Task, load_padding, load_task_dir
 from wattbench.cases.textfile import read_text
@@ -118,6 +119,7 @@ def build_cases(settings: Settings, backend: Backend) -> CaseSet:
         cases, groups = with_system_prompts(
             cases, groups, system_prompts(s.system_prompts, s.system_prompt_file)
         )
+    cases = with_variants(cases, s.axis_values)
     _check_unique(cases)
     return CaseSet(cases, groups, unresolved, models, discovered)
 

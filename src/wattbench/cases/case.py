@@ -57,6 +57,9 @@ class Case:
     alternatives: tuple[str, ...] = ()
     """Other acceptable answers besides ``reference`` (a reference list's later entries, e.g.
     ``["北京", "Beijing"]``): the short-answer scorer accepts any of them."""
+    variant: Mapping[str, str] = field(default_factory=dict)
+    """The case's values of the axes an option lists (wattbench.axes): axis key -> value; an
+    axis missing here is at its default."""
 
     def __post_init__(self) -> None:
         if not self.kind:

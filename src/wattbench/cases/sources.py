@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 
+from wattbench import axes
 from wattbench.backends.protocol import ModelRef, Sampling
 from wattbench.cases.case import Case, PromptGroup
 from wattbench.cases.casefile import CaseEntry
@@ -161,6 +162,27 @@ def with_system_prompts(
         )
         out_groups.extend(replace(g, system=text, system_name=name) for g in groups)
     return out_cases, out_groups
+
+
+def with_variants(cases: Sequence[Case], values: Mapping[str, Sequence[str]]) -> list[Case]:
+    """Every case once per combination of the values of the axes an option lists (axis key ->
+    values, wattbench.axes), side by side; its sampling's ``knobs`` carry them to the backend."""
+    out = list(cases)
+    for key, chosen in values.items():
+        if tuple(chosen) == (axes.by_key()[key].default,):
+            continue  # the default alone: the cases, and their ids, stay as they were
+        expanded: list[Case] = []
+        for value in chosen:
+            moved = [_at(c, key, value) for c in out]
+            renamed = {c.id: m.id for c, m in zip(out, moved)}
+            expanded += [replace(m, previous=renamed.get(m.previous or "", m.previous)) for m in moved]
+        out = expanded
+    return out
+
+
+def _at(case: Case, key: str, value: str) -> Case:
+    variant = {**case.variant, key: value}
+    return replace(case, variant=variant, sampling=replace(case.sampling, knobs=variant))
 
 
 def from_entries(

@@ -12,7 +12,9 @@ monitors/gauges.py; RAPL and Jetson are Linux only and say so elsewhere.
 
 To add a source: write a module with a class that satisfies ``protocol.EnergySource`` and an
 ``open_<name>(...)`` function that returns it or raises EnergySourceError saying why it cannot
-be read here and how to enable it; then add it to OPENERS below (and to AUTO if it measures).
+be read here and how to enable it; then add it to SOURCES below (and to AUTO if it measures).
+A conftest adds one without touching this package: its ``pytest_wattbench_make_energy_source``
+hook is asked first for every name, and ``--wb-energy NAME`` opens it.
 """
 
 from __future__ import annotations
@@ -22,22 +24,27 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from wattbench.errors import EnergySourceError
-from wattbench.monitors.protocol import EnergySource
+from wattbench.monitors.protocol import EnergySource, SourceOptions
+
+__all__ = ["AUTO", "SOURCES", "MakeSource", "Selection", "SourceOptions", "open_sources"]
 
 SOURCES = ("nvml", "rapl", "jetson", "estimate")
 AUTO = ("nvml", "rapl", "jetson")  # measured sources tried by 'auto', in this order
 
 
-@dataclass(frozen=True)
-class SourceOptions:
-    """What the openers need from the settings."""
-
-    gpus: tuple[str, ...] | None = None
-    cpu_tdp_w: float = 65.0
-    sample_hz: float = 10.0
+MakeSource = Callable[[str, SourceOptions], "EnergySource | None"]
+"""A conftest's maker (the pytest_wattbench_make_energy_source hook): the source, or None."""
 
 
-def _open(name: str, options: SourceOptions) -> EnergySource:
+def _open(name: str, options: SourceOptions, make: MakeSource | None = None) -> EnergySource:
+    made = make(name, options) if make is not None else None
+    if made is not None:
+        return made
+    if name not in SOURCES:
+        raise EnergySourceError(
+            f"unknown energy source {name!r}; choose auto, off, or a list of {', '.join(SOURCES)}, "
+            "or define it in a conftest.py's pytest_wattbench_make_energy_source hook"
+        )
     module = importlib.import_module(f"wattbench.monitors.{name}")
     opener: Callable[..., EnergySource] = getattr(module, f"open_{name}")
     if name == "nvml":
@@ -57,8 +64,9 @@ class Selection:
     notes: list[str] = field(default_factory=list)
 
 
-def open_sources(names: tuple[str, ...], options: SourceOptions) -> Selection:
-    """Open ``names`` ('auto', 'off', or sources from SOURCES).
+def open_sources(names: tuple[str, ...], options: SourceOptions, make: MakeSource | None = None) -> Selection:
+    """Open ``names`` ('auto', 'off', or sources from SOURCES, or a conftest's that ``make``
+    answers: it is asked first for every name, so it can also stand in for a built-in one).
 
     A source named explicitly must work: its EnergySourceError propagates. Under 'auto' each
     failure becomes a note, and the estimate is used when nothing measures.
@@ -69,17 +77,21 @@ def open_sources(names: tuple[str, ...], options: SourceOptions) -> Selection:
     if names == ("auto",):
         for name in AUTO:
             try:
-                selection.sources.append(_open(name, options))
+                selection.sources.append(_open(name, options, make))
             except EnergySourceError as exc:
                 selection.notes.append(str(exc))
         if not selection.sources:
-            selection.sources.append(_open("estimate", options))
+            selection.sources.append(_open("estimate", options, make))
         return selection
+    # A conftest's sources open first, so a name nothing knows (a typo) is reported before a
+    # built-in source fails for a reason of its own.
+    opened: dict[str, EnergySource] = {}
     try:
-        for name in names:
-            selection.sources.append(_open(name, options))
+        for name in sorted(names, key=lambda n: n in SOURCES):
+            opened[name] = _open(name, options, make)
     except EnergySourceError:
-        for source in selection.sources:
+        for source in opened.values():
             source.close()
         raise
+    selection.sources.extend(opened[name] for name in names)
     return selection

@@ -73,3 +73,12 @@ class EnergySource(Protocol):
     def close(self) -> None:
         """Release the device or the child process."""
         ...
+
+
+@dataclass(frozen=True)
+class SourceOptions:
+    """What the openers need from the settings."""
+
+    gpus: tuple[str, ...] | None = None
+    cpu_tdp_w: float = 65.0
+    sample_hz: float = 10.0

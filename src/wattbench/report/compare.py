@@ -56,7 +56,6 @@ from wattbench.report.stats import (
 from wattbench.report.study import derived
 
 ALPHA = 0.05
-CASE = axes.KEYS
 DEFAULT_METRICS = (
     "decode_tokens_per_s",
     "ttft_s",
@@ -177,7 +176,7 @@ def _values(
     values: dict[tuple[str, ...], dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
     first: dict[tuple[str, ...], Mapping[str, Any]] = {}
     for record in records:
-        key = tuple(str(record.get(k)) for k in CASE)
+        key = tuple(str(record.get(k)) for k in axes.record_keys())
         first.setdefault(key, record)
         ratios = derived(record) if any(m in DERIVED for m in metrics) else {}
         for metric in metrics:

@@ -36,7 +36,11 @@ from wattbench.rating.store import Rating, read_ratings
 from wattbench.report.runs import read_run
 from wattbench.report.stats import summarise_many
 
-CASE = ("fingerprint", *axes.KEYS, "case_id")
+
+def case_keys() -> tuple[str, ...]:
+    """What names a rated case: the model's file, every axis, the case id."""
+    return ("fingerprint", *axes.record_keys(), "case_id")
+
 JUDGE_KEYS = ("judge_score", "judge_rubric_total", "judge_factuality", "judge_helpfulness", "judge_structure",
               "judge_conciseness")
 HUMAN_PREFIX = "human_"
@@ -136,7 +140,7 @@ def spearman(judge: Sequence[float], human: Sequence[float], dimension: str, jud
 
 
 def _case_key(record: Mapping[str, Any]) -> tuple[str, ...]:
-    return tuple(str(record.get(k)) for k in CASE)
+    return tuple(str(record.get(k)) for k in case_keys())
 
 
 def human_study(records: Iterable[Mapping[str, Any]], ratings: Sequence[Rating]) -> HumanStudy:
@@ -167,7 +171,7 @@ def human_study(records: Iterable[Mapping[str, Any]], ratings: Sequence[Rating])
         for dim, scores in dims.items():
             per_case[_case_key(by_id[item])][dim].extend(scores)
     for key in sorted(per_case):
-        row: dict[str, Any] = dict(zip(CASE, key))
+        row: dict[str, Any] = dict(zip(case_keys(), key))
         dims = per_case[key]
         names = sorted(dims)
         for dim, s in zip(names, summarise_many([dims[d] for d in names])):

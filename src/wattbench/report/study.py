@@ -39,7 +39,11 @@ from wattbench.report.rating import PROVISIONAL_RUNS, stars
 from wattbench.report.stats import summary_table
 from wattbench.report.tables import SCORES
 
-GROUP = ("fingerprint", *axes.KEYS)
+
+def group_keys() -> tuple[str, ...]:
+    """What one group of runs shares: the model's file and every axis of the case matrix."""
+    return ("fingerprint", *axes.record_keys())
+
 FIGURES = (
     "latency_s",
     "ttft_s",
@@ -127,6 +131,7 @@ class Accumulator:
     contention: Contention = field(default_factory=Contention)
     contended_only: set[tuple[Any, ...]] = field(default_factory=set)
     metrics: dict[str, str] = field(default_factory=dict)  # task -> its quality metric (the first seen)
+    keys: tuple[str, ...] = field(default_factory=group_keys)  # what a group's runs share
 
     def add(self, record: Mapping[str, Any], ratios: Mapping[str, float | None]) -> None:
         """Count one run record, with its derived() figures."""
@@ -137,7 +142,7 @@ class Accumulator:
         if task not in self.metrics:
             self.metrics[task] = primary_key(record)
         into = self.contended_values if get("contended") else self.values
-        figures = into[tuple([str(get(k)) for k in GROUP])]
+        figures = into[tuple([str(get(k)) for k in self.keys])]
         for name in FIGURES:  # in this order: it is stats.csv's column order
             value = ratios[name] if name in ratios else get(name)
             if value is None:
@@ -281,7 +286,7 @@ def rated_groups(acc: Accumulator) -> list[dict[str, Any]]:
         i = 0
         for key, figures in part:
             first, rest = keys.get(figures) or keys.setdefault(figures, _statistic_keys(figures))
-            row = dict(zip(GROUP, key))
+            row = dict(zip(acc.keys, key))
             # One update per group, not a store per value: a quarter of a second at 20,000 groups.
             row.update(zip(first, values[4 * i : 4 * i + 4]))
             row["runs"] = int(max(runs[i : i + len(figures)]))  # the most values any figure had

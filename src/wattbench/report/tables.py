@@ -21,7 +21,12 @@ from wattbench.ids import path_part
 from wattbench.metrics import BY_KEY
 from wattbench.report.cells import csv_row
 
-LABELS = ("timestamp", "case_id", "fingerprint", *axes.KEYS, "run")
+
+def labels() -> tuple[str, ...]:
+    """The label columns: the time, the case and every axis of the case matrix, the run."""
+    return ("timestamp", "case_id", "fingerprint", *axes.record_keys(), "run")
+
+
 MEASURED = (
     "latency_s",
     "ttft_s",
@@ -38,8 +43,11 @@ MEASURED = (
 )
 RATIOS = ("quality", "quality_per_j", "quality_per_s", "tokens_per_j")
 SCORES = (*tuple(m.key for m in BY_KEY.values() if m.unit in ("score", "points")), "code_compiles")
-RESULT_COLUMNS = (*LABELS, *MEASURED, *RATIOS, *SCORES)
-_RATIO_AT = tuple((RESULT_COLUMNS.index(key), key) for key in RATIOS)
+
+
+def result_columns() -> tuple[str, ...]:
+    """results.csv's columns."""
+    return (*labels(), *MEASURED, *RATIOS, *SCORES)
 
 
 def text_path(record: Mapping[str, Any]) -> Path:
@@ -61,12 +69,14 @@ class ResultsTable:
     def __init__(self, path: Path) -> None:
         self._handle = path.open("w", newline="", encoding="utf-8")
         self._writer = csv.writer(self._handle)
-        self._writer.writerow(RESULT_COLUMNS)
+        self._columns = result_columns()
+        self._ratio_at = tuple((self._columns.index(key), key) for key in RATIOS)
+        self._writer.writerow(self._columns)
 
     def add(self, record: Mapping[str, Any], ratios: Mapping[str, Any]) -> None:
         """One row: the record's labels, figures and scores, with its derived ratios."""
-        row = list(map(record.get, RESULT_COLUMNS))
-        for at, key in _RATIO_AT:
+        row = list(map(record.get, self._columns))
+        for at, key in self._ratio_at:
             if key in ratios:
                 row[at] = ratios[key]
         self._writer.writerow(csv_row(row))

@@ -33,7 +33,7 @@ from typing import Any
 
 from wattbench import axes
 from wattbench.report.quality import quality
-from wattbench.report.study import GROUP, Study, level_order
+from wattbench.report.study import Study, group_keys, level_order
 
 MISSING = "report.xlsx not written: XlsxWriter is not installed (pip install 'wattbench[report]')"
 OPTIONS = {
@@ -43,14 +43,13 @@ OPTIONS = {
     "strings_to_numbers": False,
     "nan_inf_to_errors": True,
 }
-DETAIL = (  # the per-run sheet: what a reader of answers needs; the rest is in results.csv
-    *axes.KEYS,
-    "run",
-    "fingerprint",
-    "quality",
-    "judge_reason",
-    "output_text",
-)
+
+
+def detail() -> tuple[str, ...]:
+    """The per-run sheet's columns: what a reader of answers needs; the rest is in results.csv."""
+    return (*axes.record_keys(), "run", "fingerprint", "quality", "judge_reason", "output_text")
+
+
 STAT_FIGURES = ("latency_s", "ttft_s", "decode_tokens_per_s", "energy_j", "energy_per_token_j", "quality")
 OVERALL = (
     "system",
@@ -136,15 +135,16 @@ class Workbook:
         self._answers = answers  # where every answer is, for the per-run sheet's last row
         self._sheets = {name: _Sheet(self._book.add_worksheet(name)) for name in SHEETS}
         self._detail = self._sheets["Quality detail"]
-        self._detail.append(DETAIL)
-        self._at_quality = DETAIL.index("quality")
+        self._columns = detail()
+        self._detail.append(self._columns)
+        self._at_quality = self._columns.index("quality")
         self._runs = 0
 
     def add(self, record: Mapping[str, Any]) -> None:
         """One row of the per-run sheet (past SHEET_ROWS runs, only counted)."""
         self._runs += 1
         if self._runs <= SHEET_ROWS:
-            values = [record.get(k) for k in DETAIL]
+            values = [record.get(k) for k in self._columns]
             values[self._at_quality] = quality(record)
             self._detail.append(values)
 
@@ -192,7 +192,7 @@ def group_sheets(groups: Sequence[Mapping[str, Any]]) -> Sheets:
     rows of cells (a header row first), plain lists small enough to hand to the process that
     writes the workbook (report/helper.py)."""
     stats = [
-        *GROUP,
+        *group_keys(),
         "system",
         "config",
         "runs",

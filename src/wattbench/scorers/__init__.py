@@ -14,18 +14,19 @@ To add one: a class with ``name``, ``kinds`` (the task kinds of wattbench.cases.
 applies to), ``applies(case)`` and ``score(case, text)`` (see ``protocol.Scorer``) in its own
 module, and one line in FACTORIES below: a function of the run's ScorerOptions that returns the
 scorer, or a note saying why it is off. Every key it returns must be defined in
-wattbench.metrics.
+wattbench.metrics. A conftest adds one without touching this package: its
+``pytest_wattbench_make_scorers`` hook returns scorers, each declaring its keys in ``metrics``
+(wattbench.metrics.Metric rows).
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from wattbench.cases import Case
+from wattbench.metrics import register
 from wattbench.scorers.answer import AnswerScorer
 from wattbench.scorers.bartscore import open_bartscore
 from wattbench.scorers.chrf import ChrfScorer
@@ -33,18 +34,10 @@ from wattbench.scorers.code import CodeScorer
 from wattbench.scorers.diversity import DiversityScorer
 from wattbench.scorers.extraction import ExtractionScorer
 from wattbench.scorers.mathanswer import MathScorer
-from wattbench.scorers.protocol import Scorer
+from wattbench.scorers.protocol import Scorer, ScorerOptions
+
+__all__ = ["FACTORIES", "Scorer", "ScorerOptions", "Scorers", "score"]
 from wattbench.scorers.rouge import RougeScorer
-
-
-@dataclass(frozen=True)
-class ScorerOptions:
-    """What scorers may need from the run's settings."""
-
-    bertscore_model: Path | None = None
-    bertscore_layers: int = 17  # roberta-large's layer in bert-score's own table
-    bartscore_model: Path | None = None
-    unsafe_code: bool = False  # where bubblewrap cannot run: the weak guard, instead of no tests
 
 
 def _bertscore(options: ScorerOptions) -> Scorer | str:
@@ -90,10 +83,15 @@ class Scorers:
         self.degraded: list[str] = []  # what scorers the selected cases need cannot do here
 
     @classmethod
-    def open(cls, options: ScorerOptions) -> Scorers:
-        """Every registered scorer that these options allow; notes for the others."""
+    def open(cls, options: ScorerOptions, extra: Sequence[Scorer] = ()) -> Scorers:
+        """Every registered scorer that these options allow, then ``extra`` (a conftest's, from
+        the pytest_wattbench_make_scorers hook: the record keys each declares in ``metrics``
+        are defined with wattbench.metrics.register); notes for the scorers that are off."""
         made = [factory(options) for factory in FACTORIES.values()]
-        return cls([m for m in made if not isinstance(m, str)], [m for m in made if isinstance(m, str)])
+        for scorer in extra:
+            register(*getattr(scorer, "metrics", ()))
+        scorers = [m for m in made if not isinstance(m, str)] + list(extra)
+        return cls(scorers, [m for m in made if isinstance(m, str)])
 
     def check_ready(self, cases: Sequence[Case]) -> list[str]:
         """Ready the scorers that these (selected) cases need; a note for each that cannot do all

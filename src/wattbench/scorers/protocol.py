@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
 from wattbench.cases import Case
@@ -22,3 +24,13 @@ class Scorer(Protocol):
     def score(self, case: Case, text: str) -> Mapping[str, Any]:
         """The figures for ``text``, the model's answer to ``case``."""
         ...
+
+
+@dataclass(frozen=True)
+class ScorerOptions:
+    """What scorers may need from the run's settings."""
+
+    bertscore_model: Path | None = None
+    bertscore_layers: int = 17  # roberta-large's layer in bert-score's own table
+    bartscore_model: Path | None = None
+    unsafe_code: bool = False  # where bubblewrap cannot run: the weak guard, instead of no tests
