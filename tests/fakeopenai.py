@@ -39,6 +39,8 @@ class Script:
     replies: list[Reply | Callable[[dict[str, Any]], Reply]] = field(default_factory=lambda: [Reply()])
     requests: list[dict[str, Any]] = field(default_factory=list)
     headers: list[dict[str, str]] = field(default_factory=list)
+    in_flight: int = 0
+    """Chat requests being answered now (this one included, while a reply callable decides)."""
 
     def next(self, body: dict[str, Any]) -> Reply:
         reply = self.replies.pop(0) if len(self.replies) > 1 else self.replies[0]
@@ -71,6 +73,13 @@ def _handler(script: Script) -> type[BaseHTTPRequestHandler]:
             body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
             script.requests.append(body)
             script.headers.append(dict(self.headers))
+            script.in_flight += 1
+            try:
+                self._answer(body)
+            finally:
+                script.in_flight -= 1
+
+        def _answer(self, body: dict[str, Any]) -> None:
             reply = script.next(body)
             time.sleep(reply.delay_s)
             if reply.status != 200:

@@ -28,7 +28,7 @@ def test_a_record_is_labelled_with_every_axis() -> None:
     record = labels(CASE, 0)
     assert {key: record[key] for key in axes.record_keys()} == {
         "model": "smollm2-135m", "task": "知识问答", "load": "short", "level": "L0",
-        "system_prompt": "default",
+        "system_prompt": "default", "concurrency": "1",
     }
 
 
@@ -78,7 +78,8 @@ def test_a_registered_axis_runs_every_case_at_each_value(monkeypatch) -> None:
     assert cases[3].previous == "smollm2-135m-qa-short-L0+thot"  # a conversation stays at its value
     assert cases[3].sampling.knobs == {"toy_knob": "hot"}  # what a backend reads
     assert labels(cases[3], 0)["toy_knob"] == "hot"
-    assert axes.configuration({"level": "L0", "toy_knob": "hot"}) == "L0+hot"
+    assert axes.configuration({"level": "L0", "toy_knob": "hot"}) == "L0+thot"
+    assert axes.configuration({"level": "L0", "concurrency": "4"}) == "L0+c4"
     assert axes.pairing_key(cases[0]) != axes.pairing_key(cases[2])
     assert with_variants([CASE], {"toy_knob": ("off",)}) == [CASE]  # the default alone: as before
 

@@ -126,7 +126,7 @@ def test_a_conftest_adds_an_axis_a_backend_an_energy_source_and_a_scorer(suite: 
         # 50 W over the window: the source's joules reached the record, divided by one generation.
         assert record["energy_j"] == pytest.approx(50.0 * record["energy_window_s"], rel=1e-6)
     page = (run_dir / "report.html").read_text(encoding="utf-8")
-    assert "L0+hot" in page  # the report labels the configuration by the new axis
+    assert "L0+thot" in page  # the report labels the configuration by the new axis
 
 
 def test_an_unknown_energy_source_stops_the_run_at_start_up(suite: pytest.Pytester) -> None:

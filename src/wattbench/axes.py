@@ -54,6 +54,8 @@ class Axis:
     option: str = ""
     """The --wb option (without --wb-) whose comma list of values every case runs at; "" for
     the axes a case source sets (model, task, load, level, system prompt)."""
+    whole: bool = False
+    """Whether each value must be a whole number of at least 1 (a count of streams)."""
 
     def value(self, case: Any) -> str:
         """This axis's value for ``case`` (a wattbench.cases.Case)."""
@@ -73,6 +75,8 @@ _AXES: list[Axis] = [
     Axis("level", "level", "the prompt level: L0 bare, L1 clarified, L2 guided, L3 examples, P padded"),
     Axis("system_prompt", "system_name", "the system prompt's name (--wb-system-prompts)",
          suffix_of="task", default="default", configuration=True, spelling="system"),
+    Axis("concurrency", VARIANT, "closed-loop streams the server is kept busy with (--wb-concurrency)",
+         suffix_of="level", default="1", configuration=True, prefix="c", option="concurrency", whole=True),
 ]
 
 
@@ -146,11 +150,12 @@ def backfill(record: MutableMapping[str, Any]) -> None:
 
 def configuration(row: Mapping[str, Any]) -> str:
     """The report's configuration label of a row: its level, then "+value" of every configuration
-    axis whose value is not the default ('L0', 'L0+engineered')."""
+    axis whose value is not the default, after the axis's id prefix ('L0', 'L0+engineered',
+    'L0+c4')."""
     label = str(row["level"])
     for axis in _AXES:
         if axis.configuration and row.get(axis.key, axis.default) != axis.default:
-            label += f"+{row[axis.key]}"
+            label += f"+{axis.prefix}{row[axis.key]}"
     return label
 
 

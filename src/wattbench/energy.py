@@ -286,11 +286,15 @@ class EnergyMonitor:
         """Whether the window is still shorter than --wb-energy-min-window."""
         return bool(self.meter.sources) and self.meter.elapsed(window) < self.settings.energy_min_window_s
 
-    def end(self, window: Window, series: str) -> Measured:
+    def end(self, window: Window, series: str, span: tuple[float, float] | None = None) -> Measured:
         """Close the window: its energy, whole, for the workload to divide, and its resource
         figures. ``series`` names the CSV file of the window's samples when --wb-timeseries is on.
+        ``span`` (monotonic s) keeps only that part of the window (a steady state inside it).
+        Raises ValueError when the span is not inside the window.
         """
         reading = self.meter.end(window)
+        if span is not None:
+            reading = reading.between(*span)
         self.windows_count += 1
         figures: dict[str, Any] = {}
         energy: WindowEnergy | None = None

@@ -105,7 +105,7 @@ class GenerationWork:
         """The same generation, same seed: the timed one stays the one recorded."""
         self.repeats[run].append(generate(self.resident, self.chats[run], self.case.run_sampling(run))[0])
 
-    def record(self, run: int, measured: Measured | None, machine: Mapping[str, Any]) -> dict[str, Any]:
+    def record(self, run: int, measured: Measured | None, machine: Mapping[str, Any]) -> list[dict[str, Any]]:
         """Build, then score the run's record; energy is divided by the window's generations."""
         case = self.case
         generation = self.generations.pop(run)
@@ -131,7 +131,7 @@ class GenerationWork:
             record["code_compiles"] = check_compiles(answer, case.extra.get("entry_point")).ok
         record.update(self.scorers.score(case, answer))  # after the window: no joules
         self.resident.generations += len(window)
-        return record
+        return [record]
 
     def discard(self) -> None:
         """Nothing to drop: the runner owns this workload's window."""

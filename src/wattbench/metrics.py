@@ -44,6 +44,7 @@ _UNIT_SUFFIXES: Final = {
     "count": "_count",
     "J": "_j",
     "J/token": "_token_j",
+    "tokens/J": "_tokens_per_j",
     "W": "_w",
     "MiB": "_mb",
     "%": "_pct",
@@ -72,6 +73,40 @@ METRICS: Final[tuple[Metric, ...]] = (
     Metric("level", "", "prompt level: L0, L1, L2, L3, P (or the case file's entry number)"),
     Metric("system_prompt", "", "the system prompt's name: default (none) or one of "
            "--wb-system-prompt-file"),
+    Metric("concurrency", "", "closed-loop streams kept in flight at this point of the load sweep "
+           "(--wb-concurrency); 1 outside a sweep"),
+    Metric("serving_request", "", "which request of the load point this record is: stream * requests per "
+           "stream + request, from 0"),
+    Metric("serving_requests_count", "count", "requests sent at this load point in this run, failed ones "
+           "included"),
+    Metric("serving_failed_requests_count", "count", "requests of this load point that failed (context "
+           "overflow, HTTP 429/5xx, connection): never retried"),
+    Metric("serving_error_pct", "%", "failed requests of this load point, in % of its requests"),
+    Metric("serving_errors", "", "what the failed requests of this load point said, by kind, with counts"),
+    Metric("serving_steady_window_s", "s", "the steady state: from when every stream had its first token "
+           "to when the first stream ran dry (ML.ENERGY's definition)"),
+    Metric("serving_steady_tokens", "tokens", "completion tokens decoded inside the steady window (each "
+           "request's tokens spread evenly between its first and last token)"),
+    Metric("serving_system_tokens_per_s", "tokens/s", "all streams' completion tokens per second over "
+           "the steady window"),
+    Metric("serving_stream_tokens_per_s", "tokens/s", "decode rate per stream: the mean of the "
+           "successful requests' decode_tokens_per_s"),
+    Metric("serving_ttft_p50_s", "s", "median TTFT over the load point's successful requests"),
+    Metric("serving_ttft_p90_s", "s", "90th percentile of TTFT over the load point's successful requests"),
+    Metric("serving_ttft_p99_s", "s", "99th percentile of TTFT over the load point's successful requests"),
+    Metric("serving_tpot_p50_s", "s", "median TPOT over the load point's successful requests"),
+    Metric("serving_tpot_p90_s", "s", "90th percentile of TPOT over the load point's successful requests"),
+    Metric("serving_tpot_p99_s", "s", "99th percentile of TPOT over the load point's successful requests"),
+    Metric("serving_slo", "", "the service-level objectives of the run (--wb-slo), e.g. ttft<=2s,tpot<=0.1s"),
+    Metric("serving_slo_met", "", "whether this request met every SLO (null without --wb-slo)"),
+    Metric("serving_goodput_tokens_per_j", "tokens/J", "goodput per joule: steady-window tokens of "
+           "requests that met the SLOs, per gross joule of the steady window"),
+    Metric("serving_slots_count", "count", "the server's parallel slots (llama-server /props "
+           "total_slots), where it says"),
+    Metric("serving_slot_context_tokens", "tokens", "the context of one slot (llama-server /props "
+           "n_ctx), where the server says"),
+    Metric("energy_attributed", "", "true when energy_j is attributed, not measured apart: J/token over "
+           "the steady window x this request's completion tokens (concurrent requests share one window)"),
     Metric("run", "", "run index within the case, from 0 (the run's seed is seed + run)"),
     Metric("runs_count", "count", "runs averaged in this entry (benchmark JSON, --wb-runs > 1)"),
     Metric("per_run", "", "the record of every run (benchmark JSON, --wb-runs > 1)"),

@@ -25,6 +25,7 @@ from wattbench.floors import parse_floors
 from wattbench.monitors import SOURCES
 from wattbench.report.gates import Gate, parse_gates
 from wattbench.settings import LOADS, Settings
+from wattbench.slo import Slo, parse_slo
 from wattbench.workers import parse_devices
 
 
@@ -154,6 +155,14 @@ def on_off(value: str) -> bool:
     raise argparse.ArgumentTypeError(f"{value!r} is not one of on, off")
 
 
+def slo(value: str) -> Slo:
+    """--wb-slo as an Slo; argparse's error names the part at fault."""
+    try:
+        return parse_slo(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def default_run_dir(reports: Path) -> Path:
     """reports/run-YYYYmmdd-HHMMSS for a fresh run."""
     stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
@@ -200,6 +209,10 @@ OPTIONS: tuple[Option, ...] = (
            "(default: default)", "default"),
     Option("system-prompt-file", str, "JSON object of system prompt name -> text (default: "
            "the built-in one inside the package)"),
+    Option("stream-requests", positive_int, "requests each stream of a load point sends in a row "
+           "(--wb-concurrency; default: 2)", "2"),
+    Option("slo", slo, "service-level objectives for goodput at load points, e.g. "
+           "ttft<=2s,tpot<=100ms (default: none)"),
     Option("runs", positive_int, "generations per case, each with seed + run (default: 1)", "1"),
     Option("max-tokens", positive_int, "completion limit in tokens (default: 200)", "200"),
     Option("temperature", bounded_float(0.0, 2.0), "sampling temperature (default: 0.7)", "0.7"),
@@ -298,7 +311,14 @@ GROUP = ("wattbench", "wattbench: benchmark generative models")
 
 def axis_option(axis: Axis) -> Option:
     """The option of an axis whose values an option lists (wattbench.axes)."""
-    return Option(axis.option, split_list, f"{axis.description}: every case runs at each value of "
+
+    def parse(value: str) -> tuple[str, ...]:
+        items = split_list(value)
+        if axis.whole:
+            return tuple(str(positive_int(item)) for item in items)
+        return items
+
+    return Option(axis.option, parse, f"{axis.description}: every case runs at each value of "
                   f"this comma list, side by side (default: {axis.default})", axis.default)
 
 
@@ -477,6 +497,8 @@ def read_settings(config: pytest.Config) -> Settings:
         report=values["report"],
         compare_base=_compare_base(values["compare"], bases["compare"], values["compare-fail"]),
         compare_gates=values["compare-fail"] or (),
+        stream_requests=values["stream-requests"],
+        slo=values["slo"] or Slo({}),
         axis_values={
             axis.key: tuple(dict.fromkeys(_value(config, axis_option(axis))[0] or (str(axis.default),)))
             for axis in axes.optional()

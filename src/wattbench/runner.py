@@ -133,12 +133,14 @@ class Rounds:
         shared: dict[str, Any] = {}
         if runner.sharing is not None:  # as the window closes, before scoring takes its time
             shared = sharing_figures(runner.sharing.end(), runner.sharing.devices)
-        record = workload.record(run, measured, runner.machine())
-        record.update(shared)
-        check_keys(record)
-        runner.results.append(record)
+        records = workload.record(run, measured, runner.machine())
+        for record in records:
+            record.update(shared)
+            check_keys(record)
+        for record in records:
+            runner.results.append(record)
         runner.recorded += 1
-        self.records.append(record)
+        self.records.extend(records)
 
     def discard_open_windows(self) -> None:
         """Drop the windows of runs that failed."""

@@ -30,6 +30,7 @@ from wattbench.energy import EnergyMonitor
 from wattbench.errors import ModelError, ResultsWriteError, WattbenchError
 from wattbench.generation import Conversations, GenerationWork
 from wattbench.judging import JudgeOptions, JudgePhase
+from wattbench.loadpoints import LoadPoints
 from wattbench.machine import describe_machine
 from wattbench.monitors import MakeSource
 from wattbench.pool import HeldModel, ModelPool, Resident
@@ -40,8 +41,10 @@ from wattbench.rundir import RunDir
 from wattbench.runner import RunFailed, Runner, mark_errored
 from wattbench.scorers import Scorers
 from wattbench.scorers.protocol import Scorer
+from wattbench.serving import ServingWork
 from wattbench.settings import Settings
 from wattbench.workers import TIMED_BY_RESUME, WindowLog, benchmark_entry
+from wattbench.workload import Workload
 
 
 class WattbenchSession:
@@ -76,6 +79,9 @@ class WattbenchSession:
             sharing = WindowLog(settings.run_dir, settings.worker, settings.gpus)
         self.runner = Runner(self.energy, self.results, lambda: self.machine, sharing)
         self.conversations = Conversations(self.case_set.by_id)
+        points = [int(n) for n in settings.axis_values.get("concurrency", ("1",))]
+        self.load_points = LoadPoints(backend, max(points), settings.context_tokens, settings.threads,
+                                      settings.repack)
         self.untimed: list[tuple[Any, list[float]]] = []  # (benchmark fixture, durations) under xdist
         self.case_lines: dict[str, str] = {}  # case id -> its figures, for -v
         self.resumed_records: dict[str, list[dict[str, Any]]] = {}  # case id -> its saved runs
@@ -190,8 +196,11 @@ class WattbenchSession:
         assert held.resident is not None
         failed: RunFailed | None = None
         try:
-            work = GenerationWork(case, held.resident, self.backend, self.scorers, self.conversations,
-                                  self.judging.add)
+            work = self.workload(case, held.resident)
+        except WattbenchError as exc:  # a load point whose server cannot take it: this case fails
+            mark_errored(benchmark)
+            self._fail(case, 0, exc)
+        try:
             done = self.runner.run(work, runs or self.settings.runs, benchmark)
         except RunFailed as exc:
             failed = exc
@@ -209,6 +218,18 @@ class WattbenchSession:
             self.untimed.append((benchmark, done.durations))
         self.judging.infos[case.id] = benchmark.extra_info  # the judge's grades join it later
         return summary
+
+    def workload(self, case: Case, resident: Resident) -> Workload:
+        """What ``case`` measures: one generation, or a load point of N streams on a server
+        (a --wb-concurrency sweep). Raises a WattbenchError when the load point cannot run."""
+        streams = case.variant.get("concurrency")
+        if streams is None:
+            return GenerationWork(case, resident, self.backend, self.scorers, self.conversations,
+                                  self.judging.add)
+        target = self.load_points.target(resident)
+        self.load_points.check(case, target, int(streams))
+        return ServingWork(case, target.resident, target.engine, self.scorers, self.energy, int(streams),
+                           self.settings.stream_requests, self.settings.slo, target.server)
 
     # -- invariants ------------------------------------------------------------------------
     def check_answer(self, case: Case, record: Mapping[str, Any]) -> None:
@@ -289,6 +310,7 @@ class WattbenchSession:
     def close(self) -> None:
         """Free whatever is still loaded, stop the sampler, close the files, release the folder."""
         self.pool.release()
+        self.load_points.close()
         self.energy.close()
         self.results.close()
         self.rundir.release()

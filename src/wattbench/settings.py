@@ -18,6 +18,7 @@ from wattbench.cases.levels import LEVELS
 from wattbench.floors import Floor
 from wattbench.monitors.protocol import SourceOptions
 from wattbench.scorers.protocol import ScorerOptions
+from wattbench.slo import Slo
 
 if TYPE_CHECKING:  # a type only: settings never import the report at run time
     from wattbench.report.gates import Gate
@@ -85,6 +86,8 @@ class Settings:
     compare_base: Path | None = None
     compare_gates: tuple[Gate, ...] = ()
     compare_untested: str = "fail"  # or "warn": an untested gate is printed, and the run passes
+    stream_requests: int = 2  # requests each stream of a load point sends in a row
+    slo: Slo = field(default_factory=lambda: Slo({}))  # --wb-slo: goodput's objectives
     axis_values: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     """Axis key -> the values every case runs at, for the axes an option lists (wattbench.axes)."""
 

@@ -45,9 +45,10 @@ class Workload(Protocol):
     def again(self, run: int) -> None:
         """Repeat run ``run``'s unit, unrecorded, to lengthen a window too short to resolve."""
 
-    def record(self, run: int, measured: Measured | None, machine: Mapping[str, Any]) -> dict[str, Any]:
-        """Run ``run``'s record: its own figures, the window's energy divided by what the units
-        produced, and the machine's keys."""
+    def record(self, run: int, measured: Measured | None, machine: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """Run ``run``'s records (one for a generation; one per request of a load point): their
+        own figures, the window's energy divided by what the units produced, the machine's keys.
+        Raises GenerationError when the run produced nothing to record."""
 
     def discard(self) -> None:
         """Drop whatever a failed run left open (an energy window the workload owns)."""

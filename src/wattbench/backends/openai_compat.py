@@ -18,6 +18,7 @@ and for the whole generation; connection failures, 429 and 5xx are retried (--wb
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 import os
@@ -179,6 +180,7 @@ class OpenAICompatBackend:
         self._secrets = [*([key] if key else []), *url_secrets(self.base_url)]
         self.policy = RetryPolicy(retries=options.retries)
         self.total_timeout_s = options.timeout_s
+        self.connect_timeout_s = options.connect_timeout_s
         # The URL's user info goes as Basic auth and its query to every request, as given; the
         # URL itself is requested without them (httpx would mangle a query in a base URL).
         parts = urllib.parse.urlsplit(self.base_url)
@@ -235,6 +237,17 @@ class OpenAICompatBackend:
         raise GenerationError(f"{where}: {detail}")
 
     # -- Backend ---------------------------------------------------------------------------
+    def server_props(self) -> Mapping[str, Any] | None:
+        """llama-server's ``/props`` (its slots and their context), beside the ``/v1`` API; None
+        where the server has no such page (vLLM, hosted APIs) or it cannot be read."""
+        root = self.public_url.removesuffix("/v1")
+        try:
+            response = self._client.get(f"{root}/props", timeout=self.connect_timeout_s)
+            data = response.json() if response.status_code == 200 else None
+        except (self._httpx.HTTPError, ValueError):
+            return None
+        return data if isinstance(data, dict) else None
+
     def served_models(self) -> list[str]:
         """Model ids the server lists at /models."""
         data = self.request("GET", "/models", Attempts())
@@ -277,6 +290,14 @@ class OpenAICompatModel:
         self._system_checked = False
         self.format_style: str | None = None  # the response_format style the server accepted
         self.formats_refused: list[str] = []  # styles it refused
+        self.policy = backend.policy
+
+    def without_retries(self) -> OpenAICompatModel:
+        """This model, its generations never retried: under load a 429 or a 5xx is a figure of
+        the load point (wattbench.serving), and a retry would change the load it measures."""
+        model = copy.copy(self)
+        model.policy = dataclasses.replace(self.policy, retries=0)
+        return model
 
     def count_prompt_tokens(self, messages: Sequence[Message]) -> int:
         """The server's own count, from the usage of a one-token, unstreamed request (cached)."""
@@ -328,7 +349,7 @@ class OpenAICompatModel:
             if output is not None and output.top_logprobs > 0:
                 body["logprobs"], body["top_logprobs"] = True, output.top_logprobs
             try:
-                generation = call_with_retries(partial(self._stream, body), self.backend.policy, attempts)
+                generation = call_with_retries(partial(self._stream, body), self.policy, attempts)
             except RetriesExhausted as exc:
                 raise GenerationError(self.backend.scrub(str(exc))) from None
             except _Refused as refused:

@@ -77,6 +77,41 @@ class WindowReading:
     samples: tuple[Sample, ...]
     failed: dict[str, str] = field(default_factory=dict)
 
+    def between(self, start: float, end: float) -> WindowReading:
+        """The part of this window from ``start`` to ``end`` (monotonic s, inside the window):
+        each channel's cumulative joules interpolated linearly at both edges (a power channel's
+        trapezoid, cut), and the samples in between. Counter updates count the samples inside.
+        Raises ValueError when the span is not inside the window or is empty.
+        """
+        samples = self.samples
+        if not samples or not samples[0].t <= start < end <= samples[-1].t:
+            raise ValueError(f"span {start:.3f}..{end:.3f} s is not inside the window")
+        inside = tuple(s for s in samples if start < s.t < end)
+        joules = {key: _at(samples, end, key) - _at(samples, start, key) for key in self.joules}
+        return WindowReading(
+            duration_s=end - start,
+            joules=joules,
+            updates={key: len(inside) + 1 for key in self.updates},
+            samples=(_cut(samples, start), *inside, _cut(samples, end)),
+            failed=dict(self.failed),
+        )
+
+
+def _at(samples: tuple[Sample, ...], t: float, key: str) -> float:
+    """A channel's cumulative joules at ``t``, linear between the samples either side."""
+    after = next(i for i, s in enumerate(samples) if s.t >= t)
+    b = samples[after]
+    if after == 0 or b.t == t:
+        return b.joules[key]
+    a = samples[after - 1]
+    return a.joules[key] + (b.joules[key] - a.joules[key]) * (t - a.t) / (b.t - a.t)
+
+
+def _cut(samples: tuple[Sample, ...], t: float) -> Sample:
+    """A sample at ``t``: the joules interpolated, the gauges of the next sample at or after it."""
+    after = next(s for s in samples if s.t >= t)
+    return Sample(t, after.gauges, {key: _at(samples, t, key) for key in after.joules})
+
 
 class Meter:
     """Energy sources and system gauges, polled in the background and at window edges.

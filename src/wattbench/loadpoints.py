@@ -1,0 +1,143 @@
+"""Where a load point (wattbench.serving) sends its streams, and the checks before it starts.
+
+A server backend (OpenAI-compatible, Ollama) already serves concurrent requests: its model is
+used as it is (OpenAI-compatible models without retries). Ollama runs OLLAMA_NUM_PARALLEL
+requests at once, a setting of the server that a client cannot read or change; the README says so.
+The embedded engine (llama.cpp in process) cannot: its model's GGUF file is served by llama.cpp's
+own server on loopback (wattbench.backends.localserver) with as many slots as the largest load
+point, each with --wb-ctx tokens of context, started at the model's first load point and stopped
+at the end of the run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, cast
+
+from wattbench.backends.localserver import LocalServer, ServerOptions
+from wattbench.backends.openai_compat import OpenAICompatBackend
+from wattbench.backends.protocol import Backend, BackendOptions, LoadedModel, LoadOptions, Sampling
+from wattbench.cases import Case
+from wattbench.errors import ConfigError, GenerationError, ModelLoadError
+from wattbench.machine import cpu_flags
+from wattbench.monitors.gauges import own_tree
+from wattbench.pool import Resident
+from wattbench.serving import Server
+
+
+@dataclass(frozen=True)
+class Engine:
+    """What a record says of the engine that served a load point."""
+
+    name: str
+    engine_version: str
+
+
+@dataclass
+class Target:
+    """A model ready for a load point: the resident to send to, the engine, the server's slots."""
+
+    resident: Resident
+    engine: Any  # a Backend, or the Engine of a local server (records read name, engine_version)
+    server: Server
+
+
+class LoadPoints:
+    """The run's load-point targets, one per model, and the local servers it started."""
+
+    def __init__(
+        self, backend: Backend, slots: int, slot_context_tokens: int, threads: int, repack: str
+    ) -> None:
+        self.backend = backend
+        self.slots = slots
+        self.slot_context_tokens = slot_context_tokens
+        self.threads = threads
+        self.repack = repack
+        self._targets: dict[str, Target] = {}
+        self._servers: list[LocalServer] = []
+
+    def target(self, resident: Resident) -> Target:
+        """The target for ``resident``'s model: itself on a server backend, else a local server
+        of its GGUF file. Raises ModelLoadError when the local server cannot start."""
+        ref = resident.model.ref
+        if ref.location not in self._targets:
+            inner = getattr(self.backend, "inner", self.backend)  # under a worker-process wrapper
+            if getattr(inner, "in_process", False):
+                self._targets[ref.location] = self._local(resident)
+            else:
+                self._targets[ref.location] = Target(resident, self.backend, self._server(self.backend))
+        return self._targets[ref.location]
+
+    def _local(self, resident: Resident) -> Target:
+        from wattbench.backends.llamacpp import repack_choice
+
+        path = Path(resident.model.ref.location)
+        if not path.is_file():
+            raise ModelLoadError(
+                f"a load point of {resident.model.ref.name} needs its GGUF file; {path} is not one"
+            )
+        repack, _why = repack_choice(self.repack, cpu_flags())
+        server = LocalServer(path, ServerOptions(self.slots, self.slot_context_tokens, self.threads, repack))
+        self._servers.append(server)
+        own_tree().refresh()  # the server's CPU time is the benchmark's: the estimate must see it now
+        client = OpenAICompatBackend(BackendOptions(base_url=server.url, retries=0))
+        ref = client.resolve("default")[0]
+        model = client.load(dataclasses.replace(ref, name=resident.model.ref.name), LoadOptions())
+        model.metadata.update({k: v for k, v in resident.model.metadata.items() if k.startswith("model_")})
+        model.metadata.pop("server_url", None)  # a port of this run only: it would split the fingerprint
+        import xllamacpp
+
+        version = getattr(xllamacpp, "__version__", "?")
+        engine = Engine(self.backend.name, f"xllamacpp {version} (llama.cpp server)")
+        served = Resident(cast(LoadedModel, model))
+        model.generate(({"role": "user", "content": "Hello"},), Sampling(max_tokens=4))  # warm-up
+        return Target(served, engine, self._server(client))
+
+    @staticmethod
+    def _server(backend: object) -> Server:
+        """What the server says of its slots (llama-server's /props), where it says."""
+        props_of = getattr(backend, "server_props", None)
+        props: Mapping[str, Any] | None = props_of() if callable(props_of) else None
+        if not props:
+            return Server()
+        settings = props.get("default_generation_settings")
+        context = settings.get("n_ctx") if isinstance(settings, dict) else None
+        slots = props.get("total_slots")
+        return Server(
+            slots if isinstance(slots, int) else None, context if isinstance(context, int) else None
+        )
+
+    def check(self, case: Case, target: Target, streams: int) -> None:
+        """Before a load point: the server has ``streams`` slots and one slot holds the prompt
+        plus max_tokens. Raises ConfigError naming the figures and the fix."""
+        server = target.server
+        if server.slots is not None and server.slots < streams:
+            raise ConfigError(
+                f"load point {streams}: the server has {server.slots} parallel slots, so {streams} "
+                "streams would queue; start it with at least that many (llama-server --parallel, "
+                "OLLAMA_NUM_PARALLEL)"
+            )
+        if server.slot_context_tokens is None:
+            return
+        try:
+            prompt = target.resident.model.count_prompt_tokens(case.messages)
+        except GenerationError:
+            return  # the server cannot count: its own error will say so per request
+        need = prompt + case.sampling.max_tokens
+        if need > server.slot_context_tokens:
+            raise ConfigError(
+                f"{case.id}: the prompt ({prompt} tokens) plus max_tokens ({case.sampling.max_tokens}) "
+                f"needs {need} tokens, but one slot of the server holds {server.slot_context_tokens} "
+                "(llama-server splits --ctx-size across its --parallel slots): raise --wb-ctx, or the "
+                "server's context to slots x the need"
+            )
+
+    def close(self) -> None:
+        """Stop every local server."""
+        for server in self._servers:
+            server.close()
+        self._servers.clear()
+        self._targets.clear()

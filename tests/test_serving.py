@@ -1,0 +1,136 @@
+"""Load points: N concurrent streams, their steady window, figures, and errors as figures."""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fakeopenai import Reply, Script, fake_openai
+
+from wattbench.backends.protocol import Generation, Sampling
+from wattbench.monitors.meter import Sample, WindowReading
+from wattbench.serving import _Request, _steady, percentile, tokens_inside
+from wattbench.slo import parse_slo
+
+ONE_CASE = ("-k", "qa and short and L0")
+OVERFLOW = json.dumps({"error": {"code": 500, "type": "exceed_context_size_error",
+                                 "message": "the request exceeds the available context size",
+                                 "n_prompt_tokens": 1407, "n_ctx": 256}})
+
+
+def records(run_dir: Path) -> list[dict[str, Any]]:
+    lines = (run_dir / "results.jsonl").read_text(encoding="utf-8").splitlines()
+    return [json.loads(line) for line in lines if line.strip()]
+
+
+def generation(first: float, last: float, tokens: int, done: float | None = None) -> Generation:
+    return Generation("x", 5, tokens, first - 0.1, first, last, done or last, "stop", {})
+
+
+def test_percentiles_are_numpys_linear_ones() -> None:
+    assert percentile([], 50) is None
+    assert percentile([3.0], 99) == 3.0
+    assert percentile([1.0, 2.0, 3.0, 4.0], 50) == 2.5
+    assert percentile([1.0, 2.0, 3.0, 4.0], 90) == pytest.approx(3.7)
+
+
+def test_tokens_inside_a_span_are_spread_between_first_and_last_token() -> None:
+    g = generation(10.0, 20.0, 100)
+    assert tokens_inside(g, 0.0, 30.0) == 100
+    assert tokens_inside(g, 15.0, 30.0) == pytest.approx(50)
+    assert tokens_inside(g, 21.0, 30.0) == 0
+    assert tokens_inside(generation(10.0, 10.0, 1), 9.0, 11.0) == 1
+
+
+def test_the_steady_state_runs_from_the_last_first_token_to_the_first_stream_dry() -> None:
+    a = [_Request(0, 0, Sampling(), generation(1.0, 5.0, 40)), _Request(0, 1, Sampling(), generation(5.5, 9.0, 40))]
+    b = [_Request(1, 2, Sampling(), generation(2.0, 7.0, 40))]
+    assert _steady([a, b]) == (2.0, 7.0)
+    assert _steady([a, [_Request(1, 2, Sampling(), None, "HTTP 500")]]) is None  # never N in flight
+    late = [_Request(1, 2, Sampling(), generation(9.5, 12.0, 40))]
+    assert _steady([a, late]) is None  # stream 1 started after stream 0 ran dry
+
+
+def test_a_window_is_cut_to_a_span_with_its_joules_interpolated() -> None:
+    samples = tuple(Sample(t, {}, {"p": 10.0 * t}) for t in (0.0, 1.0, 2.0, 3.0))  # 10 W
+    reading = WindowReading(3.0, {"p": 30.0}, {"p": 3}, samples)
+    cut = reading.between(0.5, 2.25)
+    assert cut.duration_s == pytest.approx(1.75)
+    assert cut.joules["p"] == pytest.approx(17.5)
+    assert [s.t for s in cut.samples] == [0.5, 1.0, 2.0, 2.25]
+    with pytest.raises(ValueError, match="not inside"):
+        reading.between(2.0, 4.0)
+
+
+def test_slos_parse_with_units_and_refuse_what_they_cannot_read() -> None:
+    slo = parse_slo("ttft<=2s, tpot<=100ms")
+    assert slo.limits == {"ttft": 2.0, "tpot": 0.1}
+    assert slo.met({"ttft_s": 1.5, "tpot_s": 0.05}) is True
+    assert slo.met({"ttft_s": 2.5, "tpot_s": 0.05}) is False
+    assert parse_slo("").met({"ttft_s": 9.0}) is None
+    with pytest.raises(ValueError, match="'ttft<2s' is not an SLO"):
+        parse_slo("ttft<2s")
+
+
+def test_an_overloaded_server_gives_an_error_rate_with_no_retries_and_nothing_lost(
+    suite: pytest.Pytester,
+) -> None:
+    """A server with one slot answers llama-server's exceed_context_size_error (HTTP 500) to any
+    request that arrives while another is in flight: at N = 2 every such request is a failed
+    request of the point, counted and named, never retried; the others are recorded."""
+    script = Script()
+    errors_sent = threading.Semaphore(0)
+
+    def one_slot(body: dict[str, Any]) -> Reply:
+        if body.get("stream") and script.in_flight > 1:
+            errors_sent.release()
+            return Reply(500, OVERFLOW)
+        return Reply(delay_s=0.3 if body.get("stream") else 0.0)  # long enough for the other to arrive
+
+    script.replies = [one_slot]
+    run_dir = suite.path / "run"
+    with fake_openai(script) as url:
+        result = suite.runpytest(
+            "bench", *ONE_CASE, "--wb-backend", "openai", "--wb-base-url", url, "--wb-concurrency", "1,2",
+            "--wb-stream-requests", "2", "--wb-run-dir", str(run_dir), "--wb-energy", "estimate",
+        )
+    result.assert_outcomes(passed=2)
+    by_point: dict[str, list[dict[str, Any]]] = {}
+    for record in records(run_dir):
+        by_point.setdefault(record["concurrency"], []).append(record)
+    alone, loaded = by_point["1"], by_point["2"]
+    assert [r["serving_failed_requests_count"] for r in alone] == [0, 0]
+    failed = loaded[0]["serving_failed_requests_count"]
+    sent = 0
+    while errors_sent.acquire(blocking=False):
+        sent += 1
+    assert failed >= 1 and failed == sent  # every error reply is one failed request: none retried
+    assert len(loaded) == 4 - failed  # the successful requests are each recorded
+    assert loaded[0]["serving_error_pct"] == pytest.approx(100.0 * failed / 4)
+    assert loaded[0]["serving_errors"] == f"{failed} x exceed_context_size_error"
+    assert all(r["attempts_count"] == 1 for r in loaded)
+
+
+def test_a_real_server_engine_runs_load_points_1_and_2(suite: pytest.Pytester, tiny_gguf: Path) -> None:
+    """The embedded engine's load points go to llama.cpp's own server (xllamacpp) on loopback."""
+    pytest.importorskip("xllamacpp", reason="xllamacpp is not installed (pip install 'wattbench[llamacpp]')")
+    run_dir = suite.path / "run"
+    result = suite.runpytest_subprocess(
+        "bench", *ONE_CASE, "--wb-model", str(tiny_gguf), "--wb-concurrency", "1,2", "--wb-max-tokens", "16",
+        "--wb-run-dir", str(run_dir), "--wb-energy", "estimate", "--wb-slo", "ttft<=5s",
+    )
+    result.assert_outcomes(passed=2)
+    points = {r["concurrency"]: r for r in records(run_dir)}
+    assert set(points) == {"1", "2"}
+    for n, record in points.items():
+        assert record["case_id"].endswith("L0" if n == "1" else "L0+c2")
+        assert record["serving_slots_count"] == 2 and record["serving_slot_context_tokens"] == 4096
+        assert record["engine_version"].startswith("xllamacpp")
+        assert record["serving_failed_requests_count"] == 0
+        assert record["serving_system_tokens_per_s"] > 0 and record["serving_steady_window_s"] > 0
+        assert record["energy_attributed"] is True and record["energy_per_token_j"] > 0
+        assert record["serving_slo_met"] is True and record["serving_goodput_tokens_per_j"] > 0
+        assert record["output_text"].startswith("abcdefghijklmnop")
