@@ -46,7 +46,8 @@ def test_tokens_inside_a_span_are_spread_between_first_and_last_token() -> None:
 
 
 def test_the_steady_state_runs_from_the_last_first_token_to_the_first_stream_dry() -> None:
-    a = [_Request(0, 0, Sampling(), generation(1.0, 5.0, 40)), _Request(0, 1, Sampling(), generation(5.5, 9.0, 40))]
+    a = [_Request(0, 0, Sampling(), generation(1.0, 5.0, 40)),
+         _Request(0, 1, Sampling(), generation(5.5, 9.0, 40))]
     b = [_Request(1, 2, Sampling(), generation(2.0, 7.0, 40))]
     assert _steady([a, b]) == (2.0, 7.0)
     assert _steady([a, [_Request(1, 2, Sampling(), None, "HTTP 500")]]) is None  # never N in flight
@@ -102,7 +103,8 @@ def test_an_overloaded_server_gives_an_error_rate_with_no_retries_and_nothing_lo
     for record in records(run_dir):
         by_point.setdefault(record["concurrency"], []).append(record)
     alone, loaded = by_point["1"], by_point["2"]
-    assert [r["serving_failed_requests_count"] for r in alone] == [0, 0]
+    assert alone[0]["serving_failed_requests_count"] == 0 and len(alone) == 2
+    assert "serving_failed_requests_count" not in alone[1]  # the point's figures: once per run
     failed = loaded[0]["serving_failed_requests_count"]
     sent = 0
     while errors_sent.acquire(blocking=False):
@@ -120,10 +122,10 @@ def test_a_real_server_engine_runs_load_points_1_and_2(suite: pytest.Pytester, t
     run_dir = suite.path / "run"
     result = suite.runpytest_subprocess(
         "bench", *ONE_CASE, "--wb-model", str(tiny_gguf), "--wb-concurrency", "1,2", "--wb-max-tokens", "16",
-        "--wb-run-dir", str(run_dir), "--wb-energy", "estimate", "--wb-slo", "ttft<=5s",
+        "--wb-run-dir", str(run_dir), "--wb-energy", "estimate", "--wb-slo", "ttft<=5s", "--wb-report", "on",
     )
     result.assert_outcomes(passed=2)
-    points = {r["concurrency"]: r for r in records(run_dir)}
+    points = {r["concurrency"]: r for r in records(run_dir) if "serving_system_tokens_per_s" in r}
     assert set(points) == {"1", "2"}
     for n, record in points.items():
         assert record["case_id"].endswith("L0" if n == "1" else "L0+c2")
@@ -134,3 +136,35 @@ def test_a_real_server_engine_runs_load_points_1_and_2(suite: pytest.Pytester, t
         assert record["energy_attributed"] is True and record["energy_per_token_j"] > 0
         assert record["serving_slo_met"] is True and record["serving_goodput_tokens_per_j"] > 0
         assert record["output_text"].startswith("abcdefghijklmnop")
+    page = (run_dir / "report.html").read_text(encoding="utf-8")
+    assert "<h2>Load curves</h2>" in page and "J/token vs load" in page
+    assert "the most efficient load point that met every SLO: N = " in page
+
+
+def point(n: int, system: float, stream: float, j_per_token: float, quality: tuple[float, float, float],
+          slo: float = 100.0, errors: float = 0.0) -> dict[str, Any]:
+    return {
+        "system": "m", "task": "qa", "load": "short", "level": "L0", "system_prompt": "default",
+        "concurrency": str(n), "runs": 3, "serving_system_tokens_per_s_mean": system,
+        "serving_stream_tokens_per_s_mean": stream, "energy_per_token_j_mean": j_per_token,
+        "quality_mean": quality[0], "quality_ci_low": quality[1], "quality_ci_high": quality[2],
+        "slo_met_pct_mean": slo, "serving_error_pct_mean": errors,
+    }
+
+
+def test_a_load_curve_names_its_knee_its_quality_changes_and_its_best_point_under_the_slos() -> None:
+    from wattbench.report.loadcurve import curves
+
+    plain = {**point(1, 0, 0, 1.0, (0.5, 0.4, 0.6)), "serving_system_tokens_per_s_mean": None}
+    rows = [
+        point(1, 80, 80, 0.9, (0.50, 0.45, 0.55)),
+        point(2, 150, 75, 0.5, (0.52, 0.46, 0.58)),  # +88% system, -6% per stream: worth it
+        point(4, 180, 45, 0.4, (0.30, 0.25, 0.35)),  # +20% system, -40% per stream: past the knee
+        point(8, 190, 24, 0.3, (0.49, 0.44, 0.54), slo=80.0),  # cheapest, but misses the SLOs
+        {**plain, "task": "summary"},  # a plain generation: no curve
+    ]
+    (curve,) = curves(rows)
+    assert curve.concurrencies == [1, 2, 4, 8] and curve.config == "L0"
+    assert curve.knee == 2
+    assert curve.quality_changes == [4]
+    assert curve.best_under_slo == 4

@@ -14,8 +14,10 @@ neighbours', so its ``energy_j`` is *attributed*: J/token over the steady window
 A failed request (a context overflow sent as HTTP 500, a 429, a dropped connection) is a figure
 of its point, never retried: it is left out of tokens/s and J/token and counted in the error rate.
 Every successful request is one record, scored as usual, so quality has an interval at every
-point; the point's figures (system tokens/s, TTFT and TPOT percentiles, J/token, goodput per
-joule) are on each of its records.
+point. The point's own figures (system tokens/s, TTFT and TPOT percentiles, J/token, goodput per
+joule) are measured once per run and are on the run's first record only: copies on every record
+would pass for a sample and give a zero-width interval. Run the sweep with --wb-runs 3 or more
+for intervals on them.
 """
 
 from __future__ import annotations
@@ -155,12 +157,14 @@ class ServingWork:
         requests, window, steady = self._done.pop(run)
         done = [q for q in requests if q.generation is not None]
         point = self._point(requests, done, window, steady)
-        records = []
+        records: list[dict[str, Any]] = []
         steady_tokens = point.get("serving_steady_tokens")
         for request in done:
             generation = request.generation
             assert generation is not None
-            figures = dict(point)
+            # The point's own figures once per run: on every record, a report would take copies
+            # of one measurement for a sample and show a zero-width interval.
+            figures = dict(point) if not records else {k: v for k, v in point.items() if k not in POINT_ONLY}
             if window is not None and window.energy is not None and steady_tokens:
                 figures.update(_attributed(point, generation.completion_tokens / steady_tokens))
             record = build(self.case, run, request.sampling, generation, figures, self.resident,
@@ -233,6 +237,15 @@ class ServingWork:
             self.energy.discard(self._window)
             self._window = None
 
+
+POINT_ONLY = frozenset({
+    "energy_per_token_j", "energy_net_per_token_j", "energy_per_total_token_j", "energy_window_s",
+    "energy_updates_count", "samples_count", "serving_requests_count", "serving_failed_requests_count",
+    "serving_error_pct", "serving_steady_window_s", "serving_steady_tokens", "serving_system_tokens_per_s",
+    "serving_stream_tokens_per_s", "serving_goodput_tokens_per_j",
+    *(f"serving_{name}_p{q}_s" for name in ("ttft", "tpot") for q in (50, 90, 99)),
+})
+"""The load point's figures, measured once per run: only its first record carries them."""
 
 ATTRIBUTED = ("energy_j", "energy_net_j", *DOMAIN_KEYS.values())
 

@@ -18,6 +18,7 @@ from typing import Any
 from wattbench.machine import HARDWARE
 from wattbench.report import svg
 from wattbench.report.findings import Finding, cheapest_at
+from wattbench.report.loadcurve import curves
 from wattbench.report.rating import PROVISIONAL_RUNS
 from wattbench.report.runs import Outcomes
 from wattbench.report.study import Study
@@ -307,6 +308,77 @@ def _quality_needed(study: Study, floors: Mapping[str, float]) -> str:
                            "quality [95% CI]"], rows)
 
 
+def _load_curves(study: Study) -> str:
+    """Each configuration's load points (--wb-concurrency): a table and two charts per curve."""
+    found = curves(study.groups)
+    if not found:
+        return ""
+    parts = [
+        "<p>Each load point keeps N streams in flight on the server; its energy and system tokens/s "
+        "are read over the steady state (every stream generating), and a request's joules are "
+        "attributed (J/token over that window x its tokens). Failed requests are not retried: they "
+        "are the error rate, and are left out of tokens/s and J/token. The knee is the last point "
+        "before which one more step gains less system throughput than it loses speed per stream.</p>"
+    ]
+    for curve in found:
+        rows = [
+            [
+                f"{p['concurrency']} (knee)" if int(p["concurrency"]) == curve.knee else p["concurrency"],
+                _figure(p, "serving_system_tokens_per_s", ".4g"),
+                _figure(p, "serving_stream_tokens_per_s", ".4g"),
+                _mean_ci(p, "energy_per_token_j"),
+                _mean_ci(p, "quality"),
+                _figure(p, "serving_error_pct", ".3g", "%"),
+                _figure(p, "serving_ttft_p90_s", ".3g"),
+                _figure(p, "serving_goodput_tokens_per_j", ".3g"),
+                p["runs"],
+            ]
+            for p in curve.points
+        ]
+        said = []
+        if curve.quality_changes:
+            said.append(
+                "quality changes with the load: at N = " + ", ".join(map(str, curve.quality_changes))
+                + " its interval does not overlap N = " + str(curve.concurrencies[0]) + "'s"
+            )
+        if curve.best_under_slo is not None:
+            said.append(f"the most efficient load point that met every SLO: N = {curve.best_under_slo}")
+        title = f"{curve.system} · {curve.task} · {curve.load} · {curve.config}"
+        ns = [str(n) for n in curve.concurrencies]
+        parts.append(
+            f"<h3>{escape(title)}</h3>" + "".join(f"<p>{escape(s)}.</p>" for s in said)
+            + _table(["N", "system tokens/s", "tokens/s per stream", "J/token [95% CI]", "quality [95% CI]",
+                      "errors", "TTFT p90 s", "goodput tokens/J", "requests"], rows, raw=False)
+            + '<div class="charts">'
+            + svg.lines(f"J/token vs load: {title}", ns,
+                        {curve.system: [p.get("energy_per_token_j_mean") for p in curve.points]},
+                        "J/token", "streams (N)")
+            + svg.lines(f"Speed vs load: {title}", ns,
+                        {"per stream": [p.get("serving_stream_tokens_per_s_mean") for p in curve.points],
+                         "system": [p.get("serving_system_tokens_per_s_mean") for p in curve.points]},
+                        "tokens/s", "streams (N)")
+            + svg.lines(f"Quality vs load: {title}", ns,
+                        {curve.system: [p.get("quality_mean") for p in curve.points]},
+                        "quality", "streams (N)")
+            + "</div>"
+        )
+    return '<h2>Load curves</h2><div class="wide">' + "".join(parts) + "</div>"
+
+
+def _figure(row: dict[str, Any], name: str, digits: str, unit: str = "") -> str:
+    """A group row's mean of ``name``, or n/a."""
+    mean = row.get(f"{name}_mean")
+    return "n/a" if mean is None else f"{mean:{digits}}{unit}"
+
+
+def _mean_ci(row: dict[str, Any], name: str) -> str:
+    """A group row's mean of ``name`` with its 95% CI, or n/a."""
+    mean, low, high = row.get(f"{name}_mean"), row.get(f"{name}_ci_low"), row.get(f"{name}_ci_high")
+    if mean is None:
+        return "n/a"
+    return f"{mean:.3g}" if low is None or high is None else f"{mean:.3g} [{low:.3g}, {high:.3g}]"
+
+
 def render(
     study: Study, items: Sequence[Finding], title: str, outcomes: Outcomes | None = None,
     floors: Mapping[str, float] | None = None,
@@ -335,6 +407,7 @@ def render(
         f'<h2>Efficiency</h2><div class="wide">{_efficiency(study)}</div>'
         f'<h2>Pareto fronts</h2><div class="charts">{_pareto(study)}</div>'
         f'<h2>Prompt levels</h2><div class="charts">{_levels(study)}</div>'
+        f"{_load_curves(study)}"
         f'<h2>Models across tasks</h2><div class="charts">{_radars(study)}{_heatmap(study)}</div>'
         f"<h2>Machines</h2>{_machines(study)}"
         "<p><small>Made by wattbench; the figures behind every chart are in stats.csv and ratings.csv."

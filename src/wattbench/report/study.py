@@ -60,6 +60,14 @@ FIGURES = (
     "judge_score",
     "rss_peak_mb",
     "gpu_mem_peak_mb",
+    # Load points (--wb-concurrency): the point's figures, on each of its records.
+    "serving_system_tokens_per_s",
+    "serving_stream_tokens_per_s",
+    "serving_error_pct",
+    "serving_ttft_p90_s",
+    "serving_tpot_p90_s",
+    "serving_goodput_tokens_per_j",
+    "slo_met_pct",
 )
 _SCORE_SET = frozenset(SCORES)
 MACHINE = (
@@ -77,11 +85,15 @@ def derived(record: Mapping[str, Any]) -> dict[str, float | None]:
     q = quality(record)
     energy, latency = number(record.get("energy_j")), number(record.get("latency_s"))
     tokens = number(record.get("completion_tokens"))
+    # An attributed energy is the point's J/token x the tokens: its tokens per joule is the
+    # point's own figure again, not one of this request.
+    per_j = tokens / energy if tokens is not None and energy and not record.get("energy_attributed") else None
     return {
         "quality": q,
         "quality_per_j": q / energy if q is not None and energy else None,
         "quality_per_s": q / latency if q is not None and latency else None,
-        "tokens_per_j": tokens / energy if tokens is not None and energy else None,
+        "tokens_per_j": per_j,
+        "slo_met_pct": None if (met := record.get("serving_slo_met")) is None else 100.0 * bool(met),
     }
 
 

@@ -231,13 +231,15 @@ def scatter(title: str, points: Sequence[Point], x_label: str, y_label: str) -> 
 
 
 def lines(
-    title: str, categories: Sequence[str], series: Mapping[str, Sequence[float | None]], y_label: str
+    title: str, categories: Sequence[str], series: Mapping[str, Sequence[float | None]], y_label: str,
+    x_label: str = "prompt level",
 ) -> str:
-    """One line per series over ordered categories (prompt levels); gaps where a value is None."""
+    """One line per series over ordered categories (prompt levels, load points); gaps where a
+    value is None."""
     values = [v for vs in series.values() for v in vs if v is not None]
     if not values or not categories:
         return empty(title, "no values")
-    axes = _Axes([0.0, 1.0], values, "prompt level", y_label)
+    axes = _Axes([0.0, 1.0], values, x_label, y_label)
     axes.xt = [-0.5, len(categories) - 0.5]  # a half-step margin either side of the categories
     parts = [axes.draw(categories)]
     for i, (name, ys) in enumerate(series.items()):
