@@ -60,7 +60,7 @@ class Axis:
     def value(self, case: Any) -> str:
         """This axis's value for ``case`` (a wattbench.cases.Case)."""
         if self.attribute == VARIANT:
-            return str(case.variant.get(self.key, self.default))
+            return str(getattr(case, "variant", {}).get(self.key, self.default))
         return str(attrgetter(self.attribute)(case))
 
 
@@ -127,17 +127,23 @@ def labels(case: Any) -> dict[str, str]:
 def case_id(case: Any, without: tuple[str, ...] = ()) -> str:
     """The case id of ``case`` (see the module doc); ``without`` leaves those axes out (a prompt
     group's id, model-task-load, has no level)."""
+    return row_id({axis.key: axis.value(case) for axis in _AXES if axis.key not in without})
+
+
+def row_id(values: Mapping[str, Any]) -> str:
+    """The case id of the axes' values in ``values`` (a record, a report row); an axis missing
+    there is left out, or at its default when it is a "+value" one."""
     parts: dict[str, str] = {}
     for axis in _AXES:
-        if axis.key in without:
-            continue
-        if axis.suffix_of is None:
+        if axis.suffix_of is None and axis.key in values:
+            value = str(values[axis.key])
             # The model's name is its id spelling already (it may hold "-"); loads and levels are
             # built as id parts; a task is any name (知识问答) and is spelled here.
-            parts[axis.key] = id_part(axis.value(case), axis.spelling) if axis.spelling else axis.value(case)
+            parts[axis.key] = id_part(value, axis.spelling) if axis.spelling else value
     for axis in _AXES:
-        if axis.key not in without and axis.suffix_of in parts and axis.value(case) != axis.default:
-            parts[axis.suffix_of] += f"+{axis.prefix}{id_part(axis.value(case), axis.spelling or axis.key)}"
+        value = values.get(axis.key, axis.default)
+        if axis.suffix_of in parts and value is not None and str(value) != axis.default:
+            parts[axis.suffix_of] += f"+{axis.prefix}{id_part(str(value), axis.spelling or axis.key)}"
     return "-".join(parts.values())
 
 

@@ -98,6 +98,9 @@ def _serve(model: str, options: dict[str, object]) -> None:
         params.cpuparams.n_threads = int(options["threads"])  # type: ignore[call-overload]
         params.cpuparams_batch.n_threads = int(options["threads"])  # type: ignore[call-overload]
     params.no_extra_bufts = not options["repack"]
+    # An HTTP thread per connection: llama-server's default follows the CPU count (2 here), too
+    # few for N streams, and a connection past it is dropped unanswered.
+    params.n_threads_http = 2 * int(options["slots"]) + 2  # type: ignore[call-overload]
     params.endpoint_metrics = True
     server = xllamacpp.Server(params)
     print(json.dumps({"url": server.listening_address}), flush=True)

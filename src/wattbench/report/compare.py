@@ -303,7 +303,8 @@ def compare(
 
 
 def _label(key: tuple[str, ...]) -> str:
-    return "-".join(part for part in key if part != "default")
+    """A compared case's name: its case id (wattbench.ids)."""
+    return axes.row_id(dict(zip(axes.record_keys(), key)))
 
 
 def _judge(
