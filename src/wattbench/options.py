@@ -396,18 +396,6 @@ def _path(value: str, base: Path) -> Path:
     return path if path.is_absolute() else base / path
 
 
-SERVER_BACKENDS = ("openai", "ollama")  # their model specs are ids such as Qwen/Qwen3-4B, not paths
-
-
-def _model_spec(spec: str, base: Path, backend: str) -> str:
-    """A model spec that names a path is made absolute against ``base``; names stay as they are."""
-    if backend in SERVER_BACKENDS:
-        return spec
-    if "/" in spec or spec.endswith(".gguf"):
-        return str(_path(spec, base))
-    return spec
-
-
 def read_settings(config: pytest.Config) -> Settings:
     """Settings from the command line and ini.
 
@@ -430,9 +418,8 @@ def read_settings(config: pytest.Config) -> Settings:
     task_dir, run_dir = values["task-dir"], values["run-dir"]
     return Settings(
         backend=values["backend"],
-        models=tuple(
-            _model_spec(m, bases["model"], values["backend"]) for m in values["model"] or ("default",)
-        ),
+        models=tuple(values["model"] or ("default",)),
+        model_base=bases["model"],
         model_dirs=paths("model-dir"),
         discover=values["discover"],
         tasks=values["tasks"],

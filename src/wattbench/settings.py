@@ -31,6 +31,7 @@ class Settings:
 
     backend: str = "llamacpp"
     models: tuple[str, ...] = ("default",)
+    model_base: Path | None = None  # where a relative model path is relative to (the backend decides)
     model_dirs: tuple[Path, ...] = ()
     discover: bool = True  # local GGUF models where people keep them (backends/discovery.py)
     tasks: tuple[str, ...] = ("all",)
@@ -94,7 +95,8 @@ class Settings:
     def backend_options(self) -> BackendOptions:
         """What the run's backends are built from."""
         return BackendOptions(
-            model_dirs=self.model_dirs, discover=self.discover, base_url=self.base_url,
+            model_dirs=self.model_dirs, model_base=self.model_base, discover=self.discover,
+            base_url=self.base_url,
             api_key_env=self.api_key_env,
             env_file=self.env_file, timeout_s=self.timeout_s,
             connect_timeout_s=self.connect_timeout_s, retries=self.retries, ollama=self.ollama,

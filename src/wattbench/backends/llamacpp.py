@@ -162,6 +162,7 @@ class LlamaCppBackend:
         options = backend_options(options)
         self.engine_version = _engine_version()
         self._model_dirs = options.model_dirs
+        self._model_base = options.model_base
         self._discover = options.discover
 
     def _ref(self, path: Path) -> ModelRef:
@@ -207,6 +208,8 @@ class LlamaCppBackend:
                 )
             return list({ref.location: ref for ref in refs}.values())
         path = Path(spec).expanduser()
+        if not path.is_absolute() and self._model_base is not None:
+            path = self._model_base / path
         if path.is_dir():
             refs = self._files_in(path)
             if not refs:

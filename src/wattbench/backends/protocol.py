@@ -48,6 +48,10 @@ class BackendOptions:
     """
 
     model_dirs: tuple[Path, ...] = ()
+    model_base: Path | None = None
+    """Where a relative model path (--wb-model) is relative to: the current directory for the
+    command line, the ini file's for pytest.ini. A backend whose model specs are names (a
+    server's ids, such as Qwen/Qwen3-4B) ignores it."""
     discover: bool = False  # also the GGUF models of Ollama's store, LM Studio and the HF cache
     base_url: str | None = None
     api_key_env: str = "OPENAI_API_KEY"
