@@ -56,6 +56,8 @@ class Axis:
     the axes a case source sets (model, task, load, level, system prompt)."""
     whole: bool = False
     """Whether each value must be a whole number of at least 1 (a count of streams)."""
+    choices: tuple[str, ...] = ()
+    """The values it may take; () for any."""
 
     def value(self, case: Any) -> str:
         """This axis's value for ``case`` (a wattbench.cases.Case)."""
@@ -63,6 +65,9 @@ class Axis:
             return str(getattr(case, "variant", {}).get(self.key, self.default))
         return str(attrgetter(self.attribute)(case))
 
+
+REASONING = ("default", "off", "on", "low", "medium", "high")
+"""The reasoning states --wb-reasoning names; each backend maps them (README "Reasoning")."""
 
 VARIANT = "variant"
 """The attribute of an axis whose values an option lists: the case's ``variant`` mapping."""
@@ -77,6 +82,9 @@ _AXES: list[Axis] = [
          suffix_of="task", default="default", configuration=True, spelling="system"),
     Axis("concurrency", VARIANT, "closed-loop streams the server is kept busy with (--wb-concurrency)",
          suffix_of="level", default="1", configuration=True, prefix="c", option="concurrency", whole=True),
+    Axis("reasoning", VARIANT, "the reasoning state asked of the model (--wb-reasoning): default (nothing "
+         "asked), off, on, low, medium or high", suffix_of="level", default="default", configuration=True,
+         prefix="r", option="reasoning", choices=REASONING),
 ]
 
 

@@ -16,7 +16,9 @@
     └── GenerationError         one generation failed; the other cases go on
         ├── ContextOverflowError  prompt + max tokens do not fit the context window
         ├── OutOfMemoryError      the engine or server ran out of memory (CUDA OOM, Ollama 500)
-        └── EngineCrashedError    the engine's process died (a signal, an abort): its model is done
+        ├── EngineCrashedError    the engine's process died (a signal, an abort): its model is done
+        └── UnsupportedKnobError  the model or server cannot take an axis's value (a reasoning state
+                                  on a model that cannot think): the case is skipped, not failed
 
 Vendor exceptions are translated into these once, at the backend boundary, so the plugin and
 the reports only ever see this tree.
@@ -124,3 +126,8 @@ class EngineCrashedError(GenerationError):
 
     def __reduce__(self) -> tuple[object, ...]:
         return (type(self), (str(self), self.how))
+
+
+class UnsupportedKnobError(GenerationError):
+    """The model or its server cannot take a value of an axis (a reasoning state asked of a model
+    that cannot think): that axis point is unsupported, recorded and skipped."""

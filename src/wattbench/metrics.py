@@ -75,6 +75,8 @@ METRICS: Final[tuple[Metric, ...]] = (
            "--wb-system-prompt-file"),
     Metric("concurrency", "", "closed-loop streams kept in flight at this point of the load sweep "
            "(--wb-concurrency); 1 outside a sweep"),
+    Metric("reasoning", "", "the reasoning state asked of the model (--wb-reasoning): default (nothing "
+           "asked), off, on, low, medium or high; thinking_tokens say whether it took"),
     Metric("serving_request", "", "which request of the load point this record is: stream * requests per "
            "stream + request, from 0"),
     Metric("serving_requests_count", "count", "requests sent at this load point in this run, failed ones "

@@ -316,6 +316,8 @@ def axis_option(axis: Axis) -> Option:
         items = split_list(value)
         if axis.whole:
             return tuple(str(positive_int(item)) for item in items)
+        if axis.choices:
+            return choice_list(axis.choices, axis.key.replace("_", " "))(value)
         return items
 
     return Option(axis.option, parse, f"{axis.description}: every case runs at each value of "

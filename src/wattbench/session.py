@@ -27,7 +27,7 @@ from wattbench.cases import Case, PromptGroup, user_chat
 from wattbench.cases.build import build_cases
 from wattbench.codeblock import check_compiles
 from wattbench.energy import EnergyMonitor
-from wattbench.errors import ModelError, ResultsWriteError, WattbenchError
+from wattbench.errors import ModelError, ResultsWriteError, UnsupportedKnobError, WattbenchError
 from wattbench.generation import Conversations, GenerationWork
 from wattbench.judging import JudgeOptions, JudgePhase
 from wattbench.loadpoints import LoadPoints
@@ -86,6 +86,7 @@ class WattbenchSession:
         self.case_lines: dict[str, str] = {}  # case id -> its figures, for -v
         self.resumed_records: dict[str, list[dict[str, Any]]] = {}  # case id -> its saved runs
         self.resumed_entries: list[dict[str, Any]] = []  # --benchmark-json entries of those cases
+        self.unsupported: dict[tuple[str, ...], str] = {}  # (model, axis=value...) -> what it said
         self.cut_in_thinking: Counter[str] = Counter()  # "model at config" -> answers cut so
 
     @functools.cached_property
@@ -177,8 +178,11 @@ class WattbenchSession:
         return self.pool.get(ref)
 
     def _fail(self, case: Case, run: int, error: WattbenchError) -> None:
-        """Record the failed run, then fail the test with the reason (one line, no traceback)."""
-        record = failure(case, run, str(error))
+        """Record the failed run, then fail the test with the reason (one line, no traceback).
+        An axis point the model cannot take (UnsupportedKnobError) is recorded and skipped, and
+        the model's later cases at that point are skipped at once, never asked again."""
+        unsupported = isinstance(error, UnsupportedKnobError)
+        record = failure(case, run, f"unsupported: {error}" if unsupported else str(error))
         crash = crash_of(error)
         if crash is not None:
             record["engine_crash"] = crash.how
@@ -186,7 +190,15 @@ class WattbenchSession:
             self.results.append(record)
         except ResultsWriteError as exc:
             pytest.exit(f"wattbench: {exc}", returncode=pytest.ExitCode.INTERRUPTED)
+        if unsupported:
+            self.unsupported[self._point_of(case)] = str(error)
+            pytest.skip(f"{case.id}: unsupported: {error}")
         pytest.fail(f"{case.id}: {error}", pytrace=False)
+
+    @staticmethod
+    def _point_of(case: Case) -> tuple[str, ...]:
+        """The model and the axis values a backend acts on: what an unsupported answer holds for."""
+        return (case.model.name, *sorted(f"{k}={v}" for k, v in case.variant.items() if k != "concurrency"))
 
     def measure(self, case: Case, benchmark: Any, held: HeldModel, runs: int | None = None) -> dict[str, Any]:
         """Run ``case`` --wb-runs times under pytest-benchmark; write each run as it ends."""
@@ -194,6 +206,10 @@ class WattbenchSession:
             mark_errored(benchmark)
             self._fail(case, 0, held.error or ModelError(f"{held.name} is not loaded"))
         assert held.resident is not None
+        known = self.unsupported.get(self._point_of(case))
+        if known is not None:  # the model said so at an earlier case: not asked again
+            mark_errored(benchmark)
+            self._fail(case, 0, UnsupportedKnobError(known))
         failed: RunFailed | None = None
         try:
             work = self.workload(case, held.resident)

@@ -43,6 +43,7 @@ from wattbench.errors import (
     MissingExtraError,
     ModelLoadError,
     ModelNotFoundError,
+    UnsupportedKnobError,
 )
 from wattbench.ids import model_part
 from wattbench.machine import cpu_flags
@@ -361,6 +362,14 @@ class LlamaCppModel:
         ``output.top_logprobs``: the model's own distribution at each position (before the
         grammar masks it), read by a logits processor.
         """
+        state = sampling.knobs.get("reasoning", "default")
+        if state != "default":
+            raise UnsupportedKnobError(
+                f"{self.ref.name}: the in-process engine cannot ask for reasoning state {state!r} "
+                "(llama-cpp-python renders the chat template without enable_thinking); serve the "
+                "model with llama-server and run --wb-backend openai, or use --wb-concurrency, whose "
+                "load points go to llama.cpp's own server"
+            )
         tokens, folded = self._prompt(messages)
         n_ctx = int(self._llm.n_ctx())
         if len(tokens) >= n_ctx:  # no smaller max_tokens can help: not a ContextOverflowError

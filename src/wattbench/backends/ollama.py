@@ -56,6 +56,7 @@ from wattbench.errors import (
     ModelLoadError,
     ModelNotFoundError,
     OutOfMemoryError,
+    UnsupportedKnobError,
 )
 from wattbench.ids import model_part
 from wattbench.reasoning import first_answer_chunk
@@ -108,6 +109,8 @@ class OllamaBackend:
                     raise ModelNotFoundError(f"Ollama: {text}; pull it first: ollama pull {what}") from None
                 if exc.status_code == 429 or exc.status_code >= 500:
                     raise Retryable(f"Ollama HTTP {exc.status_code} for {what}: {text}") from None
+                if exc.status_code == 400 and "think" in text.lower():  # "... does not support thinking"
+                    raise UnsupportedKnobError(f"Ollama: {what} refused a reasoning state: {text}") from None
                 raise GenerationError(f"Ollama HTTP {exc.status_code} for {what}: {text}") from None
             except (ConnectionError, httpx.TransportError) as exc:
                 reason = f"{type(exc).__name__}: {exc}"
@@ -244,6 +247,9 @@ class OllamaModel:
             extra["format"] = dict(output.schema)
         if output.top_logprobs > 0:
             extra["logprobs"], extra["top_logprobs"] = True, output.top_logprobs
+        state = sampling.knobs.get("reasoning", "default")
+        if state != "default":  # Ollama's think: on or off, or a level (gpt-oss takes low/medium/high)
+            extra["think"] = {"off": False, "on": True}.get(state, state)
         logprobs: list[TokenLogprob] = []
         stream = self.backend.client.chat(
             model=self.model, messages=list(messages), stream=True, options=self._options(sampling),

@@ -61,6 +61,7 @@ from wattbench.errors import (
     MissingExtraError,
     ModelNotFoundError,
     OutOfMemoryError,
+    UnsupportedKnobError,
     WattbenchError,
 )
 from wattbench.ids import model_part
@@ -77,6 +78,20 @@ _FORMAT_REFUSED = re.compile(r"response_format|json_schema|json_object", re.IGNO
 # A chat template that refuses the system role (Gemma's raise_exception, through the server).
 _STREAM_OPTIONS_REFUSED = re.compile(r"stream_options", re.IGNORECASE)
 _SYSTEM_REFUSED = re.compile(r"system role|system message", re.IGNORECASE)
+_REASONING_REFUSED = re.compile(r"reasoning|chat_template_kwargs|enable_thinking|think", re.IGNORECASE)
+
+
+def reasoning_fields(state: str) -> dict[str, Any]:
+    """The request fields that ask for a reasoning state (wattbench.axes.REASONING): the chat
+    template's ``enable_thinking`` (llama-server, vLLM and SGLang pass chat_template_kwargs to
+    it; Qwen3's and DeepSeek-R1's templates read it), and OpenAI's ``reasoning_effort`` for a
+    level (also given to the template, which gpt-oss's reads)."""
+    if state == "off":
+        return {"chat_template_kwargs": {"enable_thinking": False}}
+    if state == "on":
+        return {"chat_template_kwargs": {"enable_thinking": True}}
+    kwargs = {"enable_thinking": True, "reasoning_effort": state}
+    return {"reasoning_effort": state, "chat_template_kwargs": kwargs}
 # The ways to ask for a JSON schema, in order: OpenAI's, then llama-cpp-python's server's own.
 FORMAT_STYLES = ("json_schema", "json_object")
 
@@ -90,7 +105,8 @@ def response_format(style: str, output: OutputFormat) -> dict[str, Any]:
 
 
 class _Refused(Exception):
-    """The server refused part of the request: 'format' (response_format) or 'system' (the role)."""
+    """The server refused part of the request: 'format' (response_format), 'system' (the role),
+    'stream_options' or 'reasoning' (the fields of a reasoning state)."""
 
     def __init__(self, what: str, detail: str) -> None:
         super().__init__(detail)
@@ -348,6 +364,9 @@ class OpenAICompatModel:
                 body["response_format"] = response_format(style, output)
             if output is not None and output.top_logprobs > 0:
                 body["logprobs"], body["top_logprobs"] = True, output.top_logprobs
+            state = sampling.knobs.get("reasoning", "default")
+            if state != "default":
+                body.update(reasoning_fields(state))
             try:
                 generation = call_with_retries(partial(self._stream, body), self.policy, attempts)
             except RetriesExhausted as exc:
@@ -362,6 +381,11 @@ class OpenAICompatModel:
                     # sends no usage.
                     self.backend.stream_options_refused = True
                     continue
+                if refused.what == "reasoning":
+                    raise UnsupportedKnobError(
+                        f"{self.model_id} on {self.backend.public_url} refused reasoning state "
+                        f"{sampling.knobs.get('reasoning')!r} ({refused})"
+                    ) from None
                 if refused.what == "format" and style is not None and self.format_style is None:
                     self.formats_refused.append(style)
                     continue
@@ -415,6 +439,8 @@ class OpenAICompatModel:
                             raise _Refused("format", detail)
                         if _SYSTEM_REFUSED.search(text):
                             raise _Refused("system", detail)
+                        if "chat_template_kwargs" in body and _REASONING_REFUSED.search(text):
+                            raise _Refused("reasoning", detail)
                     self.backend.raise_for(response, text)
                 for line in response.iter_lines():
                     if time.perf_counter() > deadline:
