@@ -88,3 +88,28 @@ def test_an_unknown_state_is_refused_at_start_up(suite: pytest.Pytester) -> None
     result = suite.runpytest("bench", "--wb-reasoning", "maximal")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*maximal*"])
+
+
+def test_ollama_is_asked_with_think_and_its_refusal_is_unsupported() -> None:
+    import dataclasses
+
+    from fakeollama import FakeOllama, serve
+
+    from wattbench.backends.ollama import OllamaBackend
+    from wattbench.backends.protocol import BackendOptions, LoadOptions, OllamaOptions, Sampling
+    from wattbench.errors import UnsupportedKnobError
+
+    chat = ({"role": "user", "content": "What is the capital of France?"},)
+    refusal = '"gemma3:1b" does not support thinking'
+    state = FakeOllama(chat_fault=lambda body: (400, refusal) if body.get("think") is not None else None)
+    with serve(state) as host:
+        backend = OllamaBackend(BackendOptions(ollama=OllamaOptions(host=host)))
+        model = backend.load(backend.resolve("gemma3:1b")[0], LoadOptions())
+        plain = model.generate(chat, Sampling(max_tokens=8))
+        with pytest.raises(UnsupportedKnobError, match="does not support thinking"):
+            model.generate(chat, dataclasses.replace(Sampling(max_tokens=8), knobs={"reasoning": "off"}))
+        state.chat_fault = lambda body: None
+        model.generate(chat, dataclasses.replace(Sampling(max_tokens=8), knobs={"reasoning": "high"}))
+    asked = [body.get("think") for path, body in state.requests if path == "/api/chat"]
+    assert plain.text and asked[-2:] == [False, "high"]  # off is false; a level goes as it is
+    assert asked[0] is None  # the default asks nothing
