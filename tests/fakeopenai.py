@@ -39,6 +39,8 @@ class Script:
     replies: list[Reply | Callable[[dict[str, Any]], Reply]] = field(default_factory=lambda: [Reply()])
     requests: list[dict[str, Any]] = field(default_factory=list)
     headers: list[dict[str, str]] = field(default_factory=list)
+    props: dict[str, Any] | None = None
+    """llama-server's /props to answer (its slots and their context); None: 404, as vLLM."""
     in_flight: int = 0
     """Chat requests being answered now (this one included, while a reply callable decides)."""
 
@@ -66,6 +68,8 @@ def _handler(script: Script) -> type[BaseHTTPRequestHandler]:
         def do_GET(self) -> None:
             if self.path == "/v1/models":
                 self._send(200, json.dumps({"object": "list", "data": [{"id": "fake/Model-1"}]}).encode())
+            elif self.path == "/props" and script.props is not None:
+                self._send(200, json.dumps(script.props).encode())
             else:
                 self._send(404, b'{"error": "not found"}')
 

@@ -28,7 +28,7 @@ def test_a_record_is_labelled_with_every_axis() -> None:
     record = labels(CASE, 0)
     assert {key: record[key] for key in axes.record_keys()} == {
         "model": "smollm2-135m", "task": "知识问答", "load": "short", "level": "L0",
-        "system_prompt": "default", "concurrency": "1", "reasoning": "default",
+        "system_prompt": "default", "concurrency": "none", "reasoning": "default",
     }
 
 

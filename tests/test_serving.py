@@ -37,6 +37,15 @@ def test_percentiles_are_numpys_linear_ones() -> None:
     assert percentile([1.0, 2.0, 3.0, 4.0], 90) == pytest.approx(3.7)
 
 
+def test_a_quality_change_needs_ten_answers_a_side() -> None:
+    from wattbench.report.loadcurve import curves
+
+    few = [point(1, 80, 80, 0.9, (0.5, 0.45, 0.55)), point(2, 150, 75, 0.5, (0.3, 0.25, 0.35))]
+    for row in few:
+        row["runs"] = 4
+    assert curves(few)[0].quality_changes == []
+
+
 def test_tokens_inside_a_span_are_spread_between_first_and_last_token() -> None:
     g = generation(10.0, 20.0, 100)
     assert tokens_inside(g, 0.0, 30.0) == 100
@@ -74,6 +83,10 @@ def test_slos_parse_with_units_and_refuse_what_they_cannot_read() -> None:
     assert parse_slo("").met({"ttft_s": 9.0}) is None
     with pytest.raises(ValueError, match="'ttft<2s' is not an SLO"):
         parse_slo("ttft<2s")
+    with pytest.raises(ValueError, match="'ttft<=.' is not an SLO"):
+        parse_slo("ttft<=.")
+    with pytest.raises(ValueError, match="ttft is given twice"):
+        parse_slo("ttft<=2s,ttft<=1s")
 
 
 def test_an_overloaded_server_gives_an_error_rate_with_no_retries_and_nothing_lost(
@@ -105,6 +118,7 @@ def test_an_overloaded_server_gives_an_error_rate_with_no_retries_and_nothing_lo
     alone, loaded = by_point["1"], by_point["2"]
     assert alone[0]["serving_failed_requests_count"] == 0 and len(alone) == 2
     assert "serving_failed_requests_count" not in alone[1]  # the point's figures: once per run
+    assert "energy_j" not in alone[1] and alone[1]["energy_attributed_j"] > 0  # its own share
     failed = loaded[0]["serving_failed_requests_count"]
     sent = 0
     while errors_sent.acquire(blocking=False):
@@ -128,7 +142,7 @@ def test_a_real_server_engine_runs_load_points_1_and_2(suite: pytest.Pytester, t
     points = {r["concurrency"]: r for r in records(run_dir) if "serving_system_tokens_per_s" in r}
     assert set(points) == {"1", "2"}
     for n, record in points.items():
-        assert record["case_id"].endswith("L0" if n == "1" else "L0+c2")
+        assert record["case_id"].endswith(f"L0+c{n}")
         assert record["serving_slots_count"] == 2 and record["serving_slot_context_tokens"] == 4096
         assert record["engine_version"].startswith("xllamacpp")
         assert record["serving_failed_requests_count"] == 0
@@ -145,7 +159,7 @@ def point(n: int, system: float, stream: float, j_per_token: float, quality: tup
           slo: float = 100.0, errors: float = 0.0) -> dict[str, Any]:
     return {
         "system": "m", "task": "qa", "load": "short", "level": "L0", "system_prompt": "default",
-        "concurrency": str(n), "runs": 3, "serving_system_tokens_per_s_mean": system,
+        "concurrency": str(n), "runs": 12, "serving_system_tokens_per_s_mean": system,
         "serving_stream_tokens_per_s_mean": stream, "energy_per_token_j_mean": j_per_token,
         "quality_mean": quality[0], "quality_ci_low": quality[1], "quality_ci_high": quality[2],
         "slo_met_pct_mean": slo, "serving_error_pct_mean": errors,
@@ -168,3 +182,27 @@ def test_a_load_curve_names_its_knee_its_quality_changes_and_its_best_point_unde
     assert curve.knee == 2
     assert curve.quality_changes == [4]
     assert curve.best_under_slo == 4
+
+
+@pytest.mark.parametrize(
+    ("props", "message"),
+    [
+        ({"total_slots": 1, "default_generation_settings": {"n_ctx": 4096}},
+         "*load point 2: the server has 1 parallel slots*--parallel N*"),
+        ({"total_slots": 2, "default_generation_settings": {"n_ctx": 40}},
+         "*2 load-point case(s) do not fit one slot of the server (40 tokens)*plus max_tokens (200)*"
+         "start the server with its context at slots x the need*"),
+    ],
+)
+def test_a_server_too_small_for_the_load_points_stops_the_run_with_one_message(
+    suite: pytest.Pytester, props: dict[str, Any], message: str
+) -> None:
+    script = Script(props=props)
+    with fake_openai(script) as url:
+        result = suite.runpytest(
+            "bench", *ONE_CASE, "--wb-backend", "openai", "--wb-base-url", url, "--wb-concurrency", "1,2",
+            "--wb-run-dir", str(suite.path / "run"), "--wb-energy", "off",
+        )
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stdout.fnmatch_lines([message])
+    assert not [r for r in script.requests if r.get("stream") and r.get("max_tokens") == 200]  # none sent

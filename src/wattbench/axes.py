@@ -23,6 +23,7 @@ with prefix ``t``: ``L0+thot``), so the ids of the default configuration stay as
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass
 from operator import attrgetter
@@ -81,7 +82,7 @@ _AXES: list[Axis] = [
     Axis("system_prompt", "system_name", "the system prompt's name (--wb-system-prompts)",
          suffix_of="task", default="default", configuration=True, spelling="system"),
     Axis("concurrency", VARIANT, "closed-loop streams the server is kept busy with (--wb-concurrency)",
-         suffix_of="level", default="1", configuration=True, prefix="c", option="concurrency", whole=True),
+         suffix_of="level", default="none", configuration=True, prefix="c", option="concurrency", whole=True),
     Axis("reasoning", VARIANT, "the reasoning state asked of the model (--wb-reasoning): default (nothing "
          "asked), off, on, low, medium or high", suffix_of="level", default="default", configuration=True,
          prefix="r", option="reasoning", choices=REASONING),
@@ -101,6 +102,8 @@ def register(axis: Axis) -> None:
         if by_key()[axis.key] == axis:
             return  # the same conftest, loaded again (pytester runs in one process)
         raise ValueError(f"axis {axis.key!r} is already defined: {by_key()[axis.key].description}")
+    if axis.suffix_of is None:  # a value of its own shows as "+value" after the level: L0+hot
+        axis = dataclasses.replace(axis, suffix_of="level", configuration=True)
     if not axis.option or axis.default is None or axis.attribute != VARIANT:
         raise ValueError(f"axis {axis.key!r}: a new axis needs an option, a default and attribute 'variant'")
     define(Metric(axis.key, "", axis.description))

@@ -12,7 +12,7 @@ at the end of the run.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
@@ -21,7 +21,7 @@ from wattbench.backends.localserver import LocalServer, ServerOptions
 from wattbench.backends.openai_compat import OpenAICompatBackend
 from wattbench.backends.protocol import Backend, BackendOptions, LoadedModel, LoadOptions, Sampling
 from wattbench.cases import Case
-from wattbench.errors import ConfigError, GenerationError, ModelLoadError
+from wattbench.errors import ConfigError, ContextOverflowError, GenerationError, ModelLoadError
 from wattbench.machine import cpu_flags
 from wattbench.monitors.gauges import own_tree
 from wattbench.pool import Resident
@@ -43,6 +43,7 @@ class Target:
     resident: Resident
     engine: Any  # a Backend, or the Engine of a local server (records read name, engine_version)
     server: Server
+    checked: bool = False  # whether check() ran for this model's load points
 
 
 class LoadPoints:
@@ -110,30 +111,53 @@ class LoadPoints:
             slots if isinstance(slots, int) else None, context if isinstance(context, int) else None
         )
 
-    def check(self, case: Case, target: Target, streams: int) -> None:
-        """Before a load point: the server has ``streams`` slots and one slot holds the prompt
-        plus max_tokens. Raises ConfigError naming the figures and the fix."""
-        server = target.server
+    def check(self, cases: Sequence[Case], target: Target) -> None:
+        """Once per model, before its first load point: the server has as many slots as the
+        largest point, and one slot holds the longest prompt of ``cases`` (the model's selected
+        load points) plus max_tokens. Raises ConfigError with one message naming the figures
+        and the fix, so a run that cannot work stops before its first load point, not after a
+        failure per case."""
+        if target.checked:
+            return
+        target.checked = True
+        server, local = target.server, isinstance(target.engine, Engine)
+        streams = max((int(c.variant["concurrency"]) for c in cases), default=1)
         if server.slots is not None and server.slots < streams:
             raise ConfigError(
                 f"load point {streams}: the server has {server.slots} parallel slots, so {streams} "
-                "streams would queue; start it with at least that many (llama-server --parallel, "
-                "OLLAMA_NUM_PARALLEL)"
+                "streams would queue; start it with at least that many (llama-server --parallel N, "
+                "vLLM --max-num-seqs N, OLLAMA_NUM_PARALLEL=N)"
             )
         if server.slot_context_tokens is None:
             return
-        try:
-            prompt = target.resident.model.count_prompt_tokens(case.messages)
-        except GenerationError:
-            return  # the server cannot count: its own error will say so per request
-        need = prompt + case.sampling.max_tokens
-        if need > server.slot_context_tokens:
-            raise ConfigError(
-                f"{case.id}: the prompt ({prompt} tokens) plus max_tokens ({case.sampling.max_tokens}) "
-                f"needs {need} tokens, but one slot of the server holds {server.slot_context_tokens} "
-                "(llama-server splits --ctx-size across its --parallel slots): raise --wb-ctx, or the "
-                "server's context to slots x the need"
-            )
+        slot = server.slot_context_tokens
+        counted: dict[tuple[str, ...], int | None] = {}
+        short: list[tuple[int, str, str]] = []  # (need, case id, what it needs) past one slot
+        for case in cases:
+            key = tuple(m["content"] for m in case.messages)
+            if key not in counted:
+                try:
+                    counted[key] = target.resident.model.count_prompt_tokens(case.messages)
+                except ContextOverflowError:
+                    counted[key] = None  # the prompt alone overflows the slot
+                except GenerationError:
+                    return  # the server cannot count: its own errors will say so per request
+            prompt, limit = counted[key], case.sampling.max_tokens
+            if prompt is None:
+                short.append((slot + 1, case.id, "its prompt alone"))
+            elif prompt + limit > slot:
+                short.append((prompt + limit, case.id,
+                              f"its prompt ({prompt} tokens) plus max_tokens ({limit}), {prompt + limit}"))
+        if not short:
+            return
+        _need, worst, what = max(short)
+        fix = (f"raise --wb-ctx (one slot's context; the local server holds {self.slots} of them)"
+               if local else "start the server with its context at slots x the need (llama-server "
+               "splits --ctx-size across its --parallel slots), or lower --wb-max-tokens")
+        raise ConfigError(
+            f"{len(short)} load-point case(s) do not fit one slot of the server ({slot} tokens): "
+            f"{worst} needs {what}, more than that; {fix}"
+        )
 
     def close(self) -> None:
         """Stop every local server."""

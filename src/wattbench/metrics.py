@@ -74,7 +74,9 @@ METRICS: Final[tuple[Metric, ...]] = (
     Metric("system_prompt", "", "the system prompt's name: default (none) or one of "
            "--wb-system-prompt-file"),
     Metric("concurrency", "", "closed-loop streams kept in flight at this point of the load sweep "
-           "(--wb-concurrency); 1 outside a sweep"),
+           "(--wb-concurrency); none for a single request outside a sweep"),
+    Metric("energy_attributed_j", "J", "this request's share of its load point's steady-window joules: "
+           "J/token over the window x its completion tokens"),
     Metric("reasoning", "", "the reasoning state asked of the model (--wb-reasoning): default (nothing "
            "asked), off, on, low, medium or high; thinking_tokens say whether it took"),
     Metric("serving_request", "", "which request of the load point this record is: stream * requests per "

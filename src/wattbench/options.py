@@ -315,7 +315,7 @@ def axis_option(axis: Axis) -> Option:
     def parse(value: str) -> tuple[str, ...]:
         items = split_list(value)
         if axis.whole:
-            return tuple(str(positive_int(item)) for item in items)
+            return tuple(item if item == axis.default else str(positive_int(item)) for item in items)
         if axis.choices:
             return choice_list(axis.choices, axis.key.replace("_", " "))(value)
         return items

@@ -139,7 +139,7 @@ class Rounds:
             check_keys(record)
         for record in records:
             runner.results.append(record)
-        runner.recorded += 1
+        runner.recorded += len(records)
         self.records.extend(records)
 
     def discard_open_windows(self) -> None:

@@ -115,10 +115,12 @@ class ServingWork:
     def unit(self, run: int) -> None:
         """N streams, each sending its requests in a row; the steady window is cut from the
         energy window around them all."""
-        base = self.case.run_sampling(run)
+        # Request i of run r has seed + r x SEEDS_PER_RUN + i: no two requests of a case share a
+        # sample, and request i has the same seed at every load point (the points are paired).
+        base = self.case.sampling
         requests = [
-            _Request(s, s * self.requests + r,
-                     dataclasses.replace(base, seed=base.seed + s * self.requests + r))
+            _Request(s, s * self.requests + r, dataclasses.replace(
+                base, seed=base.seed + run * SEEDS_PER_RUN + s * self.requests + r))
             for s in range(self.streams) for r in range(self.requests)
         ]
         by_stream = [[q for q in requests if q.stream == s] for s in range(self.streams)]
@@ -159,14 +161,23 @@ class ServingWork:
         point = self._point(requests, done, window, steady)
         records: list[dict[str, Any]] = []
         steady_tokens = point.get("serving_steady_tokens")
+        mean_tokens = statistics.fmean(q.generation.completion_tokens for q in done if q.generation)
         for request in done:
             generation = request.generation
             assert generation is not None
             # The point's own figures once per run: on every record, a report would take copies
-            # of one measurement for a sample and show a zero-width interval.
-            figures = dict(point) if not records else {k: v for k, v in point.items() if k not in POINT_ONLY}
+            # of one measurement for a sample and show a zero-width interval. Its energy per
+            # request is the attributed mean; each request's own share is energy_attributed_j.
+            first = not records
+            figures = dict(point) if first else {k: v for k, v in point.items() if k not in POINT_ONLY}
             if window is not None and window.energy is not None and steady_tokens:
-                figures.update(_attributed(point, generation.completion_tokens / steady_tokens))
+                share = _attributed(point, generation.completion_tokens / steady_tokens)
+                figures["energy_attributed_j"] = share.pop("energy_j")
+                figures.update(share if first else {"energy_attributed": True})
+                if first:
+                    figures.update(_attributed(point, mean_tokens / steady_tokens))
+            for key in () if first else ATTRIBUTED:
+                figures.pop(key, None)
             record = build(self.case, run, request.sampling, generation, figures, self.resident,
                            self.backend, machine)
             record["serving_request"] = request.index
@@ -238,9 +249,12 @@ class ServingWork:
             self._window = None
 
 
+SEEDS_PER_RUN = 100_000  # request seeds of one run: seed + run x this + the request's number
+
 POINT_ONLY = frozenset({
     "energy_per_token_j", "energy_net_per_token_j", "energy_per_total_token_j", "energy_window_s",
-    "energy_updates_count", "samples_count", "serving_requests_count", "serving_failed_requests_count",
+    "energy_updates_count", "samples_count", "energy_components_j", "serving_requests_count",
+    "serving_failed_requests_count",
     "serving_error_pct", "serving_steady_window_s", "serving_steady_tokens", "serving_system_tokens_per_s",
     "serving_stream_tokens_per_s", "serving_goodput_tokens_per_j",
     *(f"serving_{name}_p{q}_s" for name in ("ttft", "tpot") for q in (50, 90, 99)),

@@ -27,7 +27,7 @@ from wattbench.cases import Case, PromptGroup, user_chat
 from wattbench.cases.build import build_cases
 from wattbench.codeblock import check_compiles
 from wattbench.energy import EnergyMonitor
-from wattbench.errors import ModelError, ResultsWriteError, UnsupportedKnobError, WattbenchError
+from wattbench.errors import ConfigError, ModelError, ResultsWriteError, UnsupportedKnobError, WattbenchError
 from wattbench.generation import Conversations, GenerationWork
 from wattbench.judging import JudgeOptions, JudgePhase
 from wattbench.loadpoints import LoadPoints
@@ -79,13 +79,14 @@ class WattbenchSession:
             sharing = WindowLog(settings.run_dir, settings.worker, settings.gpus)
         self.runner = Runner(self.energy, self.results, lambda: self.machine, sharing)
         self.conversations = Conversations(self.case_set.by_id)
-        points = [int(n) for n in settings.axis_values.get("concurrency", ("1",))]
-        self.load_points = LoadPoints(backend, max(points), settings.context_tokens, settings.threads,
-                                      settings.repack)
+        points = [int(n) for n in settings.axis_values.get("concurrency", ()) if n.isdigit()]
+        self.load_points = LoadPoints(backend, max(points, default=1), settings.context_tokens,
+                                      settings.threads, settings.repack)
         self.untimed: list[tuple[Any, list[float]]] = []  # (benchmark fixture, durations) under xdist
         self.case_lines: dict[str, str] = {}  # case id -> its figures, for -v
         self.resumed_records: dict[str, list[dict[str, Any]]] = {}  # case id -> its saved runs
         self.resumed_entries: list[dict[str, Any]] = []  # --benchmark-json entries of those cases
+        self.selected: list[Case] = []  # the cases this run selected (select())
         self.unsupported: dict[tuple[str, ...], str] = {}  # (model, axis=value...) -> what it said
         self.cut_in_thinking: Counter[str] = Counter()  # "model at config" -> answers cut so
 
@@ -145,7 +146,8 @@ class WattbenchSession:
         """The cases this run selected (after -k, -m, sharding): their scorers get ready, and
         note what they cannot do here (code tests without a sandbox) for the banner and summary;
         a run that selects no code case never probes the sandbox."""
-        self.scorers.check_ready([self.case_set.by_id[case_id] for case_id in case_ids])
+        self.selected = [self.case_set.by_id[case_id] for case_id in case_ids]
+        self.scorers.check_ready(self.selected)
 
     def start(self) -> None:
         """Before the first case: claim the run folder (writable, not in use); or stop the run
@@ -243,7 +245,11 @@ class WattbenchSession:
             return GenerationWork(case, resident, self.backend, self.scorers, self.conversations,
                                   self.judging.add)
         target = self.load_points.target(resident)
-        self.load_points.check(case, target, int(streams))
+        points = [c for c in self.selected or [case] if c.model == case.model and "concurrency" in c.variant]
+        try:
+            self.load_points.check(points, target)
+        except ConfigError as exc:  # the run cannot work: one message, what is measured is kept
+            pytest.exit(f"wattbench: {exc}", returncode=pytest.ExitCode.USAGE_ERROR)
         return ServingWork(case, target.resident, target.engine, self.scorers, self.energy, int(streams),
                            self.settings.stream_requests, self.settings.slo, target.server)
 

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-_SLO = re.compile(r"^(ttft|tpot|latency)\s*<=\s*([0-9.]+)\s*(ms|s)?$")
+_SLO = re.compile(r"^(ttft|tpot|latency)\s*<=\s*([0-9]+(?:\.[0-9]*)?|\.[0-9]+)\s*(ms|s)?$")
 
 
 @dataclass(frozen=True)
@@ -40,5 +40,7 @@ def parse_slo(text: str) -> Slo:
         if match is None:
             raise ValueError(f"{part!r} is not an SLO; write ttft<=2s, tpot<=100ms or latency<=10s")
         name, value, unit = match.groups()
+        if name in limits:
+            raise ValueError(f"{name} is given twice in {text!r}; give each limit once")
         limits[name] = float(value) / (1000.0 if unit == "ms" else 1.0)
     return Slo(limits, text)

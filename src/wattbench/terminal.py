@@ -18,6 +18,19 @@ def banner_lines(session: WattbenchSession, items: int) -> list[str]:
         f"wattbench: {items} items ({len(session.cases)} cases built); records go to {session.results.path}",
         *(f"wattbench: {line}" for line in session.energy.describe()),
         *(f"wattbench: {line}" for line in session.scorers.degraded),
+        *(f"wattbench: {line}" for line in unused_settings(session)),
+    ]
+
+
+def unused_settings(session: WattbenchSession) -> list[str]:
+    """Notes on settings that only act on load points, given to a run that has none."""
+    s = session.settings
+    if any(n.isdigit() for n in s.axis_values.get("concurrency", ())):
+        return []
+    given = {"--wb-slo": bool(s.slo.limits), "--wb-stream-requests": s.stream_requests != 2}
+    return [
+        f"{option} is set but applies only to load points: add --wb-concurrency (e.g. 1,2,4)"
+        for option, set_ in given.items() if set_
     ]
 
 

@@ -102,6 +102,10 @@ def _serve(model: str, options: dict[str, object]) -> None:
     # few for N streams, and a connection past it is dropped unanswered.
     params.n_threads_http = 2 * int(options["slots"]) + 2  # type: ignore[call-overload]
     params.endpoint_metrics = True
+    # Every request pays for its whole prompt, as in process: a load point's streams send the
+    # same prompt, and a cached prefix would turn TTFT into a cache hit's time.
+    params.cache_prompt = False
+    params.cache_idle_slots = False
     server = xllamacpp.Server(params)
     print(json.dumps({"url": server.listening_address}), flush=True)
     sys.stdin.read()

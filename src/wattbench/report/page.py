@@ -317,13 +317,16 @@ def _load_curves(study: Study) -> str:
         "<p>Each load point keeps N streams in flight on the server; its energy and system tokens/s "
         "are read over the steady state (every stream generating), and a request's joules are "
         "attributed (J/token over that window x its tokens). Failed requests are not retried: they "
-        "are the error rate, and are left out of tokens/s and J/token. The knee is the last point "
-        "before which one more step gains less system throughput than it loses speed per stream.</p>"
+        "are the error rate, and are left out of tokens/s and J/token. The knee is the first point "
+        "from which one more step gains less system throughput than it loses speed per stream "
+        "(contended points left out). Quality is said to change with the load only where intervals "
+        "of 10 or more answers each do not overlap.</p>"
     ]
     for curve in found:
         rows = [
             [
-                f"{p['concurrency']} (knee)" if int(p["concurrency"]) == curve.knee else p["concurrency"],
+                (f"{p['concurrency']} (knee)" if int(p["concurrency"]) == curve.knee else p["concurrency"])
+                + _contended(p),
                 _figure(p, "serving_system_tokens_per_s", ".4g"),
                 _figure(p, "serving_stream_tokens_per_s", ".4g"),
                 _mean_ci(p, "energy_per_token_j"),
@@ -343,6 +346,8 @@ def _load_curves(study: Study) -> str:
             )
         if curve.best_under_slo is not None:
             said.append(f"the most efficient load point that met every SLO: N = {curve.best_under_slo}")
+        elif curve.slo_given:
+            said.append("no load point met every SLO with no failed request")
         title = f"{curve.system} · {curve.task} · {curve.load} · {curve.config}"
         ns = [str(n) for n in curve.concurrencies]
         parts.append(
