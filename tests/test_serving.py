@@ -83,7 +83,7 @@ def test_slos_parse_with_units_and_refuse_what_they_cannot_read() -> None:
     assert parse_slo("").met({"ttft_s": 9.0}) is None
     with pytest.raises(ValueError, match="'ttft<2s' is not an SLO"):
         parse_slo("ttft<2s")
-    with pytest.raises(ValueError, match="'ttft<=.' is not an SLO"):
+    with pytest.raises(ValueError, match=r"'ttft<=\.' is not an SLO"):
         parse_slo("ttft<=.")
     with pytest.raises(ValueError, match="ttft is given twice"):
         parse_slo("ttft<=2s,ttft<=1s")
