@@ -264,7 +264,9 @@ def _with_cis(
             # A member without an interval (one run): the combination has none either, never
             # one made of the other members' intervals around a mean that includes it.
             low = high = None
-        row.setdefault(name, None if combined is None else combined[0])
+        # No member with an interval (one run each) still has a mean: the members' own means.
+        mean = combined[0] if combined is not None else _mean(m[mean_key] for m in with_mean)
+        row.setdefault(name, mean)
         row[_CONFIG_CI_KEYS[name][1]], row[_CONFIG_CI_KEYS[name][2]] = low, high
 
 
