@@ -182,6 +182,9 @@ def test_a_load_curve_names_its_knee_its_quality_changes_and_its_best_point_unde
     assert curve.knee == 2
     assert curve.quality_changes == [4]
     assert curve.best_under_slo == 4
+    assert curve.front == [1, 2, 4, 8]  # each is best at one of per-stream speed, throughput, J/token
+    slower = [point(1, 80, 80, 0.9, (0.5, 0.45, 0.55)), point(2, 70, 35, 1.0, (0.5, 0.45, 0.55))]
+    assert curves(slower)[0].front == [1]  # N = 2 is beaten on all three
 
 
 @pytest.mark.parametrize(

@@ -39,6 +39,7 @@ class Curve:
     quality_changes: list[int]  # N of points whose quality interval misses the first point's
     best_under_slo: int | None  # N of the least J/token among points that met every SLO
     slo_given: bool  # whether the records carry SLOs (--wb-slo)
+    front: list[int]  # N of the Pareto front: per-stream and system tokens/s up, J/token down
 
     @property
     def concurrencies(self) -> list[int]:
@@ -60,7 +61,7 @@ def curves(groups: Sequence[dict[str, Any]]) -> list[Curve]:
             continue
         slo_given = any(p.get("slo_met_pct_mean") is not None for p in points)
         out.append(Curve(system, task, load, config, points, knee(points), _quality_changes(points),
-                         _best_under_slo(points), slo_given))
+                         _best_under_slo(points), slo_given, pareto_front(points)))
     return out
 
 
@@ -75,6 +76,24 @@ def knee(points: Sequence[dict[str, Any]]) -> int | None:
         if t1 / t0 - 1.0 < 1.0 - s1 / s0:
             return int(before["concurrency"])
     return None
+
+
+def pareto_front(points: Sequence[dict[str, Any]]) -> list[int]:
+    """N of the points no other point beats on all three of tokens/s per stream (up), system
+    tokens/s (up) and J/token (down) while being better on one; points missing a figure are
+    left out."""
+    stream, system, joules = (
+        "serving_stream_tokens_per_s_mean", "serving_system_tokens_per_s_mean", "energy_per_token_j_mean"
+    )
+    scored = [
+        (p, (p[stream], p[system], -p[joules]))
+        for p in points if all(p.get(k) is not None for k in (stream, system, joules))
+    ]
+
+    def beats(a: tuple[float, ...], b: tuple[float, ...]) -> bool:
+        return all(x >= y for x, y in zip(a, b)) and a != b
+
+    return [int(p["concurrency"]) for p, v in scored if not any(beats(w, v) for _q, w in scored)]
 
 
 MIN_ANSWERS = 10  # a quality interval from fewer answers is too loose to say the load changed it

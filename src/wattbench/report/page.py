@@ -320,7 +320,9 @@ def _load_curves(study: Study) -> str:
         "are the error rate, and are left out of tokens/s and J/token. The knee is the first point "
         "from which one more step gains less system throughput than it loses speed per stream "
         "(contended points left out). Quality is said to change with the load only where intervals "
-        "of 10 or more answers each do not overlap.</p>"
+        "of 10 or more answers each do not overlap. The Pareto front (outlined) holds the points no "
+        "other point beats on tokens/s per stream, system tokens/s and J/token at once; each "
+        "point's tooltip gives its system tokens/s and quality.</p>"
     ]
     for curve in found:
         rows = [
@@ -362,6 +364,17 @@ def _load_curves(study: Study) -> str:
                         {"per stream": [p.get("serving_stream_tokens_per_s_mean") for p in curve.points],
                          "system": [p.get("serving_system_tokens_per_s_mean") for p in curve.points]},
                         "tokens/s", "streams (N)")
+            + svg.scatter(
+                f"Per-stream speed vs J/token: {title}",
+                [svg.Point(p["energy_per_token_j_mean"], p["serving_stream_tokens_per_s_mean"],
+                           f"N = {p['concurrency']}: "
+                           f"{_figure(p, 'serving_system_tokens_per_s', '.4g')} system tokens/s, "
+                           f"quality {_mean_ci(p, 'quality')}", curve.system,
+                           int(p["concurrency"]) in curve.front, tag=f"N={p['concurrency']}")
+                 for p in curve.points
+                 if p.get("energy_per_token_j_mean") is not None
+                 and p.get("serving_stream_tokens_per_s_mean") is not None],
+                "J/token", "tokens/s per stream")
             + svg.lines(f"Quality vs load: {title}", ns,
                         {curve.system: [p.get("quality_mean") for p in curve.points]},
                         "quality", "streams (N)")
