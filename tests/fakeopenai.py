@@ -41,6 +41,8 @@ class Script:
     headers: list[dict[str, str]] = field(default_factory=list)
     props: dict[str, Any] | None = None
     """llama-server's /props to answer (its slots and their context); None: 404, as vLLM."""
+    metrics: str | None = None
+    """llama-server's /metrics page (Prometheus text) to answer; None: 404."""
     in_flight: int = 0
     """Chat requests being answered now (this one included, while a reply callable decides)."""
 
@@ -68,6 +70,8 @@ def _handler(script: Script) -> type[BaseHTTPRequestHandler]:
         def do_GET(self) -> None:
             if self.path == "/v1/models":
                 self._send(200, json.dumps({"object": "list", "data": [{"id": "fake/Model-1"}]}).encode())
+            elif self.path == "/metrics" and script.metrics is not None:
+                self._send(200, script.metrics.encode(), {"Content-Type": "text/plain"})
             elif self.path == "/props" and script.props is not None:
                 self._send(200, json.dumps(script.props).encode())
             else:

@@ -149,6 +149,8 @@ def test_a_real_server_engine_runs_load_points_1_and_2(suite: pytest.Pytester, t
         assert record["serving_system_tokens_per_s"] > 0 and record["serving_steady_window_s"] > 0
         assert record["energy_attributed"] is True and record["energy_per_token_j"] > 0
         assert record["serving_slo_met"] is True and record["serving_goodput_tokens_per_j"] > 0
+        # llama-server's counters over the point: no prompt came from a cache, nothing drafted
+        assert record["serving_cached_prompt_tokens"] == 0 and record["serving_draft_tokens"] == 0
         assert record["output_text"].startswith("abcdefghijklmnop")
     page = (run_dir / "report.html").read_text(encoding="utf-8")
     assert "<h2>Load curves</h2>" in page and "J/token vs load" in page
@@ -209,3 +211,21 @@ def test_a_server_too_small_for_the_load_points_stops_the_run_with_one_message(
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stdout.fnmatch_lines([message])
     assert not [r for r in script.requests if r.get("stream") and r.get("max_tokens") == 200]  # none sent
+
+
+def test_llama_server_counters_are_read_without_prefix_and_without_nan() -> None:
+    from wattbench.backends.openai_compat import OpenAICompatBackend
+    from wattbench.backends.protocol import BackendOptions
+
+    page = "\n".join([
+        "# TYPE llamacpp:prompt_tokens_cached_total counter", "llamacpp:prompt_tokens_cached_total 12",
+        "# TYPE llamacpp:spec_decode_num_draft_tokens_total counter",
+        "llamacpp:spec_decode_num_draft_tokens_total -nan",
+        "# TYPE llamacpp:predicted_tokens_seconds gauge", "llamacpp:predicted_tokens_seconds 99.5",
+    ])
+    with fake_openai(Script(metrics=page)) as url:
+        counters = OpenAICompatBackend(BackendOptions(base_url=url)).server_counters()
+    with fake_openai(Script()) as url:
+        none = OpenAICompatBackend(BackendOptions(base_url=url)).server_counters()
+    assert counters == {"prompt_tokens_cached_total": 12.0}  # -nan left out, gauges are not counters
+    assert none is None

@@ -69,7 +69,7 @@ class LoadPoints:
             if getattr(inner, "in_process", False):
                 self._targets[ref.location] = self._local(resident)
             else:
-                self._targets[ref.location] = Target(resident, self.backend, self._server(self.backend))
+                self._targets[ref.location] = Target(resident, self.backend, self._server(inner))
         return self._targets[ref.location]
 
     def _local(self, resident: Resident) -> Target:
@@ -103,12 +103,13 @@ class LoadPoints:
         props_of = getattr(backend, "server_props", None)
         props: Mapping[str, Any] | None = props_of() if callable(props_of) else None
         if not props:
-            return Server()
+            return Server(counters=getattr(backend, "server_counters", None))
         settings = props.get("default_generation_settings")
         context = settings.get("n_ctx") if isinstance(settings, dict) else None
         slots = props.get("total_slots")
         return Server(
-            slots if isinstance(slots, int) else None, context if isinstance(context, int) else None
+            slots if isinstance(slots, int) else None, context if isinstance(context, int) else None,
+            getattr(backend, "server_counters", None),
         )
 
     def check(self, cases: Sequence[Case], target: Target) -> None:

@@ -105,6 +105,12 @@ METRICS: Final[tuple[Metric, ...]] = (
     Metric("serving_slo_met", "", "whether this request met every SLO (null without --wb-slo)"),
     Metric("serving_goodput_tokens_per_j", "tokens/J", "goodput per joule: steady-window tokens of "
            "requests that met the SLOs, per gross joule of the steady window"),
+    Metric("serving_cached_prompt_tokens", "tokens", "prompt tokens the server reused from its cache during "
+           "the load point (llama-server /metrics, a counter's delta)"),
+    Metric("serving_draft_tokens", "tokens", "speculative decoding: draft tokens the server generated during "
+           "the load point (llama-server /metrics, a counter's delta)"),
+    Metric("serving_draft_accepted_tokens", "tokens", "speculative decoding: draft tokens the target model "
+           "accepted during the load point (llama-server /metrics, a counter's delta)"),
     Metric("serving_slots_count", "count", "the server's parallel slots (llama-server /props "
            "total_slots), where it says"),
     Metric("serving_slot_context_tokens", "tokens", "the context of one slot (llama-server /props "

@@ -27,7 +27,7 @@ import statistics
 import threading
 import time
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,6 +49,8 @@ class Server:
 
     slots: int | None = None
     slot_context_tokens: int | None = None
+    counters: Callable[[], Mapping[str, float] | None] | None = None
+    """llama-server's /metrics counters, read before and after a point (their deltas)."""
 
 
 @dataclass
@@ -108,6 +110,7 @@ class ServingWork:
         self.series = case.id
         self._done: dict[int, tuple[list[_Request], Measured | None, tuple[float, float] | None]] = {}
         self._window: Any = None
+        self._deltas: dict[int, dict[str, float]] = {}
 
     def prepare(self, run: int) -> None:
         """Nothing to prepare: every request is the case's first turn."""
@@ -124,6 +127,7 @@ class ServingWork:
             for s in range(self.streams) for r in range(self.requests)
         ]
         by_stream = [[q for q in requests if q.stream == s] for s in range(self.streams)]
+        counters_before = self.server.counters() if self.server.counters else None
         self._window = self.energy.begin()
         offset = time.monotonic() - time.perf_counter()  # the meter's clock is monotonic
         threads = [threading.Thread(target=self._stream, args=(mine,), daemon=True) for mine in by_stream]
@@ -142,6 +146,8 @@ class ServingWork:
                 steady = None
         if measured is None:
             self.energy.discard(window)
+        counters_after = self.server.counters() if self.server.counters else None
+        self._deltas[run] = _deltas(counters_before, counters_after)
         self._done[run] = (requests, measured, steady)
 
     def _stream(self, requests: list[_Request]) -> None:
@@ -158,7 +164,7 @@ class ServingWork:
         """A record per successful request, each with the point's figures."""
         requests, window, steady = self._done.pop(run)
         done = [q for q in requests if q.generation is not None]
-        point = self._point(requests, done, window, steady)
+        point = {**self._point(requests, done, window, steady), **self._deltas.pop(run, {})}
         records: list[dict[str, Any]] = []
         steady_tokens = point.get("serving_steady_tokens")
         mean_tokens = statistics.fmean(q.generation.completion_tokens for q in done if q.generation)
@@ -256,7 +262,8 @@ POINT_ONLY = frozenset({
     "energy_updates_count", "samples_count", "energy_components_j", "serving_requests_count",
     "serving_failed_requests_count",
     "serving_error_pct", "serving_steady_window_s", "serving_steady_tokens", "serving_system_tokens_per_s",
-    "serving_stream_tokens_per_s", "serving_goodput_tokens_per_j",
+    "serving_stream_tokens_per_s", "serving_goodput_tokens_per_j", "serving_cached_prompt_tokens",
+    "serving_draft_tokens", "serving_draft_accepted_tokens",
     *(f"serving_{name}_p{q}_s" for name in ("ttft", "tpot") for q in (50, 90, 99)),
 })
 """The load point's figures, measured once per run: only its first record carries them."""
@@ -288,6 +295,24 @@ def _steady(by_stream: list[list[_Request]]) -> tuple[float, float] | None:
         ends.append(max(g.done_at for g in done))
     start, end = max(firsts), min(ends)
     return (start, end) if end > start else None
+
+
+COUNTERS = {  # llama-server /metrics counter -> record key of its delta over a load point
+    "prompt_tokens_cached_total": "serving_cached_prompt_tokens",
+    "spec_decode_num_draft_tokens_total": "serving_draft_tokens",
+    "spec_decode_num_accepted_tokens_total": "serving_draft_accepted_tokens",
+}
+
+
+def _deltas(before: Mapping[str, float] | None, after: Mapping[str, float] | None) -> dict[str, float]:
+    """The load point's share of the server's counters: after minus before, for the counters
+    both readings hold (a counter's value alone means nothing: it counts since the server
+    started)."""
+    if not before or not after:
+        return {}
+    return {
+        key: after[name] - before[name] for name, key in COUNTERS.items() if name in before and name in after
+    }
 
 
 def _kind(error: str) -> str:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
+import math
 import os
 import re
 import time
@@ -263,6 +264,32 @@ class OpenAICompatBackend:
         except (self._httpx.HTTPError, ValueError):
             return None
         return data if isinstance(data, dict) else None
+
+    def server_counters(self) -> dict[str, float] | None:
+        """llama-server's Prometheus counters at ``/metrics`` (``--metrics``), by name without
+        the ``llamacpp:`` prefix; a value that is not a number (llama.cpp writes ``-nan``) is
+        left out. None where the server has no such page."""
+        root = self.public_url.removesuffix("/v1")
+        try:
+            response = self._client.get(f"{root}/metrics", timeout=self.connect_timeout_s)
+        except self._httpx.HTTPError:
+            return None
+        if response.status_code != 200:
+            return None
+        counters: set[str] = set()
+        values: dict[str, float] = {}
+        for line in response.text.splitlines():
+            if line.startswith("# TYPE ") and line.endswith(" counter"):
+                counters.add(line.split()[2])
+            elif line and not line.startswith("#"):
+                name, _, value = line.rpartition(" ")
+                try:
+                    number = float(value)
+                except ValueError:
+                    continue
+                if name in counters and math.isfinite(number):
+                    values[name.removeprefix("llamacpp:")] = number
+        return values
 
     def served_models(self) -> list[str]:
         """Model ids the server lists at /models."""
