@@ -155,6 +155,8 @@ def test_a_real_server_engine_runs_load_points_1_and_2(suite: pytest.Pytester, t
     page = (run_dir / "report.html").read_text(encoding="utf-8")
     assert "<h2>Load curves</h2>" in page and "J/token vs load" in page
     assert "the most efficient load point that met every SLO: N = " in page
+    findings = (run_dir / "findings.md").read_text(encoding="utf-8")
+    assert "How many concurrent streams should the server carry?" in findings
 
 
 def point(n: int, system: float, stream: float, j_per_token: float, quality: tuple[float, float, float],

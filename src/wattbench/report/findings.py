@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from wattbench.floors import Floor
+from wattbench.report.loadcurve import curves
 from wattbench.report.rating import PROVISIONAL_RUNS
 from wattbench.report.study import Study
 
@@ -136,7 +137,28 @@ def findings(study: Study, floors: Mapping[str, float] | None = None) -> list[Fi
     """The study's answers, in the order a reader asks; with floors (task -> the quality needed),
     the cheapest configuration that reaches each first: the question people bring."""
     first = [cheapest_finding(study, floors)] if floors else []
-    return [*first, level_effect(study), best_level(study), task_fit(study)]
+    loads = [load_finding(study)] if curves(study.groups) else []
+    return [*first, level_effect(study), best_level(study), task_fit(study), *loads]
+
+
+def load_finding(study: Study) -> Finding:
+    """Per configuration measured at load points: the knee, and the most efficient point that
+    met every SLO (wattbench.report.loadcurve)."""
+    answers = []
+    for curve in curves(study.groups):
+        where = f"{curve.system} on {curve.task} ({curve.load}, {curve.config})"
+        points = ", ".join(map(str, curve.concurrencies))
+        knee = f"no knee within N = {points}" if curve.knee is None else f"the knee is at N = {curve.knee}"
+        if curve.best_under_slo is not None:
+            slo = f"; the most efficient point that met every SLO is N = {curve.best_under_slo}"
+        elif curve.slo_given:
+            slo = "; no point met every SLO with no failed request"
+        else:
+            slo = ""
+        changed = (f"; quality changed with the load at N = {', '.join(map(str, curve.quality_changes))}"
+                   if curve.quality_changes else "")
+        answers.append(f"{where}: {knee}{slo}{changed}.")
+    return Finding("How many concurrent streams should the server carry?", answers)
 
 
 def task_floors(study: Study, floors: Sequence[Floor]) -> dict[str, float]:
