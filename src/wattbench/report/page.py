@@ -320,7 +320,8 @@ def _load_curves(study: Study) -> str:
         "are the error rate, and are left out of tokens/s and J/token. The knee is the first point "
         "from which one more step gains less system throughput than it loses speed per stream "
         "(contended points left out). Quality is said to change with the load only where intervals "
-        "of 10 or more answers each do not overlap. The Pareto front (outlined) holds the points no "
+        "of 10 or more answers each do not overlap. A point's J/token is measured once per run: "
+        "run the sweep with --wb-runs 3 or more for its interval. The Pareto front (outlined) holds the points no "
         "other point beats on tokens/s per stream, system tokens/s and J/token at once; each "
         "point's tooltip gives its system tokens/s and quality.</p>"
     ]
@@ -375,9 +376,13 @@ def _load_curves(study: Study) -> str:
                  if p.get("energy_per_token_j_mean") is not None
                  and p.get("serving_stream_tokens_per_s_mean") is not None],
                 "J/token", "tokens/s per stream")
-            + svg.lines(f"Quality vs load: {title}", ns,
-                        {curve.system: [p.get("quality_mean") for p in curve.points]},
-                        "quality", "streams (N)")
+            + svg.scatter(
+                f"Quality vs load: {title}",
+                [svg.Point(float(p["concurrency"]), p["quality_mean"], f"N = {p['concurrency']}: quality "
+                           f"{_mean_ci(p, 'quality')}", curve.system, tag=f"N={p['concurrency']}",
+                           y_ci=_ci(p, "quality"))
+                 for p in curve.points if p.get("quality_mean") is not None],
+                "streams (N)", "quality (primary score, 95% CI)")
             + "</div>"
         )
     return '<h2>Load curves</h2><div class="wide">' + "".join(parts) + "</div>"
@@ -394,7 +399,7 @@ def _mean_ci(row: dict[str, Any], name: str) -> str:
     mean, low, high = row.get(f"{name}_mean"), row.get(f"{name}_ci_low"), row.get(f"{name}_ci_high")
     if mean is None:
         return "n/a"
-    return f"{mean:.3g}" if low is None or high is None else f"{mean:.3g} [{low:.3g}, {high:.3g}]"
+    return f"{mean:.3g} (no interval)" if low is None or high is None else f"{mean:.3g} [{low:.3g}, {high:.3g}]"
 
 
 def render(
