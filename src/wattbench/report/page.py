@@ -321,8 +321,8 @@ def _load_curves(study: Study) -> str:
         "from which one more step gains less system throughput than it loses speed per stream "
         "(contended points left out). Quality is said to change with the load only where intervals "
         "of 10 or more answers each do not overlap. A point's J/token is measured once per run: "
-        "run the sweep with --wb-runs 3 or more for its interval. The Pareto front (outlined) holds the points no "
-        "other point beats on tokens/s per stream, system tokens/s and J/token at once; each "
+        "run the sweep with --wb-runs 3 or more for its interval. The Pareto front (outlined) holds "
+        "the points no other point beats on tokens/s per stream, system tokens/s and J/token at once; each "
         "point's tooltip gives its system tokens/s and quality.</p>"
     ]
     for curve in found:
@@ -399,7 +399,9 @@ def _mean_ci(row: dict[str, Any], name: str) -> str:
     mean, low, high = row.get(f"{name}_mean"), row.get(f"{name}_ci_low"), row.get(f"{name}_ci_high")
     if mean is None:
         return "n/a"
-    return f"{mean:.3g} (no interval)" if low is None or high is None else f"{mean:.3g} [{low:.3g}, {high:.3g}]"
+    if low is None or high is None:
+        return f"{mean:.3g} (no interval)"
+    return f"{mean:.3g} [{low:.3g}, {high:.3g}]"
 
 
 def render(
