@@ -231,3 +231,19 @@ def test_llama_server_counters_are_read_without_prefix_and_without_nan() -> None
         none = OpenAICompatBackend(BackendOptions(base_url=url)).server_counters()
     assert counters == {"prompt_tokens_cached_total": 12.0}  # -nan left out, gauges are not counters
     assert none is None
+
+
+def test_a_point_whose_every_request_fails_fails_its_case_and_says_why(suite: pytest.Pytester) -> None:
+    script = Script(replies=[lambda body: Reply(500, OVERFLOW) if body.get("stream") else Reply()])
+    run_dir = suite.path / "run"
+    with fake_openai(script) as url:
+        result = suite.runpytest(
+            "bench", *ONE_CASE, "--wb-backend", "openai", "--wb-base-url", url, "--wb-concurrency", "2",
+            "--wb-run-dir", str(run_dir), "--wb-energy", "off", "--wb-warmup", "off",
+        )
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*every request of load point 2 failed (4 x exceed_context_size_error)*"
+                                 "the first said:*prompt 1407 tokens*"])
+    (record,) = records(run_dir)
+    assert record["error"].startswith("every request of load point 2 failed")
+    assert len([r for r in script.requests if r.get("stream")]) == 4  # none retried

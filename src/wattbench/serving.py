@@ -164,6 +164,14 @@ class ServingWork:
         """A record per successful request, each with the point's figures."""
         requests, window, steady = self._done.pop(run)
         done = [q for q in requests if q.generation is not None]
+        self.resident.generations += len(requests)
+        if not done:
+            kinds = Counter(_kind(q.error or "") for q in requests)
+            raise GenerationError(
+                f"every request of load point {self.streams} failed ("
+                + ", ".join(f"{n} x {kind}" for kind, n in kinds.most_common())
+                + f"); the first said: {requests[0].error}"
+            )
         point = {**self._point(requests, done, window, steady), **self._deltas.pop(run, {})}
         records: list[dict[str, Any]] = []
         steady_tokens = point.get("serving_steady_tokens")
@@ -191,10 +199,6 @@ class ServingWork:
             answer = split_thinking(generation.text)[1]
             record.update(self.scorers.score(self.case, answer))
             records.append(record)
-        self.resident.generations += len(requests)
-        if not records:
-            errors = "; ".join(f"{n} x {e}" for e, n in Counter(q.error for q in requests).items())
-            raise GenerationError(f"every request of load point {self.streams} failed: {errors}")
         return records
 
     def _point(
