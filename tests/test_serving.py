@@ -42,7 +42,7 @@ def test_a_quality_change_needs_ten_answers_a_side() -> None:
 
     few = [point(1, 80, 80, 0.9, (0.5, 0.45, 0.55)), point(2, 150, 75, 0.5, (0.3, 0.25, 0.35))]
     for row in few:
-        row["runs"] = 4
+        row["requests"] = 4
     assert curves(few)[0].quality_changes == []
 
 
@@ -154,6 +154,7 @@ def test_a_real_server_engine_runs_load_points_1_and_2(suite: pytest.Pytester, t
         assert record["output_text"].startswith("abcdefghijklmnop")
     page = (run_dir / "report.html").read_text(encoding="utf-8")
     assert "<h2>Load curves</h2>" in page and "J/token vs load" in page
+    assert "<td>2 (1)</td>" in page  # the point's requests, and its runs: stars stay provisional
     assert "the most efficient load point that met every SLO: N = " in page
     findings = (run_dir / "findings.md").read_text(encoding="utf-8")
     assert "How many concurrent streams should the server carry?" in findings
@@ -163,7 +164,7 @@ def point(n: int, system: float, stream: float, j_per_token: float, quality: tup
           slo: float = 100.0, errors: float = 0.0) -> dict[str, Any]:
     return {
         "system": "m", "task": "qa", "load": "short", "level": "L0", "system_prompt": "default",
-        "concurrency": str(n), "runs": 12, "serving_system_tokens_per_s_mean": system,
+        "concurrency": str(n), "runs": 3, "requests": 12, "serving_system_tokens_per_s_mean": system,
         "serving_stream_tokens_per_s_mean": stream, "energy_per_token_j_mean": j_per_token,
         "quality_mean": quality[0], "quality_ci_low": quality[1], "quality_ci_high": quality[2],
         "slo_met_pct_mean": slo, "serving_error_pct_mean": errors,

@@ -102,12 +102,12 @@ MIN_ANSWERS = 10  # a quality interval from fewer answers is too loose to say th
 def _quality_changes(points: Sequence[dict[str, Any]]) -> list[int]:
     first = points[0]
     low, high = first.get("quality_ci_low"), first.get("quality_ci_high")
-    if low is None or high is None or first.get("runs", 0) < MIN_ANSWERS:
+    if low is None or high is None or first.get("requests", first.get("runs", 0)) < MIN_ANSWERS:
         return []
     changed = []
     for point in points[1:]:
         lo, hi = point.get("quality_ci_low"), point.get("quality_ci_high")
-        enough = point.get("runs", 0) >= MIN_ANSWERS
+        enough = point.get("requests", point.get("runs", 0)) >= MIN_ANSWERS
         if enough and lo is not None and hi is not None and (hi < low or lo > high):
             changed.append(int(point["concurrency"]))
     return changed

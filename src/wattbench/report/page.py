@@ -337,7 +337,7 @@ def _load_curves(study: Study) -> str:
                 _figure(p, "serving_error_pct", ".3g", "%"),
                 _figure(p, "serving_ttft_p90_s", ".3g"),
                 _figure(p, "serving_goodput_tokens_per_j", ".3g"),
-                p["runs"],
+                f"{p.get('requests', p['runs'])} ({p['runs']})",
             ]
             for p in curve.points
         ]
@@ -356,7 +356,7 @@ def _load_curves(study: Study) -> str:
         parts.append(
             f"<h3>{escape(title)}</h3>" + "".join(f"<p>{escape(s)}.</p>" for s in said)
             + _table(["N", "system tokens/s", "tokens/s per stream", "J/token [95% CI]", "quality [95% CI]",
-                      "errors", "TTFT p90 s", "goodput tokens/J", "requests"], rows, raw=False)
+                      "errors", "TTFT p90 s", "goodput tokens/J", "requests (runs)"], rows, raw=False)
             + '<div class="charts">'
             + svg.lines(f"J/token vs load: {title}", ns,
                         {curve.system: [p.get("energy_per_token_j_mean") for p in curve.points]},

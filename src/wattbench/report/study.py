@@ -144,6 +144,9 @@ class Accumulator:
     contended_only: set[tuple[Any, ...]] = field(default_factory=set)
     metrics: dict[str, str] = field(default_factory=dict)  # task -> its quality metric (the first seen)
     keys: tuple[str, ...] = field(default_factory=group_keys)  # what a group's runs share
+    # Group -> the runs its records come from: a load point records each request, so its runs
+    # are not its records, and "runs" must count the runs (provisional stars, "n = 1").
+    request_runs: dict[tuple[Any, ...], set[int]] = field(default_factory=lambda: defaultdict(set))
 
     def add(self, record: Mapping[str, Any], ratios: Mapping[str, float | None]) -> None:
         """Count one run record, with its derived() figures."""
@@ -154,7 +157,11 @@ class Accumulator:
         if task not in self.metrics:
             self.metrics[task] = primary_key(record)
         into = self.contended_values if get("contended") else self.values
-        figures = into[tuple([str(get(k)) for k in self.keys])]
+        key = tuple([str(get(k)) for k in self.keys])
+        figures = into[key]
+        run = get("run")
+        if get("serving_request") is not None and isinstance(run, int):
+            self.request_runs[key].add(run)
         for name in FIGURES:  # in this order: it is stats.csv's column order
             value = ratios[name] if name in ratios else get(name)
             if value is None:
@@ -304,6 +311,8 @@ def rated_groups(acc: Accumulator) -> list[dict[str, Any]]:
             # One update per group, not a store per value: a quarter of a second at 20,000 groups.
             row.update(zip(first, values[4 * i : 4 * i + 4]))
             row["runs"] = int(max(runs[i : i + len(figures)]))  # the most values any figure had
+            if key in acc.request_runs:  # a load point: its records are requests, not runs
+                row["requests"], row["runs"] = row["runs"], len(acc.request_runs[key])
             row.update(zip(rest, values[4 * i + 4 : 4 * (i + len(figures))]))
             row["contended_only"] = key in acc.contended_only
             groups.append(row)
