@@ -158,7 +158,7 @@ def load_finding(study: Study) -> Finding:
         changed = (f"; quality changed with the load at N = {', '.join(map(str, curve.quality_changes))}"
                    if curve.quality_changes else "")
         contended = [int(p["concurrency"]) for p in curve.points if p.get("contended_only")]
-        left = f" (contended, left out of the knee: N = {', '.join(map(str, contended))})" if contended else ""
+        left = f" (contended, so left out of it: N = {', '.join(map(str, contended))})" if contended else ""
         answers.append(f"{where}: {knee}{left}{slo}{changed}.")
     return Finding("How many concurrent streams should the server carry?", answers)
 
