@@ -248,3 +248,20 @@ def test_a_point_whose_every_request_fails_fails_its_case_and_says_why(suite: py
     (record,) = records(run_dir)
     assert record["error"].startswith("every request of load point 2 failed")
     assert len([r for r in script.requests if r.get("stream")]) == 4  # none retried
+
+
+def test_a_local_server_that_cannot_start_is_not_started_again(tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    from wattbench.errors import ModelLoadError
+    from wattbench.loadpoints import LoadPoints
+    from wattbench.pool import Resident
+
+    model = SimpleNamespace(ref=SimpleNamespace(name="m", location=str(tmp_path / "gone.gguf")), metadata={})
+    points = LoadPoints(SimpleNamespace(name="llamacpp", in_process=True), 2, 512, 0, "auto")  # type: ignore[arg-type]
+    resident = Resident(model)  # type: ignore[arg-type]
+    with pytest.raises(ModelLoadError, match="needs its GGUF file") as first:
+        points.target(resident)
+    with pytest.raises(ModelLoadError) as second:
+        points.target(resident)
+    assert second.value is first.value

@@ -21,7 +21,13 @@ from wattbench.backends.localserver import LocalServer, ServerOptions
 from wattbench.backends.openai_compat import OpenAICompatBackend
 from wattbench.backends.protocol import Backend, BackendOptions, LoadedModel, LoadOptions, Sampling
 from wattbench.cases import Case
-from wattbench.errors import ConfigError, ContextOverflowError, GenerationError, ModelLoadError
+from wattbench.errors import (
+    ConfigError,
+    ContextOverflowError,
+    GenerationError,
+    ModelLoadError,
+    WattbenchError,
+)
 from wattbench.machine import cpu_flags
 from wattbench.monitors.gauges import own_tree
 from wattbench.pool import Resident
@@ -59,15 +65,22 @@ class LoadPoints:
         self.repack = repack
         self._targets: dict[str, Target] = {}
         self._servers: list[LocalServer] = []
+        self._failed: dict[str, WattbenchError] = {}  # model location -> why its server did not start
 
     def target(self, resident: Resident) -> Target:
         """The target for ``resident``'s model: itself on a server backend, else a local server
         of its GGUF file. Raises ModelLoadError when the local server cannot start."""
         ref = resident.model.ref
+        if ref.location in self._failed:  # a server that did not start is not started again
+            raise self._failed[ref.location]
         if ref.location not in self._targets:
             inner = getattr(self.backend, "inner", self.backend)  # under a worker-process wrapper
             if getattr(inner, "in_process", False):
-                self._targets[ref.location] = self._local(resident)
+                try:
+                    self._targets[ref.location] = self._local(resident)
+                except WattbenchError as exc:
+                    self._failed[ref.location] = exc
+                    raise
             else:
                 self._targets[ref.location] = Target(resident, self.backend, self._server(inner))
         return self._targets[ref.location]
