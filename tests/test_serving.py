@@ -265,3 +265,18 @@ def test_a_local_server_that_cannot_start_is_not_started_again(tmp_path: Path) -
     with pytest.raises(ModelLoadError) as second:
         points.target(resident)
     assert second.value is first.value
+
+
+def test_a_slot_too_small_for_the_prompt_stops_the_run_and_a_changed_context_is_said(
+    suite: pytest.Pytester, tiny_gguf: Path
+) -> None:
+    pytest.importorskip("xllamacpp", reason="xllamacpp is not installed (pip install 'wattbench[llamacpp]')")
+    result = suite.runpytest_subprocess(
+        "bench", *ONE_CASE, "--wb-model", str(tiny_gguf), "--wb-concurrency", "1", "--wb-ctx", "64",
+        "--wb-max-tokens", "8", "--wb-energy", "off", "--wb-run-dir", str(suite.path / "run"),
+    )
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stdout.fnmatch_lines([
+        "*1 load-point case(s) do not fit one slot of the server (256 tokens)*its prompt alone*"
+        "raise --wb-ctx*llama.cpp's server gave 256 tokens per slot where --wb-ctx asked 64*",
+    ])

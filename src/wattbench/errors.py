@@ -15,6 +15,7 @@
     │   └── ModelLoadError      the engine refused to load the file
     └── GenerationError         one generation failed; the other cases go on
         ├── ContextOverflowError  prompt + max tokens do not fit the context window
+        ├── PromptTooLongError    the prompt alone fills the context window: no smaller max_tokens helps
         ├── OutOfMemoryError      the engine or server ran out of memory (CUDA OOM, Ollama 500)
         ├── EngineCrashedError    the engine's process died (a signal, an abort): its model is done
         └── UnsupportedKnobError  the model or server cannot take an axis's value (a reasoning state
@@ -107,6 +108,11 @@ class GenerationError(WattbenchError):
 
 class ContextOverflowError(GenerationError):
     """The prompt plus the requested completion does not fit the context window."""
+
+
+class PromptTooLongError(GenerationError):
+    """The prompt alone fills the context window: no smaller max_tokens can help, so the request
+    fails at once (a ContextOverflowError is retried with half the max_tokens)."""
 
 
 class OutOfMemoryError(GenerationError):

@@ -26,6 +26,7 @@ from wattbench.errors import (
     ContextOverflowError,
     GenerationError,
     ModelLoadError,
+    PromptTooLongError,
     WattbenchError,
 )
 from wattbench.machine import cpu_flags
@@ -66,6 +67,7 @@ class LoadPoints:
         self._targets: dict[str, Target] = {}
         self._servers: list[LocalServer] = []
         self._failed: dict[str, WattbenchError] = {}  # model location -> why its server did not start
+        self.notes: list[str] = []  # what the run's summary says of the local servers
 
     def target(self, resident: Resident) -> Target:
         """The target for ``resident``'s model: itself on a server backend, else a local server
@@ -108,7 +110,15 @@ class LoadPoints:
         engine = Engine(self.backend.name, f"xllamacpp {version} (llama.cpp server)")
         served = Resident(cast(LoadedModel, model))
         model.generate(({"role": "user", "content": "Hello"},), Sampling(max_tokens=4))  # warm-up
-        return Target(served, engine, self._server(client))
+        target = Target(served, engine, self._server(client))
+        given = target.server.slot_context_tokens
+        if given is not None and given != self.slot_context_tokens:
+            self.notes.append(
+                f"llama.cpp's server gave {resident.model.ref.name} {given} tokens per slot where "
+                f"--wb-ctx asked {self.slot_context_tokens} (it sets a floor); records carry "
+                "serving_slot_context_tokens"
+            )
+        return target
 
     @staticmethod
     def _server(backend: object) -> Server:
@@ -152,7 +162,7 @@ class LoadPoints:
             if key not in counted:
                 try:
                     counted[key] = target.resident.model.count_prompt_tokens(case.messages)
-                except ContextOverflowError:
+                except (ContextOverflowError, PromptTooLongError):
                     counted[key] = None  # the prompt alone overflows the slot
                 except GenerationError:
                     return  # the server cannot count: its own errors will say so per request
@@ -165,7 +175,9 @@ class LoadPoints:
         if not short:
             return
         _need, worst, what = max(short)
-        fix = (f"raise --wb-ctx (one slot's context; the local server holds {self.slots} of them)"
+        changed = (f"; llama.cpp's server gave {slot} tokens per slot where --wb-ctx asked "
+                   f"{self.slot_context_tokens}" if slot != self.slot_context_tokens else "")
+        fix = (f"raise --wb-ctx (one slot's context; the local server holds {self.slots} of them{changed})"
                if local else "start the server with its context at slots x the need (llama-server "
                "splits --ctx-size across its --parallel slots), or lower --wb-max-tokens")
         raise ConfigError(

@@ -39,6 +39,7 @@ def summary_lines(session: WattbenchSession) -> list[tuple[str, bool]]:
     lines = [(f"{session.recorded} run records appended to {session.results.path}", False)]
     energy = session.energy
     lines += [(line, False) for line in [*energy.describe(), *session.scorers.summary_lines()]]
+    lines += [(f"load points: {note}", False) for note in session.load_points.notes]
     for label, idle in (("before", energy.idle_before), ("after", energy.idle_after)):
         if idle is not None:
             lines.append((

@@ -43,6 +43,7 @@ from wattbench.errors import (
     MissingExtraError,
     ModelLoadError,
     ModelNotFoundError,
+    PromptTooLongError,
     UnsupportedKnobError,
 )
 from wattbench.ids import model_part
@@ -373,7 +374,7 @@ class LlamaCppModel:
         tokens, folded = self._prompt(messages)
         n_ctx = int(self._llm.n_ctx())
         if len(tokens) >= n_ctx:  # no smaller max_tokens can help: not a ContextOverflowError
-            raise GenerationError(
+            raise PromptTooLongError(
                 f"{self.ref.name}: the prompt alone ({len(tokens)} tokens) fills the context window "
                 f"({n_ctx} tokens); raise --wb-ctx"
             )

@@ -62,6 +62,7 @@ from wattbench.errors import (
     MissingExtraError,
     ModelNotFoundError,
     OutOfMemoryError,
+    PromptTooLongError,
     UnsupportedKnobError,
     WattbenchError,
 )
@@ -165,7 +166,7 @@ def overflow_error(where: str, body: str, detail: str) -> WattbenchError | None:
     kind, prompt_tokens, n_ctx = overflow
     counts = f" (prompt {prompt_tokens} tokens, context {n_ctx} tokens per slot)" if n_ctx else ""
     if prompt_tokens is not None and n_ctx is not None and prompt_tokens >= n_ctx:
-        return GenerationError(
+        return PromptTooLongError(
             f"{where}: {kind}: the prompt alone does not fit the server's context{counts}; raise the "
             "server's context size (llama-server: --ctx-size is shared by its --parallel slots)"
         )
