@@ -36,8 +36,12 @@ def test_an_openai_compatible_server_is_asked_for_each_state(suite: pytest.Pytes
         result = suite.runpytest(
             "bench", *SELECTION, "--wb-backend", "openai", "--wb-base-url", url,
             "--wb-reasoning", "off,high", "--wb-run-dir", str(run_dir), "--wb-energy", "off",
+            "--wb-report", "on",
         )
     result.assert_outcomes(passed=4)  # 2 levels x 2 states
+    page = (run_dir / "report.html").read_text(encoding="utf-8")
+    section = page[page.index("<h2>Reasoning states</h2>"):]
+    assert section.index("<td>off</td>") < section.index("<td>high</td>")  # in the states' order
     by_state = {r["reasoning"]: r for r in records(run_dir)}
     assert set(by_state) == {"off", "high"}
     assert by_state["off"]["case_id"].endswith("-L0+roff") or by_state["off"]["case_id"].endswith("-L1+roff")

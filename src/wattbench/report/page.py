@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from html import escape
 from typing import Any
 
+from wattbench.axes import REASONING
 from wattbench.machine import HARDWARE
 from wattbench.report import svg
 from wattbench.report.findings import Finding, cheapest_at
@@ -394,6 +395,43 @@ def _figure(row: dict[str, Any], name: str, digits: str, unit: str = "") -> str:
     return "n/a" if mean is None else f"{mean:{digits}}{unit}"
 
 
+def _reasoning(study: Study) -> str:
+    """Energy, quality and thinking per reasoning state (--wb-reasoning), per model and task:
+    the means over the task's loads and levels."""
+    states = {str(g.get("reasoning", "default")) for g in study.groups}
+    if states <= {"default"}:
+        return ""
+    by: dict[tuple[str, str, str], list[dict[str, Any]]] = defaultdict(list)
+    for g in study.groups:
+        by[(g["system"], g["task"], str(g.get("reasoning", "default")))].append(g)
+
+    def mean(rows: list[dict[str, Any]], key: str) -> float | None:
+        values = [r[key] for r in rows if r.get(key) is not None]
+        return sum(values) / len(values) if values else None
+
+    def cell(value: float | None, digits: str = ".3g") -> str:
+        return "n/a" if value is None else f"{value:{digits}}"
+
+    def place(key: tuple[str, str, str]) -> tuple[str, str, int]:
+        system, task, state = key
+        return system, task, REASONING.index(state) if state in REASONING else len(REASONING)
+
+    rows = [
+        [system, task, state, cell(mean(groups, "energy_j_mean")), cell(mean(groups, "quality_mean")),
+         cell(mean(groups, "thinking_tokens_mean"), ".4g"),
+         cell(mean(groups, "completion_tokens_mean"), ".4g"), len(groups)]
+        for (system, task, state), groups in sorted(by.items(), key=lambda kv: place(kv[0]))
+    ]
+    intro = (
+        "<p>Each reasoning state asked of the model (--wb-reasoning), averaged over the task's loads "
+        "and levels. Thinking tokens say whether a state took; a state the model refused is not "
+        "here (its records say unsupported).</p>"
+    )
+    return "<h2>Reasoning states</h2>" + intro + _table(
+        ["model", "task", "reasoning", "J per case", "quality", "thinking tokens", "completion tokens",
+         "cases"], rows)
+
+
 def _mean_ci(row: dict[str, Any], name: str) -> str:
     """A group row's mean of ``name`` with its 95% CI, or n/a."""
     mean, low, high = row.get(f"{name}_mean"), row.get(f"{name}_ci_low"), row.get(f"{name}_ci_high")
@@ -433,6 +471,7 @@ def render(
         f'<h2>Pareto fronts</h2><div class="charts">{_pareto(study)}</div>'
         f'<h2>Prompt levels</h2><div class="charts">{_levels(study)}</div>'
         f"{_load_curves(study)}"
+        f"{_reasoning(study)}"
         f'<h2>Models across tasks</h2><div class="charts">{_radars(study)}{_heatmap(study)}</div>'
         f"<h2>Machines</h2>{_machines(study)}"
         "<p><small>Made by wattbench; the figures behind every chart are in stats.csv and ratings.csv."

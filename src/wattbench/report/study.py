@@ -68,6 +68,7 @@ FIGURES = (
     "serving_tpot_p90_s",
     "serving_goodput_tokens_per_j",
     "slo_met_pct",
+    "thinking_tokens",
 )
 _SCORE_SET = frozenset(SCORES)
 MACHINE = (
