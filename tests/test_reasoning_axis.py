@@ -77,7 +77,36 @@ def test_a_refused_state_is_unsupported_recorded_skipped_and_not_asked_again(sui
     assert len(saved) == 2 and all(r["error"].startswith("unsupported:") for r in saved)
 
 
-def test_the_in_process_engine_says_its_states_are_unsupported(
+def test_the_in_process_engine_switches_a_template_that_reads_enable_thinking(tmp_path: Path) -> None:
+    """As Qwen3's template does: thinking off adds an empty think block to the prompt."""
+    import dataclasses
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from tinymodel import recipe, write_tiny_gguf
+
+    from wattbench.backends.llamacpp import LlamaCppBackend
+    from wattbench.backends.protocol import BackendOptions, LoadOptions, Sampling
+
+    qwen_like = str(recipe()["chat_template"]).replace(
+        "{{ '<|im_start|>assistant\n' }}",
+        "{{ '<|im_start|>assistant\n' }}{% if enable_thinking is defined and not enable_thinking %}"
+        "{{ '<think>\n\n</think>\n\n' }}{% endif %}",
+    )
+    assert qwen_like != recipe()["chat_template"]
+    backend = LlamaCppBackend(BackendOptions())
+    gguf = write_tiny_gguf(tmp_path / "thinks.gguf", template=qwen_like)
+    model = backend.load(backend.resolve(str(gguf))[0], LoadOptions(context_tokens=512))
+    chat = ({"role": "user", "content": "hi"},)
+    plain = model.generate(chat, Sampling(max_tokens=4))
+    off = model.generate(chat, dataclasses.replace(Sampling(max_tokens=4), knobs={"reasoning": "off"}))
+    on = model.generate(chat, dataclasses.replace(Sampling(max_tokens=4), knobs={"reasoning": "on"}))
+    model.close()
+    assert off.prompt_tokens is not None and plain.prompt_tokens is not None
+    assert off.prompt_tokens > plain.prompt_tokens == on.prompt_tokens  # the template took the switch
+
+
+def test_the_in_process_engine_says_a_template_that_cannot_switch_is_unsupported(
     suite: pytest.Pytester, tiny_gguf: Path
 ) -> None:
     result = suite.runpytest(
@@ -85,7 +114,7 @@ def test_the_in_process_engine_says_its_states_are_unsupported(
         "--wb-energy", "off", "--wb-run-dir", str(suite.path / "run"), "-rs",
     )
     result.assert_outcomes(skipped=2)
-    result.stdout.fnmatch_lines(["*unsupported*cannot ask for reasoning state 'off'*"])
+    result.stdout.fnmatch_lines(["*unsupported*its chat template does not read enable_thinking*'off'*"])
 
 
 def test_an_unknown_state_is_refused_at_start_up(suite: pytest.Pytester) -> None:

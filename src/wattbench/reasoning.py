@@ -83,3 +83,20 @@ def first_answer_chunk(chunks: list[tuple[float, str, bool]]) -> tuple[int, floa
         seen += len(text)
         thinking += 1
     return thinking, None
+
+
+def template_kwargs(state: str) -> dict[str, object]:
+    """What a chat template is given for a reasoning state (wattbench.axes.REASONING, not
+    'default'): ``enable_thinking`` (Qwen3's and DeepSeek-R1's templates read it), and for a
+    level ``reasoning_effort`` too (gpt-oss's template reads it)."""
+    if state == "off":
+        return {"enable_thinking": False}
+    if state == "on":
+        return {"enable_thinking": True}
+    return {"enable_thinking": True, "reasoning_effort": state}
+
+
+def template_reads(template: str, state: str) -> bool:
+    """Whether a chat template's source reads what a reasoning state sets: a template that does
+    not cannot be switched, and the state is unsupported rather than silently ignored."""
+    return all(name in template for name in template_kwargs(state))

@@ -49,7 +49,7 @@ from wattbench.errors import (
 from wattbench.ids import model_part
 from wattbench.machine import cpu_flags
 from wattbench.modelfile import file_facts, is_gguf, model_name
-from wattbench.reasoning import answer_start
+from wattbench.reasoning import answer_start, template_kwargs, template_reads
 
 DEFAULT_ALIASES = ("default", "smollm2")
 SMOLLM2_HINT = (
@@ -313,8 +313,11 @@ class LlamaCppModel:
         """The exact tokens the engine will evaluate for ``messages``."""
         return self._prompt(messages)[0]
 
-    def _prompt(self, messages: Sequence[Message]) -> tuple[list[int], bool]:
-        """(prompt tokens, whether the system text was folded into the first user turn)."""
+    def _prompt(
+        self, messages: Sequence[Message], switch: Mapping[str, object] | None = None
+    ) -> tuple[list[int], bool]:
+        """(prompt tokens, whether the system text was folded into the first user turn);
+        ``switch`` goes to the chat template (a reasoning state's enable_thinking)."""
         if self._formatter is None:
             text = "\n\n".join(m["content"] for m in messages)
             return list(self._llm.tokenize(text.encode("utf-8"), add_bos=True, special=False)), False
@@ -322,7 +325,7 @@ class LlamaCppModel:
         folded = self._folds_system and has_system
         chat = fold_system(messages) if folded else messages
         try:
-            prompt = self._formatter(messages=[dict(m) for m in chat]).prompt
+            prompt = self._formatter(messages=[dict(m) for m in chat], **(switch or {})).prompt
         except Exception as exc:  # the template's raise_exception is a ValueError; jinja2's own errors too
             if folded or not has_system:
                 raise GenerationError(
@@ -331,7 +334,7 @@ class LlamaCppModel:
                 ) from exc
             # A template that refuses the system role (Gemma's): fold, as llama.cpp does, from now on.
             self._folds_system = True
-            return self._prompt(messages)
+            return self._prompt(messages, switch)
         # The template writes its own special tokens (BOS included), as llama-cpp-python does.
         return list(self._llm.tokenize(prompt.encode("utf-8"), add_bos=False, special=True)), folded
 
@@ -364,14 +367,17 @@ class LlamaCppModel:
         grammar masks it), read by a logits processor.
         """
         state = sampling.knobs.get("reasoning", "default")
+        switch: dict[str, object] = {}
         if state != "default":
-            raise UnsupportedKnobError(
-                f"{self.ref.name}: the in-process engine cannot ask for reasoning state {state!r} "
-                "(llama-cpp-python renders the chat template without enable_thinking); serve the "
-                "model with llama-server and run --wb-backend openai, or use --wb-concurrency, whose "
-                "load points go to llama.cpp's own server"
-            )
-        tokens, folded = self._prompt(messages)
+            template = str(self._llm.metadata.get("tokenizer.chat_template") or "")
+            if self._formatter is None or not template_reads(template, state):
+                wanted = " and ".join(template_kwargs(state))
+                raise UnsupportedKnobError(
+                    f"{self.ref.name}: its chat template does not read {wanted}, so reasoning state "
+                    f"{state!r} cannot be asked of it"
+                )
+            switch = template_kwargs(state)
+        tokens, folded = self._prompt(messages, switch)
         n_ctx = int(self._llm.n_ctx())
         if len(tokens) >= n_ctx:  # no smaller max_tokens can help: not a ContextOverflowError
             raise PromptTooLongError(

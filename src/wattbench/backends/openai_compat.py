@@ -67,7 +67,7 @@ from wattbench.errors import (
     WattbenchError,
 )
 from wattbench.ids import model_part
-from wattbench.reasoning import first_answer_chunk
+from wattbench.reasoning import first_answer_chunk, template_kwargs
 
 _OOM = re.compile(r"out of memory|\bOOM\b|CUDA error: out of memory|failed to allocate", re.IGNORECASE)
 _CONTEXT = re.compile(
@@ -88,12 +88,13 @@ def reasoning_fields(state: str) -> dict[str, Any]:
     template's ``enable_thinking`` (llama-server, vLLM and SGLang pass chat_template_kwargs to
     it; Qwen3's and DeepSeek-R1's templates read it), and OpenAI's ``reasoning_effort`` for a
     level (also given to the template, which gpt-oss's reads)."""
-    if state == "off":
-        return {"chat_template_kwargs": {"enable_thinking": False}}
-    if state == "on":
-        return {"chat_template_kwargs": {"enable_thinking": True}}
-    kwargs = {"enable_thinking": True, "reasoning_effort": state}
-    return {"reasoning_effort": state, "chat_template_kwargs": kwargs}
+    kwargs = template_kwargs(state)
+    fields: dict[str, Any] = {"chat_template_kwargs": kwargs}
+    if "reasoning_effort" in kwargs:
+        fields["reasoning_effort"] = state
+    return fields
+
+
 # The ways to ask for a JSON schema, in order: OpenAI's, then llama-cpp-python's server's own.
 FORMAT_STYLES = ("json_schema", "json_object")
 
