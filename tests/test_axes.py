@@ -69,6 +69,10 @@ def test_a_registered_axis_runs_every_case_at_each_value(monkeypatch) -> None:
     monkeypatch.setattr(axes, "_AXES", [*axes.all_axes()])  # the table as it was, after the test
     axes.register(TOY)
     axes.register(TOY)  # the same row again (a conftest loaded twice) is no error
+    plain = axes.Axis("plain_knob", axes.VARIANT, "no suffix_of given", default="a", option="plain-knob")
+    axes.register(plain)
+    axes.register(plain)  # filled in the same way both times
+    assert axes.by_key()["plain_knob"].suffix_of == "level"
     later = replace(CASE, task="qa", load="t2", previous=replace(CASE, task="qa").id)
     cases = with_variants([replace(CASE, task="qa"), later], {"toy_knob": ("off", "hot")})
     assert [c.id for c in cases] == [

@@ -90,20 +90,22 @@ _AXES: list[Axis] = [
 
 
 def register(axis: Axis) -> None:
-    """Add an axis (a conftest's, in its ``pytest_addoption``; then :func:`add_option` gives it
-    its option). Its record key is defined with wattbench.metrics.register.
+    """Add an axis (a conftest's: ``wattbench.options.add_axis`` registers it and gives it its
+    option, in the conftest's ``pytest_addoption``). Its record key is defined with
+    wattbench.metrics.register. An axis that names no ``suffix_of`` shows as "+value" after the
+    level and labels the report's configurations.
 
     Raises ValueError when its key is another axis's, or it has no option or no default.
     """
     from wattbench.metrics import Metric
     from wattbench.metrics import register as define
 
+    if axis.suffix_of is None:  # a value of its own shows as "+value" after the level: L0+hot
+        axis = dataclasses.replace(axis, suffix_of="level", configuration=True)
     if axis.key in record_keys():
         if by_key()[axis.key] == axis:
             return  # the same conftest, loaded again (pytester runs in one process)
         raise ValueError(f"axis {axis.key!r} is already defined: {by_key()[axis.key].description}")
-    if axis.suffix_of is None:  # a value of its own shows as "+value" after the level: L0+hot
-        axis = dataclasses.replace(axis, suffix_of="level", configuration=True)
     if not axis.option or axis.default is None or axis.attribute != VARIANT:
         raise ValueError(f"axis {axis.key!r}: a new axis needs an option, a default and attribute 'variant'")
     define(Metric(axis.key, "", axis.description))
