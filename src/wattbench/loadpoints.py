@@ -125,14 +125,15 @@ class LoadPoints:
         """What the server says of its slots (llama-server's /props), where it says."""
         props_of = getattr(backend, "server_props", None)
         props: Mapping[str, Any] | None = props_of() if callable(props_of) else None
+        counters = getattr(backend, "server_counters", None)
         if not props:
-            return Server(counters=getattr(backend, "server_counters", None))
+            return Server(counters=counters)
         settings = props.get("default_generation_settings")
         context = settings.get("n_ctx") if isinstance(settings, dict) else None
         slots = props.get("total_slots")
         return Server(
             slots if isinstance(slots, int) else None, context if isinstance(context, int) else None,
-            getattr(backend, "server_counters", None),
+            counters,
         )
 
     def check(self, cases: Sequence[Case], target: Target) -> None:

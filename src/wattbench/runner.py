@@ -134,7 +134,7 @@ class Rounds:
         if runner.sharing is not None:  # as the window closes, before scoring takes its time
             shared = sharing_figures(runner.sharing.end(), runner.sharing.devices)
         records = workload.record(run, measured, runner.machine())
-        for record in records:
+        for record in records:  # every key checked before any record of the run is appended
             record.update(shared)
             check_keys(record)
         for record in records:

@@ -183,15 +183,16 @@ class ServingWork:
             # of one measurement for a sample and show a zero-width interval. Its energy per
             # request is the attributed mean; each request's own share is energy_attributed_j.
             first = not records
-            figures = dict(point) if first else {k: v for k, v in point.items() if k not in POINT_ONLY}
+            figures = dict(point) if first else {
+                k: v for k, v in point.items() if k not in POINT_ONLY and k not in ATTRIBUTED
+            }
             if window is not None and window.energy is not None and steady_tokens:
-                share = _attributed(point, generation.completion_tokens / steady_tokens)
-                figures["energy_attributed_j"] = share.pop("energy_j")
-                figures.update(share if first else {"energy_attributed": True})
-                if first:
+                gross = point.get("energy_j")  # the steady window's, whole
+                share = generation.completion_tokens / steady_tokens
+                figures["energy_attributed_j"] = None if gross is None else gross * share
+                figures["energy_attributed"] = True
+                if first:  # the point's energy per request and its parts: the attributed mean
                     figures.update(_attributed(point, mean_tokens / steady_tokens))
-            for key in () if first else ATTRIBUTED:
-                figures.pop(key, None)
             record = build(self.case, run, request.sampling, generation, figures, self.resident,
                            self.backend, machine)
             record["serving_request"] = request.index

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from wattbench.settings import Settings
+
 if TYPE_CHECKING:
     from wattbench.report.after_run import AfterRun
     from wattbench.session import WattbenchSession
@@ -27,7 +29,10 @@ def unused_settings(session: WattbenchSession) -> list[str]:
     s = session.settings
     if any(n.isdigit() for n in s.axis_values.get("concurrency", ())):
         return []
-    given = {"--wb-slo": bool(s.slo.limits), "--wb-stream-requests": s.stream_requests != 2}
+    given = {
+        "--wb-slo": bool(s.slo.limits),
+        "--wb-stream-requests": s.stream_requests != Settings.stream_requests,  # not the default
+    }
     return [
         f"{option} is set but applies only to load points: add --wb-concurrency (e.g. 1,2,4)"
         for option, set_ in given.items() if set_

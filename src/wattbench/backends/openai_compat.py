@@ -259,11 +259,10 @@ class OpenAICompatBackend:
     def server_props(self) -> Mapping[str, Any] | None:
         """llama-server's ``/props`` (its slots and their context), beside the ``/v1`` API; None
         where the server has no such page (vLLM, hosted APIs) or it cannot be read."""
-        root = self.public_url.removesuffix("/v1")
+        response = self._server_page("props")
         try:
-            response = self._client.get(f"{root}/props", timeout=self.connect_timeout_s)
-            data = response.json() if response.status_code == 200 else None
-        except (self._httpx.HTTPError, ValueError):
+            data = response.json() if response is not None else None
+        except ValueError:
             return None
         return data if isinstance(data, dict) else None
 
@@ -271,12 +270,8 @@ class OpenAICompatBackend:
         """llama-server's Prometheus counters at ``/metrics`` (``--metrics``), by name without
         the ``llamacpp:`` prefix; a value that is not a number (llama.cpp writes ``-nan``) is
         left out. None where the server has no such page."""
-        root = self.public_url.removesuffix("/v1")
-        try:
-            response = self._client.get(f"{root}/metrics", timeout=self.connect_timeout_s)
-        except self._httpx.HTTPError:
-            return None
-        if response.status_code != 200:
+        response = self._server_page("metrics")
+        if response is None:
             return None
         counters: set[str] = set()
         values: dict[str, float] = {}
@@ -292,6 +287,16 @@ class OpenAICompatBackend:
                 if name in counters and math.isfinite(number):
                     values[name.removeprefix("llamacpp:")] = number
         return values
+
+    def _server_page(self, name: str) -> Any:
+        """A page of llama-server's beside the ``/v1`` API (props, metrics), once, no retries;
+        None where it does not answer 200."""
+        root = self.public_url.removesuffix("/v1")
+        try:
+            response = self._client.get(f"{root}/{name}", timeout=self.connect_timeout_s)
+        except self._httpx.HTTPError:
+            return None
+        return response if response.status_code == 200 else None
 
     def served_models(self) -> list[str]:
         """Model ids the server lists at /models."""
