@@ -118,7 +118,12 @@ def test_an_overloaded_server_gives_an_error_rate_with_no_retries_and_nothing_lo
     alone, loaded = by_point["1"], by_point["2"]
     assert alone[0]["serving_failed_requests_count"] == 0 and len(alone) == 2
     assert "serving_failed_requests_count" not in alone[1]  # the point's figures: once per run
-    assert "energy_j" not in alone[1] and alone[1]["energy_attributed_j"] > 0  # its own share
+    # Its own share: the steady window's J/token x its tokens (the estimate may be 0 J when the
+    # fake server used no CPU tick; the share is still exactly its tokens' part).
+    assert "energy_j" not in alone[1] and alone[1]["energy_attributed"] is True
+    assert alone[1]["energy_attributed_j"] == pytest.approx(
+        alone[0]["energy_per_token_j"] * alone[1]["completion_tokens"]
+    )
     failed = loaded[0]["serving_failed_requests_count"]
     sent = 0
     while errors_sent.acquire(blocking=False):
