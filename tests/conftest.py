@@ -66,6 +66,20 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+# llama-cpp-python's server, loading its model as wattbench's engine does: on a CPU with AMX,
+# llama.cpp's AMX repack segfaults at the first decode of a quantized model (llama.cpp#20824),
+# so the extra buffer types are off there (wattbench.backends.llamacpp.repack_choice).
+SERVER_WITHOUT_AMX = """
+import runpy, sys
+from wattbench.backends.llamacpp import extra_buffers, repack_choice
+from wattbench.machine import cpu_flags
+import llama_cpp.llama_cpp
+sys.argv[0] = "llama_cpp.server"
+with extra_buffers(repack_choice("auto", cpu_flags())[0]):
+    runpy.run_module("llama_cpp.server", run_name="__main__", alter_sys=True)
+"""
+
+
 @contextmanager
 def running_llama_server(model: Path) -> Iterator[tuple[str, subprocess.Popen[str]]]:
     """Start llama-cpp-python's OpenAI-compatible server on loopback; yields (URL, process)."""
@@ -73,7 +87,7 @@ def running_llama_server(model: Path) -> Iterator[tuple[str, subprocess.Popen[st
     # The server's log goes to a file: a pipe nobody reads fills up and stalls the server.
     log = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 (closed in the finally below)
     process = subprocess.Popen(
-        [sys.executable, "-m", "llama_cpp.server", "--model", str(model), "--host", "127.0.0.1",
+        [sys.executable, "-c", SERVER_WITHOUT_AMX, "--model", str(model), "--host", "127.0.0.1",
          "--port", str(port), "--n_ctx", "4096"],
         stdout=log, stderr=subprocess.STDOUT, text=True,
     )

@@ -38,7 +38,7 @@ def test_a_declared_kind_wins_and_a_bad_one_is_refused() -> None:
 
 def test_every_kind_has_a_primary_metric_that_a_scorer_produces() -> None:
     assert {primary_metric(k) for k in KINDS} <= {
-        "rouge_l", "code_tests_passed", "math_correct", "distinct_2", "answer_correct",
+        "rouge_l", "code_tests_passed", "math_correct", "creative_quality", "answer_correct",
         "extraction_field_accuracy",
     }
 

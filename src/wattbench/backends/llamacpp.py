@@ -132,7 +132,7 @@ def repack_choice(asked: str, flags: frozenset[str]) -> tuple[bool, str]:
 
 
 @contextlib.contextmanager
-def _extra_buffers(enabled: bool) -> Iterator[None]:
+def extra_buffers(enabled: bool) -> Iterator[None]:
     """While loading: llama.cpp's model defaults with ``use_extra_bufts`` set to ``enabled``.
 
     llama-cpp-python's Llama takes no argument for it and builds its params from
@@ -259,7 +259,7 @@ class LlamaCppBackend:
         repack, why = repack_choice(options.repack, cpu_flags())
         start = time.perf_counter()
         try:
-            with _extra_buffers(repack):
+            with extra_buffers(repack):
                 llm = llama_cpp.Llama(**kwargs)
         except Exception as exc:  # llama-cpp-python raises ValueError/RuntimeError with a bare text
             raise ModelLoadError(

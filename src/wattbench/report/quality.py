@@ -26,10 +26,17 @@ def number(value: Any) -> float | None:
 def quality(record: Mapping[str, Any]) -> float | None:
     """The record's primary quality score in [0, 1], or None when it has none."""
     key = primary_key(record)
+    if key in JUDGED and (grade := number(record.get("judge_score"))) is not None:
+        return (grade - 1.0) / 9.0  # a judge's 1-10 grade takes over from the text's measures
     value = number(record.get(key))
     if value is not None and key.startswith("human_"):
         return (value - 1.0) / 4.0  # raters' Likert mean, 1-5 points (wattbench.report.human)
     return value
+
+
+JUDGED = frozenset({"creative_quality"})
+"""Primary metrics that only stand in for a judgement (open writing has no reference): where a
+judge graded the answer (--wb-judge single), its grade is the record's quality instead."""
 
 
 def primary_key(record: Mapping[str, Any]) -> str:

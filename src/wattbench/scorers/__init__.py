@@ -5,6 +5,7 @@
     code       the code block compiles and passes the task's tests in a sandbox
     math       the final answer matches the reference numerically
     diversity  distinct-n, length and repetition (creative, role-play)
+    fluency    word order's share of the answer's likelihood, and creative_quality = distinct-2 x it
     answer     the final answer line names the reference (reasoning)
     extraction the answer's JSON object, field by field (extraction)
     bertscore  BERTScore F1 from local weights (--wb-bertscore-model)
@@ -33,6 +34,7 @@ from wattbench.scorers.chrf import ChrfScorer
 from wattbench.scorers.code import CodeScorer
 from wattbench.scorers.diversity import DiversityScorer
 from wattbench.scorers.extraction import ExtractionScorer
+from wattbench.scorers.fluency import open_fluency
 from wattbench.scorers.mathanswer import MathScorer
 from wattbench.scorers.protocol import Scorer, ScorerOptions
 
@@ -56,6 +58,7 @@ FACTORIES: dict[str, Callable[[ScorerOptions], Scorer | str]] = {
     "code": lambda options: CodeScorer(unsafe_code=options.unsafe_code),
     "math": lambda _options: MathScorer(),
     "diversity": lambda _options: DiversityScorer(),
+    "fluency": lambda options: open_fluency(options.fluency_model),
     "answer": lambda _options: AnswerScorer(),
     "extraction": lambda _options: ExtractionScorer(),
     "bertscore": _bertscore,

@@ -34,3 +34,4 @@ class ScorerOptions:
     bertscore_layers: int = 17  # roberta-large's layer in bert-score's own table
     bartscore_model: Path | None = None
     unsafe_code: bool = False  # where bubblewrap cannot run: the weak guard, instead of no tests
+    fluency_model: str = "default"  # creative fluency's reference GGUF: default, off or a path

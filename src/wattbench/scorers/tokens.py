@@ -22,6 +22,7 @@ used is recorded (:data:`LATIN`, :data:`CHARACTER`, :data:`WORD`) in ``rouge_tok
 
 from __future__ import annotations
 
+import random
 from functools import lru_cache
 from typing import Any
 
@@ -71,6 +72,21 @@ def words(text: str, rule: str | None = None) -> list[str]:
 
 
 @lru_cache(maxsize=1)
+def shuffled(text: str, seed: int = 0) -> str:
+    """``text`` with its word tokens (as :func:`words` finds them: CJK/Thai-like characters one by
+    one, other words whole, case kept) in a random order fixed by ``seed``; spaces and punctuation
+    stay where they were, so the shuffled text has the same characters and bytes."""
+    pattern = _ASCII_WORD if scheme(text) == LATIN else _TOKEN
+    found = list(pattern.finditer(text))
+    units = [match.group() for match in found]
+    random.Random(seed).shuffle(units)
+    parts, last = [], 0
+    for match, unit in zip(found, units, strict=True):
+        parts += [text[last : match.start()], unit]
+        last = match.end()
+    return "".join([*parts, text[last:]])
+
+
 def _rouge_default() -> Any:
     # Imported on first use: rouge-score's tokenizers pull in nltk and scipy.stats (about 1 s).
     from rouge_score import tokenizers
