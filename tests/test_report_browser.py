@@ -79,3 +79,50 @@ def test_the_page_renders_offline_in_chromium(tmp_path: Path) -> None:
     if os.environ.get("WB_SHOT"):
         shutil.copyfile(shot, os.environ["WB_SHOT"])
     print(f"screenshot: {shot}")
+
+
+# Every text of every chart, measured by the browser: the parts of it outside its own <svg> box
+# (a label or title cut at the chart's edge), and headings wider than the page.
+CLIPPED = """() => {
+  const out = [];
+  for (const svg of document.querySelectorAll('svg')) {
+    const box = svg.getBoundingClientRect();
+    for (const t of svg.querySelectorAll('text')) {
+      const r = t.getBoundingClientRect();
+      if (!t.textContent.trim() || r.width === 0) continue;
+      if (r.left < box.left - 1 || r.right > box.right + 1 || r.top < box.top - 1 || r.bottom > box.bottom + 1)
+        out.push(`${t.textContent} [${Math.round(r.left - box.left)}..${Math.round(r.right - box.left)}`
+                 + ` of ${Math.round(box.width)}]`);
+    }
+  }
+  for (const h of document.querySelectorAll('h1, h2, h3, caption, th'))
+    if (h.scrollWidth > h.clientWidth + 1 && getComputedStyle(h).overflow === 'hidden') out.push(h.textContent);
+  return out;
+}"""
+
+
+@pytest.mark.parametrize("width", [1200, 700])
+def test_no_label_or_title_is_clipped(tmp_path: Path, width: int) -> None:
+    """The Pareto tags (L0's sits at the front's edge), the radar titles and the level charts'
+    labels stay inside their charts at a desktop and a narrow width."""
+    browser = _browser()
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+    long_name = "qwen2.5-coder-14b-instruct-q4_k_m"
+    design = {("smollm2", "L0"): (0.9, 30.0), ("smollm2", "L3"): (0.5, 400.0), (long_name, "L0"): (0.2, 10.0),
+              (long_name, "P"): (0.95, 900.0)}
+    run = write_run(tmp_path / "run", [
+        record(model, task, "short", level, r, rouge_l=q * (1 + 0.1 * t) * (1 + 0.03 * r),
+               energy_j=e * (1 + 0.05 * r), latency_s=e / 50 * (1 + 0.02 * r))
+        for (model, level), (q, e) in design.items()
+        for t, task in enumerate(("qa", "summary", "humanities")) for r in (0, 1, 2)
+    ])
+    write_report([run], tmp_path / "out")
+    with sync_api.sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=browser, args=["--no-sandbox"])
+        page = chromium.new_page(viewport={"width": width, "height": 1000})
+        page.route("http*://**", lambda route: route.abort())  # offline: the file alone
+        page.goto((tmp_path / "out" / "report.html").resolve().as_uri())
+        assert page.locator("svg").count() >= 5
+        clipped = page.evaluate(CLIPPED)
+        chromium.close()
+    assert clipped == [], f"at {width} px these are cut: {clipped}"
