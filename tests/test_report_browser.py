@@ -90,13 +90,15 @@ CLIPPED = """() => {
     for (const t of svg.querySelectorAll('text')) {
       const r = t.getBoundingClientRect();
       if (!t.textContent.trim() || r.width === 0) continue;
-      if (r.left < box.left - 1 || r.right > box.right + 1 || r.top < box.top - 1 || r.bottom > box.bottom + 1)
+      const outside = r.left < box.left - 1 || r.right > box.right + 1;
+      if (outside || r.top < box.top - 1 || r.bottom > box.bottom + 1)
         out.push(`${t.textContent} [${Math.round(r.left - box.left)}..${Math.round(r.right - box.left)}`
                  + ` of ${Math.round(box.width)}]`);
     }
   }
   for (const h of document.querySelectorAll('h1, h2, h3, caption, th'))
-    if (h.scrollWidth > h.clientWidth + 1 && getComputedStyle(h).overflow === 'hidden') out.push(h.textContent);
+    if (h.scrollWidth > h.clientWidth + 1 && getComputedStyle(h).overflow === 'hidden')
+      out.push(h.textContent);
   return out;
 }"""
 

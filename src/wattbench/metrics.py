@@ -250,6 +250,11 @@ METRICS: Final[tuple[Metric, ...]] = (
            "on the measured GPUs at one sample (NVML's running-process lists)"),
     Metric("contended", "", "true when other processes used more than 10% of all CPUs over the "
            "window, or ran on a measured GPU (wattbench.monitors.gauges.CONTENDED_OTHER_CPU_PCT)"),
+    Metric("superseded_by_rerun", "", "true on a contended run's records that --wb-contended rerun measured "
+           "again: the report and a resume leave them out"),
+    Metric("contended_reruns_count", "count", "how many contended measurements of this run came before "
+           "this one (--wb-contended rerun); absent on a first measurement"),
+    Metric("quiet_wait_s", "s", "how long the run waited for a quiet machine before this re-measurement"),
     Metric("idle_warning", "", "why the idle baseline is suspect (the machine was busy while it was "
            "measured); absent when it was idle"),
     Metric("timeseries_file", "", "CSV of the window's samples, relative to the run directory "

@@ -24,6 +24,7 @@ from wattbench.errors import ReportInputError
 from wattbench.floors import parse_floors
 from wattbench.monitors import SOURCES
 from wattbench.report.gates import Gate, parse_gates
+from wattbench.rerun import parse_contended
 from wattbench.settings import LOADS, Settings
 from wattbench.slo import Slo, parse_slo
 from wattbench.workers import parse_devices
@@ -209,6 +210,9 @@ OPTIONS: tuple[Option, ...] = (
            "(default: default)", "default"),
     Option("system-prompt-file", str, "JSON object of system prompt name -> text (default: "
            "the built-in one inside the package)"),
+    Option("contended", parse_contended, "a run measured while other processes used the machine: keep "
+           "it (marked contended; the report prefers clean records), or rerun / rerun:N: measure it again, "
+           "up to N times (2), once the machine is quiet (default: keep)", "keep"),
     Option("stream-requests", positive_int, "requests each stream of a load point sends in a row "
            "(--wb-concurrency; default: 2)", "2"),
     Option("slo", slo, "service-level objectives for goodput at load points, e.g. "
@@ -494,6 +498,7 @@ def read_settings(config: pytest.Config) -> Settings:
         compare_base=_compare_base(values["compare"], bases["compare"], values["compare-fail"]),
         compare_gates=values["compare-fail"] or (),
         stream_requests=values["stream-requests"],
+        contended=values["contended"],
         slo=values["slo"] or Slo({}),
         axis_values={
             axis.key: tuple(dict.fromkeys(_value(config, axis_option(axis))[0] or (str(axis.default),)))

@@ -118,7 +118,7 @@ class ResultsFile:
             runs = done.setdefault(case_id, {})
             if "error" in record:
                 runs.pop(run, None)
-            else:
+            elif not record.get("superseded_by_rerun"):  # measured again: its rerun follows
                 runs[run] = record
         return done
 

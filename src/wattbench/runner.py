@@ -18,6 +18,7 @@ from wattbench.energy import EnergyMonitor, Measured
 from wattbench.errors import GenerationError
 from wattbench.monitors.meter import Window
 from wattbench.record import check_keys, summarise
+from wattbench.rerun import ContendedPolicy, wait_for_quiet
 from wattbench.results import ResultsFile
 from wattbench.scorers.code import pass_at_k
 from wattbench.workers import WindowLog, sharing_figures
@@ -40,12 +41,15 @@ class Runner:
 
     def __init__(
         self, energy: EnergyMonitor, results: ResultsFile, machine: Callable[[], Mapping[str, Any]],
-        sharing: WindowLog | None = None,
+        sharing: WindowLog | None = None, contended: ContendedPolicy | None = None,
+        quiet: Callable[[float], float | None] = wait_for_quiet,
     ) -> None:
         self.energy = energy
         self.results = results
         self.machine = machine
         self.sharing = sharing  # pytest-xdist: which windows other workers overlapped
+        self.contended = contended or ContendedPolicy()  # --wb-contended
+        self.quiet = quiet  # waits for a quiet machine: seconds waited, None when it never was
         self.recorded = 0
 
     def run(self, workload: Workload, runs: int, benchmark: Any) -> Rounds:
@@ -104,6 +108,7 @@ class Rounds:
         self.windows: list[Window] = []
         self.records: list[dict[str, Any]] = []
         self.durations: list[float] = []  # the timed calls, where pytest-benchmark does not time them
+        self.reruns: dict[int, tuple[int, float]] = {}  # run -> (times measured again, last quiet wait s)
 
     def setup(self) -> tuple[tuple[int], dict[str, Any]]:
         """Before the timed call: the workload prepares, then the energy window opens."""
@@ -134,13 +139,44 @@ class Rounds:
         if runner.sharing is not None:  # as the window closes, before scoring takes its time
             shared = sharing_figures(runner.sharing.end(), runner.sharing.devices)
         records = workload.record(run, measured, runner.machine())
+        again, waited = self.reruns.get(run, (0, 0.0))
         for record in records:  # every key checked before any record of the run is appended
             record.update(shared)
+            if again:
+                record.update(contended_reruns_count=again, quiet_wait_s=waited)
             check_keys(record)
+        contended = any(record.get("contended") for record in records)
+        policy = runner.contended
+        if again:
+            policy.outcomes["still" if contended else "clean"] += 1
+        remeasure = False
+        if contended and again < policy.reruns:
+            quiet = runner.quiet(policy.wait_s)
+            if quiet is None:
+                policy.outcomes["no_quiet"] += 1
+            else:
+                remeasure = True
+                self.reruns[run] = (again + 1, quiet)
+                for record in records:
+                    record["superseded_by_rerun"] = True
         for record in records:
             runner.results.append(record)
         runner.recorded += len(records)
-        self.records.extend(records)
+        if remeasure:
+            policy.outcomes["rerun"] += 1
+            self.measure_again(run)
+        else:
+            self.records.extend(records)
+
+    def measure_again(self, run: int) -> None:
+        """Measure ``run`` once more, untimed by pytest-benchmark (--wb-contended rerun)."""
+        self.workload.prepare(run)
+        if self.runner.sharing is not None:
+            self.runner.sharing.begin()
+        if not self.workload.owns_window:
+            self.windows.append(self.runner.energy.begin())
+        self.workload.unit(run)
+        self.finish(run)
 
     def discard_open_windows(self) -> None:
         """Drop the windows of runs that failed."""

@@ -77,7 +77,7 @@ class WattbenchSession:
         sharing = None
         if settings.worker is not None:
             sharing = WindowLog(settings.run_dir, settings.worker, settings.gpus)
-        self.runner = Runner(self.energy, self.results, lambda: self.machine, sharing)
+        self.runner = Runner(self.energy, self.results, lambda: self.machine, sharing, settings.contended)
         self.conversations = Conversations(self.case_set.by_id)
         points = [int(n) for n in settings.axis_values.get("concurrency", ()) if n.isdigit()]
         self.load_points = LoadPoints(backend, max(points, default=1), settings.context_tokens,

@@ -17,6 +17,7 @@ from wattbench.backends.protocol import BackendOptions, LoadOptions, OllamaOptio
 from wattbench.cases.levels import LEVELS
 from wattbench.floors import Floor
 from wattbench.monitors.protocol import SourceOptions
+from wattbench.rerun import ContendedPolicy
 from wattbench.scorers.protocol import ScorerOptions
 from wattbench.slo import Slo
 
@@ -88,6 +89,7 @@ class Settings:
     compare_base: Path | None = None
     compare_gates: tuple[Gate, ...] = ()
     compare_untested: str = "fail"  # or "warn": an untested gate is printed, and the run passes
+    contended: ContendedPolicy = field(default_factory=ContendedPolicy)  # --wb-contended
     stream_requests: int = 2  # requests each stream of a load point sends in a row
     slo: Slo = field(default_factory=lambda: Slo({}))  # --wb-slo: goodput's objectives
     axis_values: Mapping[str, tuple[str, ...]] = field(default_factory=dict)

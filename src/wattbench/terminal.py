@@ -64,6 +64,7 @@ def summary_lines(session: WattbenchSession) -> list[tuple[str, bool]]:
     if warning:
         lines.append((f"WARNING: {warning}", True))
     lines += [(f"WARNING: {line}", True) for line in energy.summary_lines()]
+    lines += [(line, False) for line in session.runner.contended.summary_lines()]
     judged = session.judging.summary
     if judged is not None and "error" in judged:
         lines.append((f"WARNING: {judged['error']}", True))

@@ -138,8 +138,8 @@ def _successful(records: Iterable[dict[str, Any]], outcomes: Outcomes | None) ->
                 outcomes.errors[case] = str(record["error"])
             else:
                 outcomes.errors.pop(case, None)
-        if "error" in record:
-            continue
+        if "error" in record or record.get("superseded_by_rerun"):
+            continue  # a failed run; a contended one measured again (--wb-contended rerun)
         axes.backfill(record)
         if "fingerprint" not in record:
             record["fingerprint"] = fingerprint(record)
