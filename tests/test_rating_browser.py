@@ -111,3 +111,21 @@ def test_a_rater_rates_ten_answers_with_the_keyboard(served: tuple[str, RatingSt
     with (out / "human.csv").open(encoding="utf-8") as f:
         human = list(csv.DictReader(f))
     assert len(human) == 10 and {r["human_clarity_mean"] for r in human} == {"5.0"}
+    # The report page shows the rater's figures, drawn by the browser (one rater: no alpha).
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1100, "height": 900})
+        page.route("http*://**", lambda route: route.abort())
+        page.goto((out / "report.html").resolve().as_uri())
+        section = page.locator("h2", has_text="Human judgement")
+        assert section.is_visible()
+        table = page.locator("h2:has-text('Human judgement') + p + div table")
+        assert table.locator("tr").count() == 1 + 2  # header, m L0, m L1
+        assert "5.00 (all 5 grades equal, no interval)" in table.inner_text()
+        assert "needs two raters" in page.inner_text("body")
+        section.scroll_into_view_if_needed()
+        page.screenshot(path=str(REPORT_SHOT), full_page=False)
+        browser.close()
+
+
+REPORT_SHOT = Path("/tmp/rate_report_shot.png")

@@ -12,7 +12,7 @@ from ratingrun import rating_records, rating_run
 
 from wattbench.errors import ReportInputError
 from wattbench.rating.items import item_id
-from wattbench.rating.store import RatingStore
+from wattbench.rating.store import Rating, RatingStore
 from wattbench.report.cli import main
 from wattbench.report.human import human_study, parse_primary, spearman
 
@@ -100,3 +100,57 @@ def test_a_bad_primary_names_the_part(capsys: pytest.CaptureFixture[str], tmp_pa
     run = rating_run(tmp_path / "run", answers=2)
     assert main(["report", str(run), "--out", str(tmp_path / "out"), "--primary", "rouge_l"]) == 2
     assert "names no human score" in capsys.readouterr().err
+
+
+def _ratings(records: list[dict[str, object]], rater: str, scores: list[int], dimension: str = "clarity",
+             pages: list[str] | None = None) -> list[Rating]:
+    ids = [item_id(r) for r in records]
+    return [Rating(rater, i, dimension, s, "", (pages or ids)[n] if pages else i, "t")
+            for n, (i, s) in enumerate(zip(ids, scores))]
+
+
+def test_high_raw_agreement_beside_a_low_alpha_gets_a_note() -> None:
+    """The kappa paradox: 24 of 25 answers graded 5 by both raters, one 5 v 4: 96% agreement, and
+    alpha about 0 (the issue's figures). The page shows both, and a note says how to read them."""
+    records = rating_records(25)
+    r2 = [5] * 24 + [4]
+    study = human_study(records, _ratings(records, "r1", [5] * 25) + _ratings(records, "r2", r2))
+    (a,) = study.agreement
+    assert a.percent_agreement == pytest.approx(96.0) and a.value is not None and a.value < 0.1
+    assert "kappa paradox" in a.note
+    # Agreement that alpha confirms gets no such note.
+    same = [1, 5] * 12 + [1]
+    alike = human_study(records, _ratings(records, "r1", same) + _ratings(records, "r2", same))
+    assert alike.agreement[0].value == 1.0 and alike.agreement[0].note == ""
+
+
+def test_pairwise_pages_give_win_rates_with_wilson_intervals() -> None:
+    records = rating_records(10)  # questions q0..q4, each answered at L0 and L1
+    ids = [item_id(r) for r in records]
+    pages = [f"{ids[2 * q]},{ids[2 * q + 1]}" for q in range(5) for _ in range(2)]  # each answer's page
+    # Two raters; L1 graded above L0 on 7 of the 10 comparisons, below on 2, one tie.
+    r1 = [3, 4, 2, 5, 3, 4, 2, 4, 4, 4]  # L1 wins q0..q3, tie q4
+    r2 = [3, 5, 2, 4, 4, 3, 4, 3, 2, 5]  # L1 wins q0, q1, q4; loses q2, q3
+    ratings = _ratings(records, "r1", r1, pages=pages) + _ratings(records, "r2", r2, pages=pages)
+    (pref,) = human_study(records, ratings).preferences
+    assert (pref.first, pref.second) == ("m L0", "m L1")
+    assert (pref.wins, pref.losses, pref.ties) == (2, 7, 1) and pref.win_rate == pytest.approx(2 / 9)
+    # Wilson's score interval, by its formula.
+    n, p, z = 9, 2 / 9, 1.959963984540054
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    low, high = pref.interval() or (0.0, 0.0)
+    assert low == pytest.approx(centre - half) and high == pytest.approx(centre + half)
+
+
+def test_the_page_shows_ratings_per_configuration_agreement_and_preferences(tmp_path: Path) -> None:
+    run = rating_run(tmp_path / "run", answers=6, judge_score=[1.0, 2.0, 3.0, 4.0, 5.0, 6.0])
+    _rate(run, {"r1": [1, 2, 3, 4, 5, 5], "r2": [1, 2, 3, 4, 5, 4]})
+    assert main(["report", str(run), "--out", str(tmp_path / "out"), "--no-texts"]) == 0
+    page = (tmp_path / "out" / "report.html").read_text(encoding="utf-8")
+    assert "<h2>Human judgement</h2>" in page and "<td>m L0</td>" in page and "<td>m L1</td>" in page
+    assert "percent agreement" in page and "83%" in page  # 5 of 6 pairs equal
+    assert "Spearman&#x27;s rho" in page and "judge_score" in page
+    agreement = _rows(tmp_path / "out" / "agreement.csv")
+    alpha = next(a for a in agreement if a["measure"].startswith("krippendorff"))
+    assert float(alpha["percent_agreement"]) == pytest.approx(100 * 5 / 6)

@@ -180,6 +180,6 @@ def _write_study_files(written: Written, human: HumanStudy, names: list[str]) ->
     (out_dir / "findings.md").write_text(as_markdown(answers, cautions), encoding="utf-8")
     names.append("report.html")
     (out_dir / "report.html").write_text(
-        render(study, answers, f"wattbench report: {out_dir.name}", written.outcomes, written.floors),
+        render(study, answers, f"wattbench report: {out_dir.name}", written.outcomes, written.floors, human),
         encoding="utf-8",
     )

@@ -17,6 +17,16 @@ joins its rows to the run's records by the answer's opaque id (wattbench.rating.
   from Fisher's z with the standard error sqrt(1.06 / (n - 3)) of Fieller, Hartley and Pearson
   (1957, Biometrika 44), the usual one for Spearman's rho; needs 4 or more answers. A figure
   that cannot be computed is empty, and its ``note`` says why.
+- Beside alpha, percent agreement: the share of pairs of grades of one answer by two raters that
+  are equal. Alpha corrects for the agreement chance would give, so when grades crowd on one
+  value it can be near 0 while raters almost always agree (the "kappa paradox": Feinstein and
+  Cicchetti 1990, J Clin Epidemiol 43); the note says so where alpha < 0.667 (Krippendorff's
+  lowest level for tentative conclusions) and percent agreement >= 80%.
+- The report page shows, per configuration (model and configuration label, over its tasks), each
+  dimension's mean with its CI; the agreement figures with their notes; and, from pairwise pages
+  (``wattbench rate --pairwise``), each pair of configurations' win rate per dimension: the
+  answer a rater graded higher wins, equal grades are ties and left out of the rate, whose 95%
+  CI is Wilson's score interval (scipy.stats.binomtest).
 """
 
 from __future__ import annotations
@@ -61,6 +71,35 @@ class Agreement:
     ci_low: float | None = None
     ci_high: float | None = None
     note: str = ""
+    percent_agreement: float | None = None  # alpha's: % of pairs of grades of one answer that are equal
+
+
+@dataclass(frozen=True)
+class Preference:
+    """Pairwise pages of one dimension: how often ``first``'s answer was graded above ``second``'s."""
+
+    dimension: str
+    first: str  # a configuration: "model level..."
+    second: str
+    wins: int
+    losses: int
+    ties: int
+
+    @property
+    def win_rate(self) -> float | None:
+        """wins / (wins + losses), in [0, 1]; None when every comparison was a tie."""
+        decided = self.wins + self.losses
+        return self.wins / decided if decided else None
+
+    def interval(self) -> tuple[float, float] | None:
+        """The win rate's 95% Wilson score interval (scipy), None with no decided comparison."""
+        decided = self.wins + self.losses
+        if not decided:
+            return None
+        from scipy.stats import binomtest  # type: ignore[import-untyped,unused-ignore]
+
+        ci = binomtest(self.wins, decided).proportion_ci(0.95, method="wilson")
+        return float(ci.low), float(ci.high)
 
 
 @dataclass
@@ -71,6 +110,8 @@ class HumanStudy:
     cases: list[dict[str, Any]] = field(default_factory=list)  # human.csv rows
     agreement: list[Agreement] = field(default_factory=list)  # agreement.csv rows
     answer_means: dict[str, dict[str, float]] = field(default_factory=dict)  # item id -> key -> mean
+    configs: list[dict[str, Any]] = field(default_factory=list)  # per configuration: dimension mean, CI, n
+    preferences: list[Preference] = field(default_factory=list)  # pairwise pages' win rates
     ratings_count: int = 0
     unmatched_count: int = 0  # ratings of answers no record holds (a rerun replaced them)
 
@@ -86,7 +127,8 @@ class HumanStudy:
             value = "n/a" if a.value is None else f"{a.value:.3f}"
             ci = "" if a.ci_low is None or a.ci_high is None else f" [{a.ci_low:.3f}, {a.ci_high:.3f}]"
             note = f" ({a.note})" if a.note else ""
-            out.append(f"  {a.dimension}: {what} = {value}{ci}, {a.items_count} answers, "
+            agree = "" if a.percent_agreement is None else f", {a.percent_agreement:.0f}% agreement"
+            out.append(f"  {a.dimension}: {what} = {value}{ci}{agree}, {a.items_count} answers, "
                        f"{a.raters_count} raters{note}")
         return out
 
@@ -101,9 +143,11 @@ def alpha(grades: Mapping[str, Mapping[str, int]], dimension: str) -> Agreement:
         return Agreement(measure, dimension, "", len(shared), len(raters), None,
                          note="needs two raters grading the same answer")
     values = {grades[r][i] for r in raters for i in shared if i in grades[r]}
+    agree = percent_agreement(grades, shared)
     if len(values) < 2:
         return Agreement(measure, dimension, "", len(shared), len(raters), None,
-                         note=f"every grade is {values.pop()}: alpha is undefined without variation")
+                         note=f"every grade is {values.pop()}: alpha is undefined without variation",
+                         percent_agreement=agree)
     try:
         import krippendorff
     except ImportError:  # the rate extra's: its absence is a note, not a report that fails
@@ -114,7 +158,28 @@ def alpha(grades: Mapping[str, Mapping[str, int]], dimension: str) -> Agreement:
     data = np.array([[grades[r].get(i, np.nan) for i in shared] for r in raters], dtype=float)
     value = float(krippendorff.alpha(reliability_data=data, level_of_measurement="ordinal",
                                      value_domain=[1, 2, 3, 4, 5]))
-    return Agreement(measure, dimension, "", len(shared), len(raters), value)
+    note = ""
+    if value < TENTATIVE_ALPHA and agree >= HIGH_AGREEMENT_PCT:
+        note = (f"alpha is low while raters agree on {agree:.0f}% of pairs: the grades crowd on few values, "
+                "so the agreement chance would give is high (the kappa paradox); read both")
+    return Agreement(measure, dimension, "", len(shared), len(raters), value, note=note,
+                     percent_agreement=agree)
+
+
+TENTATIVE_ALPHA = 0.667  # Krippendorff (2004): the lowest alpha for tentative conclusions
+HIGH_AGREEMENT_PCT = 80.0
+
+
+def percent_agreement(grades: Mapping[str, Mapping[str, int]], items: Sequence[str]) -> float:
+    """% of pairs of grades given to one answer (of ``items``) by two raters that are equal."""
+    pairs = same = 0
+    for item in items:
+        given = [by_item[item] for by_item in grades.values() if item in by_item]
+        for i, first in enumerate(given):
+            for second in given[i + 1:]:
+                pairs += 1
+                same += first == second
+    return 100.0 * same / pairs if pairs else 0.0
 
 
 def spearman(judge: Sequence[float], human: Sequence[float], dimension: str, judge_key: str,
@@ -178,6 +243,8 @@ def human_study(records: Iterable[Mapping[str, Any]], ratings: Sequence[Rating])
             row.update({f"{HUMAN_PREFIX}{dim}_mean": s.mean, f"{HUMAN_PREFIX}{dim}_ci_low": s.ci_low,
                         f"{HUMAN_PREFIX}{dim}_ci_high": s.ci_high, f"{HUMAN_PREFIX}{dim}_ratings_count": s.n})
         study.cases.append(row)
+    study.configs = _config_rows(per_answer, by_id)
+    study.preferences = _preferences(ratings, by_id)
     for dim in study.dimensions:
         study.agreement.append(alpha(grades[dim], dim))
     for dim in study.dimensions:
@@ -193,6 +260,53 @@ def human_study(records: Iterable[Mapping[str, Any]], ratings: Sequence[Rating])
                 judge, human = zip(*pairs)
                 study.agreement.append(spearman(judge, human, dim, judge_key, raters))
     return study
+
+
+def configuration_of(record: Mapping[str, Any]) -> str:
+    """An answer's configuration as the page names it: its model and configuration label."""
+    return f"{record.get('model')} {axes.configuration(record)}"
+
+
+def _config_rows(
+    per_answer: Mapping[str, Mapping[str, list[float]]], by_id: Mapping[str, Mapping[str, Any]]
+) -> list[dict[str, Any]]:
+    """Per configuration, each dimension's mean grade over its answers' ratings, with the CI."""
+    per_config: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    for item, dims in per_answer.items():
+        for dim, scores in dims.items():
+            per_config[configuration_of(by_id[item])][dim].extend(scores)
+    rows = []
+    for config in sorted(per_config):
+        dims = per_config[config]
+        names = sorted(dims)
+        row: dict[str, Any] = {"config": config}
+        for dim, s in zip(names, summarise_many([dims[d] for d in names])):
+            row[dim] = (s.mean, s.ci_low, s.ci_high, s.n)
+        rows.append(row)
+    return rows
+
+
+def _preferences(ratings: Sequence[Rating], by_id: Mapping[str, Mapping[str, Any]]) -> list[Preference]:
+    """Win rates of configuration pairs from pairwise pages: the same rater's grades of the two
+    answers on one page, per dimension."""
+    given = {(r.rater_id, r.item_id, r.dimension): r.score for r in ratings}
+    tally: dict[tuple[str, str, str], list[int]] = defaultdict(lambda: [0, 0, 0])  # wins, losses, ties
+    seen: set[tuple[str, str, str, str]] = set()
+    for r in ratings:
+        page = r.page_items.split(",")
+        if len(page) != 2 or not all(i in by_id for i in page):
+            continue
+        a, b = sorted(page, key=lambda i: configuration_of(by_id[i]))
+        first, second = configuration_of(by_id[a]), configuration_of(by_id[b])
+        if first == second or (r.rater_id, a, b, r.dimension) in seen:
+            continue
+        score_a, score_b = given.get((r.rater_id, a, r.dimension)), given.get((r.rater_id, b, r.dimension))
+        if score_a is None or score_b is None:
+            continue
+        seen.add((r.rater_id, a, b, r.dimension))
+        counts = tally[r.dimension, first, second]
+        counts[0 if score_a > score_b else 1 if score_a < score_b else 2] += 1
+    return [Preference(dim, first, second, *counts) for (dim, first, second), counts in sorted(tally.items())]
 
 
 def study_of_runs(sources: Sequence[Path]) -> HumanStudy:
@@ -249,6 +363,6 @@ def agreement_rows(study: HumanStudy) -> list[dict[str, Any]]:
     return [
         {"measure": a.measure, "dimension": a.dimension, "judge_key": a.judge_key,
          "items_count": a.items_count, "raters_count": a.raters_count, "value": a.value,
-         "ci_low": a.ci_low, "ci_high": a.ci_high, "note": a.note}
+         "ci_low": a.ci_low, "ci_high": a.ci_high, "percent_agreement": a.percent_agreement, "note": a.note}
         for a in study.agreement
     ]

@@ -19,6 +19,8 @@ from wattbench.axes import REASONING
 from wattbench.machine import HARDWARE
 from wattbench.report import svg
 from wattbench.report.findings import Finding, cheapest_at
+from wattbench.report.human import HumanStudy
+from wattbench.report.humanpage import section as human_section
 from wattbench.report.loadcurve import curves
 from wattbench.report.rating import PROVISIONAL_RUNS
 from wattbench.report.runs import Outcomes
@@ -444,10 +446,11 @@ def _mean_ci(row: dict[str, Any], name: str) -> str:
 
 def render(
     study: Study, items: Sequence[Finding], title: str, outcomes: Outcomes | None = None,
-    floors: Mapping[str, float] | None = None,
+    floors: Mapping[str, float] | None = None, human: HumanStudy | None = None,
 ) -> str:
     """The whole page; ``outcomes`` (the failed runs) makes a partial run say so at the top;
-    ``floors`` (task -> quality) are the reader's "quality I need" (--wb-quality-floor)."""
+    ``floors`` (task -> quality) are the reader's "quality I need" (--wb-quality-floor);
+    ``human`` (the run folders' ratings) adds the human judgement."""
     answers = "".join(
         f"<h3>{escape(f.question)}</h3><ul>" + "".join(f"<li>{escape(a)}</li>" for a in f.answers) + "</ul>"
         for f in items
@@ -467,6 +470,7 @@ def render(
         f"<h2>Answers</h2>{answers}"
         f'<h2>The quality I need</h2><div class="wide">{_quality_needed(study, floors or {})}</div>'
         f"<h2>Ratings</h2>{_stars(study)}"
+        f"{human_section(human) if human is not None else ''}"
         f'<h2>Efficiency</h2><div class="wide">{_efficiency(study)}</div>'
         f'<h2>Pareto fronts</h2><div class="charts">{_pareto(study)}</div>'
         f'<h2>Prompt levels</h2><div class="charts">{_levels(study)}</div>'
