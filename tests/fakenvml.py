@@ -17,6 +17,11 @@ NVML_ERROR_NOT_SUPPORTED = pynvml.NVML_ERROR_NOT_SUPPORTED
 NVML_ERROR_FUNCTION_NOT_FOUND = pynvml.NVML_ERROR_FUNCTION_NOT_FOUND
 NVML_ERROR_LIBRARY_NOT_FOUND = pynvml.NVML_ERROR_LIBRARY_NOT_FOUND
 NVML_ERROR_NOT_READY = pynvml.NVML_ERROR_NOT_READY
+NVML_ERROR_NO_PERMISSION = pynvml.NVML_ERROR_NO_PERMISSION
+NVML_ERROR_INVALID_ARGUMENT = pynvml.NVML_ERROR_INVALID_ARGUMENT
+NVML_CLOCK_SM = pynvml.NVML_CLOCK_SM
+SW_POWER_CAP = pynvml.nvmlClocksEventReasonSwPowerCap
+USER_DEFINED_CLOCKS = pynvml.nvmlClocksEventReasonUserDefinedClocks
 
 
 @dataclass
@@ -36,6 +41,15 @@ class FakeGpu:
     compute_pids: list[int] = field(default_factory=list)  # processes on the GPU (NVML's lists)
     graphics_pids: list[int] = field(default_factory=list)
     mig_mode: int | None = None  # None: not MIG-capable (NVML_ERROR_NOT_SUPPORTED); 1: MIG on
+    # GPU settings (wattbench.gpucontrol): a power limit in mW within its range, locked SM clocks.
+    power_limit_mw: int = 700_000
+    power_limit_range_mw: tuple[int, int] = (200_000, 700_000)
+    refuses_power_limit: bool = False  # a laptop GPU: setting a limit is NVML_ERROR_NOT_SUPPORTED
+    locks_clocks: bool = True  # False: Pascal and older, locking clocks is NVML_ERROR_NOT_SUPPORTED
+    locked_clocks_mhz: tuple[int, int] | None = None
+    max_sm_clock_mhz: int = 1980
+    default_power_limit_mw: int = 700_000
+    clock_events: int = 0  # clock-event reasons always active; sw_power_cap is added while power >= limit
 
 
 class FakeNvml:
@@ -45,10 +59,14 @@ class FakeNvml:
     NVML_TEMPERATURE_GPU = NVML_TEMPERATURE_GPU
     NVML_ERROR_NOT_SUPPORTED = NVML_ERROR_NOT_SUPPORTED
     NVML_ERROR_FUNCTION_NOT_FOUND = NVML_ERROR_FUNCTION_NOT_FOUND
+    NVML_ERROR_NO_PERMISSION = NVML_ERROR_NO_PERMISSION
+    NVML_ERROR_INVALID_ARGUMENT = NVML_ERROR_INVALID_ARGUMENT
+    NVML_CLOCK_SM = NVML_CLOCK_SM
 
-    def __init__(self, gpus: list[FakeGpu], driver_loaded: bool = True) -> None:
+    def __init__(self, gpus: list[FakeGpu], driver_loaded: bool = True, privileged: bool = False) -> None:
         self.gpus = gpus
         self.driver_loaded = driver_loaded
+        self.privileged = privileged  # root with CAP_SYS_ADMIN: may change GPU settings
         self.driver_version = "550.54.15"
         self.inits = 0  # NVML counts nvmlInit calls; only the last nvmlShutdown shuts it down
         self.shutdowns = 0
@@ -131,3 +149,69 @@ class FakeNvml:
         if gpu.temp_c is None or sensor != NVML_TEMPERATURE_GPU:
             raise NVMLError(NVML_ERROR_NOT_SUPPORTED)
         return gpu.temp_c
+
+    # -- GPU settings: reading needs no privilege, changing needs root ------------------------
+    def _settable(self, handle: int) -> FakeGpu:
+        gpu = self._gpu(handle)
+        if not self.privileged:
+            raise NVMLError(NVML_ERROR_NO_PERMISSION)
+        return gpu
+
+    def nvmlDeviceGetPowerManagementLimit(self, handle: int) -> int:
+        return self._gpu(handle).power_limit_mw
+
+    def nvmlDeviceGetEnforcedPowerLimit(self, handle: int) -> int:
+        return self._gpu(handle).power_limit_mw
+
+    def nvmlDeviceGetPowerManagementDefaultLimit(self, handle: int) -> int:
+        return self._gpu(handle).default_power_limit_mw
+
+    def nvmlDeviceGetSupportedMemoryClocks(self, handle: int) -> list[int]:
+        self._gpu(handle)
+        return [2619, 1593]
+
+    def nvmlDeviceGetSupportedGraphicsClocks(self, handle: int, memoryClockMHz: int) -> list[int]:
+        return list(range(self._gpu(handle).max_sm_clock_mhz, 209, -15))
+
+    def nvmlDeviceGetPowerManagementLimitConstraints(self, handle: int) -> list[int]:
+        gpu = self._gpu(handle)
+        if gpu.refuses_power_limit:
+            raise NVMLError(NVML_ERROR_NOT_SUPPORTED)
+        return list(gpu.power_limit_range_mw)
+
+    def nvmlDeviceSetPowerManagementLimit(self, handle: int, limit: int) -> None:
+        gpu = self._settable(handle)
+        if gpu.refuses_power_limit:
+            raise NVMLError(NVML_ERROR_NOT_SUPPORTED)
+        low, high = gpu.power_limit_range_mw
+        if not low <= limit <= high:
+            raise NVMLError(NVML_ERROR_INVALID_ARGUMENT)
+        gpu.power_limit_mw = limit
+
+    def nvmlDeviceSetGpuLockedClocks(self, handle: int, minGpuClockMHz: int, maxGpuClockMHz: int) -> None:
+        gpu = self._settable(handle)
+        if not gpu.locks_clocks:
+            raise NVMLError(NVML_ERROR_NOT_SUPPORTED)
+        gpu.locked_clocks_mhz = (minGpuClockMHz, maxGpuClockMHz)
+
+    def nvmlDeviceResetGpuLockedClocks(self, handle: int) -> None:
+        gpu = self._settable(handle)
+        if not gpu.locks_clocks:
+            raise NVMLError(NVML_ERROR_NOT_SUPPORTED)
+        gpu.locked_clocks_mhz = None
+
+    def nvmlDeviceGetClockInfo(self, handle: int, type: int) -> int:
+        gpu = self._gpu(handle)
+        if type != NVML_CLOCK_SM:
+            raise NVMLError(NVML_ERROR_NOT_SUPPORTED)
+        locked = gpu.locked_clocks_mhz
+        return gpu.max_sm_clock_mhz if locked is None else min(locked[1], gpu.max_sm_clock_mhz)
+
+    def nvmlDeviceGetCurrentClocksEventReasons(self, handle: int) -> int:
+        gpu = self._gpu(handle)
+        events = gpu.clock_events
+        if gpu.power_mw >= gpu.power_limit_mw:
+            events |= SW_POWER_CAP
+        if gpu.locked_clocks_mhz is not None:
+            events |= USER_DEFINED_CLOCKS
+        return events

@@ -29,17 +29,18 @@ def test_a_record_is_labelled_with_every_axis() -> None:
     assert {key: record[key] for key in axes.record_keys()} == {
         "model": "smollm2-135m", "task": "知识问答", "load": "short", "level": "L0",
         "system_prompt": "default", "concurrency": "none", "reasoning": "default",
+        "gpu_power_limit": "none", "gpu_clocks": "none",
     }
 
 
 def test_every_report_key_reads_the_table() -> None:
     keys = axes.record_keys()
-    assert ("fingerprint", *keys) == study.group_keys() == study.Accumulator().keys
+    assert ("fingerprint", *keys, "energy_boundary") == study.group_keys() == study.Accumulator().keys
     assert ("fingerprint", *keys, "case_id") == human.case_keys()
     assert tables.labels()[3:-1] == keys
     assert workbook.detail()[: len(keys)] == keys
     one = {"model": "m", "task": "qa", "load": "short", "level": "L0", "latency_s": 1.0}
-    values, _first = compare._values([one, {**one, "system_prompt": "x"}], ["latency_s"])
+    values, _first, _bounds = compare._values([one, {**one, "system_prompt": "x"}], ["latency_s"])
     assert len(values) == 2  # every axis tells cases apart in compare, the system prompt too
 
 

@@ -113,3 +113,80 @@ def test_the_summary_counts_what_the_reruns_did() -> None:
     (line,) = policy.summary_lines()
     assert line.startswith("contended: 3 run(s) measured again") and "2 clean now, 1 still contended" in line
     assert "1 kept contended" in line
+
+
+class _Results:
+    def __init__(self) -> None:
+        self.lines: list[dict[str, object]] = []
+
+    def append(self, record: dict[str, object]) -> None:
+        self.lines.append(dict(record))
+
+
+class _BusyWork:
+    """A workload whose every run is contended (it owns its window: no energy monitor needed)."""
+
+    owns_window = True
+    series = "busy"
+
+    def __init__(self) -> None:
+        self.units = 0
+
+    def prepare(self, run: int) -> None: ...
+
+    def unit(self, run: int) -> None:
+        self.units += 1
+
+    def again(self, run: int) -> None: ...
+
+    def record(self, run: int, measured: object, machine: object) -> list[dict[str, object]]:
+        return [{"case_id": "m-qa-short-L0", "run": run, "contended": True}]
+
+    def discard(self) -> None: ...
+
+
+def test_after_one_wait_with_no_quiet_moment_the_run_waits_no_more() -> None:
+    """A machine busy for a whole wait is busy: the issue's 44 contended records must not cost
+    44 minutes of waiting."""
+    from wattbench.runner import Rounds, Runner
+
+    waits: list[float] = []
+
+    def never_quiet(wait_s: float) -> float | None:
+        waits.append(wait_s)
+        return None
+
+    runner = Runner(None, _Results(), dict, contended=ContendedPolicy(2), quiet=never_quiet)  # type: ignore[arg-type]
+    work = _BusyWork()
+    rounds = Rounds(runner, work, 3)  # type: ignore[arg-type]
+    for run in range(3):
+        rounds.setup()
+        rounds.unit(run)
+        rounds.finish(run)
+    assert waits == [60.0] and work.units == 3  # one wait, then none; nothing measured again
+    assert runner.contended.outcomes["no_quiet"] == 3 and len(rounds.records) == 3
+    assert not any(r.get("superseded_by_rerun") for r in runner.results.lines)  # type: ignore[attr-defined]
+
+
+def test_a_resume_with_rerun_measures_runs_kept_contended_again(tmp_path: Path) -> None:
+    from wattbench.backends.protocol import ModelRef, Sampling
+    from wattbench.cases import Case
+    from wattbench.resume import Resume
+
+    case = Case(ModelRef("m", "m"), "qa", "short", "L0", "Q?", Sampling(), None, {})
+    results = ResultsFile(tmp_path)
+    record = {"case_id": case.id, "run": 0, "backend": "llamacpp", **case.run_sampling(0).record(),
+              "contended": True}
+    results.append(record)
+    assert Resume(ResultsFile(tmp_path), "llamacpp", 4096, 1).done(case)
+    assert not Resume(ResultsFile(tmp_path), "llamacpp", 4096, 1, retry_contended=True).done(case)
+
+
+def test_the_report_counts_a_run_measured_twice_once(tmp_path: Path) -> None:
+    """A kill mid-case, then a resume, measures the case's finished runs again: one record per run."""
+    lines = [{"case_id": "m-qa-short-L0", "model": "m", "task": "qa", "load": "short", "level": "L0",
+              "run": run, "energy_j": energy} for run, energy in ((0, 10.0), (1, 11.0), (0, 12.0), (1, 13.0))]
+    results = ResultsFile(tmp_path)
+    for line in lines:
+        results.append(line)
+    assert [(r["run"], r["energy_j"]) for r in read_run(tmp_path)] == [(0, 10.0), (1, 11.0)]

@@ -27,13 +27,24 @@ FLUENT = {
           "นกกระยางสีขาวสองสามตัวบินขึ้นจากกอต้นกก",
     "en": "On an autumn evening I walked slowly along the river. The setting sun turned the water gold, "
           "and a few white herons rose from the reeds and flew toward the shadow of the distant hills.",
+    # Scripts the small reference model barely knows: word order alone is noise there.
+    "ru": "Осенним вечером я медленно шёл вдоль реки. Заходящее солнце окрасило воду в золотой цвет, "
+          "и несколько белых цапель поднялись из камышей и полетели к тени далёких холмов.",
+    "hi": "शरद ऋतु की एक शाम मैं धीरे-धीरे नदी के किनारे चल रहा था। डूबते सूरज ने पानी को सुनहरा कर दिया, "
+          "और कुछ सफ़ेद बगुले सरकंडों से उठकर दूर की पहाड़ियों की छाया की ओर उड़ गए।",
+    "ko": "가을 저녁, 나는 강가를 천천히 걸었다. 지는 해가 물결을 금빛으로 물들였고, 하얀 백로 몇 마리가 "
+          "갈대숲에서 날아올라 먼 산 그림자를 향해 날아갔다.",
 }
 # Each script's letters, to draw random "answers" from.
 ALPHABET = {
     "zh": [chr(c) for c in range(0x4E00, 0x9FA6)],
     "th": [chr(c) for c in range(0x0E01, 0x0E2F)] + [chr(c) for c in range(0x0E40, 0x0E46)],
     "en": list("abcdefghijklmnopqrstuvwxyz"),
+    "ru": [chr(c) for c in range(0x0430, 0x0450)],
+    "hi": [chr(c) for c in range(0x0905, 0x0940)],
+    "ko": [chr(c) for c in range(0xAC00, 0xD7A4)],
 }
+SPACED = frozenset({"en", "ru", "hi", "ko"})  # scripts that put spaces between words
 
 
 def creative() -> Case:
@@ -50,7 +61,7 @@ def scorer() -> FluencyScorer:
 
 def random_text(script: str, rng: random.Random, length: int) -> str:
     letters = ALPHABET[script]
-    if script == "en":  # random words of random letters, with spaces and a full stop
+    if script in SPACED:  # random words of random letters, with spaces and a full stop
         words = ("".join(rng.choice(letters) for _ in range(rng.randint(2, 9))) for _ in range(length // 6))
         return " ".join(words) + "."
     return "".join(rng.choice(letters) for _ in range(length))
@@ -62,7 +73,7 @@ def test_random_characters_score_below_a_fluent_paragraph(scorer: FluencyScorer,
     gibberish = scorer.score(creative(), random_text(script, random.Random(7), len(FLUENT[script])))
     # distinct-2 alone ranked the gibberish first (1.000 against 0.991 in Chinese).
     assert gibberish["creative_quality"] < fluent["creative_quality"] / 2, (script, fluent, gibberish)
-    assert gibberish["fluency"] < 0.1 < fluent["fluency"]
+    assert gibberish["fluency"] < 0.1 and gibberish["fluency"] < fluent["fluency"] / 2
     assert fluent["fluency_model"].endswith(".gguf") and fluent["perplexity_per_byte"] > 1
 
 
@@ -89,6 +100,19 @@ def test_an_empty_or_one_word_answer_has_no_word_order(scorer: FluencyScorer) ->
         figures = scorer.score(creative(), text)
         assert figures["fluency"] == 0.0 and figures["creative_quality"] == 0.0
 
+
+def test_a_few_words_are_not_a_piece_of_writing(scorer: FluencyScorer) -> None:
+    fluent = scorer.score(creative(), FLUENT["en"])["creative_quality"]
+    for text in ("Thank you very much", "How are you today?", "Once upon a time"):
+        assert scorer.score(creative(), text)["creative_quality"] < fluent / 3, text
+
+
+def test_a_gibberish_tail_lowers_a_fluent_start(scorer: FluencyScorer) -> None:
+    """Only the first tokens were scored before: a fluent start hid any tail."""
+    fluent = " ".join([FLUENT["en"]] * 2).replace(". On", ". Then, on")
+    tail = random_text("en", random.Random(5), 600)
+    whole, with_tail = (scorer.score(creative(), text)["fluency"] for text in (fluent, fluent + " " + tail))
+    assert with_tail < 0.75 * whole
 
 def test_without_a_reference_model_the_figures_are_null_with_the_reason(tmp_path: Path) -> None:
     off = open_fluency("off")

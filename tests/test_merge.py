@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -10,7 +11,7 @@ from typing import Any
 import pytest
 from studyrecords import record, write_run
 
-from wattbench.errors import ReportInputError
+from wattbench.errors import ConfigError, ReportInputError
 from wattbench.manifest import (
     MANIFEST_FILE,
     finished,
@@ -18,13 +19,14 @@ from wattbench.manifest import (
     new_manifest,
     plan_of,
     read_manifest,
+    resumed_shard,
     write_manifest,
 )
 from wattbench.merge import merge
 from wattbench.metrics import KEYS
 from wattbench.report.cli import main
 from wattbench.report.runs import Outcomes, read_run
-from wattbench.shard import ShardSpec, shard_models
+from wattbench.shard import ShardSpec, shard_models, shard_part
 
 MODELS = ("a", "b", "c", "d")
 TASKS = ("qa", "summary", "code")
@@ -255,3 +257,217 @@ def test_out_must_be_new(tmp_path: Path) -> None:
     single = single_run(tmp_path)
     with pytest.raises(ReportInputError, match="already holds a run"):
         merge([one, two], single)
+
+
+# -- a model's cases over several shards, and everything else a run folder holds ---------------
+
+ONE = plan_of(["solo"], [("solo", f"solo-{t}-short-{lv}") for t in TASKS for lv in ("L0", "L1")])
+
+
+def spread_shard(root: Path, k: int, n: int, host: str) -> Path:
+    """Shard k/n of the one-model study ONE, as pytest --wb-shard k/n leaves it."""
+    part = shard_part(ONE, ShardSpec(k, n))
+    recs = [record(model="solo", task=c.split("-")[1], level=c.rsplit("-", 1)[1], run=r, energy_j=5.0)
+            for c in part.cases for r in range(RUNS)]
+    path = write_run(root / f"solo{k}", recs)
+    manifest = new_manifest(ShardSpec(k, n), ONE, RUNS, "llamacpp", {}, "2026-01-01T00:00:00+00:00",
+                            models=part.models, cases=part.cases)
+    write_manifest(path, manifest.__class__(**{**manifest.__dict__, "host": host}))
+    return path
+
+
+def test_one_model_over_two_shards_merges_to_every_case(tmp_path: Path) -> None:
+    one, two = spread_shard(tmp_path, 1, 2, "node1"), spread_shard(tmp_path, 2, 2, "node2")
+    firsts = {r["case_id"] for r in read_run(one)}
+    assert firsts and firsts.isdisjoint(r["case_id"] for r in read_run(two))  # the model was split
+    merged = merge([one, two], tmp_path / "m")
+    assert merged.complete
+    assert sorted((r["case_id"], r["run"]) for r in read_run(tmp_path / "m")) == sorted(
+        (c, r) for _, cases in ONE for c in cases for r in range(RUNS))
+    assert read_manifest(one).cases == list(shard_part(ONE, ShardSpec(1, 2)).cases)
+
+
+def test_a_missing_shard_of_one_model_names_its_cases(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    one = spread_shard(tmp_path, 1, 2, "node1")
+    assert main(["merge", str(one), "--out", str(tmp_path / "m")]) == 1
+    err = capsys.readouterr().err
+    owed = shard_part(ONE, ShardSpec(2, 2)).cases
+    assert f"MISSING: {len(owed)} cases owed by shard 2/2 (no folder given)" in err
+    for case in owed:
+        assert f"{case} (runs 0, 1)" in err
+    mine = {r["case_id"] for r in read_run(one)}
+    assert not any(f"  {case} (runs" in err for case in mine)
+
+
+def test_a_version_1_manifest_still_reads(tmp_path: Path) -> None:
+    data = new_manifest(ShardSpec(1, 2), PLAN, RUNS, "llamacpp", {}, "t", models=["a"]).as_json()
+    del data["cases"]
+    data["format_version"] = 1
+    assert manifest_from_json(data, tmp_path / MANIFEST_FILE).cases == case_ids("a")
+
+
+@pytest.mark.parametrize(
+    ("cases", "named"),
+    [
+        (["zz-qa-short-L0"], "field 'cases' names ['zz-qa-short-L0'], which the plan does not hold"),
+        (["b-qa-short-L0"], "field 'cases' holds cases of ['b'], which field 'models' does not name"),
+        ("a-qa", "field 'cases' is 'a-qa'; it must be a list of strings"),
+    ],
+)
+def test_manifest_cases_are_checked(tmp_path: Path, cases: Any, named: str) -> None:
+    data = new_manifest(ShardSpec(1, 2), PLAN, RUNS, "llamacpp", {}, "t", models=["a"]).as_json()
+    with pytest.raises(ReportInputError, match=re.escape(named)):
+        manifest_from_json({**data, "cases": cases}, tmp_path / MANIFEST_FILE)
+
+
+def judge_json(judged: int, failures: int, seconds: float, joules: float | None) -> dict[str, Any]:
+    """judge.json as wattbench.judging writes it, for one mode."""
+    return {
+        "judge_model": "tiny",
+        "modes": {"single": {"judged": judged, "parse_failures": failures,
+                             "parse_failure_rate": failures / judged, "errors": 0, "weighted": judged,
+                             "output_formats": ["json schema"]}},
+        "judge_latency_s": seconds, "judge_energy_j": joules, "judge_energy_unmeasured_count": 0,
+    }
+
+
+def test_judge_summaries_add_up_per_host(tmp_path: Path) -> None:
+    one, two = shard_dir(tmp_path, 1, 2, "node1"), shard_dir(tmp_path, 2, 2, "node2")
+    (one / "judge.json").write_text(json.dumps(judge_json(4, 1, 2.0, 30.0)))
+    (two / "judge.json").write_text(json.dumps(judge_json(6, 0, 3.0, 45.0)))
+    for path in (one, two):
+        first = next(read_run(path))
+        (path / "judgements.jsonl").write_text(json.dumps({"case_id": first["case_id"], "run": 0,
+                                                           "mode": "single", "judge_score": 5.0}) + "\n")
+    merged = merge([one, two], tmp_path / "m")
+    assert merged.judgements_count == 2 and merged.judged_shards == 2
+    judge = json.loads((tmp_path / "m" / "judge.json").read_text())
+    assert judge["modes"]["single"]["judged"] == 10 and judge["modes"]["single"]["parse_failures"] == 1
+    assert judge["modes"]["single"]["parse_failure_rate"] == pytest.approx(0.1)
+    assert judge["judge_latency_s"] == pytest.approx(5.0) and judge["judge_energy_j"] == pytest.approx(75.0)
+    assert judge["hosts"]["node1"]["judge_energy_j"] == 30.0 and judge["hosts"]["node2"]["judged"] == 6
+    lines = [json.loads(x) for x in (tmp_path / "m" / "judgements.jsonl").read_text().splitlines()]
+    assert sorted((j["machine_host"], j["shard"]) for j in lines) == [("node1", "1/2"), ("node2", "2/2")]
+    # Each shard's own summary is kept as it was.
+    assert json.loads((tmp_path / "m" / "shards" / "shard-1-of-2" / "judge.json").read_text())[
+        "judge_energy_j"] == 30.0
+    # Merged again, the sums hold and the hosts stay apart.
+    merge([tmp_path / "m"], tmp_path / "m2")
+    again = json.loads((tmp_path / "m2" / "judge.json").read_text())
+    assert again["judge_energy_j"] == pytest.approx(75.0) and set(again["hosts"]) == {"node1", "node2"}
+
+
+def test_judge_energy_is_unknown_when_one_shard_has_none(tmp_path: Path) -> None:
+    one, two = shard_dir(tmp_path, 1, 2, "node1"), shard_dir(tmp_path, 2, 2, "node2")
+    (one / "judge.json").write_text(json.dumps(judge_json(4, 0, 2.0, 30.0)))
+    (two / "judge.json").write_text(json.dumps({"error": "the judge phase could not run: no model"}))
+    merge([one, two], tmp_path / "m")
+    judge = json.loads((tmp_path / "m" / "judge.json").read_text())
+    assert judge["modes"]["single"]["judged"] == 4
+    assert judge["errors_by_shard"] == {"2/2": "the judge phase could not run: no model"}
+    (two / "judge.json").write_text(json.dumps(judge_json(4, 0, 2.0, None)))
+    merge([one, two], tmp_path / "m2")
+    assert json.loads((tmp_path / "m2" / "judge.json").read_text())["judge_energy_j"] is None
+
+
+def test_idle_baselines_stay_per_host_and_shard(tmp_path: Path) -> None:
+    one, two = shard_dir(tmp_path, 1, 2, "node1"), shard_dir(tmp_path, 2, 2, "node2")
+    for path, watts in ((one, 40.0), (two, 70.0)):
+        (path / "baseline.json").write_text(json.dumps(
+            {"energy_source": "nvml", "idle_before": {"power_w": watts}, "idle_after": None}))
+    merge([one, two], tmp_path / "m")
+    hosts = json.loads((tmp_path / "m" / MANIFEST_FILE).read_text())["hosts"]
+    assert hosts["node1"]["idle_baselines"]["1/2"]["idle_before"] == {"power_w": 40.0}
+    assert hosts["node2"]["idle_baselines"]["2/2"]["idle_before"] == {"power_w": 70.0}
+    assert json.loads((tmp_path / "m" / "shards" / "shard-2-of-2" / "baseline.json").read_text())[
+        "idle_before"]["power_w"] == 70.0
+    merge([tmp_path / "m"], tmp_path / "m2")  # merged again: each host's baseline is still found
+    again = json.loads((tmp_path / "m2" / MANIFEST_FILE).read_text())["hosts"]
+    assert again["node2"]["idle_baselines"]["2/2"]["idle_before"] == {"power_w": 70.0}
+
+
+def test_a_broken_judge_json_stops_the_merge_before_it_writes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    one, two = shard_dir(tmp_path, 1, 2), shard_dir(tmp_path, 2, 2)
+    (two / "judge.json").write_text('{"judge_model": ')
+    assert main(["merge", str(one), str(two), "--out", str(tmp_path / "m")]) == 2
+    err = capsys.readouterr().err
+    assert f"{two / 'judge.json'}: not JSON" in err and "move it out of the folder" in err
+    assert not (tmp_path / "m").exists()
+
+
+def test_every_shards_human_ratings_are_merged(tmp_path: Path) -> None:
+    from wattbench.rating.items import item_id
+    from wattbench.rating.store import RatingStore, read_ratings
+
+    one, two = shard_dir(tmp_path, 1, 2, "node1"), shard_dir(tmp_path, 2, 2, "node2")
+    for path, score in ((one, 2), (two, 5)):
+        store = RatingStore.of_run(path)
+        rater = store.ensure_raters(1)[0]  # both shards' raters are called r1: two people
+        items = [item_id(r) for r in read_run(path)][:3]
+        store.save_page(rater.id, items[:1], {i: {"clarity": score} for i in items}, "")
+        store.close()
+    merged = merge([one, two], tmp_path / "m")
+    assert merged.ratings_count == 6 and merged.raters_count == 2
+    rows = read_ratings(tmp_path / "m")
+    assert sorted({(r.rater_id, r.score) for r in rows}) == [("r1", 2), ("r2", 5)]
+    # The report joins them to the merged records as it would in one run folder.
+    shown = {r["case_id"]: r.get("human_clarity") for r in read_run(tmp_path / "m")}
+    from wattbench.report.human import study_of_runs, with_human
+
+    joined = list(with_human(read_run(tmp_path / "m"), study_of_runs([tmp_path / "m"])))
+    assert sum(1 for r in joined if "human_clarity" in r) == 6 and len(shown) == len(PLAN) * len(TASKS)
+
+
+def test_a_run_a_resumed_shard_measured_again_is_kept_once(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    models = shard_models([(m, len(c)) for m, c in PLAN], ShardSpec(2, 2))
+    recs = records_of(models, "node2")
+    # Stopped after run 0 of its last case; resumed, the shard measured that case's runs anew.
+    again = {**recs[-2], "energy_j": 99.0, "timestamp": "2026-11-22T00:00:00+00:00"}
+    two = shard_dir(tmp_path, 2, 2, "node2", [*recs[:-1], again, recs[-1]])
+    assert main(["merge", str(shard_dir(tmp_path, 1, 2)), str(two), "--out", str(tmp_path / "m")]) == 0
+    said = capsys.readouterr().out
+    assert "note: 1 records of runs that a resumed shard measured again are left out" in said
+    key = (again["case_id"], again["run"])
+    kept = [r for r in read_run(tmp_path / "m") if (r["case_id"], r["run"]) == key]
+    assert [r["energy_j"] for r in kept] == [99.0]  # the latest, as the resume read it
+    assert len(list(read_run(tmp_path / "m"))) == len(MODELS) * len(TASKS) * RUNS
+
+
+def test_a_slurm_task_resubmitted_alone_resumes_its_shard(tmp_path: Path) -> None:
+    spec = ShardSpec(2, 4, "SLURM_ARRAY_TASK_ID")
+    assert resumed_shard(spec, tmp_path) == spec  # a fresh folder: the environment's shard
+    write_manifest(tmp_path, new_manifest(spec, PLAN, RUNS, "llamacpp", {}, "t", models=["b"]))
+    alone = ShardSpec(1, 1, "SLURM_ARRAY_TASK_ID")  # sbatch --array=3: an array of one task
+    assert resumed_shard(alone, tmp_path) == spec
+    assert resumed_shard(ShardSpec(2, 4), tmp_path) == ShardSpec(2, 4)
+
+
+@pytest.mark.parametrize(
+    ("spec", "named"),
+    [
+        (ShardSpec(1, 2), "holds shard 2/4 (its manifest.json), and this run is shard 1/2 (--wb-shard)"),
+        (ShardSpec(1, 2, "SLURM_ARRAY_TASK_ID"), "give --wb-shard 2/4"),
+        (None, "and this run is not sharded: a folder holds one shard. To resume it, give --wb-shard 2/4"),
+    ],
+)
+def test_a_folder_holds_one_shard(tmp_path: Path, spec: ShardSpec | None, named: str) -> None:
+    write_manifest(tmp_path, new_manifest(ShardSpec(2, 4), PLAN, RUNS, "llamacpp", {}, "t", models=["b"]))
+    with pytest.raises(ConfigError, match=re.escape(named)) as info:
+        resumed_shard(spec, tmp_path)
+    assert str(tmp_path) in str(info.value) and "--wb-run-dir" in str(info.value)
+
+
+def test_a_broken_ratings_file_stops_the_merge_before_it_writes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    one, two = shard_dir(tmp_path, 1, 2), shard_dir(tmp_path, 2, 2)
+    (two / "ratings.sqlite").write_bytes(b"not a database, whatever its name says" * 100)
+    assert main(["merge", str(one), str(two), "--out", str(tmp_path / "m")]) == 2
+    assert f"{two / 'ratings.sqlite'}: not a ratings file wattbench rate wrote" in capsys.readouterr().err
+    assert not (tmp_path / "m").exists()

@@ -147,7 +147,8 @@ def test_auto_selection_on_this_machine_falls_back_to_the_labelled_estimate() ->
     names = [s.name for s in selection.sources]
     if names != ["estimate"]:
         pytest.skip(f"this machine measures energy: {names}")
-    assert [note.split(":")[0] for note in selection.notes] == ["NVML", "RAPL", "Jetson"]
+    notes = [note.split(":")[0] for note in selection.notes]
+    assert notes == ["NVML", "amdsmi", "RAPL", "Jetson", "powermetrics"]
     assert selection.sources[0].method == "estimated"
 
 

@@ -1,12 +1,23 @@
-"""Shards: parsing K/N, reading the scheduler's environment, splitting models over shards."""
+"""Shards: parsing K/N, reading the scheduler's environment, splitting a study over shards."""
 
 from __future__ import annotations
+
+import itertools
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from wattbench.shard import ShardSpec, parse_shard, resolve_shard, shard_from_env, shard_models, split
+from wattbench.shard import (
+    ShardSpec,
+    parse_shard,
+    parts,
+    resolve_shard,
+    shard_from_env,
+    shard_models,
+    shard_part,
+    split,
+)
 
 
 def test_parse_k_of_n() -> None:
@@ -96,8 +107,42 @@ def test_split_balances_case_counts_and_keeps_run_order() -> None:
     assert shard_models(groups, ShardSpec(2, 2)) == ["c", "e"]
 
 
-def test_more_shards_than_models_leaves_some_empty() -> None:
-    assert split([("a", 5), ("b", 3)], 3) == [["a"], ["b"], []]
+def test_fewer_models_than_shards_spread_a_model_over_several() -> None:
+    # a(5) takes the spare shard (5/1 > 3/1): shards of 3, 2 and 3 cases, each loading one model.
+    assert split([("a", 5), ("b", 3)], 3) == [["a"], ["a"], ["b"]]
+    # 30 and 2 cases over 4 shards: the spare shards go where the cases per shard are highest.
+    assert [len(p.cases) for p in parts([("a", ids("a", 30)), ("b", ids("b", 2))], 4)] == [10, 10, 10, 2]
+
+
+def test_one_model_deals_its_cases_over_every_shard() -> None:
+    cases = ids("m", 30)
+    shards = parts([("m", cases)], 4)
+    assert [len(p.cases) for p in shards] == [7, 7, 8, 8]
+    # Dealt back and forth (0 1 2 3 3 2 1 0 ...), so each shard gets every task and every level.
+    assert shards[1].cases[:4] == ("m-1", "m-6", "m-9", "m-14")
+    assert sorted(c for p in shards for c in p.cases) == sorted(cases)
+    assert [p.models for p in shards] == [("m",)] * 4  # each shard loads the model once
+    # The model's growth checks and a user's tests of it run once, on its first shard.
+    assert [p.home for p in shards] == [("m",), (), (), ()]
+    assert shard_part([("m", cases)], ShardSpec(2, 4, "JOB_COMPLETION_INDEX")) == shards[1]
+
+
+def test_two_levels_over_two_shards_are_not_one_level_each() -> None:
+    cases = ("qa-L0", "qa-L1", "summary-L0", "summary-L1")
+    assert [p.cases for p in parts([("m", cases)], 2)] == [("qa-L0", "summary-L1"), ("qa-L1", "summary-L0")]
+
+
+def test_more_shards_than_cases_leaves_some_empty() -> None:
+    shards = parts([("m", ("m-0", "m-1"))], 4)
+    assert [p.cases for p in shards] == [("m-0",), ("m-1",), (), ()]
+    assert [p.models for p in shards] == [("m",), ("m",), (), ()]
+
+
+def test_a_model_without_cases_goes_whole_to_the_lightest_shard() -> None:
+    # -k left model z no case; it still loads for a user's tests, on one shard only.
+    shards = parts([("a", ids("a", 3)), ("z", ())], 2)
+    assert [len(p.cases) for p in shards] == [1, 2]
+    assert [p.models for p in shards] == [("a", "z"), ("a",)] and shards[0].home == ("a", "z")
 
 
 def test_split_refuses_repeated_models() -> None:
@@ -105,19 +150,42 @@ def test_split_refuses_repeated_models() -> None:
         split([("a", 1), ("a", 2)], 2)
 
 
+def ids(model: str, count: int) -> tuple[str, ...]:
+    return tuple(f"{model}-{i}" for i in range(count))
+
+
+def best_max_load(counts: list[int], shards: int) -> int:
+    """By brute force: the least largest shard when each shard holds cases of one model only."""
+    positive = [n for n in counts if n]
+    best = max(positive)
+    for spread in itertools.product(range(1, shards + 1), repeat=len(positive)):
+        if sum(spread) <= shards:
+            best = min(best, max(-(-n // k) for n, k in zip(positive, spread)))
+    return best
+
+
 @given(
-    st.lists(st.integers(min_value=0, max_value=500), min_size=0, max_size=30),
-    st.integers(min_value=1, max_value=8),
+    st.lists(st.integers(min_value=0, max_value=60), min_size=0, max_size=12),
+    st.integers(min_value=1, max_value=6),
 )
 def test_split_is_a_partition(counts: list[int], shards: int) -> None:
-    groups = [(f"m{i}", n) for i, n in enumerate(counts)]
-    parts = split(groups, shards)
-    assert len(parts) == shards
-    flat = [m for part in parts for m in part]
-    assert sorted(flat) == sorted(name for name, _ in groups)  # every model on exactly one shard
-    assert split(groups, shards) == parts  # deterministic: every shard computes the same split
-    # LPT's guarantee: no shard exceeds the mean load by more than the heaviest model.
-    load = {name: n for name, n in groups}
-    totals = [sum(load[m] for m in part) for part in parts]
-    if counts:
-        assert max(totals) <= sum(counts) / shards + max(counts)
+    plan = [(f"m{i}", ids(f"m{i}", n)) for i, n in enumerate(counts)]
+    found = parts(plan, shards)
+    assert len(found) == shards
+    flat = [case for part in found for case in part.cases]
+    assert sorted(flat) == sorted(c for _, cases in plan for c in cases)  # every case on exactly one shard
+    assert parts(plan, shards) == found  # deterministic: every shard computes the same split
+    for part in found:  # a shard loads the models of its cases, each once, and any it is home to
+        assert len(set(part.models)) == len(part.models)
+        assert {c.rsplit("-", 1)[0] for c in part.cases} <= set(part.models) <= {
+            c.rsplit("-", 1)[0] for c in part.cases} | set(part.home)
+    homes = [m for part in found for m in part.home]
+    assert sorted(homes) == sorted(m for m, _ in plan)  # a model's other items run on one shard
+    sizes = [len(part.cases) for part in found]
+    loaded = [n for n in counts if n]
+    if len(loaded) >= shards:  # whole models, LPT: no shard exceeds the mean by more than the heaviest
+        assert max(sizes) <= sum(counts) / shards + max(counts)
+        assert all(len(part.models) == len(set(part.models)) for part in found)
+        assert sorted(m for part in found for m in part.models) == sorted(m for m, _ in plan)
+    elif loaded:  # spread: the largest shard is as small as any one-model-per-shard split allows
+        assert max(sizes) == best_max_load(counts, shards)

@@ -4,6 +4,9 @@ and windows that overlap another worker's marked as shared."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -85,3 +88,45 @@ def test_the_scheduler_reads_each_items_model_from_its_id() -> None:
     assert model_of_nodeid(f"bench/test_suite.py::test_prompt_growth[{model}-qa-short]") == model
     assert model_of_nodeid(f"mine/test_mine.py::test_summarise[{model}-summary-user-L0]") == model
     assert model_of_nodeid("tests/test_x.py::test_plain") is None
+
+
+WAITS = """
+import os, time
+from pathlib import Path
+
+def test_waits_for_the_word():
+    go = Path(os.environ["WB_TEST_GO"])
+    deadline = time.monotonic() + 120
+    while not go.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert go.exists()
+"""
+
+
+def test_a_second_n_run_on_the_same_folder_is_refused(
+    suite: pytest.Pytester, tiny_gguf: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    suite.makepyfile(test_waits=WAITS)
+    go = suite.path / "go"
+    monkeypatch.setenv("WB_TEST_GO", str(go))
+    run_dir = suite.path / "run"
+    args = ["-n", "2", "-p", "no:cacheprovider", "--wb-model", str(tiny_gguf), "--wb-tasks", "qa",
+            "--wb-loads", "short", "--wb-levels", "L0", "--wb-run-dir", str(run_dir)]
+    first = subprocess.Popen([sys.executable, "-m", "pytest", "bench", "test_waits.py", *args],
+                             cwd=suite.path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not (run_dir / ".lock.holder").exists():  # the first run's controller holds the folder
+            assert first.poll() is None and time.monotonic() < deadline, "the first run never claimed"
+            time.sleep(0.05)
+        second = suite.runpytest_subprocess("bench", *args)
+        assert second.ret == pytest.ExitCode.USAGE_ERROR
+        second.stderr.fnmatch_lines([f"*run folder {run_dir} is in use by another pytest session "
+                                     f"(pid {first.pid} on *)*--wb-run-dir*"])
+        assert "passed" not in second.stdout.str()  # refused before any worker started
+    finally:
+        go.touch()
+        output, _ = first.communicate(timeout=120)
+    assert first.returncode == 0, output
+    assert [r["case_id"] for r in records(run_dir)] == ["tiny-qa-short-L0"]  # the first run's, once
+    assert not (run_dir / ".lock.holder").exists()  # given back when the first run ended

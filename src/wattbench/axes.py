@@ -56,7 +56,7 @@ class Axis:
     """The --wb option (without --wb-) whose comma list of values every case runs at; "" for
     the axes a case source sets (model, task, load, level, system prompt)."""
     whole: bool = False
-    """Whether each value must be a whole number of at least 1 (a count of streams)."""
+    """Whether each value must be a whole number of at least 1 (a count of streams, watts, MHz)."""
     choices: tuple[str, ...] = ()
     """The values it may take; () for any."""
 
@@ -86,6 +86,13 @@ _AXES: list[Axis] = [
     Axis("reasoning", VARIANT, "the reasoning state asked of the model (--wb-reasoning): default (nothing "
          "asked), off, on, low, medium or high", suffix_of="level", default="default", configuration=True,
          prefix="r", option="reasoning", choices=REASONING),
+    Axis("gpu_power_limit", VARIANT, "the power limit asked of every GPU of the run's device set, in W "
+         "(--wb-gpu-power-limit; wattbench.gpuknobs): none leaves the limit the GPU had",
+         suffix_of="level", default="none", configuration=True, prefix="pl", option="gpu-power-limit",
+         whole=True),
+    Axis("gpu_clocks", VARIANT, "the SM clock every GPU of the run's device set is locked at, in MHz "
+         "(--wb-gpu-clocks; wattbench.gpuknobs): none leaves clocks unlocked",
+         suffix_of="level", default="none", configuration=True, prefix="sm", option="gpu-clocks", whole=True),
 ]
 
 

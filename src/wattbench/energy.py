@@ -27,6 +27,7 @@ from wattbench.monitors.figures import (
     contention_text,
     resource_figures,
     source_label,
+    window_boundary,
     window_energy,
     write_series,
 )
@@ -124,6 +125,8 @@ class EnergyMonitor:
         self.windows_count = 0
         self.failed_windows: Counter[str] = Counter()  # channel -> windows without its figure
         self.failed_errors: dict[str, str] = {}  # channel -> its last error
+        self.integrated_windows: Counter[str] = Counter()  # channel -> windows its power stood in
+        self.integrated_reasons: dict[str, str] = {}  # channel -> why, the last time
         self.contended_windows = 0
         self.negative_net_windows = 0
         self.figure_errors: list[str] = []  # figures that raised (a bug): the record stays
@@ -131,6 +134,8 @@ class EnergyMonitor:
     def describe(self) -> list[str]:
         """Lines for the run header: each source and what auto-selection left out, and why."""
         lines = [f"energy: {s.description}" for s in self.meter.sources] or ["energy: off"]
+        if self.meter.channels:
+            lines.append(f"energy: boundary {self.boundary()} (every record's energy_boundary)")
         lines += [f"energy: not used: {note}" for note in self.notes]
         if self.server_note:
             lines.append(f"energy: {self.server_note}")
@@ -150,6 +155,11 @@ class EnergyMonitor:
             lines.append(
                 f"energy: {count} of {self.windows_count} windows have no figure for {channel}: "
                 f"its reading failed ({self.failed_errors[channel]})"
+            )
+        for channel, count in sorted(self.integrated_windows.items()):
+            lines.append(
+                f"energy: {count} of {self.windows_count} windows integrated {channel}'s power "
+                f"instead of its counter ({self.integrated_reasons[channel]})"
             )
         if self.contended_windows:
             lines.append(
@@ -249,12 +259,18 @@ class EnergyMonitor:
             "check for other load, thermal throttling or clocks changing"
         )
 
+    def boundary(self) -> str:
+        """energy_boundary of this run's figures (monitors/boundary.py)."""
+        return window_boundary(self.meter, self.settings.pue)
+
     def summary(self) -> dict[str, Any]:
         """The run's energy set-up and idle baseline, for baseline.json and the benchmark JSON."""
         source, method = source_label(self.meter) if self.meter.sources else ("off", "")
         return {
             "energy_source": source,
             "energy_method": method,
+            "energy_boundary": self.boundary() if self.meter.channels else None,
+            "cadence_s": {key: self.meter.cadence_s(key) for key in self.meter.channels},
             "sources": [s.description for s in self.meter.sources],
             "not_used": self.notes,
             "sample_hz": self.settings.sample_hz,
@@ -266,6 +282,7 @@ class EnergyMonitor:
             "poll_errors": dict(self.meter.errors),
             "windows_count": self.windows_count,
             "failed_windows": dict(self.failed_windows),
+            "integrated_windows": dict(self.integrated_windows),
             "contended_windows": self.contended_windows,
             "contended_other_cpu_threshold_pct": CONTENDED_OTHER_CPU_PCT,
             "negative_net_windows": self.negative_net_windows,
@@ -283,8 +300,14 @@ class EnergyMonitor:
         return self.meter.begin()
 
     def needs_more(self, window: Window) -> bool:
-        """Whether the window is still shorter than --wb-energy-min-window."""
-        return bool(self.meter.sources) and self.meter.elapsed(window) < self.settings.energy_min_window_s
+        """Whether the window is still shorter than --wb-energy-min-window, or (unless that is 0:
+        never repeat) than the counters' learned cadences allow (monitors/validity.py)."""
+        if not self.meter.sources:
+            return False
+        shortest = self.settings.energy_min_window_s
+        if shortest > 0:
+            shortest = max(shortest, self.meter.min_window_s())
+        return self.meter.elapsed(window) < shortest
 
     def end(self, window: Window, series: str, span: tuple[float, float] | None = None) -> Measured:
         """Close the window: its energy, whole, for the workload to divide, and its resource
@@ -301,7 +324,9 @@ class EnergyMonitor:
         try:
             figures.update(resource_figures(reading))
             if self.meter.channels:
-                energy = window_energy(self.meter, reading, self.idle_before)
+                energy = window_energy(
+                    self.meter, reading, self.idle_before, self.settings.pue, self.settings.carbon_options()
+                )
         except Exception as exc:  # a bug in the figures must not lose the record
             error = f"{type(exc).__name__}: {exc}"
             self.figure_errors.append(error)
@@ -309,6 +334,9 @@ class EnergyMonitor:
         for channel in reading.failed:
             self.failed_windows[channel] += 1
             self.failed_errors[channel] = reading.failed[channel]
+        for channel, instead in reading.integrated.items():
+            self.integrated_windows[channel] += 1
+            self.integrated_reasons[channel] = instead.reason
         if figures.get("contended"):
             self.contended_windows += 1
             if energy is not None and any(s.method != "estimated" for s in self.meter.sources):
@@ -331,14 +359,15 @@ class EnergyMonitor:
 
     def gross_joules(self, window: Window) -> float | None:
         """Close a window that belongs to no case (a judgement): its gross joules over the
-        counted channels; None when no source measures, or a counted channel failed to read."""
+        counted channels (times --wb-pue); None when no source measures, or a counted channel
+        failed to read."""
         if not self.meter.sources:
             self.meter.discard(window)
             return None
         reading = self.meter.end(window)
         if any(self.meter.channels[key][1].in_total for key in reading.failed):
             return None  # a counted channel failed: the total is unknown, not its partial sum
-        return total_joules(self.meter, reading)
+        return total_joules(self.meter, reading) * (self.settings.pue or 1.0)  # the run's boundary
 
     def discard(self, window: Window) -> None:
         """Drop a window whose run failed."""

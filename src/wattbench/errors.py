@@ -6,6 +6,7 @@
     │   ├── EnergySourceError   an energy source cannot be read here: says why and how to enable it
     │   ├── ReportInputError    a saved run or a gate spec a report cannot read: names path or part
     │   ├── RunDirError         the run folder cannot be written, or another session holds it
+    │   ├── GpuControlError     GPU settings (power limit, clocks) cannot be changed here: how to grant it
     │   └── SandboxUnavailableError  no sandbox for generated code here (no bubblewrap): the fix;
     │                                a run does not stop on it: it records the tests as not run
     ├── ResultsWriteError       a record could not be appended (disk full): the run stops, file valid
@@ -59,6 +60,11 @@ class ReportInputError(ConfigError):
 
 class RunDirError(ConfigError):
     """The run folder cannot be written, or another pytest session is writing it."""
+
+
+class GpuControlError(ConfigError):
+    """GPU settings (--wb-gpu-power-limit, --wb-gpu-clocks) cannot be changed by this process, or
+    another run holds the GPU; the message says how to grant the privilege (wattbench.gpucontrol)."""
 
 
 class SandboxUnavailableError(ConfigError):

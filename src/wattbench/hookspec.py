@@ -30,15 +30,16 @@ def pytest_wattbench_make_backend(name: str, settings: Settings) -> Backend | No
 @pytest.hookspec(firstresult=True)
 def pytest_wattbench_make_energy_source(name: str, options: SourceOptions) -> EnergySource | None:
     """Return the energy source called ``name`` (a name ``--wb-energy`` lists, or one that
-    ``auto`` tries: nvml, rapl, jetson, estimate), or None to let the built-in openers answer.
-    Raise wattbench.errors.EnergySourceError, saying why and how to enable it, when it cannot be
-    read here: under ``auto`` that becomes a note, else it stops the run at start-up.
+    ``auto`` tries: nvml, amdsmi, rapl, jetson, powermetrics, estimate), or None to let the
+    built-in openers answer. Raise wattbench.errors.EnergySourceError, saying why and how to
+    enable it, when it cannot be read here: under ``auto`` that becomes a note, else it stops the
+    run at start-up.
 
-    Example, in a conftest.py (an AMD GPU through amdsmi)::
+    Example, in a conftest.py (a server's power through IPMI)::
 
         def pytest_wattbench_make_energy_source(name, options):
-            if name == "amdsmi":
-                return AmdSmiSource()   # satisfies wattbench.monitors.protocol.EnergySource
+            if name == "ipmi":
+                return IpmiSource()   # satisfies wattbench.monitors.protocol.EnergySource
     """
 
 

@@ -1,11 +1,13 @@
 """A shard's manifest: ``manifest.json`` beside its records, saying what the shard was to run.
 
     {
-      "format": "wattbench-manifest", "format_version": 1,
+      "format": "wattbench-manifest", "format_version": 2,
       "shard": "2/4" | null,            K/N, null for an unsharded run
       "shard_source": "--wb-shard",     or SLURM_ARRAY_TASK_ID, JOB_COMPLETION_INDEX
       "plan": [["model", ["case id", ...]], ...],   the WHOLE run's models and cases, in order
-      "models": ["model", ...],         the models this shard runs (a part of the plan)
+      "models": ["model", ...],         the models this shard loads (a part of the plan)
+      "cases": ["case id", ...],        the cases this shard owns, in run order (version 2; a
+                                        version 1 manifest owns every case of its models)
       "runs_count": 3,                  --wb-runs: runs per case
       "host": "node17",                 the host name (platform.node())
       "machine": {"machine_cpu": ..., ...},   wattbench.machine.HARDWARE keys
@@ -18,7 +20,9 @@
 The manifest is written when the shard starts, before any model loads, so a shard that dies
 still says which cases it owed; it is written again when the shard ends, with its energy
 set-up and baselines. Every shard carries the whole plan, so ``wattbench merge`` can name the
-missing cases of a shard whose folder never arrived.
+missing cases of a shard whose folder never arrived (wattbench.shard computes any shard's cases
+from the plan). A model's cases may be spread over several shards (fewer models than shards),
+so a shard's cases are listed, not only its models.
 """
 
 from __future__ import annotations
@@ -32,12 +36,13 @@ from pathlib import Path
 from typing import Any
 
 from wattbench import __version__
-from wattbench.errors import ReportInputError
+from wattbench.errors import ConfigError, ReportInputError
 from wattbench.shard import ShardSpec, parse_shard
 
 MANIFEST_FILE = "manifest.json"
 FORMAT = "wattbench-manifest"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+READS = (1, 2)  # version 1: no "cases" field; a shard owned every case of its models
 
 Plan = tuple[tuple[str, tuple[str, ...]], ...]
 
@@ -57,10 +62,13 @@ class Manifest:
     started: str = ""
     finished: str | None = None
     energy: Mapping[str, Any] | None = None
+    owned: tuple[str, ...] | None = None  # the shard's case ids; None: every case of its models
 
     @property
     def cases(self) -> list[str]:
         """This shard's case ids, in run order."""
+        if self.owned is not None:
+            return list(self.owned)
         mine = set(self.models)
         return [case for model, cases in self.plan if model in mine for case in cases]
 
@@ -83,6 +91,7 @@ class Manifest:
             "shard_source": None if self.shard is None else self.shard.source,
             "plan": [[model, list(cases)] for model, cases in self.plan],
             "models": list(self.models),
+            "cases": self.cases,
             "runs_count": self.runs_count,
             "host": self.host,
             "machine": dict(self.machine),
@@ -105,13 +114,17 @@ def plan_of(models: Sequence[str], cases: Iterable[tuple[str, str]]) -> Plan:
 
 def new_manifest(
     shard: ShardSpec | None, plan: Plan, runs_count: int, backend: str, machine: Mapping[str, Any],
-    started: str, models: Sequence[str] | None = None,
+    started: str, models: Sequence[str] | None = None, cases: Sequence[str] | None = None,
 ) -> Manifest:
     """The manifest a shard writes as it starts; ``models`` defaults to every model of the plan
-    (an unsharded run). ``started`` is an ISO 8601 UTC time (wattbench.record.now_utc)."""
+    (an unsharded run), ``cases`` to every case of ``models``. ``started`` is an ISO 8601 UTC
+    time (wattbench.record.now_utc)."""
     mine = tuple(models) if models is not None else tuple(model for model, _ in plan)
+    if cases is None:
+        loaded = set(mine)
+        cases = [case for model, ids in plan if model in loaded for case in ids]
     return Manifest(shard, plan, mine, runs_count, platform.node(), dict(machine), backend,
-                    started=started)
+                    started=started, owned=tuple(cases))
 
 
 def finished(manifest: Manifest, energy: Mapping[str, Any], at: str) -> Manifest:
@@ -155,10 +168,10 @@ def manifest_from_json(data: Any, path: Path) -> Manifest:
             "manifest.json, written by pytest --wb-shard)"
         )
     version = data.get("format_version")
-    if version != FORMAT_VERSION:
+    if version not in READS or isinstance(version, bool):
         raise ReportInputError(
-            f"{path}: field 'format_version' is {version!r}; this wattbench reads version "
-            f"{FORMAT_VERSION}: merge with the wattbench version that wrote it"
+            f"{path}: field 'format_version' is {version!r}; this wattbench reads versions "
+            f"{', '.join(map(str, READS))}: merge with the wattbench version that wrote it"
         )
     shard: ShardSpec | None = None
     if data.get("shard") is not None:
@@ -178,6 +191,18 @@ def manifest_from_json(data: Any, path: Path) -> Manifest:
     unknown = sorted(set(models) - {model for model, _ in plan})
     if unknown:
         raise ReportInputError(f"{path}: field 'models' names {unknown}, which the plan does not hold")
+    owned: tuple[str, ...] | None = None
+    if version >= 2:
+        owned = _names(path, "cases", data.get("cases"))
+        planned = {case: model for model, cases in plan for case in cases}
+        strays = [case for case in owned if case not in planned]
+        if strays:
+            raise ReportInputError(f"{path}: field 'cases' names {strays[:5]}, which the plan does not "
+                                   "hold; the manifest was edited or is of another run")
+        unloaded = sorted({planned[case] for case in owned} - set(models))
+        if unloaded:
+            raise ReportInputError(f"{path}: field 'cases' holds cases of {unloaded}, which field "
+                                   "'models' does not name; a shard loads the model of every case it owns")
     runs = _expect(path, "runs_count", data.get("runs_count"), int, "a whole number of runs >= 1")
     if runs < 1:
         raise ReportInputError(f"{path}: field 'runs_count' is {runs}; it must be >= 1")
@@ -199,6 +224,37 @@ def manifest_from_json(data: Any, path: Path) -> Manifest:
         started=str(data.get("started") or ""),
         finished=finished_at,
         energy=energy,
+        owned=owned,
+    )
+
+
+def _k_of_n(spec: ShardSpec | None) -> tuple[int, int] | None:
+    return None if spec is None else (spec.index, spec.count)
+
+
+def resumed_shard(spec: ShardSpec | None, run_dir: Path) -> ShardSpec | None:
+    """The shard a run into ``run_dir`` is, given the manifest an earlier attempt left there.
+
+    A Slurm array task resubmitted alone (``sbatch --array=3`` after ``--array=1-4``) runs in an
+    array of one task, so its environment says shard 1/1; the folder's manifest says which
+    shard it was, and it resumes that one. Any other disagreement (another --wb-shard or array
+    size, an unsharded run into a shard's folder) raises ConfigError naming both and the fix, as
+    a folder holds one shard. A folder without a manifest leaves ``spec`` as it is.
+    """
+    if not (run_dir / MANIFEST_FILE).is_file():
+        return spec
+    before = read_manifest(run_dir).shard
+    if _k_of_n(before) == _k_of_n(spec):
+        return spec
+    if before is not None and spec is not None and spec.source == "SLURM_ARRAY_TASK_ID" and spec.count == 1:
+        return before
+    this = f"shard {spec} ({spec.source})" if spec else "not sharded"
+    held = f"shard {before}" if before else "an unsharded run"
+    fix = f"give --wb-shard {before}" if before else "give --wb-shard off"
+    raise ConfigError(
+        f"the run folder {run_dir} holds {held} (its {MANIFEST_FILE}), and this run is {this}: a folder "
+        f"holds one shard. To resume it, {fix} (resubmit a failed Slurm task alone: sbatch "
+        "--array=ID); else give this run its own --wb-run-dir"
     )
 
 

@@ -1,7 +1,8 @@
 """``wattbench merge SHARD_DIR... --out DIR``: the run folders of a sharded study, as one run.
 
 Each shard folder holds its records (results.jsonl, judgements.jsonl) and its manifest
-(wattbench.manifest), and every manifest carries the whole run's plan. The merge:
+(wattbench.manifest), and every manifest carries the whole run's plan and the cases the shard
+owned (a model's cases may be spread over several shards). The merge:
 
 1. checks the folders belong to one run (same plan, same runs per case), else refuses;
 2. checks coverage: every planned (case, run) has a record in exactly one folder. It names
@@ -9,12 +10,16 @@ Each shard folder holds its records (results.jsonl, judgements.jsonl) and its ma
    and the duplicated ones; either makes the merge incomplete, and an incomplete merge writes
    nothing and exits 1 (``--partial`` writes what there is, lists the missing in the merged
    manifest and still exits 1; duplicates always refuse: which copy is right cannot be told);
-3. keeps every record as it is, adding only what it lacks: ``machine_host`` and ``shard``
-   from its manifest, and its ``fingerprint`` (wattbench.machine);
+3. keeps every record and judgement as it is, adding only what it lacks: ``machine_host`` and
+   ``shard`` from its manifest, and a record's ``fingerprint`` (wattbench.machine). A run one
+   folder holds twice (a shard stopped mid-case re-measures the case when it resumes) keeps its
+   latest record, the one the resume read, and the merge says how many it left out;
 4. sums energy per host (joules add; power never averages across hosts); each shard's idle
-   baseline stays its own, in the merged manifest;
+   baselines stay its own, per host, in the merged manifest;
 5. writes one run folder, read by ``wattbench report`` and ``wattbench compare``:
-   results.jsonl, judgements.jsonl when any shard has one, timeseries/<shard>/ copied, and
+   results.jsonl, judgements.jsonl when any shard has one, timeseries/<shard>/ copied, the
+   judge phases' summed judge.json, every shard's ratings (ratings.sqlite), each shard's own
+   manifest, baseline.json and judge.json under shards/<shard>/ (wattbench.mergefiles), and
    manifest.json (the plan, each shard's manifest and the per-host totals).
 """
 
@@ -27,7 +32,7 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,10 +41,12 @@ from wattbench import axes
 from wattbench.errors import ReportInputError
 from wattbench.machine import fingerprint
 from wattbench.manifest import MANIFEST_FILE, Manifest, read_manifest, write_manifest
+from wattbench.mergefiles import Side, copy_sides, idle_baselines, merge_judge, read_side, write_judge
+from wattbench.rating.store import RATINGS_FILE, RatingStore, read_ratings
 from wattbench.record import now_utc
 from wattbench.results import ResultsFile
 from wattbench.rundir import TIMESERIES_DIR, RunDir
-from wattbench.shard import split
+from wattbench.shard import parts
 
 EXIT_OK, EXIT_INCOMPLETE = 0, 1  # bad input (an unreadable folder or manifest) exits 2, as report does
 NAMED = 20  # cases named per problem line; the rest are counted
@@ -58,6 +65,12 @@ class Shard:
         """'2/4 (path)', or the path alone for an unsharded run."""
         spec = self.manifest.shard
         return str(self.path) if spec is None else f"{spec} ({self.path})"
+
+    @property
+    def name(self) -> str:
+        """'2/4', or the path for an unsharded run: how the merged files name the shard."""
+        spec = self.manifest.shard
+        return str(self.path) if spec is None else str(spec)
 
     @property
     def part(self) -> str:
@@ -122,12 +135,19 @@ class Merged:
     planned_count: int = 0  # planned (case, run) pairs
     records_count: int = 0
     judgements_count: int = 0
+    remeasured: int = 0  # earlier records of runs a resumed shard measured again: left out
     missing: dict[str, list[int]] = field(default_factory=dict)  # case id -> missing runs
     duplicates: dict[tuple[str, int], list[str]] = field(default_factory=dict)  # -> shard labels
     unplanned: list[str] = field(default_factory=list)  # case ids in no plan (a user's own tests)
     notes: list[str] = field(default_factory=list)  # problems that are not cases: a shard given twice
     hosts: dict[str, HostTotals] = field(default_factory=dict)
     holders: dict[tuple[str, int], str] = field(default_factory=dict)  # (case, run) -> shard label
+    sides: list[Side] = field(default_factory=list)  # each folder's judge.json and where it goes
+    baselines: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)  # host -> shard -> idle
+    ratings: list[Path] = field(default_factory=list)  # the shards' ratings.sqlite files, checked
+    judged_shards: int = 0  # folders whose judge.json went into the merged one
+    ratings_count: int = 0  # human ratings copied (ratings.sqlite)
+    raters_count: int = 0
     out: Path | None = None  # None when nothing was written
     seconds: float = 0.0
 
@@ -153,6 +173,9 @@ class Merged:
                 lines.append(f"  {case} (runs {', '.join(map(str, missed))})")
             if len(self.missing) > NAMED:
                 lines.append(f"  ... and {len(self.missing) - NAMED} more cases")
+        if self.remeasured:
+            lines.append(f"note: {self.remeasured} records of runs that a resumed shard measured again "
+                         "are left out: the latest record of each run is kept, as a resume reads them")
         if self.unplanned:
             lines.append(f"note: {len(self.unplanned)} cases are in no shard's plan (a user's own tests), "
                          f"kept: {', '.join(self.unplanned[:NAMED])}")
@@ -162,6 +185,10 @@ class Merged:
             lines.append(f"host {host}: {totals.records_count} records ({totals.failed_count} failed), "
                          f"{energy}, shards {', '.join(totals.shards)}")
         if self.out is not None:
+            if self.judged_shards:
+                lines.append(f"judge.json: the judge phases of {self.judged_shards} folders, summed")
+            if self.ratings_count:
+                lines.append(f"ratings.sqlite: {self.ratings_count} ratings by {self.raters_count} raters")
             lines.append(f"{self.records_count} records, {self.judgements_count} judgements from "
                          f"{len(self.shards)} folders in {self.seconds:.2f} s -> {self.out}/")
         else:
@@ -201,7 +228,7 @@ def _shards(paths: Sequence[Path]) -> list[Shard]:
 
 
 def _shard_notes(shards: Sequence[Shard]) -> tuple[list[str], dict[str, str]]:
-    """Lines about the shard set (absent or repeated shards), and model -> who owed it."""
+    """Lines about the shard set (absent or repeated shards), and case id -> who owed it."""
     notes: list[str] = []
     owner: dict[str, str] = {}
     counts = {s.manifest.shard.count for s in shards if s.manifest.shard is not None}
@@ -212,8 +239,8 @@ def _shard_notes(shards: Sequence[Shard]) -> tuple[list[str], dict[str, str]]:
         spec = shard.manifest.shard
         if spec is not None:
             by_index[spec.index, spec.count].append(shard)
-        for model in shard.manifest.models:
-            owner.setdefault(model, shard.label)
+        for case in shard.manifest.cases:
+            owner.setdefault(case, shard.label)
     for (index, count), given in sorted(by_index.items()):
         if len(given) > 1:
             notes.append(f"DUPLICATE: shard {index}/{count} is given {len(given)} times: "
@@ -222,13 +249,14 @@ def _shard_notes(shards: Sequence[Shard]) -> tuple[list[str], dict[str, str]]:
         absent = [k for k in range(1, count + 1) if (k, count) not in by_index]
         if absent:
             notes.append(f"MISSING: shard(s) {', '.join(f'{k}/{count}' for k in absent)}: no folder given")
-    groups = shards[0].manifest.groups
-    for count in sorted(counts):  # who owed a model whose shard never arrived: the same split
-        for index, models in enumerate(split(groups, count), start=1):
-            for model in models:
-                owner.setdefault(model, f"{index}/{count} (no folder given)")
-    for model, _ in groups:
-        owner.setdefault(model, "none (no folder given)")
+    plan = shards[0].manifest.plan
+    for count in sorted(counts):  # who owed the cases of a shard that never arrived: the same split
+        for index, part in enumerate(parts(plan, count), start=1):
+            for case in part.cases:
+                owner.setdefault(case, f"{index}/{count} (no folder given)")
+    for _, cases in plan:
+        for case in cases:
+            owner.setdefault(case, "none (no folder given)")
     return notes, owner
 
 
@@ -249,6 +277,11 @@ def merge(shard_dirs: Sequence[Path], out_dir: Path, partial: bool = False) -> M
         raise ReportInputError(f"--out {out_dir} already holds a run; give a new or empty folder")
     notes, owner = _shard_notes(shards)
     merged = Merged(shards, notes=notes)
+    # Read before anything is written, so a broken judge.json, baseline.json or ratings.sqlite
+    # stops the merge with nothing half-written.
+    merged.sides = [read_side(s.path, s.name, s.part, s.manifest.host) for s in shards]
+    merged.baselines = idle_baselines(merged.sides)
+    merged.ratings = _ratings_files(shards)
     plan = shards[0].manifest.plan
     runs_count = shards[0].manifest.runs_count
     model_of = {case: model for model, cases in plan for case in cases}
@@ -272,7 +305,7 @@ def merge(shard_dirs: Sequence[Path], out_dir: Path, partial: bool = False) -> M
         if merged.missing:
             by_owner: dict[str, int] = defaultdict(int)
             for case in merged.missing:
-                by_owner[owner[model_of[case]]] += 1
+                by_owner[owner[case]] += 1
             merged.notes += [f"MISSING: {n} cases owed by shard {who}" for who, n in sorted(by_owner.items())]
         if not (merged.duplicates or (merged.missing and not partial)):
             _write(rundir, merged, staged.path)
@@ -282,6 +315,38 @@ def merge(shard_dirs: Sequence[Path], out_dir: Path, partial: bool = False) -> M
     return merged
 
 
+def _key(record: dict[str, Any]) -> tuple[str, int]:
+    run = record.get("run", 0)
+    return str(record["case_id"]), run if isinstance(run, int) else 0
+
+
+def _successful(record: dict[str, Any]) -> bool:
+    """A record a report reads: not a failed run, not one measured again (--wb-contended rerun)."""
+    return "error" not in record and not record.get("superseded_by_rerun")
+
+
+def _case_records(results: ResultsFile, upto: int, fast: bool = False) -> Iterator[dict[str, Any]]:
+    """The records of a results file that belong to a case, as far as ``upto`` bytes; ``fast``
+    (orjson) where only keys are read: a record written back needs json's exact integers."""
+    return (r for r in results.records(fast=fast, upto=upto) if isinstance(r.get("case_id"), str))
+
+
+def _measured_again(results: ResultsFile, upto: int) -> dict[tuple[str, int], int]:
+    """(case, run) -> the position (in _case_records) of its latest successful record, for the
+    runs one folder holds more than one successful record of. A shard stopped in the middle of
+    a case re-measures the whole case when it resumes (a case is resumed only when all its runs
+    are done), so the runs it had finished appear twice; the latest is the one a resume reads."""
+    latest: dict[tuple[str, int], int] = {}
+    repeated: set[tuple[str, int]] = set()
+    for position, record in enumerate(_case_records(results, upto, fast=True)):
+        if _successful(record):
+            key = _key(record)
+            if key in latest:
+                repeated.add(key)
+            latest[key] = position
+    return {key: latest[key] for key in repeated}
+
+
 def _stage(shards: Sequence[Shard], staged: ResultsFile, merged: Merged, model_of: dict[str, str]) -> None:
     """Every shard's records into ``staged``, each with its host, shard and fingerprint; who
     holds which (case, run), the duplicates, the unplanned cases and the per-host sums."""
@@ -289,14 +354,17 @@ def _stage(shards: Sequence[Shard], staged: ResultsFile, merged: Merged, model_o
     for shard in shards:
         spec = shard.manifest.shard
         host = shard.manifest.host
-        name = str(spec or shard.path)
+        name = shard.name
         here: set[tuple[str, int]] = set()
-        for record in RunDir(shard.path).results().records():
-            case = record.get("case_id")
-            if not isinstance(case, str):
+        results = RunDir(shard.path).results()
+        upto = results.size()  # both passes read the same lines, should the shard still append
+        again = _measured_again(results, upto)
+        for position, record in enumerate(_case_records(results, upto)):
+            key = _key(record)
+            here.add(key)
+            if key in again and again[key] != position and _successful(record):
+                merged.remeasured += 1  # the shard resumed and measured this run again: keep the latest
                 continue
-            run = record.get("run", 0)
-            here.add((case, run if isinstance(run, int) else 0))
             record.setdefault("machine_host", host)
             if spec is not None:
                 record.setdefault("shard", str(spec))
@@ -335,6 +403,9 @@ def _write(rundir: RunDir, merged: Merged, staged: Path) -> None:
         try:
             for shard in merged.shards:
                 for line in RunDir(shard.path).judgements().records():
+                    line.setdefault("machine_host", shard.manifest.host)
+                    if shard.manifest.shard is not None:
+                        line.setdefault("shard", str(shard.manifest.shard))
                     judgements.append(line)
                     merged.judgements_count += 1
         finally:
@@ -343,10 +414,48 @@ def _write(rundir: RunDir, merged: Merged, staged: Path) -> None:
             series = shard.path / TIMESERIES_DIR
             if series.is_dir():
                 shutil.copytree(series, rundir.path / TIMESERIES_DIR / shard.part)
+        copy_sides(merged.sides, rundir.path)
+        judge = merge_judge(merged.sides)
+        if judge is not None:
+            write_judge(judge, rundir.path)
+            merged.judged_shards = len(judge["shards"])
+        _merge_ratings(merged, rundir.path)
         write_manifest(rundir.path, _merged_manifest(merged), extra=_merged_extra(merged))
     finally:
         rundir.release()
     merged.out = rundir.path
+
+
+def _ratings_files(shards: Sequence[Shard]) -> list[Path]:
+    """Each shard's ratings.sqlite (wattbench rate), read once to prove it is one; ReportInputError
+    names a file that is not."""
+    import sqlite3
+
+    found = []
+    for shard in shards:
+        path = shard.path / RATINGS_FILE
+        if path.is_file():
+            try:
+                read_ratings(shard.path)
+            except sqlite3.Error as exc:
+                raise ReportInputError(f"{path}: not a ratings file wattbench rate wrote ({exc}); move "
+                                       "it out of the folder to merge without it") from None
+            found.append(path)
+    return found
+
+
+def _merge_ratings(merged: Merged, out: Path) -> None:
+    """Every shard's human ratings into ``out/ratings.sqlite`` (none written when no shard has any)."""
+    if not merged.ratings:
+        return
+    store = RatingStore.of_run(out)
+    try:
+        for source in merged.ratings:
+            added, copied = store.absorb(source)
+            merged.raters_count += added
+            merged.ratings_count += copied
+    finally:
+        store.close()
 
 
 def _merged_manifest(merged: Merged) -> Manifest:
@@ -361,6 +470,8 @@ def _merged_manifest(merged: Merged) -> Manifest:
 
 def _merged_extra(merged: Merged) -> dict[str, Any]:
     hosts = {host: totals.as_json() for host, totals in sorted(merged.hosts.items())}
+    for host, baselines in sorted(merged.baselines.items()):
+        hosts.setdefault(host, HostTotals().as_json())["idle_baselines"] = baselines
     energies = [h.get("energy_j") for h in hosts.values()]
     total: dict[str, Any] = {"energy_j": None}
     if energies and all(isinstance(e, float) for e in energies):

@@ -49,8 +49,15 @@ _UNIT_SUFFIXES: Final = {
     "MiB": "_mb",
     "%": "_pct",
     "C": "_c",
+    "MHz": "_mhz",
+    "gCO2e": "_gco2e",
+    "gCO2e/token": "_token_gco2e",
+    "gCO2e/kWh": "_gco2e_per_kwh",
+    "gCO2e/h": "_gco2e_per_h",
     "score": "",  # dimensionless quality figures in [0, 1]: rouge_l, distinct_2, ...
     "points": "",  # a judge's grade on its own scale (1-10, 0-10, 0-2.5)
+    "nats": "_nats",  # a training loss: mean cross-entropy per token, natural log
+    "points/kJ": "_per_kj",  # quality gained per kJ of fine-tuning
 }
 
 METRICS: Final[tuple[Metric, ...]] = (
@@ -79,6 +86,30 @@ METRICS: Final[tuple[Metric, ...]] = (
            "J/token over the window x its completion tokens"),
     Metric("reasoning", "", "the reasoning state asked of the model (--wb-reasoning): default (nothing "
            "asked), off, on, low, medium or high; thinking_tokens say whether it took"),
+    Metric("gpu_power_limit", "", "the power limit asked of every GPU of the device set, in W "
+           "(--wb-gpu-power-limit), or none (the limit the GPU had); gpu_power_limit_w is what it enforced"),
+    Metric("gpu_clocks", "", "the SM clock every GPU of the device set was locked at, in MHz "
+           "(--wb-gpu-clocks), or none (unlocked); gpu_sm_clock_avg_mhz is what it ran at"),
+    Metric("gpu_power_limit_w", "W", "the power limit the GPUs enforced, read back after the change "
+           "(nvmlDeviceGetEnforcedPowerLimit), lowest over the device set"),
+    Metric("gpu_sm_clock_avg_mhz", "MHz", "SM clock over the window, mean over the samples and the "
+           "device set"),
+    Metric("gpu_sm_clock_peak_mhz", "MHz", "highest SM clock any GPU of the set had at a sample of the "
+           "window"),
+    Metric("gpu_clock_event_samples_count", "count", "samples of NVML's clock-event (throttle) reasons "
+           "over the window, its two edges included"),
+    Metric("gpu_power_cap_active_count", "count", "of those samples, the ones in which sw_power_cap (the "
+           "power limit) held the clocks down on any GPU of the set"),
+    Metric("gpu_clock_events", "", "every clock-event reason active in the window -> the samples it was "
+           "active in, e.g. {'sw_power_cap': 12, 'user_defined_clocks': 40}"),
+    Metric("gpu_power_cap_bound", "", "at a capped point: true when sw_power_cap fired in at least one "
+           "sample; false: the cap never bound, so the point measured the same GPU as the uncapped one"),
+    Metric("gpu_knob_control", "", "who set the GPU knobs: zeusd (Zeus's daemon) or nvml (a root run)"),
+    Metric("gpu_knob_position", "", "the place of this record's knob point in the run's random order, "
+           "from 0"),
+    Metric("gpu_knob_seed", "", "the seed of that order (--wb-seed)"),
+    Metric("gpu_knob_warmup_s", "s", "warm-up at the point after the GPUs were changed to it (the case's "
+           "prompt, unrecorded); 0 when they were at it already"),
     Metric("serving_request", "", "which request of the load point this record is: stream * requests per "
            "stream + request, from 0"),
     Metric("serving_requests_count", "count", "requests sent at this load point in this run, failed ones "
@@ -215,12 +246,14 @@ METRICS: Final[tuple[Metric, ...]] = (
     Metric("energy_per_answer_token_j", "J/token", "gross energy per answer token (thinking excluded from "
            "the count, not from the energy): what a reasoning model pays per token it answers with"),
     Metric("energy_net_per_token_j", "J/token", "net energy per completion token"),
-    Metric("gpu_energy_j", "J", "energy of the measured GPUs (NVML), per generation"),
+    Metric("gpu_energy_j", "J", "energy of the measured GPUs (NVML, amdsmi, powermetrics), per generation"),
     Metric("cpu_energy_j", "J", "CPU package energy (RAPL), or the estimate, per generation"),
     Metric("dram_energy_j", "J", "DRAM energy (RAPL), per generation"),
     Metric("board_energy_j", "J", "Jetson module input rail (VDD_IN, POM_5V_IN), per generation"),
+    Metric("ane_energy_j", "J", "Apple Neural Engine (powermetrics' ANE Power, integrated), per generation"),
     Metric("energy_components_j", "J", "per channel energy, per generation: {'nvml:gpu0': J, ...}"),
-    Metric("energy_source", "", "sources that measured it, '+'-joined: nvml, rapl, jetson, estimate"),
+    Metric("energy_source", "", "sources that measured it, '+'-joined: nvml, amdsmi, rapl, jetson, "
+           "powermetrics, estimate"),
     Metric("energy_method", "", "weakest method among them: measured, integrated (power x time) or "
            "estimated (TDP x utilisation: not a measurement)"),
     Metric("energy_window_s", "s", "length of the energy window (every generation in it)"),
@@ -229,6 +262,21 @@ METRICS: Final[tuple[Metric, ...]] = (
     Metric("energy_updates_count", "count", "fewest counter changes (or power samples) any channel "
            "saw in the window"),
     Metric("energy_warning", "", "why the energy figure may be unreliable; absent when it is fine"),
+    Metric("energy_boundary", "", "what the energy figures counted: parts '+'-joined (accelerator, ane, "
+           "cpu_package, dram, board, rails, soc), then '*pue=X' when --wb-pue multiplied them "
+           "(monitors/boundary.py); figures of different boundaries are never ranked or gated together"),
+    Metric("energy_cadence_s", "s", "the slowest update cadence learned for a counted hardware counter "
+           "during the run: median time between its value changes as the sampler saw them "
+           "(monitors/validity.py)"),
+    Metric("grid_intensity_gco2e_per_kwh", "gCO2e/kWh", "the grid's carbon intensity as the user stated "
+           "it (--wb-grid-intensity); nothing is looked up"),
+    Metric("carbon_gco2e", "gCO2e", "operational carbon of one generation: energy_j x the grid "
+           "intensity / 3.6e6 J/kWh, within energy_boundary"),
+    Metric("carbon_per_token_gco2e", "gCO2e/token", "operational carbon per completion token"),
+    Metric("embodied_rate_gco2e_per_h", "gCO2e/h", "the machine's embodied carbon per hour of its time, "
+           "as the user stated it (--wb-embodied-carbon)"),
+    Metric("carbon_embodied_gco2e", "gCO2e", "embodied carbon of one generation: the embodied rate x "
+           "its share of the window, in hours"),
     Metric("idle_power_w", "W", "idle power before the first case, counted channels"),
     Metric("idle_power_sd_w", "W", "spread (standard deviation) of idle power over its chunks"),
     # Resources over the energy window (the sampler, --wb-sample-hz).
@@ -318,7 +366,7 @@ METRICS: Final[tuple[Metric, ...]] = (
     Metric("creative_quality", "score", "creative and role-play: distinct_2 x fluency, so neither "
            "random characters nor a repeated phrase score well; their primary quality"),
     Metric("perplexity_per_byte", "points", "the answer's perplexity per UTF-8 byte under the "
-           "reference model (its first 96 tokens)"),
+           "reference model (its first 64 tokens)"),
     Metric("perplexity_shuffled_per_byte", "points", "the same with its words shuffled (a fixed seed)"),
     Metric("fluency_model", "", "the reference model's file that scored fluency"),
     Metric("fluency_reason", "", "why fluency and creative_quality are null: no reference model here "
@@ -348,6 +396,104 @@ METRICS: Final[tuple[Metric, ...]] = (
     Metric("human_professionalism", "points", "counselling raters' grade: a counsellor's tone and care, 1-5"),
     Metric("human_empathy", "points", "counselling raters' grade: responds to the person's feelings, 1-5"),
     Metric("human_practicality", "points", "counselling raters' grade: concrete, realistic steps, 1-5"),
+    # Fine-tuning cases (wattbench.finetune): finetune.jsonl, one record per run.
+    Metric("finetune_data", "", "fine-tuning: the data's name (builtin, or the JSONL file's stem)"),
+    Metric("finetune_method", "", "fine-tuning: the method as run, e.g. 'lora r=8 alpha=16 q_proj+v_proj'"),
+    Metric("finetune_lora_rank", "", "fine-tuning: LoRA's rank r (--wb-finetune-rank)"),
+    Metric("finetune_lora_alpha", "", "fine-tuning: LoRA's alpha, twice the rank"),
+    Metric("finetune_targets", "", "fine-tuning: the modules LoRA adapted, '+'-joined "
+           "(--wb-finetune-targets)"),
+    Metric("finetune_batch_count", "count", "fine-tuning: examples per step (--wb-finetune-batch)"),
+    Metric("finetune_seq_tokens", "tokens", "fine-tuning: the length an example is cut to "
+           "(--wb-finetune-seq)"),
+    Metric("finetune_learning_rate", "", "fine-tuning: AdamW's learning rate, constant (--wb-finetune-lr)"),
+    Metric("finetune_device", "", "fine-tuning: where the steps ran: cpu or cuda"),
+    Metric("finetune_trainable_params_count", "count", "fine-tuning: parameters the optimizer updated (the "
+           "adapter's)"),
+    Metric("finetune_total_params_count", "count", "fine-tuning: all parameters of the adapted model, the "
+           "adapter's included"),
+    Metric("finetune_load_s", "s", "fine-tuning: loading the model (a GGUF dequantized), wrapping it in "
+           "LoRA and batching the data; outside the window"),
+    Metric("finetune_steps_count", "count", "fine-tuning: training steps run (--wb-finetune-steps, or "
+           "fewer under --wb-finetune-tokens)"),
+    Metric("finetune_warmup_steps_count", "count", "fine-tuning: first steps left out of the rates "
+           "(--wb-finetune-warmup)"),
+    Metric("finetune_tokens", "tokens", "fine-tuning: input tokens trained on, every step's non-padding "
+           "tokens"),
+    Metric("finetune_rate_tokens", "tokens", "fine-tuning: those of the steps after the warm-up, which the "
+           "rates divide by"),
+    Metric("finetune_train_s", "s", "fine-tuning: from the first step's start to the last step's end"),
+    Metric("finetune_step_s", "s", "fine-tuning: seconds per step after the warm-up"),
+    Metric("finetune_train_tokens_per_s", "tokens/s", "fine-tuning: training tokens per second after the "
+           "warm-up"),
+    Metric("finetune_loss_start_nats", "nats", "fine-tuning: the first step's training loss (mean "
+           "cross-entropy over its batch's assistant tokens)"),
+    Metric("finetune_loss_end_nats", "nats", "fine-tuning: the last step's training loss"),
+    Metric("finetune_loss_min_nats", "nats", "fine-tuning: the lowest step loss"),
+    Metric("finetune_loss_file", "", "fine-tuning: the loss curve, CSV relative to the run folder (step, "
+           "elapsed_s, tokens, loss_nats, cumulative energy_j and energy_net_j)"),
+    Metric("finetune_energy_j", "J", "fine-tuning: gross energy of the whole training window (every step), "
+           "over the counted channels"),
+    Metric("finetune_energy_net_j", "J", "fine-tuning: the same net of idle power x the window"),
+    Metric("finetune_energy_per_token_j", "J/token", "fine-tuning: gross joules per training token after "
+           "the warm-up"),
+    Metric("finetune_energy_net_per_token_j", "J/token", "fine-tuning: net joules per training token after "
+           "the warm-up"),
+    Metric("finetune_components_per_token_j", "J/token", "fine-tuning: per energy channel, joules per "
+           "training token after the warm-up: {'rapl:package-0': J, 'nvml:gpu0': J, ...}"),
+    Metric("finetune_target_loss_nats", "nats", "fine-tuning: the target loss asked for (--wb-target-loss)"),
+    Metric("finetune_steps_to_target_count", "count", "fine-tuning: steps until the first step whose loss "
+           "reached the target"),
+    Metric("finetune_time_to_target_s", "s", "fine-tuning: seconds from the first step's start to that "
+           "step's end"),
+    Metric("finetune_energy_to_target_j", "J", "fine-tuning: gross joules to the target loss (the warm-up "
+           "included), as Zeus's energy-to-accuracy"),
+    Metric("finetune_target_reason", "", "fine-tuning: why the energy to the target is null: the loss "
+           "never reached it"),
+    Metric("finetune_peft_dir", "", "fine-tuning: the adapter in peft's format "
+           "(adapter_model.safetensors), relative to the run folder"),
+    Metric("finetune_adapter_file", "", "fine-tuning: the GGUF LoRA adapter llama.cpp loads, relative to "
+           "the run folder"),
+    Metric("finetune_adapter_bytes", "bytes", "fine-tuning: the GGUF adapter's size"),
+    Metric("finetune_adapter_reason", "", "fine-tuning: why no GGUF adapter was written (an architecture "
+           "or module llama.cpp has no name for)"),
+    Metric("finetune_eval_reason", "", "fine-tuning: why the adapter was not evaluated (--wb-finetune-eval "
+           "off, a Hugging Face folder, another backend, an evaluation that failed)"),
+    Metric("finetune_quality_metric", "", "fine-tuning: the quality key the evaluation compares (chrf for "
+           "the held-out examples)"),
+    Metric("finetune_eval_items_count", "count", "fine-tuning: evaluation items (held-out examples or the "
+           "task's cases)"),
+    Metric("finetune_eval_runs_count", "count", "fine-tuning: evaluation generations per variant (items x "
+           "--wb-runs)"),
+    Metric("finetune_quality_before", "points", "fine-tuning: mean quality of the base model on the "
+           "evaluation"),
+    Metric("finetune_quality_before_low", "points", "fine-tuning: its Student-t 95% interval's lower end"),
+    Metric("finetune_quality_before_high", "points", "fine-tuning: its upper end"),
+    Metric("finetune_quality_after", "points", "fine-tuning: mean quality of the base model with the "
+           "adapter, same engine and sampling"),
+    Metric("finetune_quality_after_low", "points", "fine-tuning: its Student-t 95% interval's lower end"),
+    Metric("finetune_quality_after_high", "points", "fine-tuning: its upper end"),
+    Metric("finetune_quality_gain", "points", "fine-tuning: mean of the paired differences after - before "
+           "(same item, run and seed)"),
+    Metric("finetune_quality_gain_low", "points", "fine-tuning: the gain's Student-t 95% interval's lower "
+           "end"),
+    Metric("finetune_quality_gain_high", "points", "fine-tuning: its upper end"),
+    Metric("finetune_quality_gain_per_kj", "points/kJ", "fine-tuning: quality gained per kJ of fine-tuning "
+           "(finetune_energy_j)"),
+    Metric("finetune_base_query_j", "J", "fine-tuning: mean gross joules per evaluation query of the base "
+           "model"),
+    Metric("finetune_tuned_query_j", "J", "fine-tuning: the same with the adapter"),
+    Metric("finetune_reference_query_j", "J", "fine-tuning: the same for the reference configuration "
+           "(--wb-finetune-reference)"),
+    Metric("finetune_quality_reference", "points", "fine-tuning: mean quality of the reference "
+           "configuration, to check it matches the tuned model's"),
+    Metric("finetune_payback_queries_count", "count", "fine-tuning: queries for the fine-tune to pay for "
+           "itself: finetune_energy_j / (reference - tuned J per query)"),
+    Metric("finetune_payback_reason", "", "fine-tuning: why the payback is null: no reference named, no "
+           "energy, or the tuned model saves nothing per query"),
+    Metric("finetune_case", "", "finetune-eval.jsonl: the fine-tuning case whose adapter this evaluation "
+           "judged"),
+    Metric("finetune_variant", "", "finetune-eval.jsonl: base, tuned (base + adapter) or reference"),
     Metric("error", "", "why the run failed; absent when it succeeded"),
 )
 

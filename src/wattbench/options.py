@@ -21,6 +21,7 @@ from wattbench.axes import Axis
 from wattbench.backends.protocol import OllamaOptions, Sampling
 from wattbench.cases.levels import LEVELS
 from wattbench.errors import ReportInputError
+from wattbench.finetune.spec import METHODS, finetune_options, rank_list, target_sets
 from wattbench.floors import parse_floors
 from wattbench.monitors import SOURCES
 from wattbench.report.gates import Gate, parse_gates
@@ -234,7 +235,8 @@ OPTIONS: tuple[Option, ...] = (
     Option("warmup", on_off, "one unrecorded generation after each model load: on/off "
            "(default: on)", "on"),
     Option("energy", energy_sources, "energy sources: auto (every one that measures here, else "
-           "the estimate), off, or a list of nvml, rapl, jetson, estimate (default: auto)", "auto"),
+           "the estimate), off, or a list of nvml, amdsmi, rapl, jetson, powermetrics, estimate "
+           "(default: auto)", "auto"),
     Option("gpus", gpu_list, "GPUs to measure: indices or UUIDs, or all "
            "(default: CUDA_VISIBLE_DEVICES, else all)"),
     Option("cpu-tdp", bounded_float(1.0, 5000.0), "CPU TDP in W for the estimate (default: env "
@@ -249,6 +251,14 @@ OPTIONS: tuple[Option, ...] = (
            "energy window until it lasts this many seconds; 0: never (default: 1)", "1"),
     Option("timeseries", on_off, "save every window's samples as CSV under <run-dir>/timeseries: "
            "on/off (default: off)", "off"),
+    Option("pue", bounded_float(1.0, 10.0), "multiply every energy figure by this power usage "
+           "effectiveness of the facility, e.g. 1.09; energy_boundary says so (default: none)"),
+    Option("grid-intensity", bounded_float(0.0, 5000.0), "the grid's carbon intensity in gCO2e/kWh, as "
+           "you state it (nothing is looked up): adds carbon_gco2e per case and per token, and "
+           "sci.csv to the report (default: none)"),
+    Option("embodied-carbon", bounded_float(0.0, 1e6), "the machine's embodied carbon in gCO2e per "
+           "hour of its time (its embodied total / its life in hours): adds carbon_embodied_gco2e "
+           "and the M of sci.csv (default: none: operational only)"),
     Option("base-url", str, "OpenAI-compatible server URL for --wb-backend openai, e.g. "
            "http://127.0.0.1:8000/v1 (default: env OPENAI_BASE_URL)"),
     Option("api-key-env", str, "environment variable (or .env line) holding the server's API key "
@@ -301,8 +311,36 @@ OPTIONS: tuple[Option, ...] = (
            "energy_per_token_j:+10%%,rouge_l:-0.05"),
     Option("devices", device_sets, "GPU sets for pytest-xdist workers, one per worker: '0,1;2,3' gives "
            "gw0 GPUs 0,1 and gw1 GPUs 2,3 (CUDA_VISIBLE_DEVICES is set in each worker)"),
-    Option("shard", str, "run the K-th of N shards of the study, split by model: K/N, or off "
+    Option("shard", str, "run the K-th of N shards of the study, split by model (a model's cases over "
+           "several shards when models are fewer than shards): K/N, or off "
            "(default: SLURM_ARRAY_TASK_ID/COUNT or JOB_COMPLETION_INDEX + WB_SHARD_COUNT when set)"),
+    # Fine-tuning cases (wattbench.finetune), selected with -k finetune.
+    Option("finetune-model", split_list, "models to fine-tune: .gguf files (dequantized by transformers) or "
+           "Hugging Face folders, comma list, repeatable (default: the run's --wb-model files)", many=True),
+    Option("finetune-data", split_list, "fine-tuning data: builtin (26 conversations, English and Chinese) "
+           "or ShareGPT / chat / Alpaca JSONL files, comma list, repeatable (default: builtin)", many=True),
+    Option("finetune-method", choice_list(METHODS, "fine-tuning method"), "lora, qlora (4-bit, a CUDA GPU "
+           "and bitsandbytes), or both, each a case (default: lora)", "lora"),
+    Option("finetune-rank", rank_list, "LoRA ranks, each a case; alpha is twice the rank (default: 8)", "8"),
+    Option("finetune-targets", target_sets, "modules LoRA adapts: sets joined by '+', comma list, each a "
+           "case, e.g. q_proj+v_proj,all-linear (default: q_proj+v_proj)", "q_proj+v_proj"),
+    Option("finetune-steps", positive_int, "training steps per fine-tuning case (default: 8)", "8"),
+    Option("finetune-tokens", positive_int, "a budget in training tokens: training stops at whichever of "
+           "it and --wb-finetune-steps comes first (default: none)"),
+    Option("finetune-warmup", non_negative_int, "first steps left out of tokens/s, s/step and J per token "
+           "(default: 1)", "1"),
+    Option("finetune-batch", positive_int, "examples per training step (default: 4)", "4"),
+    Option("finetune-lr", bounded_float(1e-8, 1.0), "AdamW's learning rate, constant (default: 2e-4)",
+           "2e-4"),
+    Option("finetune-seq", positive_int, "tokens an example is cut to (default: 256)", "256"),
+    Option("finetune-holdout", non_negative_int, "the data's last N examples, held out of training and "
+           "asked at the evaluation (default: 4)", "4"),
+    Option("finetune-eval", str, "what judges the adapter: holdout (the held-out examples, chrF), a task "
+           "of the run's task set, or off (default: holdout)", "holdout"),
+    Option("finetune-reference", str, "a model of the tuned model's quality, as --wb-model names it, run on "
+           "the same evaluation: the payback is fine-tuning J / the J per query saved against it"),
+    Option("target-loss", bounded_float(0.0, 1000.0), "a training loss (nats per token): fine-tuning "
+           "records the energy, time and steps to reach it (default: none)"),
     Option("run-dir", str, "where results.jsonl goes; an existing run directory resumes it "
            "(default: reports/run-<time> beside pytest.ini, else in the current directory)"),
 )
@@ -467,6 +505,9 @@ def read_settings(config: pytest.Config) -> Settings:
         idle_after=values["idle-after"],
         energy_min_window_s=values["energy-min-window"],
         timeseries=values["timeseries"],
+        pue=values["pue"],
+        grid_gco2e_per_kwh=values["grid-intensity"],
+        embodied_gco2e_per_h=values["embodied-carbon"],
         base_url=values["base-url"],
         api_key_env=values["api-key-env"],
         env_file=_path(values["env-file"], bases["env-file"]),
@@ -500,6 +541,7 @@ def read_settings(config: pytest.Config) -> Settings:
         stream_requests=values["stream-requests"],
         contended=values["contended"],
         slo=values["slo"] or Slo({}),
+        finetune=finetune_options(values, bases),
         axis_values={
             axis.key: tuple(dict.fromkeys(_value(config, axis_option(axis))[0] or (str(axis.default),)))
             for axis in axes.optional()

@@ -20,16 +20,26 @@ from wattbench.backends.engineprocess import isolate
 from wattbench.backends.protocol import Backend
 from wattbench.cases import Case, PromptGroup
 from wattbench.errors import ConfigError
-from wattbench.manifest import Manifest, finished, new_manifest, plan_of, write_manifest
+from wattbench.finetune.spec import FinetuneCase
+from wattbench.manifest import (
+    MANIFEST_FILE,
+    Manifest,
+    finished,
+    new_manifest,
+    plan_of,
+    resumed_shard,
+    write_manifest,
+)
 from wattbench.measure import Measure, user_case_id
 from wattbench.monitors import SourceOptions
 from wattbench.monitors.protocol import EnergySource
 from wattbench.options import add_options, read_settings
 from wattbench.pool import HeldModel
 from wattbench.record import now_utc
+from wattbench.rundir import RunDir
 from wattbench.session import WattbenchSession
 from wattbench.settings import Settings
-from wattbench.shard import ShardSpec, resolve_shard, shard_models
+from wattbench.shard import ShardSpec, resolve_shard, shard_part
 from wattbench.terminal import banner_lines, summary_lines, workers_lines, write_summary
 from wattbench.workers import benchmark_json, devices_for, make_scheduler, set_visible_devices
 
@@ -39,6 +49,7 @@ if TYPE_CHECKING:  # the report is imported when a run ends, not when pytest sta
 CASE_PARAM = "wb_case"
 GROUP_PARAM = "wb_prompt_group"
 MODEL_PARAM = "wb_model"
+FINETUNE_PARAM = "wb_finetune"
 
 
 @dataclass
@@ -51,7 +62,9 @@ class PluginState:
     after: AfterRun | None = None  # the report and comparison, once the run ended
     workers: list[dict[str, Any]] = field(default_factory=list)  # xdist: what each worker sent
     shard: ShardSpec | None = None  # this process's shard of a sharded study
+    shard_resumed: bool = False  # the shard came from the run folder's manifest (a resubmitted task)
     manifest: Manifest | None = None  # what this shard was to run (written beside its records)
+    held: RunDir | None = None  # pytest-xdist's controller: its claim on the workers' run folder
     started_at: float | None = None  # when the first case started (time.monotonic)
     total: int = 0  # selected wattbench items that generate (cases, users' tests)
     done: int = 0  # of those, finished
@@ -101,11 +114,29 @@ def pytest_configure(config: pytest.Config) -> None:
             set_visible_devices(devices)
             settings = dataclasses.replace(settings, gpus=devices)
     try:
-        shard = resolve_shard(settings.shard)
-    except ValueError as exc:
+        asked = resolve_shard(settings.shard)
+        shard = resumed_shard(asked, settings.run_dir)  # a task resubmitted alone keeps its shard
+    except (ValueError, ConfigError) as exc:
         raise pytest.UsageError(f"wattbench: {exc}") from None
-    config.stash[STATE] = PluginState(settings, shard=shard)
+    config.stash[STATE] = PluginState(settings, shard=shard, shard_resumed=shard is not asked)
     config.stash[THREADS_BEFORE] = frozenset(_our_threads())  # another run's in this process
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's DSession starts the workers (trylast)
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """pytest-xdist's controller claims the run folder before any worker starts, as a plain run
+    does before its first case: a second ``-n`` run on the folder stops here, with no worker
+    started and nothing written. (Workers never claim: they write the controller's folder.)"""
+    config = session.config
+    state = config.stash.get(STATE, None)
+    if state is None or _is_worker(config) or not config.pluginmanager.has_plugin("dsession"):
+        return
+    rundir = RunDir(state.settings.run_dir)
+    try:
+        rundir.claim()
+    except ConfigError as exc:
+        raise pytest.UsageError(f"wattbench: {exc}") from None
+    state.held = rundir
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -154,7 +185,11 @@ def _session(config: pytest.Config) -> WattbenchSession | None:
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """One test per case (wb_case) and per (model, task, load) level group (wb_prompt_group),
-    each with its model (wb_model); a user's test that asks for wb_model runs once per model."""
+    each with its model (wb_model); a user's test that asks for wb_model runs once per model;
+    one test per fine-tuning case (wb_finetune)."""
+    if FINETUNE_PARAM in metafunc.fixturenames:
+        _parametrize_finetuning(metafunc)
+        return
     names = [n for n in (CASE_PARAM, GROUP_PARAM, MODEL_PARAM) if n in metafunc.fixturenames]
     if not names:
         return
@@ -187,6 +222,23 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     )
 
 
+def _parametrize_finetuning(metafunc: pytest.Metafunc) -> None:
+    """One test per fine-tuning case (wattbench.finetune), grouped by model under xdist."""
+    session = _session(metafunc.config)
+    if session is None:
+        return
+    try:
+        cases = session.finetuning.cases
+    except ConfigError as exc:  # a bad --wb-finetune-model or data file: one usage error, raised
+        metafunc.config.stash[STATE].error = exc  # by pytest_collection_modifyitems (see _session)
+        return
+    metafunc.parametrize(
+        FINETUNE_PARAM,
+        [pytest.param(c.id, id=c.id, marks=pytest.mark.xdist_group(c.model)) for c in cases],
+        indirect=True,
+    )
+
+
 def _params(item: pytest.Item) -> dict[str, Any]:
     """An item's parameters ({} when it is not parametrised)."""
     callspec = getattr(item, "callspec", None)
@@ -202,6 +254,8 @@ def _model_of(item: pytest.Item) -> str | None:
     if session is None:
         return None
     params = _params(item)
+    if FINETUNE_PARAM in params:
+        return session.finetuning.by_id[str(params[FINETUNE_PARAM])].model
     ref = session.model_of(params.get(CASE_PARAM), params.get(GROUP_PARAM))
     return None if ref is None else ref.name
 
@@ -217,6 +271,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if error is not None:
         raise pytest.UsageError(f"wattbench: {error}")
     _leave_out_discovered(config, items)
+    _leave_out_finetuning(config, items)
     first_seen: dict[str, int] = {}
     for item in items:
         model = _model_of(item)
@@ -256,9 +311,21 @@ def _leave_out_discovered(config: pytest.Config, items: list[pytest.Item]) -> No
     state.discovered_left_out = sorted(found)
 
 
+def _leave_out_finetuning(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Fine-tuning cases run only when asked for: -k or -m naming finetune, or a path or node id
+    that does. Otherwise they are dropped before the run, uncounted, as if never collected, so a
+    plain ``pytest bench/`` neither trains nor reports them as deselected."""
+    asked = " ".join([config.getoption("keyword", "") or "", config.getoption("markexpr", "") or "",
+                      *map(str, config.args)])
+    if "finetune" in asked.lower():
+        return
+    items[:] = [item for item in items if FINETUNE_PARAM not in _params(item)]
+
+
 def _keep_my_shard(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """In a sharded run, deselect the other shards' models (each model loads on one shard) and
-    plan the study from the items -k and -m left, so a deselected case is not "missing"."""
+    """In a sharded run, deselect the other shards' cases (wattbench.shard: whole models, or a
+    model's cases spread over several shards when models are fewer than shards) and plan the
+    study from the items -k and -m left, so a deselected case is not "missing"."""
     state = config.stash[STATE]
     wb = state.session
     if wb is None or state.shard is None:
@@ -267,14 +334,22 @@ def _keep_my_shard(config: pytest.Config, items: list[pytest.Item]) -> None:
     if not pairs:
         return
     plan = plan_of([m.name for m in wb.models], pairs)
-    chosen = shard_models([(m, len(ids)) for m, ids in plan], state.shard)
-    mine = [i for i in items if _model_of(i) is None or _model_of(i) in chosen]
+    part = shard_part(plan, state.shard)
+    owned, home = set(part.cases), set(part.home)
+
+    def is_mine(item: pytest.Item) -> bool:
+        model, case = _model_of(item), _params(item).get(CASE_PARAM)
+        if model is None:
+            return True
+        return str(case) in owned if case is not None else model in home  # other items: once
+
+    mine = [i for i in items if is_mine(i)]
     if len(mine) < len(items):
         kept = set(mine)
         config.hook.pytest_deselected(items=[i for i in items if i not in kept])
         items[:] = mine
     state.manifest = new_manifest(state.shard, plan, state.settings.runs, state.settings.backend,
-                                  wb.machine, now_utc(), models=chosen)
+                                  wb.machine, now_utc(), models=part.models, cases=part.cases)
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -399,6 +474,11 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     reporter.ensure_newline()
     for line in banner_lines(wb, len(selected)):
         reporter.write_line(line, cyan=True)
+    if state.manifest is not None and state.shard is not None:
+        resumed = f"; resumed from {MANIFEST_FILE} (a task resubmitted alone)" if state.shard_resumed else ""
+        mine, planned = len(state.manifest.cases), len(state.manifest.planned)
+        reporter.write_line(f"wattbench: shard {state.shard} ({state.shard.source}): {mine} of {planned} "
+                            f"cases{resumed}", cyan=True)
     if state.discovered_left_out:
         names = state.discovered_left_out
         shown = ", ".join(names[:6]) + (f" and {len(names) - 6} more" if len(names) > 6 else "")
@@ -415,8 +495,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     report = yield
     state = item.config.stash[STATE]
     case_id = _params(item).get(CASE_PARAM)
-    if report.when == "call" and state.session is not None and case_id is not None:
-        report.wb_line = state.session.case_line(str(case_id))
+    tuned = _params(item).get(FINETUNE_PARAM)
+    if report.when == "call" and state.session is not None and (case_id or tuned) is not None:
+        report.wb_line = state.session.case_line(str(case_id or tuned))
     if report.when == "setup" and report.skipped and state.session is not None and case_id is not None:
         state.session.resumed(item.name, item.nodeid, _params(item), str(case_id))
     return report
@@ -479,7 +560,9 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         return
     if state.workers:
         lines = workers_lines(state.workers)
-    elif state.session is not None and (state.session.recorded or state.session.engine_crashes):
+    elif state.session is not None and (
+        state.session.recorded or state.session.engine_crashes or state.session.finetune_lines
+    ):
         lines = summary_lines(state.session)
     else:
         lines = []
@@ -535,6 +618,8 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     """Free whatever is still loaded, close the results file and release the run folder; then
     wait a moment for wattbench's background threads, and name on stderr any left running."""
     state = config.stash.get(STATE, None)
+    if state is not None and state.held is not None:
+        state.held.release()  # after xdist stopped its workers (DSession.pytest_sessionfinish)
     if state is None or state.session is None:
         return
     try:
@@ -593,6 +678,17 @@ def wb_case(request: pytest.FixtureRequest, wattbench: WattbenchSession) -> Case
     case = wattbench.case_set.by_id[request.param]
     if wattbench.already_done(case):
         pytest.skip(f"already measured in {wattbench.results.path}")
+    return case
+
+
+@pytest.fixture
+def wb_finetune(request: pytest.FixtureRequest, wattbench: WattbenchSession) -> FinetuneCase:
+    """The fine-tuning case this test measures (``-k finetune``); skipped with the install line
+    without the [finetune] extra, and when the run folder holds it already."""
+    case = wattbench.finetuning.by_id[request.param]
+    reason = wattbench.finetuning.skip_reason(case)
+    if reason is not None:
+        pytest.skip(reason)
     return case
 
 

@@ -10,7 +10,9 @@ at most WAIT_S seconds. The re-measurement follows at once, with the model still
 than at the end of the run: a reload and warm-up would cost more than the wait, and the case's
 pytest outcome and benchmark entry then hold the clean measurement. The earlier records stay in
 results.jsonl marked ``superseded_by_rerun`` (the report and a resume skip them); a run with no
-quiet moment within the wait keeps its contended record. pytest-benchmark's own timing table
+quiet moment within the wait keeps its contended record, and the run waits no more after that
+(a machine busy for a minute is busy: 44 contended runs must not cost 44 minutes of waiting). A
+resume with ``rerun`` measures the runs kept contended again. pytest-benchmark's own timing table
 keeps its first timing (it times rounds, not our re-measurements).
 """
 
@@ -53,8 +55,8 @@ class ContendedPolicy:
                 f"(--wb-contended {self.text}): {counts['clean']} clean now, "
                 f"{counts['still']} still contended")
         if counts["no_quiet"]:
-            line += (f"; {counts['no_quiet']} kept contended, as the machine was not quiet for "
-                     f"{QUIET_S:g} s within {self.wait_s:g} s")
+            line += (f"; {counts['no_quiet']} kept contended: the machine was not quiet for "
+                     f"{QUIET_S:g} s within {self.wait_s:g} s once, so the run waited no more")
         return [line]
 
 

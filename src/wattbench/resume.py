@@ -18,11 +18,15 @@ from wattbench.results import ResultsFile
 class Resume:
     """The finished runs of a run folder, read once at start-up."""
 
-    def __init__(self, results: ResultsFile, backend: str, context_tokens: int, runs: int) -> None:
+    def __init__(
+        self, results: ResultsFile, backend: str, context_tokens: int, runs: int,
+        retry_contended: bool = False,
+    ) -> None:
         self._finished = results.finished_runs()
         self._backend = backend
         self._context_tokens = context_tokens
         self._runs = runs
+        self._retry_contended = retry_contended  # --wb-contended rerun: a contended run is not done
 
     def expected(self, case: Case, run: int) -> dict[str, Any]:
         """The settings a finished record of ``case``'s run must match to count."""
@@ -32,6 +36,8 @@ class Resume:
         """Whether ``record`` was made under the settings this run would use."""
         expected = self.expected(case, run)
         if any(record.get(key) != value for key, value in expected.items()):
+            return False
+        if self._retry_contended and record.get("contended"):
             return False
         recorded_ctx = record.get("context_tokens")
         return recorded_ctx is None or recorded_ctx == self._context_tokens

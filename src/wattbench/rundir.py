@@ -6,6 +6,9 @@
         judge.json         the judge phase's summary
         baseline.json      the energy set-up and idle baseline
         timeseries/        per-window samples as CSV (--wb-timeseries on)
+        finetune.jsonl     one JSON line per fine-tuning run; finetune-eval.jsonl: its evaluation's
+                           generations; finetune/<case id>/: loss.csv, adapter.gguf, peft/
+                           (wattbench.finetune.front names them)
         .lock              held by the pytest session writing the folder (filelock)
 
 Everything that reads or writes a run goes through :class:`RunDir`, so the layout is written

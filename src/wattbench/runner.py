@@ -151,7 +151,8 @@ class Rounds:
             policy.outcomes["still" if contended else "clean"] += 1
         remeasure = False
         if contended and again < policy.reruns:
-            quiet = runner.quiet(policy.wait_s)
+            # A machine that stayed busy through one whole wait is busy: no more waiting this run.
+            quiet = None if policy.outcomes["no_quiet"] else runner.quiet(policy.wait_s)
             if quiet is None:
                 policy.outcomes["no_quiet"] += 1
             else:

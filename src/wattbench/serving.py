@@ -264,6 +264,7 @@ SEEDS_PER_RUN = 100_000  # request seeds of one run: seed + run x this + the req
 
 POINT_ONLY = frozenset({
     "energy_per_token_j", "energy_net_per_token_j", "energy_per_total_token_j", "energy_window_s",
+    "carbon_per_token_gco2e",
     "energy_updates_count", "samples_count", "energy_components_j", "serving_requests_count",
     "serving_failed_requests_count",
     "serving_error_pct", "serving_steady_window_s", "serving_steady_tokens", "serving_system_tokens_per_s",
@@ -273,7 +274,7 @@ POINT_ONLY = frozenset({
 })
 """The load point's figures, measured once per run: only its first record carries them."""
 
-ATTRIBUTED = ("energy_j", "energy_net_j", *DOMAIN_KEYS.values())
+ATTRIBUTED = ("energy_j", "energy_net_j", *DOMAIN_KEYS.values(), "carbon_gco2e", "carbon_embodied_gco2e")
 
 
 def _attributed(point: Mapping[str, Any], share: float) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import sys
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from types import SimpleNamespace
@@ -27,8 +28,18 @@ from wattbench.cases import Case, PromptGroup, user_chat
 from wattbench.cases.build import build_cases
 from wattbench.codeblock import check_compiles
 from wattbench.energy import EnergyMonitor
-from wattbench.errors import ConfigError, ModelError, ResultsWriteError, UnsupportedKnobError, WattbenchError
+from wattbench.errors import (
+    ConfigError,
+    GpuControlError,
+    ModelError,
+    ResultsWriteError,
+    UnsupportedKnobError,
+    WattbenchError,
+)
+from wattbench.finetune.front import Finetuning
+from wattbench.finetune.spec import FinetuneCase
 from wattbench.generation import Conversations, GenerationWork
+from wattbench.gpuknobs import left_behind, open_knobs
 from wattbench.judging import JudgeOptions, JudgePhase
 from wattbench.loadpoints import LoadPoints
 from wattbench.machine import describe_machine
@@ -57,9 +68,14 @@ class WattbenchSession:
         self.settings = settings
         self.backend = backend
         self.case_set = build_cases(settings, backend)
+        self.knobs = open_knobs(settings)  # --wb-gpu-power-limit, --wb-gpu-clocks; None without
+        if self.knobs is not None:  # their points in a seeded random order, each point's cases together
+            self.case_set.cases[:] = self.knobs.order(self.case_set.cases)
+        self.knob_notes: list[str] = []  # what the start found of earlier runs' GPU settings
         self.rundir = RunDir(settings.run_dir)
         self.results = self.rundir.results()
-        self.resume = Resume(self.results, backend.name, settings.context_tokens, settings.runs)
+        self.resume = Resume(self.results, backend.name, settings.context_tokens, settings.runs,
+                             retry_contended=settings.contended.reruns > 0)
         self.pool = ModelPool(backend, settings.load_options(), settings.warmup)
         self.energy = EnergyMonitor(settings, make_source)
         self.judging = JudgePhase(
@@ -151,8 +167,13 @@ class WattbenchSession:
 
     def start(self) -> None:
         """Before the first case: claim the run folder (writable, not in use); or stop the run
-        (ConfigError)."""
+        (ConfigError). The GPU knobs check that they can change the GPUs (and restore what an
+        earlier run left changed)."""
         self.rundir.claim()
+        if self.knobs is not None:
+            self.knobs.start()
+        else:
+            self.knob_notes = left_behind()
 
     def already_done(self, case: Case) -> bool:
         """Whether the run folder holds every run of ``case`` under the same settings."""
@@ -215,6 +236,10 @@ class WattbenchSession:
         failed: RunFailed | None = None
         try:
             work = self.workload(case, held.resident)
+            if self.knobs is not None:  # the GPUs at this case's point, and its throttle state recorded
+                work = self.knobs.watch(work, self.knobs.enter(case, held.resident))
+        except GpuControlError as exc:  # the GPUs cannot be changed (any more): no later case could be
+            pytest.exit(f"wattbench: {exc}", returncode=pytest.ExitCode.USAGE_ERROR)
         except WattbenchError as exc:  # a load point whose server cannot take it: this case fails
             mark_errored(benchmark)
             self._fail(case, 0, exc)
@@ -252,6 +277,34 @@ class WattbenchSession:
             pytest.exit(f"wattbench: {exc}", returncode=pytest.ExitCode.USAGE_ERROR)
         return ServingWork(case, target.resident, target.engine, self.scorers, self.energy, int(streams),
                            self.settings.stream_requests, self.settings.slo, target.server)
+
+    @functools.cached_property
+    def finetuning(self) -> Finetuning:
+        """The run's fine-tuning cases (wattbench.finetune), built at their first collection.
+        Raises ConfigError for a bad --wb-finetune-model or data file."""
+        return Finetuning(self.settings, self.backend, self.energy, self.rundir, self.scorers,
+                          lambda: self.machine, self.models, lambda: self.cases)
+
+    def finetune(self, case: FinetuneCase, benchmark: Any) -> dict[str, Any]:
+        """Fine-tune ``case``, convert its adapter and judge it (bench/test_finetuning.py); its
+        record, also in pytest-benchmark's extra_info. A run that fails fails the test with why."""
+        error: WattbenchError | None = None
+        try:
+            record = self.finetuning.measure(case, benchmark)
+        except ResultsWriteError as exc:
+            pytest.exit(f"wattbench: {exc}", returncode=pytest.ExitCode.INTERRUPTED)
+        except WattbenchError as exc:  # its failure record is saved
+            error = exc
+        if error is not None:
+            pytest.fail(f"{case.id}: {error}", pytrace=False)
+        benchmark.extra_info.update(record)
+        self.case_lines[case.id] = self.finetuning.lines[-1].removeprefix(f"{case.id}: ")
+        return record
+
+    @property
+    def finetune_lines(self) -> list[str]:
+        """A line per fine-tuning case measured in this session (none if none ran)."""
+        return self.finetuning.lines if "finetuning" in self.__dict__ else []
 
     # -- invariants ------------------------------------------------------------------------
     def check_answer(self, case: Case, record: Mapping[str, Any]) -> None:
@@ -329,10 +382,20 @@ class WattbenchSession:
             out["judge"] = self.judging.summary
         return out
 
+    def knob_lines(self) -> list[str]:
+        """The GPU knobs' lines for the banner and the summary (none without them)."""
+        return (self.knobs.lines() if self.knobs is not None else []) + self.knob_notes
+
     def close(self) -> None:
-        """Free whatever is still loaded, stop the sampler, close the files, release the folder."""
-        self.pool.release()
-        self.load_points.close()
-        self.energy.close()
-        self.results.close()
-        self.rundir.release()
+        """Free whatever is still loaded, stop the sampler, close the files, release the folder;
+        put the GPUs' settings back whatever else fails."""
+        try:
+            self.pool.release()
+            self.load_points.close()
+            self.energy.close()
+            self.results.close()
+            self.rundir.release()
+        finally:
+            if self.knobs is not None:
+                for line in self.knobs.close():
+                    sys.stderr.write(f"wattbench: WARNING: {line}\n")

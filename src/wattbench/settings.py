@@ -14,7 +14,9 @@ from typing import TYPE_CHECKING
 
 from wattbench import data
 from wattbench.backends.protocol import BackendOptions, LoadOptions, OllamaOptions, Sampling
+from wattbench.carbon import CarbonOptions
 from wattbench.cases.levels import LEVELS
+from wattbench.finetune.spec import FinetuneOptions
 from wattbench.floors import Floor
 from wattbench.monitors.protocol import SourceOptions
 from wattbench.rerun import ContendedPolicy
@@ -66,6 +68,9 @@ class Settings:
     idle_after: bool = False
     energy_min_window_s: float = 1.0
     timeseries: bool = False
+    pue: float | None = None  # --wb-pue: every energy figure x the facility's PUE (monitors/boundary.py)
+    grid_gco2e_per_kwh: float | None = None  # --wb-grid-intensity (wattbench.carbon)
+    embodied_gco2e_per_h: float | None = None  # --wb-embodied-carbon (wattbench.carbon)
     # Servers (wattbench.backends.openai_compat).
     base_url: str | None = None
     api_key_env: str = "OPENAI_API_KEY"
@@ -92,6 +97,7 @@ class Settings:
     contended: ContendedPolicy = field(default_factory=ContendedPolicy)  # --wb-contended
     stream_requests: int = 2  # requests each stream of a load point sends in a row
     slo: Slo = field(default_factory=lambda: Slo({}))  # --wb-slo: goodput's objectives
+    finetune: FinetuneOptions = field(default_factory=FinetuneOptions)  # --wb-finetune-* (wattbench.finetune)
     axis_values: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     """Axis key -> the values every case runs at, for the axes an option lists (wattbench.axes)."""
 
@@ -111,6 +117,10 @@ class Settings:
             self.bertscore_model, self.bertscore_layers, self.bartscore_model, self.unsafe_code,
             self.fluency_model,
         )
+
+    def carbon_options(self) -> CarbonOptions:
+        """The carbon figures the user asked for (wattbench.carbon)."""
+        return CarbonOptions(self.grid_gco2e_per_kwh, self.embodied_gco2e_per_h)
 
     def source_options(self) -> SourceOptions:
         """What the run's energy sources are opened with."""

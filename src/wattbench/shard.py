@@ -6,13 +6,26 @@ given, from the scheduler's environment:
 - Slurm job arrays: ``SLURM_ARRAY_TASK_ID`` with ``SLURM_ARRAY_TASK_COUNT``; the ids may start
   anywhere (``--array=0-3`` or ``--array=1-4``) and step (``--array=0-6:2``), so the shard is
   ``(id - SLURM_ARRAY_TASK_MIN) / SLURM_ARRAY_TASK_STEP + 1``. An array that is not one evenly
-  stepped range (``--array=1,2,5``) cannot be mapped and is refused.
+  stepped range (``--array=1,2,5``) cannot be mapped and is refused. A failed task resubmitted
+  alone (``sbatch --array=3``) is an array of one task: it keeps the shard its run folder's
+  manifest names (wattbench.manifest.resumed_shard).
 - Kubernetes Indexed Jobs: ``JOB_COMPLETION_INDEX`` (from 0) with ``WB_SHARD_COUNT`` set to
   the Job's ``spec.completions`` (Kubernetes does not expose that count to the pod itself).
 
-Each model's cases are one group: a model loads on one shard only. Groups are spread over the
-shards by case count with the longest-processing-time-first heuristic of the ``binpacking``
-package, which is deterministic, so every shard computes the same split on its own.
+How a study is split (:func:`parts`), the same for every source of K/N; deterministic, so every
+shard computes the same split on its own and no coordinator is needed:
+
+- At least as many models (with cases) as shards: each model's cases are one group, and a model
+  loads on one shard only. Groups are spread over the shards by case count with the
+  longest-processing-time-first heuristic of the ``binpacking`` package.
+- Fewer models than shards (one 70B model over four nodes): each model gets a number of shards
+  in proportion to its cases (each spare shard goes to the model with the most cases per shard),
+  and its cases are dealt over them as cards are, back and forth (shards 1 2 3 3 2 1 1 2 ...).
+  A shard still loads each of its models once. A model's items that are not cases (the
+  prompt-growth checks, a user's own tests) run on its first shard only.
+
+Example: one model of 30 cases over ``--wb-shard K/4`` gives shards of 7, 7, 8 and 8 cases; models
+of 30 and 2 cases over 4 shards give the first model three shards of 10 and the second one of 2.
 """
 
 from __future__ import annotations
@@ -121,14 +134,46 @@ def resolve_shard(option: str | None, env: Mapping[str, str] | None = None) -> S
     return shard_from_env(env)
 
 
-def split(groups: Sequence[tuple[str, int]], count: int) -> list[list[str]]:
-    """The model names of each of ``count`` shards, from (model, case count) pairs in run order.
+@dataclass(frozen=True)
+class Share:
+    """A shard's share of one model's cases: part ``part`` (from 0) of ``parts``, its cases dealt
+    back and forth (:func:`dealt`); ``Share(model)`` is all of them."""
 
-    Balanced by case count (binpacking's LPT: heaviest model first onto the lightest shard,
-    ties to the lower shard); each shard lists its models in run order. A shard may be empty
-    when there are fewer models than shards. Raises ValueError for a repeated model name, a
-    negative case count or ``count`` < 1.
+    model: str
+    part: int = 0
+    parts: int = 1
+
+    def of(self, case_ids: Sequence[str]) -> list[str]:
+        """This share's case ids among the model's ``case_ids`` (in run order)."""
+        return [case for i, case in enumerate(case_ids) if dealt(i, self.parts) == self.part]
+
+    def size(self, cases: int) -> int:
+        """How many of a model's ``cases`` cases this share holds."""
+        return sum(dealt(i, self.parts) == self.part for i in range(cases))
+
+
+def dealt(position: int, parts: int) -> int:
+    """The part (from 0) that the case at ``position`` (from 0, in run order) goes to.
+
+    Back and forth, 0 1 2 2 1 0 0 1 ..., not in blocks and not round robin: a model's cases come
+    task by task and level by level, so a block would give one shard all of a task and round
+    robin can give one shard every L0 (two levels over two shards); back and forth mixes both.
     """
+    lap, seat = divmod(position, parts)
+    return seat if lap % 2 == 0 else parts - 1 - seat
+
+
+@dataclass(frozen=True)
+class Part:
+    """What one shard runs, each in run order: the models it loads (once each), the case ids it
+    owns, and ``home``: the models whose other items (growth checks, a user's tests) it runs."""
+
+    models: tuple[str, ...]
+    cases: tuple[str, ...]
+    home: tuple[str, ...]
+
+
+def _check(groups: Sequence[tuple[str, int]], count: int) -> None:
     if count < 1:
         raise ValueError(f"shard count {count}: must be at least 1")
     names = [name for name, _ in groups]
@@ -138,11 +183,65 @@ def split(groups: Sequence[tuple[str, int]], count: int) -> list[list[str]]:
     bad = [f"{name}={cases}" for name, cases in groups if cases < 0]
     if bad:
         raise ValueError(f"negative case counts in the shard plan: {', '.join(bad)}")
-    bins = to_constant_bin_number(dict(groups), count)
-    order = {name: i for i, name in enumerate(names)}
-    return [sorted(b, key=order.__getitem__) for b in bins]
+
+
+def shares(groups: Sequence[tuple[str, int]], count: int) -> list[list[Share]]:
+    """Each of ``count`` shards' shares of the models, from (model, case count) pairs in run order.
+
+    See the module docstring for the rule. Each shard lists its shares in run order; a shard may
+    be empty when there are fewer cases than shards. Raises ValueError for a repeated model
+    name, a negative case count or ``count`` < 1.
+    """
+    _check(groups, count)
+    order = {name: i for i, (name, _) in enumerate(groups)}
+    cases = dict(groups)
+    loaded = [name for name, n in groups if n > 0]
+    if len(loaded) >= count:
+        bins = to_constant_bin_number(cases, count)
+        return [[Share(name) for name in sorted(b, key=order.__getitem__)] for b in bins]
+    spread = dict.fromkeys(loaded, 1)  # model -> how many shards it spreads over
+    for _ in range(count - len(loaded) if loaded else 0):
+        # max() keeps the first of equals: ties go to the model that runs first.
+        name = max(spread, key=lambda m: cases[m] / spread[m])
+        if cases[name] <= spread[name]:
+            break  # one case per shard already: another shard of it would be empty
+        spread[name] += 1
+    out = [[Share(name, k, spread[name])] for name in loaded for k in range(spread[name])]
+    out += [[] for _ in range(count - len(out))]
+    sizes = [sum(s.size(cases[s.model]) for s in shard) for shard in out]
+    for name, n in groups:  # a model without cases loads only for a user's tests: the lightest shard
+        if n == 0:
+            out[sizes.index(min(sizes))].append(Share(name))
+    return [sorted(shard, key=lambda s: order[s.model]) for shard in out]
+
+
+def split(groups: Sequence[tuple[str, int]], count: int) -> list[list[str]]:
+    """The model names each of ``count`` shards loads, from (model, case count) pairs in run
+    order (see :func:`shares`); a model split over several shards is named in each."""
+    return [[share.model for share in shard] for shard in shares(groups, count)]
 
 
 def shard_models(groups: Sequence[tuple[str, int]], spec: ShardSpec) -> list[str]:
-    """The models shard ``spec`` runs: its part of :func:`split`, in run order."""
+    """The models shard ``spec`` loads: its part of :func:`split`, in run order."""
     return split(groups, spec.count)[spec.index - 1]
+
+
+def parts(plan: Sequence[tuple[str, Sequence[str]]], count: int) -> list[Part]:
+    """What each of ``count`` shards runs, from the plan: (model, its case ids) in run order.
+
+    Raises ValueError as :func:`shares` does.
+    """
+    ids = dict(plan)
+    out = []
+    for shard in shares([(model, len(cases)) for model, cases in plan], count):
+        out.append(Part(
+            models=tuple(s.model for s in shard),
+            cases=tuple(case for s in shard for case in s.of(ids[s.model])),
+            home=tuple(s.model for s in shard if s.part == 0),
+        ))
+    return out
+
+
+def shard_part(plan: Sequence[tuple[str, Sequence[str]]], spec: ShardSpec) -> Part:
+    """What shard ``spec`` runs: its :class:`Part` of the plan."""
+    return parts(plan, spec.count)[spec.index - 1]

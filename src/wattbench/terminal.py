@@ -19,6 +19,7 @@ def banner_lines(session: WattbenchSession, items: int) -> list[str]:
         f"wattbench: {session.backend.name} ({session.backend.engine_version}); models: {models}",
         f"wattbench: {items} items ({len(session.cases)} cases built); records go to {session.results.path}",
         *(f"wattbench: {line}" for line in session.energy.describe()),
+        *(f"wattbench: {line}" for line in session.knob_lines()),
         *(f"wattbench: {line}" for line in session.scorers.degraded),
         *(f"wattbench: {line}" for line in unused_settings(session)),
     ]
@@ -42,9 +43,11 @@ def unused_settings(session: WattbenchSession) -> list[str]:
 def summary_lines(session: WattbenchSession) -> list[tuple[str, bool]]:
     """(line, is a warning) for the terminal summary of one session."""
     lines = [(f"{session.recorded} run records appended to {session.results.path}", False)]
+    lines += [(f"fine-tuning: {line}", False) for line in session.finetune_lines]
     energy = session.energy
     lines += [(line, False) for line in [*energy.describe(), *session.scorers.summary_lines()]]
     lines += [(f"load points: {note}", False) for note in session.load_points.notes]
+    lines += [(line, False) for line in session.knob_lines()]
     for label, idle in (("before", energy.idle_before), ("after", energy.idle_after)):
         if idle is not None:
             lines.append((

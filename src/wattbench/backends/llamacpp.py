@@ -250,6 +250,8 @@ class LlamaCppBackend:
             "seed": options.seed,
             "verbose": False,
         }
+        if options.lora is not None:  # wattbench.finetune: the base model with its trained adapter
+            kwargs["lora_path"] = options.lora
         # Generation and prompt (batch) evaluation get the same threads. llama-cpp-python's own
         # defaults differ (n_threads: half the logical CPUs; n_threads_batch: all of them), and
         # batch threads on every CPU stall when anything else runs: a 47-token prompt took 6 s

@@ -91,6 +91,7 @@ class LoadOptions:
     threads: int = 0  # 0: the engine's own default
     seed: int = 42
     repack: str = "auto"  # llama.cpp's weight repacking (use_extra_bufts): auto, on or off
+    lora: str | None = None  # a GGUF LoRA adapter applied to the model (a fine-tune's evaluation)
 
 
 def fold_system(messages: Sequence[Message]) -> tuple[Message, ...]:

@@ -1,4 +1,5 @@
-"""Data shipped inside the package: the built-in task set and the named system prompts.
+"""Data shipped inside the package: the built-in task set, the named system prompts and the
+built-in fine-tuning set (finetune.jsonl, its own original).
 
 These are the defaults when no ``--wb-task-dir`` / ``--wb-system-prompt-file`` is set, so the
 plugin runs from any folder. They are copies: the repository's ``fixtures/tasks/`` and
@@ -33,3 +34,9 @@ def task_dir() -> Path:
 def system_prompt_file() -> Path:
     """The built-in JSON object of system prompt name -> text."""
     return _path("system_prompts.json", "--wb-system-prompt-file")
+
+
+def finetune_file() -> Path:
+    """The built-in fine-tuning set (ShareGPT JSONL; wattbench.finetune.data). It has no copy in
+    fixtures/: this file is its original."""
+    return _path("finetune.jsonl", "--wb-finetune-data")

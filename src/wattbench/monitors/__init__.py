@@ -2,10 +2,15 @@
 
 Sources, best first (auto-selection keeps every one that works; the estimate only when none
 does):
-    nvml      NVIDIA GPUs: energy counter, else power x time          (monitors/nvml.py)
-    rapl      CPU package and DRAM counters via powercap sysfs         (monitors/rapl.py)
-    jetson    Jetson power rails via INA3221 sysfs or tegrastats       (monitors/jetson.py)
-    estimate  own process tree's CPU share x TDP: a model, labelled    (monitors/estimate.py)
+    nvml          NVIDIA GPUs: energy counter, else power x time       (monitors/nvml.py)
+    amdsmi        AMD GPUs: energy accumulator, else power x time      (monitors/amdsmi.py)
+    rapl          CPU package and DRAM counters via powercap sysfs     (monitors/rapl.py)
+    jetson        Jetson power rails via INA3221 sysfs or tegrastats   (monitors/jetson.py)
+    powermetrics  Apple Silicon CPU, GPU and ANE power (sudo)          (monitors/powermetrics.py)
+    estimate      own process tree's CPU share x TDP: a model, labelled (monitors/estimate.py)
+
+Whether a counter's figure can be true is decided for every source in one place
+(monitors/validity.py); what a figure counted, its boundary, in monitors/boundary.py.
 
 The sampler's process and machine gauges (psutil, every OS it supports) are in
 monitors/gauges.py; RAPL and Jetson are Linux only and say so elsewhere.
@@ -28,8 +33,8 @@ from wattbench.monitors.protocol import EnergySource, SourceOptions
 
 __all__ = ["AUTO", "SOURCES", "MakeSource", "Selection", "SourceOptions", "open_sources"]
 
-SOURCES = ("nvml", "rapl", "jetson", "estimate")
-AUTO = ("nvml", "rapl", "jetson")  # measured sources tried by 'auto', in this order
+SOURCES = ("nvml", "amdsmi", "rapl", "jetson", "powermetrics", "estimate")
+AUTO = ("nvml", "amdsmi", "rapl", "jetson", "powermetrics")  # measured sources tried by 'auto', in order
 
 
 MakeSource = Callable[[str, SourceOptions], "EnergySource | None"]
@@ -47,11 +52,11 @@ def _open(name: str, options: SourceOptions, make: MakeSource | None = None) -> 
         )
     module = importlib.import_module(f"wattbench.monitors.{name}")
     opener: Callable[..., EnergySource] = getattr(module, f"open_{name}")
-    if name == "nvml":
+    if name in ("nvml", "amdsmi"):
         return opener(options.gpus)
     if name == "estimate":
         return opener(options.cpu_tdp_w)
-    if name == "jetson":
+    if name in ("jetson", "powermetrics"):
         return opener(interval_ms=max(10, round(1000 / options.sample_hz)))
     return opener()
 

@@ -8,8 +8,13 @@ Fault rules (each one leaves the record, never the run):
 - A channel whose read failed in the window has no figure: its component and its domain key
   are None, and so is every total it is part of (energy_j, per token, net); ``energy_warning``
   names the channel and the device's error. The other channels keep their figures.
+- A counter whose figure cannot be true (monitors/validity.py) is a failed channel as above; a
+  stalled counter whose device's power was sampled across the window is integrated instead:
+  ``energy_method`` says ``integrated`` and ``energy_warning`` says why.
 - A negative net energy is reported as it is, with ``energy_warning`` saying why it cannot be
   right (the idle baseline was higher than the window's mean power).
+- ``energy_boundary`` names what the figures counted (monitors/boundary.py); --wb-pue multiplies
+  every energy figure and says so there. --wb-grid-intensity adds carbon (wattbench.carbon).
 - Contention: ``contended`` is True when other processes used more than
   CONTENDED_OTHER_CPU_PCT of all CPUs over the window, or ran on a measured GPU.
 """
@@ -22,6 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from wattbench.carbon import CarbonOptions, carbon_figures
+from wattbench.monitors.boundary import boundary
 from wattbench.monitors.gauges import CONTENDED_OTHER_CPU_PCT
 from wattbench.monitors.idle import Idle, total_joules
 from wattbench.monitors.meter import Meter, Sample, WindowReading
@@ -32,6 +39,7 @@ DOMAIN_KEYS = {
     "cpu": "cpu_energy_j",
     "dram": "dram_energy_j",
     "board": "board_energy_j",
+    "ane": "ane_energy_j",
 }
 
 # gauge -> (key of its time-weighted average, key of its peak) in the record
@@ -72,6 +80,7 @@ class WindowEnergy:
     components_j: dict[str, float | None]
     domains_j: dict[str, float | None]
     labels: dict[str, Any]
+    carbon: CarbonOptions | None = None  # --wb-grid-intensity, --wb-embodied-carbon
 
     def per_unit(self, units: int, completion_tokens: int, total_tokens: int | None) -> dict[str, Any]:
         """The record's energy keys for ``units`` units of work in the window (generations,
@@ -93,6 +102,9 @@ class WindowEnergy:
         if "idle_power_w" in self.labels:
             figures["energy_net_j"] = per(self.net_j, units)
             figures["energy_net_per_token_j"] = per(self.net_j, completion_tokens)
+        if self.carbon is not None and self.carbon.wanted:
+            seconds = self.labels.get("energy_window_s")
+            figures.update(carbon_figures(figures, None if seconds is None else seconds / units, self.carbon))
         return figures
 
 
@@ -101,6 +113,8 @@ def energy_figures(
     reading: WindowReading,
     tokens: Sequence[tuple[int, int | None]],
     idle: Idle | None,
+    pue: float | None = None,
+    carbon: CarbonOptions | None = None,
 ) -> dict[str, Any]:
     """Energy keys for a window of generations; ``tokens`` holds (completion, total) per
     generation (total None where the prompt's tokens are unknown). A figure that could not be
@@ -109,20 +123,40 @@ def energy_figures(
         return {}
     totals = [t for _, t in tokens]
     total_tokens = None if None in totals else sum(t for t in totals if t is not None)
-    return window_energy(meter, reading, idle).per_unit(len(tokens), sum(c for c, _ in tokens), total_tokens)
+    energy = window_energy(meter, reading, idle, pue, carbon)
+    return energy.per_unit(len(tokens), sum(c for c, _ in tokens), total_tokens)
 
 
-def window_energy(meter: Meter, reading: WindowReading, idle: Idle | None) -> WindowEnergy:
-    """The whole window's energy over the meter's channels, netted against ``idle`` when given."""
+def window_boundary(meter: Meter, pue: float | None = None) -> str:
+    """energy_boundary of the meter's counted channels (monitors/boundary.py)."""
+    return boundary((c.domain for _s, c in meter.channels.values() if c.in_total), pue)
+
+
+def window_energy(
+    meter: Meter, reading: WindowReading, idle: Idle | None, pue: float | None = None,
+    carbon: CarbonOptions | None = None,
+) -> WindowEnergy:
+    """The whole window's energy over the meter's channels, netted against ``idle`` when given,
+    times ``pue`` (a facility's power usage effectiveness) when given."""
     failed = reading.failed
     counted_failed = [k for k in failed if meter.channels[k][1].in_total]
     gross = None if counted_failed else total_joules(meter, reading)
     source, method = source_label(meter)
+    if method == "measured" and any(meter.channels[k][1].in_total for k in reading.integrated):
+        method = "integrated"  # a stalled counter's power stands in for it (validity.py)
     labels: dict[str, Any] = {
         "energy_source": source,
         "energy_method": method,
+        "energy_boundary": window_boundary(meter, pue),
         "energy_window_s": reading.duration_s,
     }
+    cadences = [  # hardware counters' (validity.py, rule 4): the estimate has no update cadence
+        c for key, (src, channel) in meter.channels.items()
+        if channel.kind == "counter" and channel.in_total and src.method != "estimated"
+        and (c := meter.cadence_s(key)) is not None
+    ]
+    if cadences:
+        labels["energy_cadence_s"] = max(cadences)
     domains: dict[str, float | None] = {}
     for domain, key in DOMAIN_KEYS.items():
         parts = [k for k in reading.joules if meter.channels[k][1].domain == domain]
@@ -135,6 +169,10 @@ def window_energy(meter: Meter, reading: WindowReading, idle: Idle | None) -> Wi
         f"no figure for {key}: {error}" if error.startswith("its counter ")  # read, but not true
         else f"no figure for {key}: its reading failed in this window ({error})"
         for key, error in sorted(failed.items())
+    ]
+    warnings += [
+        f"{key} integrated from its power reading ({instead.gauge}) over the window: {instead.reason}"
+        for key, instead in sorted(reading.integrated.items())
     ]
     net = None
     if idle is not None:
@@ -155,7 +193,14 @@ def window_energy(meter: Meter, reading: WindowReading, idle: Idle | None) -> Wi
     if warnings:
         labels["energy_warning"] = "; ".join(warnings)
     components = {key: None if key in failed else j for key, j in reading.joules.items()}
-    return WindowEnergy(gross, net, components, domains, labels)
+    if pue is not None:  # the facility's overhead on every figure; the boundary says so
+        def times(joules: float | None) -> float | None:
+            return None if joules is None else joules * pue
+
+        gross, net = times(gross), times(net)
+        components = {key: times(j) for key, j in components.items()}
+        domains = {key: times(j) for key, j in domains.items()}
+    return WindowEnergy(gross, net, components, domains, labels, carbon)
 
 
 def _resolution_warning(meter: Meter, reading: WindowReading) -> str | None:
@@ -163,17 +208,21 @@ def _resolution_warning(meter: Meter, reading: WindowReading) -> str | None:
     if any(
         reading.updates[k] == 0
         for k, (_s, c) in meter.channels.items()
-        if c.kind == "counter" and k not in reading.failed
+        if c.kind == "counter" and k not in reading.failed and k not in reading.integrated
     ):
         return (
             f"a counter did not change during the {reading.duration_s:.3f} s window: its energy "
             "reads 0 J; raise --wb-energy-min-window"
         )
-    # A sampled power source resolves no finer than the sampler's interval.
+    # A sampled power source resolves no finer than the sampler's interval, and a counter no
+    # finer than the cadence the sampler learned for it (validity.py, rule 4).
     resolution = max(
         max(s.resolution_s, meter.interval_s if s.method == "integrated" else 0.0)
         for s in meter.sources if s.channels
     )
+    if reading.integrated:
+        resolution = max(resolution, meter.interval_s)
+    resolution = max([resolution, *(c for c in meter.slow_cadences().values() if c is not None)])
     if reading.duration_s < 10 * resolution:
         bound = 200 * resolution / reading.duration_s if reading.duration_s else float("inf")
         return (

@@ -8,7 +8,10 @@ two cumulative figures, whatever the source.
 from __future__ import annotations
 
 import itertools
+from collections import deque
 from collections.abc import Sequence
+
+CHANGES_KEPT = 64  # a counter's latest change times, from which its cadence is learned (validity.py)
 
 
 def counter_delta(before: float, after: float, wrap: float | None) -> float:
@@ -50,7 +53,9 @@ class Accumulator:
         self.updates = 0  # counter: how often its value changed; power: samples taken
         self.faults = 0  # counter readings that cannot be true: a window holding one has no figure
         self.last_fault = ""
+        self.change_times: deque[float] = deque(maxlen=CHANGES_KEPT)  # counter: when its value changed
         self._last: tuple[float, float] | None = None  # (time s, reading)
+        self._before_drop: float | None = None  # the last reading before a drop, until the next rise
 
     def feed(self, t: float, value: float) -> None:
         """Take the reading ``value`` made at monotonic time ``t`` (s)."""
@@ -66,10 +71,22 @@ class Accumulator:
                 # runs backwards under concurrent reads (ROCm/amdsmi#115). Nothing is added.
                 self.faults += 1
                 self.last_fault = f"its counter dropped from {last[1]:.3f} J to {value:.3f} J"
+                if self._before_drop is None:
+                    self._before_drop = last[1]
                 return
-            delta = counter_delta(last[1], value, self.wrap_j)
+            base = last[1]
+            if self._before_drop is not None and value != last[1]:
+                # The first rise after a drop: back at or above the last true reading, the low
+                # readings were a glitch and counting resumes from the true one; below it, the
+                # counter restarted low (Intel's) and counts on from there.
+                if value >= self._before_drop:
+                    base = self._before_drop
+                self._before_drop = None
+            delta = counter_delta(base, value, self.wrap_j)
             self.joules += delta
-            self.updates += delta != 0
+            if delta != 0:
+                self.updates += 1
+                self.change_times.append(t)
         else:
             self.joules += trapezoid((last, (t, value)))
             self.updates += 1

@@ -13,6 +13,9 @@ for that poll, a source can fail one channel (``Poll.errors``), and the system g
 alone. The meter counts failed reads per channel, and a window in which a channel's read failed
 even once reports that channel as failed (``WindowReading.failed``, with the error), never as
 the joules it happened to accumulate.
+
+Whether a counter's figure can be true (a drop, a stall, a burst, a window shorter than its
+learned cadence) is decided in one place for every source: monitors/validity.py.
 """
 
 from __future__ import annotations
@@ -25,18 +28,13 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from wattbench.monitors import validity
 from wattbench.monitors.gauges import SystemGauges
-from wattbench.monitors.integrate import Accumulator
+from wattbench.monitors.integrate import Accumulator, trapezoid
 from wattbench.monitors.protocol import Channel, EnergySource
+from wattbench.monitors.validity import Integrated
 
 CLOSE_GRACE_S = 5.0  # close() waits this long for the sampler's last poll, then leaves it
-CHECK_MIN_S = 1.0
-"""A window at least this long is checked against the source's power reading (see
-``counter_checks``): long against any counter's update interval (NVML 20-100 ms, RAPL 1 ms),
-so a counter that did not move, or moved far more than the power allows, is not chance."""
-STALL_MIN_W = 1.0  # a power reading above this says the device works: its counter must move
-BURST_FACTOR = 3.0  # a counter's mean power above this many times the highest power reading...
-BURST_SLACK_W = 5.0  # ...plus this, is a burst of updates held back, not energy of this window
 
 
 @dataclass(frozen=True)
@@ -68,7 +66,10 @@ class WindowReading:
     """A closed window: its length, energy and counter updates per channel, and its samples.
 
     ``failed`` maps each channel whose read failed at least once in the window (its edges
-    included) to the last error: its entry in ``joules`` is not a figure and must not be used.
+    included), or whose counter cannot be true (monitors/validity.py), to the error: its entry
+    in ``joules`` is not a figure and must not be used. ``integrated`` maps each counter channel
+    whose counter stalled to the power gauge integrated in its place (its ``joules`` entry is
+    that integral, its ``updates`` entry the power samples), and why.
     """
 
     duration_s: float
@@ -76,6 +77,7 @@ class WindowReading:
     updates: dict[str, int]
     samples: tuple[Sample, ...]
     failed: dict[str, str] = field(default_factory=dict)
+    integrated: dict[str, Integrated] = field(default_factory=dict)
 
     def between(self, start: float, end: float) -> WindowReading:
         """The part of this window from ``start`` to ``end`` (monotonic s, inside the window):
@@ -88,12 +90,16 @@ class WindowReading:
             raise ValueError(f"span {start:.3f}..{end:.3f} s is not inside the window")
         inside = tuple(s for s in samples if start < s.t < end)
         joules = {key: _at(samples, end, key) - _at(samples, start, key) for key in self.joules}
+        cut = (_cut(samples, start), *inside, _cut(samples, end))
+        for key, instead in self.integrated.items():  # the stalled counter's power, over the span
+            joules[key] = validity.power_joules(cut, instead.gauge, None) or 0.0
         return WindowReading(
             duration_s=end - start,
             joules=joules,
             updates={key: len(inside) + 1 for key in self.updates},
-            samples=(_cut(samples, start), *inside, _cut(samples, end)),
+            samples=cut,
             failed=dict(self.failed),
+            integrated=dict(self.integrated),
         )
 
 
@@ -208,6 +214,28 @@ class Meter:
         """Whether the sampler thread is polling."""
         return self._thread is not None
 
+    # -- cadence -------------------------------------------------------------------------
+    def cadence_s(self, key: str) -> float | None:
+        """Channel ``key``'s learned update cadence (s) as the sampler saw it; None for a power
+        channel, or before enough changes were seen (monitors/validity.py, rule 4)."""
+        acc = self._acc[key]
+        return validity.learned_cadence(tuple(acc.change_times)) if acc.kind == "counter" else None
+
+    def slow_cadences(self) -> dict[str, float | None]:
+        """Each hardware counter channel's cadence where it is slower than the sampler can see,
+        else None. The estimate's counter is left out: it moves with the benchmark's own CPU
+        time, so its pauses are idleness, not an update cadence."""
+        return {
+            key: validity.slow_cadence(self.cadence_s(key), self.interval_s)
+            for key, (s, c) in self.channels.items() if c.kind == "counter" and s.method != "estimated"
+        }
+
+    def min_window_s(self) -> float:
+        """The shortest window the counted counters' learned cadences allow (0 when none is
+        slower than the sampler): a shorter one is too short (validity.TOO_SHORT_CADENCES)."""
+        counted = [c for key, c in self.slow_cadences().items() if self.channels[key][1].in_total]
+        return max((validity.too_short_s(c) for c in counted), default=0.0)
+
     # -- windows -------------------------------------------------------------------------
     def begin(self) -> Window:
         """Open a window now."""
@@ -247,8 +275,19 @@ class Meter:
             samples=tuple(window.samples),
             failed=failed,
         )
-        checked = counter_checks(self.sources, reading)
-        return dataclasses.replace(reading, failed={**checked, **failed}) if checked else reading
+        verdict = validity.check_window(self.sources, reading, self.slow_cadences(), self.interval_s)
+        if not verdict.failed and not verdict.integrated:
+            return reading
+        joules, updates = dict(reading.joules), dict(reading.updates)
+        for key, instead in verdict.integrated.items():
+            # check_window integrates only where the samples cover the window
+            points = validity.power_points(reading.samples, instead.gauge, self.interval_s) or []
+            joules[key] = trapezoid(points)
+            updates[key] = len(points)
+        return dataclasses.replace(
+            reading, joules=joules, updates=updates, failed={**verdict.failed, **failed},
+            integrated=verdict.integrated,
+        )
 
     def discard(self, window: Window) -> None:
         """Drop an open window without reading it (its case failed)."""
@@ -278,46 +317,6 @@ class Meter:
     def _close_sources(self) -> None:
         for source in self.sources:
             source.close()
-
-
-def counter_checks(sources: Sequence[EnergySource], reading: WindowReading) -> dict[str, str]:
-    """Counter channels whose figure this window cannot be true, with why: checked against the
-    source's own power reading (a source's ``power_gauge``: the gauge key of the power its
-    devices draw, in W), in windows of at least CHECK_MIN_S.
-
-    - *stalled*: the counter did not move while the power reading says the device works
-      (macOS froze its CPU energy channel under load: vladkens/macmon#76). Never 0 J measured,
-      and a longer window would not help.
-    - *burst*: the counter moved far more than the power allows, BURST_FACTOR x the highest
-      power reading plus BURST_SLACK_W (Apple M5's energy updates in bursts, one window reading
-      0 and the next double: lablup/all-smi#410).
-    """
-    if reading.duration_s < CHECK_MIN_S:
-        return {}
-    faults: dict[str, str] = {}
-    for source in sources:
-        gauge = getattr(source, "power_gauge", None)
-        powers = [s.gauges[gauge] for s in reading.samples if gauge and gauge in s.gauges]
-        counters = [f"{source.name}:{c.id}" for c in source.channels if c.kind == "counter"]
-        counters = [key for key in counters if key not in reading.failed]
-        if len(powers) < 3 or not counters:
-            continue
-        mean_w, top_w = sum(powers) / len(powers), max(powers)
-        joules = sum(reading.joules[key] for key in counters)
-        counter_w = joules / reading.duration_s
-        for key in counters:
-            if reading.updates[key] == 0 and mean_w >= STALL_MIN_W:
-                faults[key] = (
-                    f"its counter stalled: no change over {reading.duration_s:.2f} s while the "
-                    f"device's power reading averaged {mean_w:.1f} W (a stalled counter is not 0 J)"
-                )
-            elif counter_w > BURST_FACTOR * top_w + BURST_SLACK_W:
-                faults[key] = (
-                    f"its counter jumped: {joules:.1f} J over {reading.duration_s:.2f} s is "
-                    f"{counter_w:.0f} W, while the device's power reading never exceeded {top_w:.0f} W "
-                    "(updates held back and released in a burst)"
-                )
-    return faults
 
 
 def _joined(thread: threading.Thread, timeout_s: float) -> bool:

@@ -18,7 +18,9 @@ Faults, per device (never for the whole source):
   and the meter reports no figure for it in any window the failure touches (never 0 J).
 
 Gauges per poll: utilisation (%), memory used (MiB), temperature (C) and power (W), summed
-(memory, power), averaged (utilisation) or maxed (temperature) over the measured devices; and
+(memory, power), averaged (utilisation) or maxed (temperature) over the measured devices; with
+more than one device, each one's power too (``gpu<N>_power_w``, W), against which its counter is
+checked and which stands in for a stalled counter (monitors/validity.py); and
 ``gpu_other_processes_count``: processes on the measured GPUs (NVML's compute and graphics
 lists) that are not in the benchmark's own process tree. A pid that this process cannot see
 (NVML reports host pids; inside a container the pid namespace differs) is not counted, and the
@@ -99,6 +101,11 @@ class NvmlSource:
             for d in self._devices
         )
         self.method = "measured" if all(d.counter for d in self._devices) else "integrated"
+        self._each_power = len(self._devices) > 1
+        self.channel_power_gauges = {  # counter channel -> its own device's power gauge (W)
+            f"gpu{d.index}": f"gpu{d.index}_power_w" if self._each_power else self.power_gauge
+            for d in self._devices if d.counter
+        }
         parts = [
             f"GPU {d.index} {d.name}: " + ("energy counter" if d.counter else f"power x time ({d.why})")
             for d in self._devices
@@ -142,6 +149,7 @@ class NvmlSource:
         temp: list[float] = []
         power: list[float] = []
         pids: set[int] | None = None
+        gauges: dict[str, float] = {}
         for device in self._devices:
             channel, handle = f"gpu{device.index}", device.handle
             watts: float | None = None
@@ -168,10 +176,11 @@ class NvmlSource:
                     bucket.append(float(value))
             if watts is not None:
                 power.append(watts)
+                if self._each_power:
+                    gauges[f"gpu{device.index}_power_w"] = watts
             listed = self._processes(device)
             if listed is not None:
                 pids = (pids or set()) | listed
-        gauges: dict[str, float] = {}
         if util:
             gauges["gpu_util_pct"] = sum(util) / len(util)
         if mem:

@@ -63,7 +63,9 @@ class EnergySource(Protocol):
     """One line for the run header, naming the devices and the accuracy."""
     channels: tuple[Channel, ...]
     # Optional: ``power_gauge``, the key of a gauge in Poll.gauges holding the power (W) its
-    # devices draw now; the meter checks its counters against it (monitors.meter.counter_checks).
+    # devices draw now, and ``channel_power_gauges``, counter channel id -> the gauge key of that
+    # channel's own device's power (W). The meter checks the counters against them, and a stalled
+    # counter's window integrates its own device's power instead (monitors/validity.py).
 
     def poll(self) -> Poll:
         """Read every channel and gauge now; a channel that cannot be read goes in Poll.errors

@@ -160,6 +160,45 @@ class RatingStore:
             yield Rating(str(row[0]), str(row[1]), str(row[2]), int(row[3]), str(row[4]), str(row[5]),
                          str(row[6]))
 
+    def absorb(self, source: Path) -> tuple[int, int]:
+        """Copy the raters and ratings of another ratings.sqlite (a shard's, wattbench merge) into
+        this store; returns (raters added, ratings copied).
+
+        A rater whose secret token this store already holds is the same rater (a copied file);
+        any other gets the next free id (r1, r2, ...), since two shards' "r1" are two people. A
+        rating this store already holds for (rater, answer, dimension) keeps the later grade, as
+        rating a page again does. Raises sqlite3.Error when ``source`` is not a ratings file.
+        """
+        db = sqlite3.connect(f"{source.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            query = "SELECT rater_id, token, seed, created_at FROM raters ORDER BY rowid"
+            raters = db.execute(query).fetchall()
+            rows = db.execute(f"SELECT {', '.join(CSV_COLUMNS)} FROM ratings").fetchall()
+        finally:
+            db.close()
+        added = 0
+        with self._db:
+            ids: dict[str, str] = {}
+            for rater_id, token, seed, created in raters:
+                known = self._db.execute("SELECT rater_id FROM raters WHERE token = ?", (token,)).fetchone()
+                if known is None:
+                    have = self._db.execute("SELECT COUNT(*) FROM raters").fetchone()[0]
+                    new_id = f"r{have + 1}"
+                    self._db.execute("INSERT INTO raters VALUES (?, ?, ?, ?)", (new_id, token, seed, created))
+                    ids[str(rater_id)] = new_id
+                    added += 1
+                else:
+                    ids[str(rater_id)] = str(known[0])
+            for row in rows:
+                self._db.execute(
+                    f"INSERT INTO ratings ({', '.join(CSV_COLUMNS)}) VALUES (?, ?, ?, ?, ?, ?, ?) "
+                    "ON CONFLICT (rater_id, item_id, dimension) DO UPDATE SET score = excluded.score, "
+                    "comment = excluded.comment, page_items = excluded.page_items, "
+                    "rated_at = excluded.rated_at WHERE excluded.rated_at > ratings.rated_at",
+                    (ids[str(row[0])], *row[1:]),
+                )
+        return added, len(rows)
+
     def export_csv(self, out: IO[str]) -> int:
         """Write every rating as CSV (CSV_COLUMNS); returns the number of rows."""
         writer = csv.writer(out)

@@ -12,10 +12,12 @@ from pathlib import Path
 
 from wattbench.errors import WattbenchError
 from wattbench.floors import Floor
+from wattbench.report import finetune
 from wattbench.report.build import write_report
 from wattbench.report.compare import compare, comparison_lines, describe_failure, exit_code
 from wattbench.report.findings import best_per_task, cheapest_lines
 from wattbench.report.gates import EXIT_OK, UNTESTED_POLICIES, Gate
+from wattbench.report.page import STYLE
 from wattbench.report.runs import read_run
 from wattbench.results import RESULTS_FILE as RESULTS
 
@@ -51,6 +53,10 @@ def after_run(settings: AfterRunOptions, untested: str = "fail") -> AfterRun:
         raise ValueError(f"untested policy {untested!r}: use one of {', '.join(UNTESTED_POLICIES)}")
     done = AfterRun()
     if not (settings.run_dir / RESULTS).is_file():
+        tuned = finetune.write_page([settings.run_dir], settings.run_dir, STYLE) if settings.report else []
+        if tuned:  # a run that only fine-tuned: its section alone (report/finetune.py)
+            done.lines.append(f"fine-tuning report: {settings.run_dir / tuned[0]}, {', '.join(tuned[1:])}")
+            done.report = settings.run_dir / tuned[0]
         done.lines.append(f"no report or comparison: {settings.run_dir} holds no {RESULTS}")
         _cannot_gate(done, settings, "the run recorded nothing", untested)
         return done
@@ -82,7 +88,12 @@ def after_run(settings: AfterRunOptions, untested: str = "fail") -> AfterRun:
         done.failures = [describe_failure(row) for row in comparison.failures]
         done.untested = [result.describe() for result in comparison.untested]
         done.must_fail = exit_code(comparison, untested) != EXIT_OK
-        if done.untested and not done.failures:
+        if comparison.refused and not done.failures:
+            done.lines.append(
+                f"REFUSED: {len(comparison.refused)} gate(s) on energy across different energy "
+                "boundaries; the run fails"
+            )
+        elif done.untested and not done.failures:
             done.lines.append(
                 f"UNTESTED: {len(done.untested)} gate(s) could not be tested; "
                 + ("the run fails (--wb-compare-untested warn lets it pass)" if done.must_fail

@@ -19,12 +19,15 @@ from threadpoolctl import threadpool_limits
 
 from wattbench.errors import ReportInputError
 from wattbench.floors import Floor
+from wattbench.report import finetune
 from wattbench.report.findings import as_markdown, findings, task_floors
 from wattbench.report.helper import HelperLost, RunFilesHelper, worth_splitting
 from wattbench.report.human import HumanStudy, agreement_rows, study_of_runs, with_human
+from wattbench.report.knobs import knob_finding
 from wattbench.report.page import render, warnings
 from wattbench.report.runfiles import WORKBOOK, RunFiles, add_runs
 from wattbench.report.runs import Outcomes, check_source, read_runs, results_sizes
+from wattbench.report.sci import SCI_FILE, write_sci
 from wattbench.report.study import Accumulator, Study, derived, rated_groups, study_of
 from wattbench.report.tables import write_rows
 from wattbench.report.workbook import Sheets, group_sheets, study_sheets
@@ -118,7 +121,7 @@ def _write_report(
         written = Written(out_dir, study, outcomes, floors=task_floors(study, quality_floors))
         if isinstance(files, RunFilesHelper):
             files.raise_if_failed()
-        _write_study_files(written, human, study_files)
+        _write_study_files(written, human, study_files, sources)
         try:
             run_files, notes = files.finish()
         except HelperLost as lost:  # killed, or a Python that cannot start itself
@@ -157,9 +160,12 @@ def _run_files_here(
         raise
 
 
-def _write_study_files(written: Written, human: HumanStudy, names: list[str]) -> None:
-    """stats.csv, ratings.csv, human.csv and agreement.csv (with ratings), findings.md and
-    report.html, each name appended to ``names`` as it is written."""
+def _write_study_files(
+    written: Written, human: HumanStudy, names: list[str], sources: Sequence[Path] = (),
+) -> None:
+    """stats.csv, ratings.csv, human.csv and agreement.csv (with ratings), finetune.csv (where a
+    source fine-tuned), findings.md and report.html, each name appended to ``names`` as it is
+    written."""
     out_dir, study = written.out_dir, written.study
     rows = {
         "stats.csv": (study.groups, ()),
@@ -174,12 +180,21 @@ def _write_study_files(written: Written, human: HumanStudy, names: list[str]) ->
     for name, (table, first) in rows.items():
         names.append(name)
         write_rows(out_dir / name, table, first)
+    if any(g.get("carbon_gco2e_mean") is not None for g in study.groups):
+        names.append(SCI_FILE)  # --wb-grid-intensity: an SCI figure per group (report/sci.py)
+        write_sci(out_dir, study.groups)
+    tuned = finetune.write_csv(sources, out_dir)
+    names += tuned
     answers = findings(study, written.floors)
+    knobs = knob_finding(study, written.floors)  # reasoning, power cap, clocks: where one varies
+    if knobs is not None:
+        answers.insert(1 if written.floors else 0, knobs)
     names.append("findings.md")
     cautions = warnings(study, written.outcomes)
     (out_dir / "findings.md").write_text(as_markdown(answers, cautions), encoding="utf-8")
     names.append("report.html")
     (out_dir / "report.html").write_text(
-        render(study, answers, f"wattbench report: {out_dir.name}", written.outcomes, written.floors, human),
+        render(study, answers, f"wattbench report: {out_dir.name}", written.outcomes, written.floors, human,
+               finetune.section(sources) if tuned else ""),
         encoding="utf-8",
     )

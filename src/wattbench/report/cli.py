@@ -184,7 +184,13 @@ def _compare(args: argparse.Namespace) -> int:
                     ]
                 )
     code = exit_code(comparison, args.untested)
-    if comparison.untested and not comparison.failures:
+    if comparison.refused and not comparison.failures:
+        print(
+            f"REFUSED: {len(comparison.refused)} gate(s) on energy compare runs counted within different "
+            f"energy boundaries (see the REFUSED line); exit {EXIT_INPUT}",
+            file=sys.stderr,
+        )
+    elif comparison.untested and not comparison.failures:
         print(
             f"UNTESTED: {len(comparison.untested)} gate(s) could not be tested (see the GATE lines); "
             + (f"exit {EXIT_UNTESTED} (--untested warn lets it pass)" if code == EXIT_UNTESTED

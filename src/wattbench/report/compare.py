@@ -21,6 +21,10 @@ with a significance verdict and the test that decided it, and a verdict per gate
 
 Cases match by (model, task, load, level, system prompt). Matched cases whose fingerprints
 differ are compared, with a warning that names what differs (CPU, GPU, driver, engine, model).
+Matched cases whose energy was counted within different boundaries (``energy_boundary``,
+monitors/boundary.py) are not compared on any energy figure (gates.is_energy): the comparison
+starts with a REFUSED line naming both boundaries, those rows are left out of the case and model
+rows, and a gate on an energy figure over such a case is REFUSED (exit code EXIT_INPUT, 2).
 """
 
 from __future__ import annotations
@@ -36,14 +40,18 @@ from typing import Any
 from wattbench import axes
 from wattbench.machine import fingerprint_difference
 from wattbench.metrics import BY_KEY
+from wattbench.monitors.boundary import of_record, refusal
 from wattbench.report.gates import (
     DERIVED,
     EXIT_FAILED,
+    EXIT_INPUT,
     EXIT_OK,
     EXIT_UNTESTED,
+    REFUSED,
     UNTESTED,
     UNTESTED_POLICIES,
     Gate,
+    is_energy,
 )
 from wattbench.report.quality import number
 from wattbench.report.stats import (
@@ -96,18 +104,22 @@ class GateResult:
     """One gate over the matched cases: FAIL, UNTESTED or PASS, with the cases it could not test."""
 
     gate: Gate
-    status: str  # FAIL, UNTESTED or PASS
+    status: str  # FAIL, REFUSED, UNTESTED or PASS
     crossed: int  # rows that crossed the gate
     cases: int  # matched cases
     untested: list[str]  # "case: why" for each matched case the gate could not test
+    refused: list[str] = field(default_factory=list)  # "case: base boundary != new boundary"
 
     def describe(self) -> str:
         """'GATE decode_tokens_per_s:-10%: UNTESTED on 1 of 1 cases (m-qa-short-L0: 1 v 1 runs ...)'."""
-        tested = self.cases - len(self.untested)
+        tested = self.cases - len(self.untested) - len(self.refused)
         line = f"GATE {self.gate}: {self.status}"
         if self.crossed:
             line += f", crossed by {self.crossed} row(s)"
         line += f"; tested on {tested} of {self.cases} cases"
+        if self.refused:
+            shown = "; ".join(self.refused[:3]) + ("; ..." if len(self.refused) > 3 else "")
+            line += f"; REFUSED on {len(self.refused)}, energy counted within different boundaries ({shown})"
         if self.untested:
             shown = "; ".join(self.untested[:3]) + ("; ..." if len(self.untested) > 3 else "")
             line += f"; UNTESTED on {len(self.untested)} ({shown})"
@@ -134,15 +146,24 @@ class Comparison:
         """Gates that some matched case could not test, or that matched no case at all."""
         return [g for g in self.gates if g.untested or g.status == UNTESTED]
 
+    @property
+    def refused(self) -> list[GateResult]:
+        """Gates on energy over cases whose two runs counted energy within different boundaries."""
+        return [g for g in self.gates if g.refused]
+
 
 def exit_code(comparison: Comparison, untested: str = "fail") -> int:
-    """EXIT_FAILED (1) when a gate failed, else EXIT_UNTESTED (3) when a gate is untested and
+    """EXIT_FAILED (1) when a gate failed, else EXIT_INPUT (2) when a gate was refused (energy
+    across different boundaries), else EXIT_UNTESTED (3) when a gate is untested and
     ``untested`` is "fail" (the default), else EXIT_OK (0). ``untested="warn"`` lets an untested
-    gate pass; the caller still prints its GATE line. Raises ValueError for another policy."""
+    gate pass, never a refused one; the caller still prints its GATE line. Raises ValueError for
+    another policy."""
     if untested not in UNTESTED_POLICIES:
         raise ValueError(f"untested policy {untested!r}: use one of {', '.join(UNTESTED_POLICIES)}")
     if comparison.failures:
         return EXIT_FAILED
+    if comparison.refused:
+        return EXIT_INPUT
     if comparison.untested and untested == "fail":
         return EXIT_UNTESTED
     return EXIT_OK
@@ -169,21 +190,29 @@ def _verdict(metric: str, change: float, significant: bool | None) -> str:
     return "better" if (change > 0) == (sign > 0) else "worse"
 
 
+_Case = tuple[str, ...]
+
+
 def _values(
     records: Iterable[Mapping[str, Any]], metrics: Sequence[str]
-) -> tuple[dict[tuple[str, ...], dict[str, list[float]]], dict[tuple[str, ...], Mapping[str, Any]]]:
-    """case -> metric -> values over runs, and case -> one record (for its fingerprint fields)."""
-    values: dict[tuple[str, ...], dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
-    first: dict[tuple[str, ...], Mapping[str, Any]] = {}
+) -> tuple[dict[_Case, dict[str, list[float]]], dict[_Case, Mapping[str, Any]], dict[_Case, set[str]]]:
+    """case -> metric -> values over runs, case -> one record (for its fingerprint fields), and
+    case -> the energy boundaries of its records (monitors/boundary.py)."""
+    values: dict[_Case, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    first: dict[_Case, Mapping[str, Any]] = {}
+    bounds: dict[_Case, set[str]] = defaultdict(set)
     for record in records:
         key = tuple(str(record.get(k)) for k in axes.record_keys())
         first.setdefault(key, record)
+        bound = of_record(record)
+        if bound is not None:
+            bounds[key].add(bound)
         ratios = derived(record) if any(m in DERIVED for m in metrics) else {}
         for metric in metrics:
             value = ratios.get(metric) if metric in DERIVED else number(record.get(metric))
             if value is not None:
                 values[key][metric].append(value)
-    return values, first
+    return values, first, bounds
 
 
 def _case_test(base: list[float], new: list[float]) -> tuple[str, float | None, str]:
@@ -265,8 +294,8 @@ def compare(
 ) -> Comparison:
     """Rows for every metric of every case in both runs, then per-model aggregates; gates judged."""
     metrics = list(dict.fromkeys([*metrics, *(g.metric for g in gates)]))
-    base_values, base_first = _values(base, metrics)
-    new_values, new_first = _values(new, metrics)
+    base_values, base_first, base_bounds = _values(base, metrics)
+    new_values, new_first, new_bounds = _values(new, metrics)
     shared = [k for k in base_values if k in new_values]
     warnings = []
     differences = sorted({d for k in shared for d in fingerprint_difference(base_first[k], new_first[k])})
@@ -275,12 +304,27 @@ def compare(
             "WARNING: the runs were measured under different fingerprints, so changes mix "
             "machine and build: " + "; ".join(differences)
         )
+    # Energy across boundaries is never compared (a GPU-only figure beside a GPU+CPU one).
+    apart = {
+        k: f"{_label(k)}: {' + '.join(sorted(base_bounds[k]))} != {' + '.join(sorted(new_bounds[k]))}"
+        for k in shared
+        if base_bounds[k] and new_bounds[k] and (base_bounds[k] != new_bounds[k] or len(base_bounds[k]) > 1)
+    }
+    if apart:
+        said = refusal({b for k in apart for b in base_bounds[k] | new_bounds[k]}, "compare or gate energy")
+        energy = [m for m in metrics if is_energy(m)]
+        warnings.append(
+            f"REFUSED: {said}. {len(apart)} matched case(s) differ"
+            + (f"; their {', '.join(energy)} rows are left out" if energy else "")
+        )
     rows: list[Row] = []
     case_rows: dict[tuple[tuple[str, ...], str], Row] = {}
     pooled: dict[tuple[str, str], list[tuple[list[float], list[float]]]] = defaultdict(list)
     for key in shared:
         label = _label(key)
         for metric in metrics:
+            if key in apart and is_energy(metric):
+                continue
             b, n = base_values[key].get(metric), new_values[key].get(metric)
             if b and n:
                 row = _case_row(label, metric, b, n)
@@ -292,7 +336,7 @@ def compare(
         aggregates[model, metric] = _aggregate_row(f"{model}: all {len(pairs)} cases", metric, pairs)
         rows.append(aggregates[model, metric])
     gated = [_gate(row, gates) for row in rows]
-    results = [_judge(gate, shared, case_rows, aggregates, gated) for gate in gates]
+    results = [_judge(gate, shared, case_rows, aggregates, gated, apart) for gate in gates]
     return Comparison(
         gated,
         warnings,
@@ -313,19 +357,23 @@ def _judge(
     case_rows: Mapping[tuple[tuple[str, ...], str], Row],
     aggregates: Mapping[tuple[str, str], Row],
     rows: Sequence[Row],
+    apart: Mapping[tuple[str, ...], str],
 ) -> GateResult:
-    """The gate's verdict over every matched case: tested by the case row or the model's aggregate."""
-    untested = []
+    """The gate's verdict over every matched case: tested by the case row or the model's aggregate;
+    REFUSED on a case whose runs' energy boundaries differ, for a gate on energy."""
+    untested, refused = [], []
     for key in shared:
         row, pooled = case_rows.get((key, gate.metric)), aggregates.get((key[0], gate.metric))
-        if row is None:
+        if key in apart and is_energy(gate.metric):
+            refused.append(apart[key])
+        elif row is None:
             untested.append(f"{_label(key)}: no {gate.metric} on one side")
         elif row.verdict == UNTESTED and (pooled is None or pooled.verdict == UNTESTED):
             why = row.note if pooled is None else f"{row.note}; {pooled.note}"
             untested.append(f"{_label(key)}: {why}")
     crossed = sum(1 for r in rows if gate in r.failed)
-    status = "FAIL" if crossed else UNTESTED if untested or not shared else "PASS"
-    return GateResult(gate, status, crossed, len(shared), untested)
+    status = "FAIL" if crossed else REFUSED if refused else UNTESTED if untested or not shared else "PASS"
+    return GateResult(gate, status, crossed, len(shared), untested, refused)
 
 
 def _gate(row: Row, gates: Sequence[Gate]) -> Row:

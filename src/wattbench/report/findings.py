@@ -1,6 +1,8 @@
 """Plain answers to the questions people ask of such a study, computed from its ratings.
 
-Each answer names its figures, so a reader can check it against ratings.csv.
+Each answer names its figures, so a reader can check it against ratings.csv. An answer that
+ranks energy ("best ratio", "cheapest") ranks within one energy boundary: where the study holds
+several, it answers once per boundary and names it (monitors/boundary.py).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from typing import Any
 from wattbench.floors import Floor
 from wattbench.report.loadcurve import curves
 from wattbench.report.rating import PROVISIONAL_RUNS
-from wattbench.report.study import Study
+from wattbench.report.study import Study, by_boundary
 
 BASE_LEVEL = "L0"
 
@@ -36,11 +38,22 @@ def _times(new: float | None, old: float | None) -> str:
 
 def _contended(row: Mapping[str, Any]) -> str:
     """The mark of a configuration measured only while the machine was contended."""
-    return " (contended records only)" if row.get("contended_only") else ""
+    if row.get("contended_only"):
+        return " (contended records only)"
+    return " (partly contended records only)" if row.get("contended_part") else ""
 
 
 def _label(row: dict[str, Any]) -> str:
     return f"{row['system']} at {row['config']}{_contended(row)}"
+
+
+def _within(rows: list[dict[str, Any]]) -> list[tuple[str, list[dict[str, Any]]]]:
+    """(a prefix naming the boundary, its rows) for each energy boundary among ``rows``; the
+    prefix is "" where there is only one, so a study of one boundary reads as before."""
+    parts = by_boundary(rows)
+    if len(parts) <= 1:
+        return [("", rows)]
+    return [(f"[{b or 'no energy'}] ", part) for b, part in sorted(parts.items())]
 
 
 def level_effect(study: Study) -> Finding:
@@ -121,13 +134,14 @@ def task_fit(study: Study) -> Finding:
         if not rated:
             answers.append(f"{task}: {_why_unrated(study, task)}, so none is rated.")
             continue
-        ratio = max(rated, key=lambda r: r["ratio_per_j"])
-        top = max(rated, key=lambda r: r["quality_norm"])
-        answers.append(
-            f"{task}: best ratio {_label(ratio)} "
-            f"(quality {_f(ratio['quality'], 3)}, {_f(ratio['energy_j'], 1)} J); "
-            f"best quality {_label(top)} (quality {_f(top['quality'], 3)}, {_f(top['energy_j'], 1)} J)."
-        )
+        for within, part in _within(rated):
+            ratio = max(part, key=lambda r: r["ratio_per_j"])
+            top = max(part, key=lambda r: r["quality_norm"])
+            answers.append(
+                f"{task}: {within}best ratio {_label(ratio)} "
+                f"(quality {_f(ratio['quality'], 3)}, {_f(ratio['energy_j'], 1)} J); "
+                f"best quality {_label(top)} (quality {_f(top['quality'], 3)}, {_f(top['energy_j'], 1)} J)."
+            )
     if len(systems) == 1:
         answers.append("Only one model is in this study: run several (--wb-model all) to compare models.")
     return Finding("Which model suits which task?", answers or ["No tasks."])
@@ -175,37 +189,69 @@ def task_floors(study: Study, floors: Sequence[Floor]) -> dict[str, float]:
     return out
 
 
-def cheapest_at(study: Study, task: str, floor: float) -> dict[str, Any] | None:
+def cheapest_at(
+    study: Study, task: str, floor: float, boundary: str | None = None
+) -> dict[str, Any] | None:
     """The cheapest configuration of ``task`` (least J per case, then least time) whose quality's
     lower 95% CI bound reaches ``floor``, on the task's own scale; None where none does. Only
     configurations of PROVISIONAL_RUNS or more runs per case can show it (two runs' percentile
-    bound is just the lower run), and only from clean records (a contended-only one is left out)."""
+    bound is just the lower run), and only from clean records (a contended-only one is left out).
+    Joules are compared within one energy boundary: ``boundary``, else the study's only one
+    (None where the reaching configurations hold several: cheapest_finding names each)."""
     reaching = [
         r for r in study.configs
         if r["task"] == task and r.get("quality_ci_low") is not None and r["quality_ci_low"] >= floor
         and r.get("energy_j") is not None and r.get("runs_min", 0) >= PROVISIONAL_RUNS
         and not r.get("contended_only")
+        and (boundary is None or (r.get("energy_boundary") or "") == boundary)
     ]
+    if len(by_boundary(reaching)) > 1:
+        return None
     return min(reaching, key=lambda r: (r["energy_j"], r.get("latency_s") or 0.0), default=None)
+
+
+def untested_cheaper(study: Study, task: str, floor: float, chosen: Mapping[str, Any] | None) -> str:
+    """Words naming the cheapest configuration of ``task`` that is cheaper than ``chosen`` (any, where
+    none was chosen) and whose mean quality reaches ``floor``, but that could not show it: fewer
+    than PROVISIONAL_RUNS clean runs per case. "" where there is none. Without it, "none reaches
+    it" would read as quality too low when the runs were too few to tell."""
+    limit = chosen["energy_j"] if chosen is not None else float("inf")
+    short = [
+        r for r in study.configs
+        if r["task"] == task and r.get("quality") is not None and r["quality"] >= floor
+        and r.get("energy_j") is not None and r["energy_j"] < limit
+        and (r.get("runs_min", 0) < PROVISIONAL_RUNS or r.get("contended_only"))
+    ]
+    if not short:
+        return ""
+    r = min(short, key=lambda row: row["energy_j"])
+    why = "only contended records" if r.get("contended_only") else (
+        f"{r.get('runs_min', 0)} clean run(s) per case, {PROVISIONAL_RUNS} needed")
+    return f"{_label(r)} ({_f(r['energy_j'], 2)} J) may reach it but could not be tested: {why}"
 
 
 def cheapest_finding(study: Study, floors: Mapping[str, float]) -> Finding:
     """One sentence per task with a floor: the cheapest configuration that reaches it."""
     answers = []
+    boundaries = sorted(by_boundary(study.configs))
     for task, floor in floors.items():
-        row = cheapest_at(study, task, floor)
         metric = study.metrics.get(task, "quality")
-        if row is None:
+        for boundary in boundaries:
+            within = f"[{boundary or 'no energy'}] " if len(boundaries) > 1 else ""
+            row = cheapest_at(study, task, floor, boundary)
+            untested = untested_cheaper(study, task, floor, row)
+            also = f" Cheaper, {untested}." if untested else ""
+            if row is None:
+                answers.append(
+                    f"{task}: {within}no configuration's {metric} reaches {floor:g} with 95% confidence "
+                    f"(its lower CI bound, from {PROVISIONAL_RUNS} or more clean runs per case).{also}"
+                )
+                continue
             answers.append(
-                f"{task}: no configuration's {metric} reaches {floor:g} with 95% confidence "
-                f"(its lower CI bound, from {PROVISIONAL_RUNS} or more clean runs per case)."
+                f"{task}: {within}{_label(row)} is the cheapest at {metric} >= {floor:g}: "
+                f"{_f(row['energy_j'], 2)} J and {_f(row['latency_s'], 2)} s per case, {metric} "
+                f"{_f(row['quality'], 3)} (lower 95% CI bound {_f(row['quality_ci_low'], 3)}).{also}"
             )
-            continue
-        answers.append(
-            f"{task}: {_label(row)} is the cheapest at {metric} >= {floor:g}: {_f(row['energy_j'], 2)} J "
-            f"and {_f(row['latency_s'], 2)} s per case, {metric} {_f(row['quality'], 3)} "
-            f"(lower 95% CI bound {_f(row['quality_ci_low'], 3)})."
-        )
     return Finding("What is the cheapest configuration at the quality I need?", answers or ["No tasks."])
 
 
@@ -241,12 +287,13 @@ def best_per_task(study: Study) -> list[str]:
         if not rated:
             lines.append(f"{task}: {_why_unrated(study, task)}, so none is rated")
             continue
-        best = max(rated, key=lambda r: r["ratio_per_j"])
-        # Plain ASCII: a terminal on a Windows code page cannot print star glyphs.
-        word = "best" if len(rated) > 1 else "only rated configuration:"
-        lines.append(
-            f"{task}: {word} {_label(best)} {_stars(best)} (quality {_f(best['quality'], 3)}, "
-            f"{_f(best['energy_j'], 2)} J, {_f(best['ratio_per_j'] and best['ratio_per_j'] * 1000, 1)} "
-            "quality per kJ)"
-        )
+        for within, part in _within(rated):
+            best = max(part, key=lambda r: r["ratio_per_j"])
+            # Plain ASCII: a terminal on a Windows code page cannot print star glyphs.
+            word = "best" if len(part) > 1 else "only rated configuration:"
+            lines.append(
+                f"{task}: {within}{word} {_label(best)} {_stars(best)} (quality {_f(best['quality'], 3)}, "
+                f"{_f(best['energy_j'], 2)} J, {_f(best['ratio_per_j'] and best['ratio_per_j'] * 1000, 1)} "
+                "quality per kJ)"
+            )
     return lines

@@ -7,6 +7,10 @@ scores in [0, 1]). A change fails its gate only when it is significant and reach
 A gate that cannot be tested (one run a side and fewer than 6 cases, or a figure missing) is
 ``UNTESTED``, never a pass: ``wattbench compare`` then exits with EXIT_UNTESTED (3) unless
 ``--untested warn`` is given (see compare.py for which test decides).
+
+A gate on an energy figure (``is_energy``) between runs whose energy was counted within
+different boundaries (``energy_boundary``: a GPU-only run against a GPU+CPU one) is ``REFUSED``:
+it is never judged, and the comparison exits with EXIT_INPUT (2), whatever the untested policy.
 """
 
 from __future__ import annotations
@@ -19,9 +23,18 @@ from wattbench.metrics import BY_KEY
 
 EXIT_OK, EXIT_FAILED, EXIT_INPUT, EXIT_UNTESTED = 0, 1, 2, 3  # wattbench compare's exit codes
 UNTESTED = "UNTESTED"  # the verdict of a row or gate no test could decide
+REFUSED = "REFUSED"  # a gate on energy across different energy boundaries: never judged
 UNTESTED_POLICIES = ("fail", "warn")  # what an UNTESTED gate does to the exit code
 DERIVED = ("quality", "quality_per_j", "quality_per_s", "tokens_per_j")  # computed by the report
+ENERGY_UNITS = ("J", "J/token", "tokens/J", "gCO2e", "gCO2e/token")  # figures an energy boundary bounds
 _GATE = re.compile(r"^\s*([A-Za-z0-9_]+)\s*:\s*([+-])\s*([0-9]*\.?[0-9]+)\s*(%?)\s*$")
+
+
+def is_energy(metric: str) -> bool:
+    """Whether ``metric`` depends on what the energy figures counted (their boundary)."""
+    if metric in ("quality_per_j", "tokens_per_j"):
+        return True
+    return metric in BY_KEY and BY_KEY[metric].unit in ENERGY_UNITS
 
 
 @dataclass(frozen=True)

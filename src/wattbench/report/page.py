@@ -17,10 +17,12 @@ from typing import Any
 
 from wattbench.axes import REASONING
 from wattbench.machine import HARDWARE
+from wattbench.monitors.boundary import refusal
 from wattbench.report import svg
-from wattbench.report.findings import Finding, cheapest_at
+from wattbench.report.findings import Finding, cheapest_at, untested_cheaper
 from wattbench.report.human import HumanStudy
 from wattbench.report.humanpage import section as human_section
+from wattbench.report.knobs import knob_section
 from wattbench.report.loadcurve import curves
 from wattbench.report.rating import PROVISIONAL_RUNS
 from wattbench.report.runs import Outcomes
@@ -35,6 +37,7 @@ h1{font-size:22px}h2{font-size:17px;margin-top:28px;border-bottom:1px solid #ddd
 td,th{border:1px solid #ddd;padding:3px 8px;text-align:left}
 th{background:#f4f4f4}.stars{color:#d4a017;letter-spacing:1px;white-space:nowrap}
 .warn{background:#fff3cd;border:2px solid #d39e00;padding:8px 12px;font-weight:600}
+.badge{background:#fff3cd;border:1px solid #d39e00;padding:0 4px;font-size:11px;white-space:nowrap}
 .charts{display:flex;flex-wrap:wrap;gap:12px}svg{background:#fff;border:1px solid #eee}
 svg text{font:11px system-ui,sans-serif;fill:#333}svg .t{font-size:13px;font-weight:600}
 svg .a{font-size:12px}svg .l{font-size:11px}svg .g{stroke:#e5e5e5}svg .ring{fill:none;stroke:#ddd}
@@ -79,13 +82,19 @@ def warnings(study: Study, outcomes: Outcomes | None = None) -> list[str]:
             f"{contention.records} of {study.records} records were contended (other processes used the "
             f"machine during their window), holding {time_share:.0%} of the time and {joule_share:.0%} of "
             f"the joules. Every figure here uses the clean records of a configuration where it has "
-            f"them ({contention.excluded} contended records left out); "
+            f"them ({contention.excluded} contended records left out). "
             + (f"{contention.only} group{' has' if contention.only == 1 else 's have'} only contended "
                "records, marked (contended) wherever shown. " if contention.only else "")
             + "Rerun on a quiet machine before trusting a comparison."
         )
     if any(m.get("energy_method") == "estimated" for m in study.machines.values()):
         found.append("Energy here is an estimate (busy CPU time x TDP), not a measurement; rank with care.")
+    refused = refusal((g.get("energy_boundary") for g in study.groups), "rank energy")
+    if refused:
+        found.append(
+            f"The {refused[0].lower()}{refused[1:]}. Stars, ratio shares and energy fronts here rank "
+            "configurations only against others of the same boundary."
+        )
     machines = {tuple(str(m.get(k, "")) for k in HARDWARE) for m in study.machines.values()}
     if len(machines) > 1:
         found.append(
@@ -142,7 +151,7 @@ def _stars(study: Study) -> str:
                 + mark + absolute
             )
         cells.append(_star_cell(o["stars"], o["stars_provisional"]))
-        flag = _contended(o) and f' <span class="warn">{_contended(o).strip()}</span>'
+        flag = _contended(o) and f' <span class="badge">{_contended(o).strip()}</span>'
         rows.append([escape(o["system"]), escape(o["config"]) + flag, *cells])
     note = (
         "<p>Stars are relative to this study: they rank its configurations against each other and "
@@ -151,12 +160,15 @@ def _stars(study: Study) -> str:
         + (" One configuration: nothing to compare, so no stars." if len(study.overall) < 2 else "")
         + "</p>"
     )
-    return note + _table(["model", "level", *study.tasks, "overall"], rows, raw=True)
+    table = _table(["model", "level", *study.tasks, "overall"], rows, raw=True)
+    return f'{note}<div class="wide">{table}</div>'
 
 
 def _contended(row: dict[str, Any]) -> str:
     """The mark of a configuration measured only while the machine was contended (text)."""
-    return " (contended)" if row.get("contended_only") else ""
+    if row.get("contended_only"):
+        return " (contended)"
+    return " (partly contended)" if row.get("contended_part") else ""
 
 
 def _with_ci(row: dict[str, Any], name: str, digits: str = ".3g") -> str:
@@ -288,12 +300,15 @@ def _quality_needed(study: Study, floors: Mapping[str, float]) -> str:
         for value in values:
             row = cheapest_at(study, task, value)
             given = " (yours)" if floor is not None and value == floor else ""
+            untested = untested_cheaper(study, task, value, row)
+            also = f"; cheaper, {untested}" if untested else ""
             if row is None:
-                rows.append([task, f"{value:.3g}{given}", "none reaches it with 95% confidence", "", "", ""])
+                none = f"none reaches it with 95% confidence{also}"
+                rows.append([task, f"{value:.3g}{given}", none, "", "", ""])
                 continue
             rows.append([
                 task, f"{value:.3g}{given}",
-                f"{row['system']} {row['config']}{_contended(row)}",
+                f"{row['system']} {row['config']}{_contended(row)}{also}",
                 f"{row['energy_j']:.3g}",
                 "n/a" if row.get("latency_s") is None else f"{row['latency_s']:.3g}",
                 _with_ci(row, "quality"),
@@ -446,11 +461,12 @@ def _mean_ci(row: dict[str, Any], name: str) -> str:
 
 def render(
     study: Study, items: Sequence[Finding], title: str, outcomes: Outcomes | None = None,
-    floors: Mapping[str, float] | None = None, human: HumanStudy | None = None,
+    floors: Mapping[str, float] | None = None, human: HumanStudy | None = None, extra: str = "",
 ) -> str:
     """The whole page; ``outcomes`` (the failed runs) makes a partial run say so at the top;
     ``floors`` (task -> quality) are the reader's "quality I need" (--wb-quality-floor);
-    ``human`` (the run folders' ratings) adds the human judgement."""
+    ``human`` (the run folders' ratings) adds the human judgement; ``extra`` is HTML of sections
+    from beside the records (the fine-tuning section, report/finetune.py), before the machines."""
     answers = "".join(
         f"<h3>{escape(f.question)}</h3><ul>" + "".join(f"<li>{escape(a)}</li>" for a in f.answers) + "</ul>"
         for f in items
@@ -476,8 +492,9 @@ def render(
         f'<h2>Prompt levels</h2><div class="charts">{_levels(study)}</div>'
         f"{_load_curves(study)}"
         f"{_reasoning(study)}"
+        f"{knob_section(study, floors or {})}"
         f'<h2>Models across tasks</h2><div class="charts">{_radars(study)}{_heatmap(study)}</div>'
-        f"<h2>Machines</h2>{_machines(study)}"
+        f"{extra}<h2>Machines</h2>{_machines(study)}"
         "<p><small>Made by wattbench; the figures behind every chart are in stats.csv and ratings.csv."
         "</small></p></body></html>\n"
     )

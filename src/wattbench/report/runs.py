@@ -128,6 +128,10 @@ def read_run(
 
 
 def _successful(records: Iterable[dict[str, Any]], outcomes: Outcomes | None) -> Iterator[dict[str, Any]]:
+    # A case resumed after a kill mid-case is measured again from its first run, so a run it had
+    # finished is in the folder twice: the first record of each run (and request) of one model
+    # file on one machine, counted within one energy boundary, is the one.
+    seen: set[tuple[str, ...]] = set()
     for record in records:
         if "case_id" not in record:
             continue
@@ -143,6 +147,11 @@ def _successful(records: Iterable[dict[str, Any]], outcomes: Outcomes | None) ->
         axes.backfill(record)
         if "fingerprint" not in record:
             record["fingerprint"] = fingerprint(record)
+        key = tuple(str(record.get(k)) for k in ("fingerprint", "case_id", "run", "serving_request",
+                                                   "energy_boundary"))
+        if key in seen:
+            continue
+        seen.add(key)
         yield record
 
 

@@ -2,16 +2,22 @@
 efficiency-quality ratio, star ratings and Pareto fronts.
 
 Words used throughout:
-- a *group* is one (fingerprint, model, task, load, level, system prompt): the runs of one case
-  on one machine; stats.csv has a row per group;
+- a *group* is one (fingerprint, model, task, load, level, system prompt, energy boundary): the
+  runs of one case on one machine, their energy counted within one boundary; stats.csv has a row
+  per group;
 - a *system* is a model on a machine: the model's name, with ``@`` and its fingerprint when the
-  report merges one model measured on several machines;
+  report merges one model measured on several machines, and ``[boundary]`` when its energy was
+  counted within several boundaries (monitors/boundary.py);
 - a *configuration* is what a user chooses: a system at a prompt level (and system prompt). It
   is rated per task (averaged over the task's loads) and overall (averaged over tasks).
 
 Quality is normalised per task (divided by the best group mean of that task), so tasks combine.
 A task where no group scored above 0 has no normalised quality and takes no part in ratings.
 The ratio is normalised quality per joule of one generation (energy_j), and per second.
+
+Energy is ranked only within one boundary: stars, ratio shares and the energy Pareto front are
+computed among the rows of one ``energy_boundary``, never across two (page.warnings says so),
+as a GPU-only figure and a GPU+CPU figure cannot be set side by side.
 
 A configuration's figure is a mean of group means (over loads, then over tasks). Its 95% CI
 combines the groups' bootstrap CIs in quadrature, each side apart: for a mean of k independent
@@ -33,6 +39,7 @@ from wattbench import axes
 from wattbench.cases.levels import LEVELS
 from wattbench.machine import FIELDS as FINGERPRINT_FIELDS
 from wattbench.machine import HARDWARE
+from wattbench.monitors.boundary import of_record
 from wattbench.report.pareto import pareto_front
 from wattbench.report.quality import number, primary_key, quality
 from wattbench.report.rating import PROVISIONAL_RUNS, stars
@@ -41,8 +48,9 @@ from wattbench.report.tables import SCORES
 
 
 def group_keys() -> tuple[str, ...]:
-    """What one group of runs shares: the model's file and every axis of the case matrix."""
-    return ("fingerprint", *axes.record_keys())
+    """What one group of runs shares: the model's file, every axis of the case matrix, and the
+    boundary its energy was counted within ("" without energy)."""
+    return ("fingerprint", *axes.record_keys(), "energy_boundary")
 
 FIGURES = (
     "latency_s",
@@ -69,6 +77,15 @@ FIGURES = (
     "serving_goodput_tokens_per_j",
     "slo_met_pct",
     "thinking_tokens",
+    # --wb-grid-intensity, --wb-embodied-carbon (wattbench.carbon): sci.csv is made of these.
+    "carbon_gco2e",
+    "carbon_per_token_gco2e",
+    "carbon_embodied_gco2e",
+    # GPU knob points (--wb-gpu-power-limit, --wb-gpu-clocks): what the GPUs did (report/knobs.py).
+    "gpu_power_limit_w",
+    "gpu_sm_clock_avg_mhz",
+    "gpu_power_cap_active_count",
+    "gpu_clock_event_samples_count",
 )
 _SCORE_SET = frozenset(SCORES)
 MACHINE = (
@@ -149,6 +166,12 @@ class Accumulator:
     # are not its records, and "runs" must count the runs (provisional stars, "n = 1").
     request_runs: dict[tuple[Any, ...], set[int]] = field(default_factory=lambda: defaultdict(set))
 
+    def __post_init__(self) -> None:
+        # The keys read as they are, and whether the last is the boundary (monitors/boundary.py
+        # reads it, so a record older than the key has the one its channels imply).
+        self._bounded = self.keys[-1:] == ("energy_boundary",)
+        self._plain = self.keys[:-1] if self._bounded else self.keys
+
     def add(self, record: Mapping[str, Any], ratios: Mapping[str, float | None]) -> None:
         """Count one run record, with its derived() figures."""
         self.records += 1
@@ -158,7 +181,9 @@ class Accumulator:
         if task not in self.metrics:
             self.metrics[task] = primary_key(record)
         into = self.contended_values if get("contended") else self.values
-        key = tuple([str(get(k)) for k in self.keys])
+        key = tuple([str(get(k)) for k in self._plain])
+        if self._bounded:
+            key += (of_record(record) or "",)
         figures = into[key]
         run = get("run")
         if get("serving_request") is not None and isinstance(run, int):
@@ -320,15 +345,17 @@ def rated_groups(acc: Accumulator) -> list[dict[str, Any]]:
             i += len(figures)
     del layout, table
     fingerprints: dict[str, set[str]] = defaultdict(set)
+    bounds: dict[str, set[str]] = defaultdict(set)
     for row in groups:
         fingerprints[row["model"]].add(row["fingerprint"])
+        bounds[row["model"]].add(row.get("energy_boundary", ""))
     best: dict[str, float] = defaultdict(float)
     for row in groups:
         row["system"] = (
             row["model"]
             if len(fingerprints[row["model"]]) == 1
             else (f"{row['model']}@{row['fingerprint'][:6]}")
-        )
+        ) + (f"[{row.get('energy_boundary') or 'no energy'}]" if len(bounds[row["model"]]) > 1 else "")
         row["config"] = axes.configuration(row)
         best[row["task"]] = max(best[row["task"]], row.get("quality_mean", 0.0))
     for row in groups:
@@ -381,19 +408,34 @@ def _rate_groups(groups: list[dict[str, Any]]) -> None:
         _rate(members, "ratio_per_j", "quality_norm", "energy_j_mean", "latency_s_mean")
 
 
+def by_boundary(rows: Iterable[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """Rows by their energy_boundary: what may be ranked on energy together."""
+    parts: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for row in rows:
+        parts[row.get("energy_boundary") or ""].append(row)
+    return parts
+
+
 def _rate(rows: list[dict[str, Any]], ratio: str, q: str, energy: str, latency: str) -> None:
-    """stars from ``ratio``; pareto_energy / pareto_latency flags from ``q`` against each cost."""
-    rated = {i: r[ratio] for i, r in enumerate(rows) if r.get(ratio) is not None}
-    given = stars(rated)
+    """stars from ``ratio`` and the pareto_energy flag from ``q`` against ``energy``, each within
+    one energy boundary; the pareto_latency flag from ``q`` against ``latency``, over all rows."""
+    for part in by_boundary(rows).values():
+        rated = {i: r[ratio] for i, r in enumerate(part) if r.get(ratio) is not None}
+        given = stars(rated)
+        for i, row in enumerate(part):
+            row["stars"] = given.get(i)
+        _front(part, q, energy, "pareto_energy")
+    _front(rows, q, latency, "pareto_latency")
+
+
+def _front(rows: list[dict[str, Any]], q: str, cost: str, flag: str) -> None:
+    """Set ``flag`` on the rows on the Pareto front of ``q`` against ``cost``."""
+    points = [
+        (r[q], r[cost], i) for i, r in enumerate(rows) if r.get(q) is not None and r.get(cost) is not None
+    ]
+    front = set(pareto_front(points))
     for i, row in enumerate(rows):
-        row["stars"] = given.get(i)
-    for cost, flag in ((energy, "pareto_energy"), (latency, "pareto_latency")):
-        points = [
-            (r[q], r[cost], i) for i, r in enumerate(rows) if r.get(q) is not None and r.get(cost) is not None
-        ]
-        front = set(pareto_front(points))
-        for i, row in enumerate(rows):
-            row[flag] = i in front
+        row[flag] = i in front
 
 
 def _configs(groups: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -422,7 +464,8 @@ def _configs(groups: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 "ratio_per_j": q / energy if q is not None and energy else None,
                 "ratio_per_s": q / latency if q is not None and latency else None,
                 "runs_min": min(r["runs"] for r in group_rows),
-                "contended_only": any(r.get("contended_only") for r in group_rows),
+                **_contention(group_rows),
+                "energy_boundary": group_rows[0].get("energy_boundary", ""),
             }
         )
         _with_cis(rows[-1], group_rows, _GROUP_CI_KEYS)
@@ -431,10 +474,19 @@ def _configs(groups: list[dict[str, Any]]) -> list[dict[str, Any]]:
         by_task[row["task"]].append(row)
     for task_rows in by_task.values():
         _rate(task_rows, "ratio_per_j", "quality_norm", "energy_j", "latency_s")
-        top = max((r["ratio_per_j"] for r in task_rows if r["ratio_per_j"] is not None), default=0.0)
-        for row in task_rows:
-            row["ratio_share"] = row["ratio_per_j"] / top if row["ratio_per_j"] is not None and top else None
+        for part in by_boundary(task_rows).values():  # a share of the best within its boundary
+            top = max((r["ratio_per_j"] for r in part if r["ratio_per_j"] is not None), default=0.0)
+            for row in part:
+                ratio = row["ratio_per_j"]
+                row["ratio_share"] = ratio / top if ratio is not None and top else None
     return sorted(rows, key=lambda r: (r["task"], r["system"], level_order(r["level"]), r["config"]))
+
+
+def _contention(members: list[dict[str, Any]]) -> dict[str, bool]:
+    """A row made of ``members``: contended only when every member is; partly when some are (a
+    configuration whose one task ran beside another job is not a contended configuration)."""
+    flags = [bool(r.get("contended_only")) for r in members]
+    return {"contended_only": all(flags), "contended_part": any(flags) and not all(flags)}
 
 
 def _overall(configs: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -454,7 +506,8 @@ def _overall(configs: list[dict[str, Any]]) -> list[dict[str, Any]]:
             "ratio_share": _mean(r["ratio_share"] for r in task_rows),
             "tasks_rated": sum(r["ratio_share"] is not None for r in task_rows),
             "runs_min": min(r["runs_min"] for r in task_rows),
-            "contended_only": any(r.get("contended_only") for r in task_rows),
+            **_contention(task_rows),
+            "energy_boundary": task_rows[0].get("energy_boundary", ""),
         }
         for (system, config), task_rows in members.items()
     ]

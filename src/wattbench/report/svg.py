@@ -329,3 +329,25 @@ def heatmap(
                 f'class="{"dark" if shade > 0.6 else ""}">{escape(text)}</text>'
             )
     return _frame(title, "".join(parts), width, height)
+
+
+def curves(
+    title: str, series: Mapping[str, Sequence[tuple[float, float]]], x_label: str, y_label: str,
+) -> str:
+    """One line per series through its (x, y) points, both axes numeric (a loss against
+    cumulative joules); every point carries its figures as a tooltip."""
+    points = [p for ps in series.values() for p in ps]
+    if not points:
+        return empty(title, "no points")
+    axes = _Axes([x for x, _ in points], [y for _, y in points], x_label, y_label)
+    parts = [axes.draw()]
+    for i, (name, ps) in enumerate(series.items()):
+        at = [(axes.x(x), axes.y(y), x, y) for x, y in ps]
+        parts.append(f'<polyline points="{" ".join(f"{px:.1f},{py:.1f}" for px, py, _x, _y in at)}" '
+                     f'fill="none" stroke="{colour(i)}" stroke-width="2"/>')
+        parts += [
+            f'<circle cx="{px:.1f}" cy="{py:.1f}" r="2.5" fill="{colour(i)}"><title>{escape(name)}: '
+            f"{_num(x)} {escape(x_label)}, {_num(y)} {escape(y_label)}</title></circle>"
+            for px, py, x, y in at
+        ]
+    return _frame(title, "".join(parts) + _legend(list(series)))

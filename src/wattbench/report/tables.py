@@ -37,6 +37,8 @@ MEASURED = (
     "energy_net_j",
     "energy_per_token_j",
     "energy_method",
+    "energy_boundary",
+    "carbon_gco2e",
     "rss_peak_mb",
     "gpu_mem_peak_mb",
     "gpu_util_peak_pct",

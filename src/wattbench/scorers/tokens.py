@@ -87,6 +87,22 @@ def shuffled(text: str, seed: int = 0) -> str:
     return "".join([*parts, text[last:]])
 
 
+_LETTER = regex.compile(r"[\w\p{M}]", regex.VERSION1)
+
+
+def shuffled_characters(text: str, seed: int = 0) -> str:
+    """``text`` with its letters, digits and marks (each code point) in a random order fixed by
+    ``seed``; spaces and punctuation stay where they were. What word order cannot show, spelling
+    can: a random string of letters loses nothing to this shuffle, a real word does."""
+    found = list(_LETTER.finditer(text))
+    letters = [match.group() for match in found]
+    random.Random(seed).shuffle(letters)
+    chars = list(text)
+    for match, letter in zip(found, letters, strict=True):
+        chars[match.start()] = letter
+    return "".join(chars)
+
+
 def _rouge_default() -> Any:
     # Imported on first use: rouge-score's tokenizers pull in nltk and scipy.stats (about 1 s).
     from rouge_score import tokenizers
