@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import json
 import subprocess
 import sys
 import time
@@ -22,29 +23,34 @@ from wattbench.rerun import ContendedPolicy, parse_contended, wait_for_quiet
 from wattbench.results import ResultsFile
 
 CPUS = psutil.cpu_count() or 1
-# Busy until the run folder's first record is written (or a minute passes), then gone.
+# Busy until the run's first window has closed (its samples are written under timeseries/ with
+# --wb-timeseries on, before the record), or a minute passes; then gone.
 BURN = (
     "import os, time\nend = time.monotonic() + 60\nnext_look = 0.0\n"
     "while time.monotonic() < end:\n"
     "    if time.monotonic() > next_look:\n"
     "        next_look = time.monotonic() + 0.1\n"
-    "        if os.path.exists({path!r}) and os.path.getsize({path!r}) > 0: break\n"
+    "        if os.path.exists({path}) and os.path.getsize({path}) > 0: break\n"
 )
 
 
 @contextmanager
-def burning_until_first_record(results: Path) -> Iterator[None]:
-    """Half the logical CPUs kept busy, by processes outside this tree, until ``results`` holds
-    a line: the first window is contended, and the machine is quiet after it."""
+def burning_until_first_record(folder: Path) -> Iterator[None]:
+    """Half the logical CPUs kept busy, by processes outside this tree, until ``folder`` holds a
+    file: the first window is contended, and the machine is quiet after it."""
     marker = f"wattbench-burner-{time.monotonic_ns()}"
-    script = f"# {marker}\n" + BURN.format(path=str(results))
+    script = f"# {marker}\n" + BURN.format(path=json.dumps(str(folder)))  # no quote that ends sh's
     count = max(1, CPUS // 2)
     subprocess.run(
         ["sh", "-c", " ".join(f"{sys.executable} -c '{script}' >/dev/null 2>&1 &" for _ in range(count))],
         check=True, timeout=10,
     )
     try:
-        time.sleep(0.3)
+        # Started and burning before the run's first window opens: on a loaded machine a Python
+        # process can take seconds to start.
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and sum(_burnt(marker)) < 0.3 * count:
+            time.sleep(0.1)
         yield
     finally:
         for process in psutil.process_iter(["cmdline"]):
@@ -52,15 +58,27 @@ def burning_until_first_record(results: Path) -> Iterator[None]:
                 process.kill()
 
 
+def _burnt(marker: str) -> list[float]:
+    """CPU seconds each burner carrying ``marker`` has used so far."""
+    found = []
+    for process in psutil.process_iter(["cmdline"]):
+        if any(marker in part for part in process.info["cmdline"] or ()):
+            try:
+                found.append(sum(process.cpu_times()[:2]))
+            except psutil.NoSuchProcess:
+                continue
+    return found
+
+
 def test_a_contended_run_is_measured_again_once_the_machine_is_quiet(
     suite: pytest.Pytester, tiny_gguf: Path
 ) -> None:
     run_dir = suite.path / "run"
-    with burning_until_first_record(run_dir / "results.jsonl"):
+    with burning_until_first_record(run_dir / "timeseries"):
         result, data = run_suite(
             suite, "--wb-model", str(tiny_gguf), "--wb-tasks", "qa", "--wb-loads", "short",
             "--wb-levels", "L0", "--wb-run-dir", str(run_dir), "--wb-idle-time", "0.5",
-            "--wb-energy-min-window", "0.5", "--wb-contended", "rerun",
+            "--wb-energy-min-window", "0.5", "--wb-contended", "rerun", "--wb-timeseries", "on",
         )
     result.assert_outcomes(passed=2)
     first, *again = records(run_dir)
