@@ -46,6 +46,20 @@ class ContendedPolicy:
         """The option's value, as given."""
         return f"rerun:{self.reruns}" if self.reruns else "keep"
 
+    def quiet_before_rerun(
+        self, contended: bool, again: int, quiet: Callable[[float], float | None]
+    ) -> float | None:
+        """Seconds waited for a quiet machine before a contended run (measured ``again`` times
+        already) is measured once more; None when it is not: clean, out of reruns, or the
+        machine stayed busy through a wait (then, and ever after this run, it is counted)."""
+        if not contended or again >= self.reruns:
+            return None
+        # A machine that stayed busy through one whole wait is busy: no more waiting this run.
+        waited = None if self.outcomes["no_quiet"] else quiet(self.wait_s)
+        if waited is None:
+            self.outcomes["no_quiet"] += 1
+        return waited
+
     def summary_lines(self) -> list[str]:
         """What the re-measurements did, for the run's summary (empty when none was needed)."""
         counts = self.outcomes

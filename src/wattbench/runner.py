@@ -113,12 +113,17 @@ class Rounds:
     def setup(self) -> tuple[tuple[int], dict[str, Any]]:
         """Before the timed call: the workload prepares, then the energy window opens."""
         self.run = run = next(self.next_run)
+        self._open(run)
+        return (run,), {}
+
+    def _open(self, run: int) -> None:
+        """The workload prepares ``run``, then its windows open (outside the timed region, just
+        before it)."""
         self.workload.prepare(run)
         if self.runner.sharing is not None:
             self.runner.sharing.begin()
         if not self.workload.owns_window:
-            self.windows.append(self.runner.energy.begin())  # outside the timed region, just before it
-        return (run,), {}
+            self.windows.append(self.runner.energy.begin())
 
     def unit(self, run: int) -> None:
         """The timed call."""
@@ -149,17 +154,12 @@ class Rounds:
         policy = runner.contended
         if again:
             policy.outcomes["still" if contended else "clean"] += 1
-        remeasure = False
-        if contended and again < policy.reruns:
-            # A machine that stayed busy through one whole wait is busy: no more waiting this run.
-            quiet = None if policy.outcomes["no_quiet"] else runner.quiet(policy.wait_s)
-            if quiet is None:
-                policy.outcomes["no_quiet"] += 1
-            else:
-                remeasure = True
-                self.reruns[run] = (again + 1, quiet)
-                for record in records:
-                    record["superseded_by_rerun"] = True
+        quiet = policy.quiet_before_rerun(contended, again, runner.quiet)
+        remeasure = quiet is not None
+        if quiet is not None:
+            self.reruns[run] = (again + 1, quiet)
+            for record in records:
+                record["superseded_by_rerun"] = True
         for record in records:
             runner.results.append(record)
         runner.recorded += len(records)
@@ -171,11 +171,7 @@ class Rounds:
 
     def measure_again(self, run: int) -> None:
         """Measure ``run`` once more, untimed by pytest-benchmark (--wb-contended rerun)."""
-        self.workload.prepare(run)
-        if self.runner.sharing is not None:
-            self.runner.sharing.begin()
-        if not self.workload.owns_window:
-            self.windows.append(self.runner.energy.begin())
+        self._open(run)
         self.workload.unit(run)
         self.finish(run)
 
