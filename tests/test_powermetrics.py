@@ -162,8 +162,10 @@ def test_the_source_reads_powermetrics_through_sudo_and_integrates_its_power(tmp
 
 def test_close_stops_powermetrics(tmp_path: Path) -> None:
     command, sudo = _stand_ins(tmp_path, "m2_macos14.txt")
+    # Only the processes this source started: a session's servers are children of this process too.
+    before = {p.pid for p in psutil.Process().children(recursive=True)}
     source = open_powermetrics(100, command=command, sudo=sudo, **_apple())  # type: ignore[arg-type]
-    children = psutil.Process().children(recursive=True)
+    children = [p for p in psutil.Process().children(recursive=True) if p.pid not in before]
     assert children
     source.close()
     _gone, alive = psutil.wait_procs(children, timeout=5)
