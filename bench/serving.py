@@ -28,7 +28,7 @@ from typing import Any
 import httpx
 
 from wattbench.backends.localserver import LocalServer, ServerOptions
-from wattbench.backends.openai_compat import OpenAICompatBackend
+from wattbench.backends.openai_compat import OpenAICompatBackend, OpenAIOptions
 from wattbench.backends.protocol import BackendOptions, LoadOptions, Sampling
 from wattbench.cases import Case
 from wattbench.pool import Resident
@@ -107,7 +107,7 @@ def main() -> None:
     model_file = next(Path(spec.origin).parent.rglob("*.gguf"))
     server = LocalServer(model_file, ServerOptions(slots=4, slot_context_tokens=1024))
     try:
-        client = OpenAICompatBackend(BackendOptions(base_url=server.url, retries=0))
+        client = OpenAICompatBackend(BackendOptions(retries=0, own=(OpenAIOptions(base_url=server.url),)))
         ref = client.resolve("default")[0]
         model = client.load(ref, LoadOptions())
         model_id = ref.location.rsplit("#", 1)[1]

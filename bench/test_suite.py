@@ -1,6 +1,6 @@
 """The benchmark suite: `pytest bench/` runs every (model, task, load, level) case.
 
-Cases, models and settings come from the --wb-* options and pytest.ini (see the README). The
+Cases, models and settings come from the --wb-* options and pytest.ini (see docs/settings.md). The
 wb_model fixture loads each model once (setup) and frees it after its last case (teardown). Each
 case is measured first and recorded (results.jsonl, pytest-benchmark's extra_info), and only
 then are its invariants asserted, so a failing check never loses a measurement.

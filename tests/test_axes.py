@@ -40,8 +40,8 @@ def test_every_report_key_reads_the_table() -> None:
     assert tables.labels()[3:-1] == keys
     assert workbook.detail()[: len(keys)] == keys
     one = {"model": "m", "task": "qa", "load": "short", "level": "L0", "latency_s": 1.0}
-    values, _first, _bounds = compare._values([one, {**one, "system_prompt": "x"}], ["latency_s"])
-    assert len(values) == 2  # every axis tells cases apart in compare, the system prompt too
+    side = compare._values([one, {**one, "system_prompt": "x"}], ["latency_s"])
+    assert len(side.values) == 2  # every axis tells cases apart in compare, the system prompt too
 
 
 def test_older_records_get_each_axis_default() -> None:

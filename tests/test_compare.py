@@ -3,6 +3,7 @@ and the gate inside a pytest run."""
 
 from __future__ import annotations
 
+import csv
 import math
 import random
 import re
@@ -240,7 +241,7 @@ def test_a_gate_inside_a_pytest_run_fails_it_and_says_which_metric(
     )
     assert loose.ret == pytest.ExitCode.OK
     loose.stdout.fnmatch_lines(
-        ["tiny: all 12 cases *decode_tokens_per_s *-9*%  sign-flip p=0.00049 CI * worse"]
+        ["tiny: all 12 cases *decode_tokens_per_s *-9*%  sign-flip p=0.00049 student-t CI * worse*"]
     )
 
 
@@ -265,3 +266,41 @@ def test_log_ratios_make_the_aggregate_a_geometric_mean(tmp_path: Path) -> None:
     ]
     assert aggregate.change_pct == pytest.approx(0.0, abs=1e-9)  # x2 and x0.5 cancel
     assert math.isclose(aggregate.base_mean, 100.0) and aggregate.verdict == "UNTESTED"
+
+
+def test_compare_prefers_clean_runs_and_marks_a_contended_only_case(tmp_path: Path) -> None:
+    # Case load0: clean runs at 100 tokens/s and contended ones at 10 in the new run; load1: only
+    # contended runs in the new run. The clean runs decide load0; load1 is marked.
+    base = write_run(tmp_path / "base", [record("m", "qa", f"load{c}", "L0", r, decode_tokens_per_s=100.0 + r)
+                                         for c in range(2) for r in range(3)])
+    new = write_run(tmp_path / "new", [
+        *(record("m", "qa", "load0", "L0", r, decode_tokens_per_s=100.0 + r) for r in range(3)),
+        *(record("m", "qa", "load0", "L0", 3 + r, decode_tokens_per_s=10.0, contended=True)
+          for r in range(3)),
+        *(record("m", "qa", "load1", "L0", r, decode_tokens_per_s=50.0 + r, contended=True)
+          for r in range(3)),
+    ])
+    result = compare(read_run(base), read_run(new), ["decode_tokens_per_s"])
+    rows = {r.label: r for r in result.rows}
+    load0 = next(r for label, r in rows.items() if "load0" in label)
+    load1 = next(r for label, r in rows.items() if "load1" in label)
+    assert (load0.new_n, load0.new_mean, load0.contended) == (3, 101.0, "")
+    assert (load1.new_n, load1.contended) == (3, "new")
+    assert result.warnings and result.warnings[0].startswith("CONTENDED:")
+    assert "3 of the new run left out" in result.warnings[0] and "1 matched case(s)" in result.warnings[0]
+    aggregate = rows["m: all 2 cases"]
+    assert aggregate.contended == "some cases" and aggregate.ci_method == "student-t"
+
+
+def test_an_aggregate_of_one_case_has_no_interval_and_says_why(tmp_path: Path) -> None:
+    base = write_run(tmp_path / "base", [record("m", "qa", "short", "L0", 0, decode_tokens_per_s=100.0)])
+    new = write_run(tmp_path / "new", [record("m", "qa", "short", "L0", 0, decode_tokens_per_s=90.0)])
+    result = compare(read_run(base), read_run(new), ["decode_tokens_per_s"])
+    aggregate = next(r for r in result.rows if r.label == "m: all 1 cases")
+    assert aggregate.ci is None and aggregate.ci_method == "none: n = 1"
+    out = tmp_path / "c.csv"
+    subprocess.run([sys.executable, "-m", "wattbench.report.cli", "compare", str(base), str(new),
+                    "--metrics", "decode_tokens_per_s", "--csv", str(out)], capture_output=True, check=False)
+    rows = list(csv.DictReader(out.open(encoding="utf-8")))
+    one = next(r for r in rows if r["case"] == "m: all 1 cases")
+    assert (one["ci_low"], one["ci_high"], one["ci_method"]) == ("", "", "none: n = 1")

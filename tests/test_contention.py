@@ -18,6 +18,7 @@ import psutil
 import pytest
 from test_plugin import records, run_suite
 
+from wattbench.backends.openai_compat import OpenAIOptions
 from wattbench.energy import adopt_local_server
 from wattbench.monitors.estimate import open_estimate
 from wattbench.monitors.figures import energy_figures, resource_figures
@@ -129,13 +130,15 @@ def test_a_local_server_is_adopted_into_the_benchmark_tree(tmp_path: Path) -> No
         assert pid is not None and pid not in ProcessTree().pids()
         tree = ProcessTree()
         before = tree.cpu_s()
-        settings = Settings(backend="openai", base_url=f"http://127.0.0.1:{port}/v1", run_dir=tmp_path)
+        settings = Settings(backend="openai", extensions=(OpenAIOptions(base_url=f"http://127.0.0.1:{port}/v1"),),
+                            run_dir=tmp_path)
         note = adopt_local_server(settings, tree)
         assert note is not None and f"pid {pid}" in note and "counts as the benchmark's own" in note
         assert pid in tree.pids()
         assert tree.cpu_s() - before < 0.05  # the server's earlier CPU time is not the benchmark's
         assert adopt_local_server(settings, tree) == note and tree.cpu_s() - before < 0.05
-        remote = Settings(backend="openai", base_url="https://api.example.com/v1", run_dir=tmp_path)
+        remote = Settings(backend="openai", extensions=(OpenAIOptions(base_url="https://api.example.com/v1"),),
+                          run_dir=tmp_path)
         assert "is not on this machine" in (adopt_local_server(remote, tree) or "")
         assert adopt_local_server(Settings(run_dir=tmp_path), tree) is None  # llama.cpp in-process
     finally:

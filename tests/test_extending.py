@@ -1,6 +1,6 @@
 """Extending wattbench from a conftest alone: a toy axis, backend, energy source and scorer.
 
-The README's "Extending" table says which files each kind of extension touches; here every one
+The "Extending" table (docs/extending.md) says which files each kind of extension touches; here every one
 lives in a single conftest.py beside a copy of the suite, and the package is not touched.
 """
 

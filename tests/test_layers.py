@@ -1,4 +1,5 @@
-"""The package's layers: lower rooms never import the ones above them."""
+"""The package's layers: lower rooms never import the ones above them, and no module imports
+itself through others (no cycle)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ ABOVE = ("wattbench.report", "wattbench.plugin", "wattbench.session", "wattbench
 @pytest.mark.parametrize(
     "module",
     ["wattbench.backends.protocol", "wattbench.monitors", "wattbench.scorers", "wattbench.results",
-     "wattbench.settings", "wattbench.cases"],
+     "wattbench.settings", "wattbench.cases", "wattbench.option", "wattbench.machine", "wattbench.workers"],
 )
 def test_a_lower_room_pulls_in_nothing_above_it(module: str) -> None:
     code = (
@@ -25,3 +26,51 @@ def test_a_lower_room_pulls_in_nothing_above_it(module: str) -> None:
                                        check=True).stdout)
     above = [m for m in loaded if any(m == a or m.startswith(a + ".") for a in ABOVE)]
     assert above == [], f"importing {module} loads {above}"
+
+
+def _module_imports() -> dict[str, set[str]]:
+    """wattbench module -> the wattbench modules it imports at import time (module level, outside
+    ``if TYPE_CHECKING``); ``from pkg import sub`` counts as an import of the submodule."""
+    import ast
+    from pathlib import Path
+
+    import wattbench
+
+    root = Path(wattbench.__file__).parent
+    names = {
+        ".".join(("wattbench", *p.relative_to(root).with_suffix("").parts)).removesuffix(".__init__"): p
+        for p in root.rglob("*.py")
+    }
+    graph: dict[str, set[str]] = {}
+    for name, path in names.items():
+        edges: set[str] = set()
+        for node in ast.parse(path.read_text(encoding="utf-8")).body:
+            if isinstance(node, ast.Import):
+                edges |= {a.name for a in node.names if a.name in names}
+            elif isinstance(node, ast.ImportFrom) and node.module and node.module in names:
+                subs = {f"{node.module}.{a.name}" for a in node.names} & names.keys()
+                edges |= subs or {node.module}
+                if not subs or len(subs) < len(node.names):
+                    edges.add(node.module)
+        graph[name] = edges - {name}
+    return graph
+
+
+def test_the_import_graph_has_no_cycle() -> None:
+    graph = _module_imports()
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+    cycles: list[list[str]] = []
+
+    def visit(node: str, path: list[str]) -> None:
+        state[node] = 1
+        for nxt in sorted(graph.get(node, ())):
+            if state.get(nxt) == 1:
+                cycles.append([*path[path.index(nxt):], nxt])
+            elif nxt not in state:
+                visit(nxt, [*path, nxt])
+        state[node] = 2
+
+    for node in sorted(graph):
+        if node not in state:
+            visit(node, [node])
+    assert cycles == [], "import cycles: " + "; ".join(" -> ".join(c) for c in cycles)

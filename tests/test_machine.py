@@ -29,14 +29,14 @@ def test_cpu_names_from_x86_and_arm_cpuinfo(tmp_path: Path) -> None:
 def test_gpus_and_driver_come_from_nvml_and_the_board_from_the_device_tree(tmp_path: Path) -> None:
     nvml = FakeNvml([FakeGpu(name="NVIDIA H100 80GB HBM3"), FakeGpu(name="NVIDIA L4")])
     board = b"NVIDIA Jetson AGX Orin Developer Kit\0"
-    machine = describe_machine(nvml, _root(tmp_path, ARM, board))
+    machine = describe_machine({"nvml": nvml}, _root(tmp_path, ARM, board))
     assert machine.gpus == "NVIDIA H100 80GB HBM3; NVIDIA L4" and machine.gpu_driver == "550.54.15"
     assert machine.board == "NVIDIA Jetson AGX Orin Developer Kit"
     assert not nvml.initialised  # NVML is shut down again
 
 
 def test_no_driver_means_no_gpu(tmp_path: Path) -> None:
-    machine = describe_machine(FakeNvml([], driver_loaded=False), _root(tmp_path, X86))
+    machine = describe_machine({"nvml": FakeNvml([], driver_loaded=False)}, _root(tmp_path, X86))
     assert (machine.gpus, machine.gpu_driver, machine.board) == ("none", "", "")
 
 

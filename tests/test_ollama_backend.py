@@ -12,8 +12,8 @@ from fakeollama import TOKENS, FakeOllama, serve
 from test_plugin import records, run_suite
 
 from conftest import free_port
-from wattbench.backends.ollama import OllamaBackend
-from wattbench.backends.protocol import BackendOptions, LoadOptions, OllamaOptions, Sampling
+from wattbench.backends.ollama import OllamaBackend, OllamaOptions
+from wattbench.backends.protocol import BackendOptions, LoadOptions, Sampling
 from wattbench.errors import ModelNotFoundError, OutOfMemoryError
 
 SAMPLING = Sampling(max_tokens=50, temperature=0.2, top_p=0.9, seed=7)
@@ -22,7 +22,7 @@ MESSAGES = ({"role": "user", "content": "What is the capital of France?"},)
 
 def test_models_resolve_by_name_all_and_default() -> None:
     with serve(FakeOllama()) as host:
-        backend = OllamaBackend(BackendOptions(ollama=OllamaOptions(host=host)))
+        backend = OllamaBackend(BackendOptions(own=(OllamaOptions(host=host),)))
         assert [r.name for r in backend.resolve("all")] == ["qwen3_4b", "gemma3_1b"]
         assert [r.name for r in backend.resolve("default")] == ["qwen3_4b"]
         with pytest.raises(ModelNotFoundError, match=r"not pulled .*run `ollama pull llama3.2`"):
@@ -31,12 +31,12 @@ def test_models_resolve_by_name_all_and_default() -> None:
 
 def test_a_name_without_a_tag_means_latest() -> None:
     with serve(FakeOllama(pulled={"llama3.2:latest": "abc"})) as host:
-        backend = OllamaBackend(BackendOptions(ollama=OllamaOptions(host=host)))
+        backend = OllamaBackend(BackendOptions(own=(OllamaOptions(host=host),)))
         assert backend.resolve("llama3.2")[0].location.endswith("#abc")
 
 
 def test_no_server_says_how_to_start_one() -> None:
-    backend = OllamaBackend(BackendOptions(ollama=OllamaOptions(host=f"127.0.0.1:{free_port()}"), retries=1))
+    backend = OllamaBackend(BackendOptions(retries=1, own=(OllamaOptions(host=f"127.0.0.1:{free_port()}"),)))
     with pytest.raises(ModelNotFoundError, match=r"no answer from Ollama .*gave up after 2 .*ollama serve"):
         backend.resolve("all")
 
@@ -44,7 +44,7 @@ def test_no_server_says_how_to_start_one() -> None:
 def test_load_generate_and_unload() -> None:
     state = FakeOllama()
     with serve(state) as host:
-        backend = OllamaBackend(BackendOptions(ollama=OllamaOptions(host=host)))
+        backend = OllamaBackend(BackendOptions(own=(OllamaOptions(host=host),)))
         model = backend.load(backend.resolve("qwen3:4b")[0], LoadOptions(context_tokens=8192))
         assert model.load_s == pytest.approx(0.4) and "qwen3:4b" in state.loaded
         assert model.metadata == {
@@ -75,7 +75,7 @@ def test_load_generate_and_unload() -> None:
 def test_cold_mode_loads_the_model_for_every_generation() -> None:
     state = FakeOllama()
     with serve(state) as host:
-        backend = OllamaBackend(BackendOptions(ollama=OllamaOptions(host=host, cold=True)))
+        backend = OllamaBackend(BackendOptions(own=(OllamaOptions(host=host, cold=True),)))
         model = backend.load(backend.resolve("qwen3:4b")[0], LoadOptions())
         first, second = model.generate(MESSAGES, SAMPLING), model.generate(MESSAGES, SAMPLING)
     assert state.loads == 3  # load, then each generation loads again after keep_alive 0s
@@ -86,7 +86,7 @@ def test_out_of_memory_and_server_errors_are_translated() -> None:
     oom = "model requires more system memory (8.0 GiB) than is available (4.0 GiB)"
     state = FakeOllama(chat_fault=lambda body: (500, oom))
     with serve(state) as host:
-        backend = OllamaBackend(BackendOptions(ollama=OllamaOptions(host=host)))
+        backend = OllamaBackend(BackendOptions(own=(OllamaOptions(host=host),)))
         model = backend.load(backend.resolve("qwen3:4b")[0], LoadOptions())
         with pytest.raises(OutOfMemoryError, match="requires more system memory"):
             model.generate(MESSAGES, SAMPLING)
@@ -152,7 +152,7 @@ def test_the_judge_sends_its_schema_as_format_and_weighs_the_logprobs() -> None:
 
     state = FakeOllama()
     with serve(state) as host:
-        backend = OllamaBackend(BackendOptions(ollama=OllamaOptions(host=host)))
+        backend = OllamaBackend(BackendOptions(own=(OllamaOptions(host=host),)))
         model = backend.load(backend.resolve("qwen3:4b")[0], LoadOptions())
         judgement = Judge(model, top_logprobs=3).single("Capital of France?", "Paris.", None)
     chat = [body for path, body in state.requests if path == "/api/chat"][-1]

@@ -15,7 +15,7 @@ from tinymodel import expected_answer
 
 from conftest import free_port, running_llama_server
 from wattbench.backends.llamacpp import LlamaCppBackend
-from wattbench.backends.openai_compat import OpenAICompatBackend, read_env_file
+from wattbench.backends.openai_compat import OpenAICompatBackend, OpenAIOptions, read_env_file
 from wattbench.backends.protocol import BackendOptions, LoadOptions, OutputFormat, Sampling
 from wattbench.errors import GenerationError, ModelNotFoundError
 
@@ -27,7 +27,7 @@ SECRET = "sk-test-0123456789abcdef"
 def test_the_server_and_the_engine_agree_on_tokens_and_text(
     tiny_gguf: Path, llama_server: str
 ) -> None:
-    settings = BackendOptions(base_url=llama_server)
+    settings = BackendOptions(own=(OpenAIOptions(base_url=llama_server),))
     engine = LlamaCppBackend(settings)
     local = engine.load(engine.resolve(str(tiny_gguf))[0], LoadOptions())
     server_backend = OpenAICompatBackend(settings)
@@ -64,7 +64,7 @@ def test_pytest_bench_runs_against_the_real_server(suite: pytest.Pytester, llama
 def test_usage_from_the_server_wins_and_a_role_only_chunk_is_not_the_first_token() -> None:
     script = Script()
     with fake_openai(script) as url:
-        backend = OpenAICompatBackend(BackendOptions(base_url=url))
+        backend = OpenAICompatBackend(BackendOptions(own=(OpenAIOptions(base_url=url),)))
         [ref] = backend.resolve("all")
         generation = backend.load(ref, LoadOptions()).generate(MESSAGES, GREEDY)
     assert ref.name == "fake_model-1"
@@ -78,7 +78,8 @@ def test_usage_from_the_server_wins_and_a_role_only_chunk_is_not_the_first_token
 
 
 def _backend(url: str, **changes: object) -> OpenAICompatBackend:
-    return OpenAICompatBackend(dataclasses.replace(BackendOptions(base_url=url, retries=3), **changes))  # type: ignore[arg-type]
+    options = BackendOptions(retries=3, own=(OpenAIOptions(base_url=url),))
+    return OpenAICompatBackend(dataclasses.replace(options, **changes))  # type: ignore[arg-type]
 
 
 def test_a_429_storm_is_retried_with_retry_after_and_counted() -> None:
@@ -123,7 +124,8 @@ def test_the_api_key_is_sent_but_never_shown(tmp_path: Path, monkeypatch: pytest
 
     script = Script([echo])
     with fake_openai(script) as url:
-        backend = _backend(url, env_file=env)
+        own = OpenAIOptions(base_url=url, env_file=env)
+        backend = OpenAICompatBackend(BackendOptions(retries=3, own=(own,)))
         model = backend.load(backend.resolve("default")[0], LoadOptions())
         with pytest.raises(GenerationError) as caught:
             model.generate(MESSAGES, GREEDY)
@@ -210,7 +212,7 @@ def test_a_model_id_with_a_slash_is_a_server_model_not_a_path(suite: pytest.Pyte
 def test_a_real_server_constrains_the_judge_and_returns_top_logprobs(llama_server: str) -> None:
     from wattbench.judge import Judge
 
-    backend = OpenAICompatBackend(BackendOptions(base_url=llama_server))
+    backend = OpenAICompatBackend(BackendOptions(own=(OpenAIOptions(base_url=llama_server),)))
     model = backend.load(backend.resolve("default")[0], LoadOptions())
     judge = Judge(model, max_tokens=300, top_logprobs=5)
     judgement = judge.single("What is 2 + 2?", "4", None)
@@ -236,7 +238,7 @@ def test_a_server_that_refuses_every_schema_gets_the_free_format() -> None:
 
     script = Script([reply])
     with fake_openai(script) as url:
-        backend = OpenAICompatBackend(BackendOptions(base_url=url, retries=0))
+        backend = OpenAICompatBackend(BackendOptions(retries=0, own=(OpenAIOptions(base_url=url),)))
         model = backend.load(backend.resolve("default")[0], LoadOptions())
         judge = Judge(model)
         first, second = judge.single("Q?", "A.", None), judge.single("Q?", "A.", None)
@@ -256,7 +258,7 @@ def test_a_server_template_that_refuses_the_system_role_is_folded(tmp_path: Path
         pytest.skip(f"{GEMMA_TEMPLATE} is not here")
     gemma = write_tiny_gguf(tmp_path / "gemma-like.gguf", template=GEMMA_TEMPLATE.read_text(encoding="utf-8"))
     with running_llama_server(gemma) as (url, _process):
-        backend = OpenAICompatBackend(BackendOptions(base_url=url, retries=0))
+        backend = OpenAICompatBackend(BackendOptions(retries=0, own=(OpenAIOptions(base_url=url),)))
         model = backend.load(backend.resolve("default")[0], LoadOptions())
         chat = ({"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hello."})
         generation = model.generate(chat, Sampling(max_tokens=50))

@@ -128,15 +128,15 @@ def test_ollama_is_asked_with_think_and_its_refusal_is_unsupported() -> None:
 
     from fakeollama import FakeOllama, serve
 
-    from wattbench.backends.ollama import OllamaBackend
-    from wattbench.backends.protocol import BackendOptions, LoadOptions, OllamaOptions, Sampling
+    from wattbench.backends.ollama import OllamaBackend, OllamaOptions
+    from wattbench.backends.protocol import BackendOptions, LoadOptions, Sampling
     from wattbench.errors import UnsupportedKnobError
 
     chat = ({"role": "user", "content": "What is the capital of France?"},)
     refusal = '"gemma3:1b" does not support thinking'
     state = FakeOllama(chat_fault=lambda body: (400, refusal) if body.get("think") is not None else None)
     with serve(state) as host:
-        backend = OllamaBackend(BackendOptions(ollama=OllamaOptions(host=host)))
+        backend = OllamaBackend(BackendOptions(own=(OllamaOptions(host=host),)))
         model = backend.load(backend.resolve("gemma3:1b")[0], LoadOptions())
         plain = model.generate(chat, Sampling(max_tokens=8))
         with pytest.raises(UnsupportedKnobError, match="does not support thinking"):

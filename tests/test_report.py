@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from studyrecords import record, write_run
 from test_plugin import records, run_suite
 
+from wattbench.report import stats
 from wattbench.report.build import write_report
 from wattbench.report.findings import best_per_task
 from wattbench.report.pareto import pareto_front
@@ -33,14 +34,29 @@ def test_the_confidence_interval_holds_the_mean(values: list[float]) -> None:
     if len(values) == 1:
         assert s.ci_low is None and s.ci_high is None
         return
-    assert s.ci_low is not None and s.ci_high is not None
-    assert s.ci_low - 1e-9 <= s.mean <= s.ci_high + 1e-9 and s.variance >= 0
-    assert min(values) - 1e-9 <= s.ci_low and s.ci_high <= max(values) + 1e-9
+    assert s.ci_low is not None and s.ci_high is not None and s.variance is not None
+    tol = 1e-9 * (1 + max(abs(v) for v in values))
+    assert s.ci_low - tol <= s.mean <= s.ci_high + tol and s.variance >= 0
+    if len(values) >= stats.BOOTSTRAP_MIN_N:  # a percentile bootstrap stays within the values
+        assert s.method == stats.BOOTSTRAP
+        assert min(values) - tol <= s.ci_low and s.ci_high <= max(values) + tol
+    else:  # Student-t: symmetric about the mean
+        assert s.method == stats.STUDENT_T
+        assert abs((s.mean - s.ci_low) - (s.ci_high - s.mean)) <= 1e-6 * (1 + abs(s.mean))
 
 
 def test_one_run_has_no_interval_never_a_zero_width_one() -> None:
     s = summarise([4.0])
-    assert (s.n, s.mean, s.variance, s.ci_low, s.ci_high) == (1, 4.0, 0.0, None, None)
+    assert (s.n, s.mean, s.variance, s.ci_low, s.ci_high) == (1, 4.0, None, None, None)
+    assert s.method == "none: n = 1"
+
+
+def test_two_runs_get_a_student_t_interval_not_their_own_range() -> None:
+    # 10 and 12: mean 11, s = sqrt(2), t(0.975, 1) = 12.706 (tables): 11 +- 12.706 x sqrt(2) / sqrt(2).
+    s = summarise([10.0, 12.0])
+    assert s.method == "student-t" and s.variance == pytest.approx(2.0)
+    assert s.ci_low == pytest.approx(11 - 12.706, abs=1e-3)
+    assert s.ci_high == pytest.approx(11 + 12.706, abs=1e-3)
 
 
 @given(st.lists(st.tuples(numbers, numbers), min_size=1, max_size=40))
@@ -146,10 +162,18 @@ def test_a_one_run_study_shows_no_zero_width_interval_anywhere(
     zero_width = re.findall(r"\[([-+0-9.e]+), \1\]", page)
     assert zero_width == [], zero_width
     book = openpyxl.load_workbook(run_dir / "report.xlsx", read_only=True)
-    for name in book.sheetnames:  # an interval column, where a sheet has one, is empty
+    methods: list[object] = []
+    for name in book.sheetnames:  # an interval's bounds, where a sheet has them, are empty
         header, *rows = list(book[name].iter_rows(values_only=True))
-        bounds = [i for i, k in enumerate(header) if isinstance(k, str) and "_ci_" in k]
+        bounds = [i for i, k in enumerate(header)
+                  if isinstance(k, str) and k.endswith(("_ci_low", "_ci_high"))]
         assert [row[i] for row in rows for i in bounds if row[i] is not None] == [], name
+        said = [i for i, k in enumerate(header) if isinstance(k, str) and k.endswith("_ci_method")]
+        methods += [row[i] for row in rows for i in said]
+    # The Models, Per task and Stats sheets say why: one run.
+    assert len(methods) > 3 * 3 and set(methods) - {None} == {"none: n = 1"}  # None: no such figure
+    assert {s["latency_s_ci_method"] for s in stats} == {"none: n = 1"}
+    assert {s["latency_s_var"] for s in stats} == {""}  # no variance from one run, never 0.0
 
 
 def test_pytest_benchmark_compare_still_reads_our_json(suite: pytest.Pytester, tiny_gguf: Path) -> None:

@@ -128,3 +128,52 @@ def test_no_label_or_title_is_clipped(tmp_path: Path, width: int) -> None:
         clipped = page.evaluate(CLIPPED)
         chromium.close()
     assert clipped == [], f"at {width} px these are cut: {clipped}"
+
+
+# Every pair of texts in each Pareto chart whose boxes, as the browser lays them out, overlap.
+OVERLAPS = """() => {
+  const out = [];
+  for (const svg of document.querySelectorAll('svg')) {
+    if (!(svg.getAttribute('aria-label') || '').includes('Pareto')) continue;
+    const boxes = [...svg.querySelectorAll('text')].filter(t => t.textContent.trim())
+      .map(t => [t.textContent, t.getBoundingClientRect()]);
+    for (let i = 0; i < boxes.length; i++)
+      for (let j = i + 1; j < boxes.length; j++) {
+        const [a, r] = boxes[i], [b, s] = boxes[j];
+        const w = Math.min(r.right, s.right) - Math.max(r.left, s.left);
+        const h = Math.min(r.bottom, s.bottom) - Math.max(r.top, s.top);
+        if (w > 0.5 && h > 0.5) out.push(`${a} / ${b}`);
+      }
+  }
+  return out;
+}"""
+
+
+@pytest.mark.parametrize("width", [1200, 700])
+def test_no_two_labels_of_a_pareto_chart_overlap(tmp_path: Path, width: int) -> None:
+    """Six configurations of two models at nearly the same cost and quality, one of them measured
+    only while contended (its tag ends in †): their tags are placed apart, clear of the legend."""
+    browser = _browser()
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+    design = {("smollm2", "L0"): (0.50, 100.0), ("smollm2", "L1"): (0.51, 102.0),
+              ("smollm2", "L2"): (0.52, 99.0),
+              ("qwen2.5-0.5b", "L0"): (0.505, 101.0), ("qwen2.5-0.5b", "L1"): (0.49, 103.0),
+              ("qwen2.5-0.5b", "P"): (0.515, 100.5), ("far", "L0"): (0.9, 400.0)}
+    run = write_run(tmp_path / "run", [
+        record(model, "qa", "short", level, r, rouge_l=q * (1 + 0.01 * r), energy_j=e * (1 + 0.01 * r),
+               latency_s=e / 50 * (1 + 0.01 * r), contended=level == "P")
+        for (model, level), (q, e) in design.items() for r in (0, 1, 2)
+    ])
+    write_report([run], tmp_path / "out")
+    with sync_api.sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=browser, args=["--no-sandbox"])
+        page = chromium.new_page(viewport={"width": width, "height": 1000})
+        page.route("http*://**", lambda route: route.abort())
+        page.goto((tmp_path / "out" / "report.html").resolve().as_uri())
+        tags = page.locator("svg[aria-label*='Pareto'] text.tag").all_text_contents()
+        overlaps = page.evaluate(OVERLAPS)
+        clipped = page.evaluate(CLIPPED)
+        chromium.close()
+    assert len(tags) == 2 * len(design) and "qwen2.5-0.5b P †" in tags
+    assert overlaps == [], f"at {width} px these labels overlap: {overlaps}"
+    assert clipped == [], f"at {width} px these are cut: {clipped}"

@@ -87,3 +87,52 @@ def test_a_configuration_mixing_one_run_and_three_run_groups_has_no_interval_and
     assert config["quality"] == pytest.approx(0.5005)
     assert config["quality_ci_low"] is None and config["quality_ci_high"] is None  # never [0.9, 0.9]
     assert cheapest_lines(written.study, written.floors)[0].startswith("qa: no configuration's rouge_l")
+
+
+def _svgs(page: str, title: str) -> list[str]:
+    """The <svg> charts of the page whose title starts with ``title``."""
+    return [chunk.split("</svg>")[0] for chunk in page.split("<svg")[1:]
+            if f"<title>{title}" in chunk.split("</svg>")[0][:400]]
+
+
+def test_a_contended_only_configuration_is_marked_on_every_chart(tmp_path: Path) -> None:
+    records = []
+    for task in ("qa", "summary", "humanities"):
+        for run in range(2):
+            records.append(record("a", task, "short", "L0", run, energy_j=300.0 + run, rouge_l=0.4))
+            records.append(record("a", task, "short", "L1", run, energy_j=350.0 + run, rouge_l=0.5))
+            records.append(record("a", task, "short", "P", run, energy_j=480.0 + run, rouge_l=0.6,
+                                  contended=True))
+    written = write_report([write_run(tmp_path / "run", records)], tmp_path / "out")
+    assert {o["config"] for o in written.study.overall if o["contended_only"]} == {"P"}
+    page = (tmp_path / "out" / "report.html").read_text(encoding="utf-8")
+    charts = {
+        "Pareto": _svgs(page, "Quality vs energy: Pareto") + _svgs(page, "Quality vs latency: Pareto"),
+        "levels": _svgs(page, "Quality vs prompt level") + _svgs(page, "Energy vs prompt level")
+        + _svgs(page, "Latency vs prompt level"),
+        "radar": _svgs(page, "a: normalised quality per task"),
+        "heatmap": _svgs(page, "Quality per joule"),
+    }
+    assert [len(v) for v in charts.values()] == [2, 3, 1, 1]
+    for kind, found in charts.items():
+        for chart in found:
+            # A visible mark (hollow or dashed, class contended), its legend line, and only for P.
+            assert 'class="contended"' in chart or 'contended"' in chart, kind
+            assert "contended records only</text>" in chart, kind
+            assert "(contended records only)" in chart, kind  # the mark's tooltip
+    pareto = charts["Pareto"]
+    assert all('class="tag">a P †</text>' in c and 'class="tag">a L0</text>' in c for c in pareto)
+    assert 'a P †</text>' in charts["heatmap"][0] and ">P †</text>" in charts["radar"][0]
+
+
+def test_a_two_run_interval_names_its_method_on_the_page_and_in_stats_csv(tmp_path: Path) -> None:
+    records = [record("a", "qa", "short", "L0", run, energy_j=100.0 + 2 * run) for run in range(2)]
+    write_report([write_run(tmp_path / "run", records)], tmp_path / "out")
+    (stats,) = list(csv.DictReader((tmp_path / "out" / "stats.csv").open(encoding="utf-8")))
+    # 100 and 102: mean 101, s = sqrt(2), t(0.975, 1) = 12.706: 101 +- 12.706, not [100, 102].
+    assert (stats["energy_j_n"], stats["energy_j_ci_method"]) == ("2", "student-t")
+    assert float(stats["energy_j_ci_low"]) == pytest.approx(101 - 12.706, abs=1e-3)
+    assert float(stats["energy_j_ci_high"]) == pytest.approx(101 + 12.706, abs=1e-3)
+    page = (tmp_path / "out" / "report.html").read_text(encoding="utf-8")
+    assert "<td>101 [88.3, 114] (Student-t, n = 2)</td>" in page
+    assert "[100, 102]" not in page

@@ -1,6 +1,6 @@
 """The code sandbox: bubblewrap isolation, the harness's own pass signal, and the hostile battery.
 
-The battery (tests/sandbox_battery.py: the README's list plus sandbox.md's four, and the ways to
+The battery (tests/sandbox_battery.py: docs/quality.md's list plus sandbox.md's four, and the ways to
 fake a pass) runs under bubblewrap as the test's user (root in CI) and as the nobody user
 through ``setpriv``. Its figures: 0 escapes (no file written outside, no connection to a host
 listener), 0 leaks (no secret from the environment, a host file or home in any result text),
@@ -256,7 +256,7 @@ def test_bwrap_reports_a_signal_as_128_plus_its_number() -> None:
     assert bwrap.child_status(128 + 24) == -24 and bwrap.child_status(1) == 1 and bwrap.child_status(0) == 0
 
 
-# The guard (--wb-unsafe-code without bubblewrap): the README's list, each refused in-process.
+# The guard (--wb-unsafe-code without bubblewrap): docs/quality.md's list, each refused in-process.
 GUARD_ATTACKS = {
     "loops forever": ("while True:\n    pass\n", "CPU time limit"),
     "allocates 10 GB": ("x = bytearray(10 * 1024 ** 3)\n", "MemoryError"),

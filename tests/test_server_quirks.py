@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from fakeopenai import ANSWER, Reply, Script, fake_openai
 
-from wattbench.backends.openai_compat import OpenAICompatBackend
+from wattbench.backends.openai_compat import OpenAICompatBackend, OpenAIOptions
 from wattbench.backends.protocol import BackendOptions, LoadOptions, Sampling
 from wattbench.errors import ContextOverflowError, GenerationError
 
@@ -33,7 +33,7 @@ def test_a_server_that_rejects_stream_options_is_asked_again_without_it_for_the_
     ):
         script = Script(replies=[_strict(status, message)])
         with fake_openai(script) as url:
-            backend = OpenAICompatBackend(BackendOptions(base_url=url, retries=0))
+            backend = OpenAICompatBackend(BackendOptions(retries=0, own=(OpenAIOptions(base_url=url),)))
             [ref] = backend.resolve("all")
             model = backend.load(ref, LoadOptions())
             first = model.generate(MESSAGES, GREEDY)
@@ -49,8 +49,7 @@ def test_a_server_that_rejects_stream_options_is_asked_again_without_it_for_the_
 def test_an_ollama_final_chunk_without_prompt_eval_count_leaves_the_prompt_count_unknown() -> None:
     from fakeollama import FakeOllama, serve
 
-    from wattbench.backends.ollama import OllamaBackend
-    from wattbench.backends.protocol import OllamaOptions
+    from wattbench.backends.ollama import OllamaBackend, OllamaOptions
     from wattbench.record import timing
 
     class Cached(FakeOllama):  # an older server, or a prompt served from its cache
@@ -60,7 +59,7 @@ def test_an_ollama_final_chunk_without_prompt_eval_count_leaves_the_prompt_count
             return figures
 
     with serve(Cached()) as host:
-        backend = OllamaBackend(BackendOptions(ollama=OllamaOptions(host=host)))
+        backend = OllamaBackend(BackendOptions(own=(OllamaOptions(host=host),)))
         model = backend.load(backend.resolve("qwen3:4b")[0], LoadOptions())
         generation = model.generate(MESSAGES, GREEDY)
         model.close()
@@ -80,7 +79,7 @@ EXCEED = {"error": {"code": 500, "type": "exceed_context_size_error",
 
 def _patient_model(url: str) -> Any:
     """The server's model, through a backend that would retry a transient fault four times."""
-    backend = OpenAICompatBackend(BackendOptions(base_url=url, retries=4))
+    backend = OpenAICompatBackend(BackendOptions(retries=4, own=(OpenAIOptions(base_url=url),)))
     return backend.load(backend.resolve("all")[0], LoadOptions())
 
 

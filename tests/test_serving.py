@@ -222,7 +222,7 @@ def test_a_server_too_small_for_the_load_points_stops_the_run_with_one_message(
 
 
 def test_llama_server_counters_are_read_without_prefix_and_without_nan() -> None:
-    from wattbench.backends.openai_compat import OpenAICompatBackend
+    from wattbench.backends.openai_compat import OpenAICompatBackend, OpenAIOptions
     from wattbench.backends.protocol import BackendOptions
 
     page = "\n".join([
@@ -232,9 +232,9 @@ def test_llama_server_counters_are_read_without_prefix_and_without_nan() -> None
         "# TYPE llamacpp:predicted_tokens_seconds gauge", "llamacpp:predicted_tokens_seconds 99.5",
     ])
     with fake_openai(Script(metrics=page)) as url:
-        counters = OpenAICompatBackend(BackendOptions(base_url=url)).server_counters()
+        counters = OpenAICompatBackend(BackendOptions(own=(OpenAIOptions(base_url=url),))).server_counters()
     with fake_openai(Script()) as url:
-        none = OpenAICompatBackend(BackendOptions(base_url=url)).server_counters()
+        none = OpenAICompatBackend(BackendOptions(own=(OpenAIOptions(base_url=url),))).server_counters()
     assert counters == {"prompt_tokens_cached_total": 12.0}  # -nan left out, gauges are not counters
     assert none is None
 

@@ -68,7 +68,7 @@ class Axis:
 
 
 REASONING = ("default", "off", "on", "low", "medium", "high")
-"""The reasoning states --wb-reasoning names; each backend maps them (README "Reasoning")."""
+"""The reasoning states --wb-reasoning names; each backend maps them (docs/settings.md, "Reasoning")."""
 
 VARIANT = "variant"
 """The attribute of an axis whose values an option lists: the case's ``variant`` mapping."""

@@ -21,7 +21,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from wattbench.backends import server_url as backend_server_url
 from wattbench.monitors import MakeSource, open_sources
+from wattbench.monitors.estimate import EstimateOptions
 from wattbench.monitors.figures import (
     WindowEnergy,
     contention_text,
@@ -41,16 +43,12 @@ DRIFT_WARN_PCT = 10.0  # idle power that moves more than this between before and
 
 
 LOOPBACK = ("localhost", "127.0.0.1", "::1", "0.0.0.0")
-OLLAMA_DEFAULT = "http://127.0.0.1:11434"
 
 
 def server_url(settings: Settings) -> str | None:
-    """The URL of the server a server backend talks to; None for in-process engines."""
-    if settings.backend == "ollama":
-        return settings.ollama.host or os.environ.get("OLLAMA_HOST") or OLLAMA_DEFAULT
-    if settings.backend == "openai":
-        return settings.base_url
-    return None
+    """The URL of the server a server backend talks to (the backend's options answer it); None
+    for in-process engines."""
+    return backend_server_url(settings.backend, settings.backend_options())
 
 
 def adopt_local_server(settings: Settings, tree: ProcessTree) -> str | None:
@@ -226,7 +224,8 @@ class EnergyMonitor:
 
     def _measure_idle(self) -> Idle | None:
         try:
-            return measure_idle(self.meter, self.settings.idle_s, cpu_tdp_w=self.settings.cpu_tdp_w)
+            tdp_w = self.settings.option(EstimateOptions).cpu_tdp_w
+            return measure_idle(self.meter, self.settings.idle_s, cpu_tdp_w=tdp_w)
         except IdleError as exc:
             self.idle_errors.append(str(exc))
             return None

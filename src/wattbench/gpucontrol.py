@@ -55,8 +55,8 @@ GRANT = (
     "root; let Zeus's daemon "
     "make the change for you: install it (cargo install zeusd, or the mlenergy/zeusd image), start "
     "it as root with `sudo zeusd serve --socket-path /run/zeusd/zeusd.sock --socket-permissions 666` "
-    "(or its systemd unit), then `export ZEUSD_SOCK_PATH=/run/zeusd/zeusd.sock` (README: \"GPU power "
-    "cap and locked clocks\")"
+    "(or its systemd unit), then `export ZEUSD_SOCK_PATH=/run/zeusd/zeusd.sock` "
+    "(docs/settings.md: \"GPU power cap and locked clocks as axes\")"
 )
 POWER_HINT = " (laptop GPUs often refuse a power limit: NVIDIA/open-gpu-kernel-modules#483)"
 CLOCK_HINT = " (locking clocks needs a Volta or newer GPU: Pascal and older cannot)"

@@ -46,6 +46,7 @@ from wattbench.gpucontrol import (
     open_control,
     state_dir,
 )
+from wattbench.monitors.gpu import GpuOptions
 
 if TYPE_CHECKING:
     from wattbench.cases import Case
@@ -445,7 +446,7 @@ def open_knobs(settings: Settings, env: Mapping[str, str] | None = None, nvml: A
             "and driver"
         ) from None
     try:
-        gpus = device_set(nvml, settings.gpus, env)
+        gpus = device_set(nvml, settings.option(GpuOptions).gpus, env)
         control = open_control(nvml, env)
     except BaseException:
         nvml.nvmlShutdown()

@@ -2,7 +2,7 @@
 
 A server backend (OpenAI-compatible, Ollama) already serves concurrent requests: its model is
 used as it is (OpenAI-compatible models without retries). Ollama runs OLLAMA_NUM_PARALLEL
-requests at once, a setting of the server that a client cannot read or change; the README says so.
+requests at once, a setting of the server that a client cannot read or change; docs/servers.md says so.
 The embedded engine (llama.cpp in process) cannot: its model's GGUF file is served by llama.cpp's
 own server on loopback (wattbench.backends.localserver) with as many slots as the largest load
 point, each with --wb-ctx tokens of context, started at the model's first load point and stopped
@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from wattbench.backends.localserver import LocalServer, ServerOptions
-from wattbench.backends.openai_compat import OpenAICompatBackend
+from wattbench.backends.openai_compat import OpenAICompatBackend, OpenAIOptions
 from wattbench.backends.protocol import Backend, BackendOptions, LoadedModel, LoadOptions, Sampling
 from wattbench.cases import Case
 from wattbench.errors import (
@@ -99,7 +99,7 @@ class LoadPoints:
         server = LocalServer(path, ServerOptions(self.slots, self.slot_context_tokens, self.threads, repack))
         self._servers.append(server)
         own_tree().refresh()  # the server's CPU time is the benchmark's: the estimate must see it now
-        client = OpenAICompatBackend(BackendOptions(base_url=server.url, retries=0))
+        client = OpenAICompatBackend(BackendOptions(retries=0, own=(OpenAIOptions(base_url=server.url),)))
         ref = client.resolve("default")[0]
         model = client.load(dataclasses.replace(ref, name=resident.model.ref.name), LoadOptions())
         model.metadata.update({k: v for k, v in resident.model.metadata.items() if k.startswith("model_")})

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import importlib
 import json
 import os
 import platform
@@ -18,6 +17,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from wattbench.monitors.gpu import gpu_facts
 
 # What a fingerprint hashes, in this order; a missing field hashes as "".
 HARDWARE = ("machine_cpu", "machine_cpu_count", "machine_gpus", "gpu_driver_version", "machine_board")
@@ -34,7 +35,7 @@ class Machine:
 
     cpu: str
     cpu_count: int
-    gpus: str  # "; "-joined device names, "none" without NVML or a GPU
+    gpus: str  # "; "-joined device names, "none" where no GPU family (NVML, amdsmi) answers
     gpu_driver: str  # "" without a GPU
     board: str  # the Jetson's (or any device tree's) model string, else ""
 
@@ -71,34 +72,11 @@ def cpu_flags(cpuinfo: Path = Path("/proc/cpuinfo")) -> frozenset[str]:
     return frozenset()
 
 
-def _gpus(nvml: Any) -> tuple[str, str]:
-    """('; '-joined GPU names, driver version) from NVML; ('none', '') where NVML cannot start."""
-    if nvml is None:
-        try:
-            nvml = importlib.import_module("pynvml")
-        except ImportError:
-            return "none", ""
-    try:
-        nvml.nvmlInit()
-    except nvml.NVMLError:
-        return "none", ""
-    try:
-        names = [
-            nvml.nvmlDeviceGetName(nvml.nvmlDeviceGetHandleByIndex(i))
-            for i in range(nvml.nvmlDeviceGetCount())
-        ]
-        driver = nvml.nvmlSystemGetDriverVersion()
-    except nvml.NVMLError:
-        return "unreadable", ""
-    finally:
-        nvml.nvmlShutdown()
-    text = [n.decode() if isinstance(n, bytes) else str(n) for n in names]
-    return "; ".join(text) or "none", driver.decode() if isinstance(driver, bytes) else str(driver)
-
-
-def describe_machine(nvml: Any = None, root: Path = Path("/")) -> Machine:
-    """This machine; ``nvml`` is pynvml or a fake of it, ``root`` a fake filesystem root."""
-    gpus, driver = _gpus(nvml)
+def describe_machine(libraries: Mapping[str, Any] | None = None, root: Path = Path("/")) -> Machine:
+    """This machine. Its GPUs are the GPU energy sources' answer (monitors/gpu.py);
+    ``libraries``: source name -> a fake of its library (``{"nvml": fake}``), ``root`` a fake
+    filesystem root."""
+    gpus, driver = gpu_facts(libraries)
     try:
         board = (root / "proc/device-tree/model").read_bytes().rstrip(b"\0").decode(errors="replace")
     except OSError:

@@ -1,7 +1,7 @@
 """Every key a case record carries, defined once, with its unit.
 
 A record is a flat dict. Numeric keys end in their unit (`_s`, `_tokens`, `_tokens_per_s`,
-`_bytes`, `_count`); label keys (strings and flags) carry no unit. The README's table of keys is
+`_bytes`, `_count`); label keys (strings and flags) carry no unit. The table of keys in docs/results.md is
 checked against this module by the tests, so the two cannot drift apart.
 
 Timing definitions (every backend obtains its timestamps so that these mean the same thing):
@@ -9,7 +9,7 @@ Timing definitions (every backend obtains its timestamps so that these mean the 
 - ``t_request``: the moment wattbench hands the prompt to the engine (before tokenisation of the
   reply starts, after the prompt's tokens are known).
 - ``t_first``: the moment the first completion token is *sampled* (not the first text chunk:
-  a chunk can lag its token, see the README).
+  a chunk can lag its token, see docs/suite.md).
 - ``t_last``: the moment the last completion token is sampled.
 - ``t_done``: the moment the engine call returns.
 
@@ -238,7 +238,7 @@ METRICS: Final[tuple[Metric, ...]] = (
            "'SIGSEGV (signal 11)'); its model's later cases carry the same"),
     Metric("max_tokens_overshoot_tokens", "tokens", "completion tokens beyond max_tokens (llama-cpp-"
            "python can sample past the limit to finish a UTF-8 character); 0 when none"),
-    # Energy (wattbench.monitors; the README explains each source and its accuracy).
+    # Energy (wattbench.monitors; docs/energy.md explains each source and its accuracy).
     Metric("energy_j", "J", "gross energy of one generation, every counted channel (no joule twice)"),
     Metric("energy_net_j", "J", "energy_j minus idle power x the generation's share of the window"),
     Metric("energy_per_token_j", "J/token", "gross energy per completion token"),

@@ -9,21 +9,32 @@ from __future__ import annotations
 import argparse
 import datetime as _dt
 import os
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from wattbench import axes, data
+from wattbench import axes, backends, data, monitors, scorers
 from wattbench.axes import Axis
-from wattbench.backends.protocol import OllamaOptions, Sampling
+from wattbench.backends.protocol import BackendOptions, Sampling
 from wattbench.cases.levels import LEVELS
 from wattbench.errors import ReportInputError
 from wattbench.finetune.spec import METHODS, finetune_options, rank_list, target_sets
 from wattbench.floors import parse_floors
 from wattbench.monitors import SOURCES
+from wattbench.option import (  # the parsers are wattbench.option's; these names are kept for conftests
+    Option,
+    bounded_float,
+    build,
+    choice_list,
+    non_negative_int,
+    on_off,
+    options_classes,
+    positive_int,
+    resolve_path,
+    rows,
+    split_list,
+)
 from wattbench.report.gates import Gate, parse_gates
 from wattbench.rerun import parse_contended
 from wattbench.settings import LOADS, Settings
@@ -37,34 +48,6 @@ def gate_spec(value: str) -> tuple[Gate, ...]:
         return tuple(parse_gates(value))
     except ReportInputError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
-
-
-def split_list(value: str) -> tuple[str, ...]:
-    """'a, b,c' or 'a b' -> ('a', 'b', 'c'); empty items dropped."""
-    return tuple(item for item in value.replace(",", " ").split() if item)
-
-
-def choice_list(allowed: Sequence[str], what: str) -> Callable[[str], tuple[str, ...]]:
-    """A parser for a comma list whose items must be among ``allowed`` (or 'all')."""
-
-    lowered = {a.lower(): a for a in allowed}
-
-    def parse(value: str) -> tuple[str, ...]:
-        items = split_list(value)
-        if not items:
-            raise argparse.ArgumentTypeError(f"no {what} given; choose from {', '.join(allowed)}")
-        if any(item.lower() == "all" for item in items):
-            return tuple(allowed)
-        out = []
-        for item in items:
-            if item.lower() not in lowered:
-                raise argparse.ArgumentTypeError(
-                    f"unknown {what} {item!r}; choose from {', '.join(allowed)} or 'all'"
-                )
-            out.append(lowered[item.lower()])
-        return tuple(dict.fromkeys(out))
-
-    return parse
 
 
 def energy_sources(value: str) -> tuple[str, ...]:
@@ -105,58 +88,6 @@ def device_sets(value: str) -> tuple[tuple[str, ...], ...]:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def gpu_list(value: str) -> tuple[str, ...]:
-    """GPU indices or UUIDs, or ('all',)."""
-    items = split_list(value)
-    if not items or "all" in [i.lower() for i in items]:
-        return ("all",)
-    return items
-
-
-def int_at_least(low: int) -> Callable[[str], int]:
-    """A parser for a whole number >= low."""
-
-    def parse(value: str) -> int:
-        try:
-            number = int(value)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from None
-        if number < low:
-            raise argparse.ArgumentTypeError(f"{value!r} must be {low} or more")
-        return number
-
-    return parse
-
-
-positive_int = int_at_least(1)
-non_negative_int = int_at_least(0)
-
-
-def bounded_float(low: float, high: float) -> Callable[[str], float]:
-    """A parser for a float in [low, high]."""
-
-    def parse(value: str) -> float:
-        try:
-            number = float(value)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{value!r} is not a number") from None
-        if not low <= number <= high:
-            raise argparse.ArgumentTypeError(f"{value!r} must be between {low} and {high}")
-        return number
-
-    return parse
-
-
-def on_off(value: str) -> bool:
-    """'on'/'off' (also true/false, yes/no, 1/0)."""
-    lowered = value.strip().lower()
-    if lowered in ("on", "true", "yes", "1"):
-        return True
-    if lowered in ("off", "false", "no", "0"):
-        return False
-    raise argparse.ArgumentTypeError(f"{value!r} is not one of on, off")
-
-
 def slo(value: str) -> Slo:
     """--wb-slo as an Slo; argparse's error names the part at fault."""
     try:
@@ -171,17 +102,14 @@ def default_run_dir(reports: Path) -> Path:
     return reports / f"run-{stamp}"
 
 
-@dataclass(frozen=True)
-class Option:
-    """One setting: its option, ini key, parser and help."""
-
-    name: str  # the part after --wb- / wb_
-    parse: Callable[[str], Any]
-    help: str
-    default: str | None = None
-    many: bool = False  # may be repeated on the command line; values are concatenated
-    bare: str | None = None  # the value of the flag given alone (--wb-report means --wb-report on)
-
+# The extensions' options classes: each spells its own rows (wattbench.option.setting).
+BACKEND_CLASSES: tuple[type, ...] = (BackendOptions, *options_classes(backends.REGISTRY))
+SOURCE_CLASSES = options_classes(monitors.SOURCES)
+SCORER_CLASSES = options_classes(scorers.REGISTRY)
+BACKEND_ROWS, SOURCE_ROWS, SCORER_ROWS = (
+    tuple(row for cls in classes for row in rows(cls))
+    for classes in (BACKEND_CLASSES, SOURCE_CLASSES, SCORER_CLASSES)
+)
 
 OPTIONS: tuple[Option, ...] = (
     Option("backend", str, "engine or server to run the models on (default: llamacpp)", "llamacpp"),
@@ -237,10 +165,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("energy", energy_sources, "energy sources: auto (every one that measures here, else "
            "the estimate), off, or a list of nvml, amdsmi, rapl, jetson, powermetrics, estimate "
            "(default: auto)", "auto"),
-    Option("gpus", gpu_list, "GPUs to measure: indices or UUIDs, or all "
-           "(default: CUDA_VISIBLE_DEVICES, else all)"),
-    Option("cpu-tdp", bounded_float(1.0, 5000.0), "CPU TDP in W for the estimate (default: env "
-           "CPU_TDP_W, else 65)"),
+    *SOURCE_ROWS,  # --wb-gpus, --wb-cpu-tdp: the energy sources' own (wattbench.monitors)
     Option("sample-hz", bounded_float(0.1, 1000.0), "sampler rate in Hz for power and resource "
            "gauges (default: 10)", "10"),
     Option("idle-time", bounded_float(0.0, 3600.0), "seconds of idle power measured before the "
@@ -259,24 +184,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("embodied-carbon", bounded_float(0.0, 1e6), "the machine's embodied carbon in gCO2e per "
            "hour of its time (its embodied total / its life in hours): adds carbon_embodied_gco2e "
            "and the M of sci.csv (default: none: operational only)"),
-    Option("base-url", str, "OpenAI-compatible server URL for --wb-backend openai, e.g. "
-           "http://127.0.0.1:8000/v1 (default: env OPENAI_BASE_URL)"),
-    Option("api-key-env", str, "environment variable (or .env line) holding the server's API key "
-           "(default: OPENAI_API_KEY)", "OPENAI_API_KEY"),
-    Option("env-file", str, "a .env file to read the API key from when the environment lacks it "
-           "(default: .env beside pytest.ini)", ".env"),
-    Option("timeout", bounded_float(0.1, 86400.0), "seconds one generation may take on a server, "
-           "retries apart (default: 600)", "600"),
-    Option("connect-timeout", bounded_float(0.1, 3600.0), "seconds to connect to a server "
-           "(default: 10)", "10"),
-    Option("retries", non_negative_int, "further attempts after a refused connection, timeout, 429 "
-           "or 5xx, with exponential backoff and Retry-After (default: 3)", "3"),
-    Option("ollama-host", str, "Ollama server for --wb-backend ollama (default: env OLLAMA_HOST, "
-           "else http://127.0.0.1:11434)"),
-    Option("ollama-keep-alive", str, "how long Ollama keeps a model loaded between cases, e.g. 30m "
-           "(default: 30m; the model is unloaded with keep_alive 0 after its last case)", "30m"),
-    Option("ollama-cold", on_off, "load the model afresh for every generation (keep_alive 0s), "
-           "to measure cold starts: on/off (default: off)", "off"),
+    *BACKEND_ROWS,  # server timeouts and retries, then each backend's own (wattbench.backends)
     Option("quality-floor", parse_floors, "floors a case must reach, else it fails after its record "
            "is saved: [task:]metric>=value, comma list, repeatable, e.g. summary:rouge_l>=0.2; the "
            "report names per task the cheapest configuration that reaches its floor",
@@ -287,21 +195,9 @@ OPTIONS: tuple[Option, ...] = (
            "embedded SmolLM2 on llamacpp)", "default"),
     Option("judge-backend", str, "the judge's backend (default: the run's --wb-backend)"),
     Option("judge-max-tokens", positive_int, "room for the judge's explanation (default: 512)", "512"),
-    Option("bertscore-model", str, "a local model folder for BERTScore (never downloaded); "
-           "without it BERTScore is not computed"),
-    Option("unsafe-code", on_off, "where bubblewrap cannot isolate model-written code, run it anyway "
-           "under the weaker in-process guard (recorded as code_sandbox: guard): on/off; alone it means "
-           "on (default: off: the tests of code answers are not run, their pass figures null)",
-           "off", bare="on"),
+    *SCORER_ROWS,  # each scorer's own (wattbench.scorers)
     Option("compare-untested", choice_list(("fail", "warn"), "policy"), "a --wb-compare-fail gate "
            "that too few runs or cases cannot test: fail the run (default) or warn", "fail"),
-    Option("bartscore-model", str, "a local BART model folder for BARTScore (never downloaded); "
-           "without it BARTScore is not computed"),
-    Option("fluency-model", str, "the reference model that scores creative answers' fluency (creative "
-           "quality is distinct-2 x fluency): default (the embedded SmolLM2), off, or a .gguf file",
-           "default"),
-    Option("bertscore-layers", positive_int, "the layer BERTScore uses (default: 17, roberta-large's)",
-           "17"),
     Option("report", on_off, "write the report (CSVs, texts, workbook, HTML) into the run folder at the "
            "end of the run: on/off; alone it means on (default: on)", "on", bare="on"),
     Option("compare", str, "a saved baseline (run folder or --benchmark-json file) to compare this "
@@ -348,7 +244,7 @@ OPTIONS: tuple[Option, ...] = (
 
 def _key(option: Option) -> str:
     """The ini key, which is also the option's argparse dest: wb_<name with _ for ->."""
-    return "wb_" + option.name.replace("-", "_")
+    return option.key
 
 
 GROUP = ("wattbench", "wattbench: benchmark generative models")
@@ -405,12 +301,19 @@ def _add(parser: pytest.Parser, option: Option) -> None:
 
 
 def _value(config: pytest.Config, option: Option) -> tuple[Any, bool]:
-    """(value, given on the command line): the command line, else the ini key, else the default."""
+    """(value, given on the command line): the command line, else the option's environment
+    variable (it describes this machine), else the ini key, else the default."""
     given = config.getoption(_key(option))
     if given is not None:
         if option.many:
             return tuple(item for chunk in given for item in chunk), True
         return given, True
+    env = os.environ.get(option.env) if option.env else None
+    if env:
+        try:
+            return option.parse(env), False
+        except argparse.ArgumentTypeError as exc:
+            raise pytest.UsageError(f"environment variable {option.env} = {env!r}: {exc}") from None
     raw = config.getini(_key(option))
     if raw is None or raw == "" or raw == []:
         raw = option.default
@@ -423,24 +326,7 @@ def _value(config: pytest.Config, option: Option) -> tuple[Any, bool]:
         raise pytest.UsageError(f"ini key {_key(option)} = {text!r}: {exc}") from None
 
 
-TDP_ENV = "CPU_TDP_W"
-
-
-def _cpu_tdp(config: pytest.Config, option: Option) -> float:
-    """--wb-cpu-tdp, else env CPU_TDP_W (the machine's own figure), else wb_cpu_tdp, else 65 W."""
-    value, from_cli = _value(config, option)
-    env = os.environ.get(TDP_ENV)
-    if not from_cli and env:
-        try:
-            return float(option.parse(env))
-        except argparse.ArgumentTypeError as exc:
-            raise pytest.UsageError(f"environment variable {TDP_ENV} = {env!r}: {exc}") from None
-    return 65.0 if value is None else float(value)
-
-
-def _path(value: str, base: Path) -> Path:
-    path = Path(value).expanduser()
-    return path if path.is_absolute() else base / path
+_path = resolve_path
 
 
 def read_settings(config: pytest.Config) -> Settings:
@@ -498,8 +384,6 @@ def read_settings(config: pytest.Config) -> Settings:
         devices=values["devices"] or (),
         shard=values["shard"],
         energy=values["energy"],
-        gpus=values["gpus"],
-        cpu_tdp_w=_cpu_tdp(config, next(o for o in OPTIONS if o.name == "cpu-tdp")),
         sample_hz=values["sample-hz"],
         idle_s=values["idle-time"],
         idle_after=values["idle-after"],
@@ -508,33 +392,12 @@ def read_settings(config: pytest.Config) -> Settings:
         pue=values["pue"],
         grid_gco2e_per_kwh=values["grid-intensity"],
         embodied_gco2e_per_h=values["embodied-carbon"],
-        base_url=values["base-url"],
-        api_key_env=values["api-key-env"],
-        env_file=_path(values["env-file"], bases["env-file"]),
-        timeout_s=values["timeout"],
-        connect_timeout_s=values["connect-timeout"],
-        retries=values["retries"],
-        ollama=OllamaOptions(
-            host=values["ollama-host"], keep_alive=values["ollama-keep-alive"], cold=values["ollama-cold"]
-        ),
         quality_floors=tuple(values["quality-floor"] or ()),
         judge_modes=values["judge"],
         judge_model=values["judge-model"],
         judge_backend=values["judge-backend"],
         judge_max_tokens=values["judge-max-tokens"],
-        bertscore_model=(
-            _path(values["bertscore-model"], bases["bertscore-model"]) if values["bertscore-model"] else None
-        ),
-        bertscore_layers=values["bertscore-layers"],
-        unsafe_code=values["unsafe-code"],
         compare_untested=values["compare-untested"][0],
-        bartscore_model=(
-            _path(values["bartscore-model"], bases["bartscore-model"]) if values["bartscore-model"] else None
-        ),
-        fluency_model=(
-            values["fluency-model"] if values["fluency-model"] in ("default", "off")
-            else str(_path(values["fluency-model"], bases["fluency-model"]))
-        ),
         report=values["report"],
         compare_base=_compare_base(values["compare"], bases["compare"], values["compare-fail"]),
         compare_gates=values["compare-fail"] or (),
@@ -546,6 +409,9 @@ def read_settings(config: pytest.Config) -> Settings:
             axis.key: tuple(dict.fromkeys(_value(config, axis_option(axis))[0] or (str(axis.default),)))
             for axis in axes.optional()
         },
+        extensions=tuple(
+            build(cls, values, bases) for cls in (*BACKEND_CLASSES, *SOURCE_CLASSES, *SCORER_CLASSES)
+        ),
     )
 
 

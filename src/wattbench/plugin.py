@@ -32,6 +32,7 @@ from wattbench.manifest import (
 )
 from wattbench.measure import Measure, user_case_id
 from wattbench.monitors import SourceOptions
+from wattbench.monitors.gpu import GpuOptions
 from wattbench.monitors.protocol import EnergySource
 from wattbench.options import add_options, read_settings
 from wattbench.pool import HeldModel
@@ -112,7 +113,7 @@ def pytest_configure(config: pytest.Config) -> None:
         if settings.devices:  # before any engine starts: this worker's GPUs only
             devices = devices_for(worker, settings.devices)
             set_visible_devices(devices)
-            settings = dataclasses.replace(settings, gpus=devices)
+            settings = settings.with_option(GpuOptions(gpus=devices))
     try:
         asked = resolve_shard(settings.shard)
         shard = resumed_shard(asked, settings.run_dir)  # a task resubmitted alone keeps its shard

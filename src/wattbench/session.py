@@ -44,6 +44,7 @@ from wattbench.judging import JudgeOptions, JudgePhase
 from wattbench.loadpoints import LoadPoints
 from wattbench.machine import describe_machine
 from wattbench.monitors import MakeSource
+from wattbench.monitors.gpu import GpuOptions
 from wattbench.pool import HeldModel, ModelPool, Resident
 from wattbench.reasoning import split_thinking
 from wattbench.record import CUT_IN_THINKING, failure, figures_line
@@ -92,7 +93,7 @@ class WattbenchSession:
         self.scorers.count_unscored(self.case_set.cases)
         sharing = None
         if settings.worker is not None:
-            sharing = WindowLog(settings.run_dir, settings.worker, settings.gpus)
+            sharing = WindowLog(settings.run_dir, settings.worker, settings.option(GpuOptions).gpus)
         self.runner = Runner(self.energy, self.results, lambda: self.machine, sharing, settings.contended)
         self.conversations = Conversations(self.case_set.by_id)
         points = [int(n) for n in settings.axis_values.get("concurrency", ()) if n.isdigit()]

@@ -7,18 +7,20 @@ each consumer gets a small options object built from it (``backend_options()``, 
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from wattbench import data
-from wattbench.backends.protocol import BackendOptions, LoadOptions, OllamaOptions, Sampling
+from wattbench.backends.protocol import BackendOptions, LoadOptions, Sampling
 from wattbench.carbon import CarbonOptions
 from wattbench.cases.levels import LEVELS
 from wattbench.finetune.spec import FinetuneOptions
 from wattbench.floors import Floor
 from wattbench.monitors.protocol import SourceOptions
+from wattbench.option import pick
 from wattbench.rerun import ContendedPolicy
 from wattbench.scorers.protocol import ScorerOptions
 from wattbench.slo import Slo
@@ -27,6 +29,8 @@ if TYPE_CHECKING:  # a type only: settings never import the report at run time
     from wattbench.report.gates import Gate
 
 LOADS: tuple[str, ...] = ("short", "medium", "long")
+T = TypeVar("T")
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -61,8 +65,6 @@ class Settings:
     shard: str | None = None  # --wb-shard K/N (wattbench.shard); None: the scheduler's env, if any
     # Energy and resources (wattbench.monitors).
     energy: tuple[str, ...] = ("auto",)
-    gpus: tuple[str, ...] | None = None  # None: CUDA_VISIBLE_DEVICES, else every GPU
-    cpu_tdp_w: float = 65.0
     sample_hz: float = 10.0
     idle_s: float = 10.0
     idle_after: bool = False
@@ -71,24 +73,11 @@ class Settings:
     pue: float | None = None  # --wb-pue: every energy figure x the facility's PUE (monitors/boundary.py)
     grid_gco2e_per_kwh: float | None = None  # --wb-grid-intensity (wattbench.carbon)
     embodied_gco2e_per_h: float | None = None  # --wb-embodied-carbon (wattbench.carbon)
-    # Servers (wattbench.backends.openai_compat).
-    base_url: str | None = None
-    api_key_env: str = "OPENAI_API_KEY"
-    env_file: Path = Path(".env")
-    timeout_s: float = 600.0
-    connect_timeout_s: float = 10.0
-    retries: int = 3
-    ollama: OllamaOptions = field(default_factory=OllamaOptions)
     quality_floors: tuple[Floor, ...] = ()
     judge_modes: tuple[str, ...] = ()  # any of single, rubric, pairwise
     judge_model: str = "default"
     judge_backend: str | None = None  # None: the run's backend
     judge_max_tokens: int = 512
-    bertscore_model: Path | None = None
-    bertscore_layers: int = 17  # roberta-large's layer in bert-score's own table
-    bartscore_model: Path | None = None
-    fluency_model: str = "default"  # --wb-fluency-model: default, off or a .gguf path
-    unsafe_code: bool = False  # run generated code under the weak guard where bubblewrap cannot
     # Reports and gates (wattbench.report).
     report: bool = True
     compare_base: Path | None = None
@@ -100,23 +89,30 @@ class Settings:
     finetune: FinetuneOptions = field(default_factory=FinetuneOptions)  # --wb-finetune-* (wattbench.finetune)
     axis_values: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     """Axis key -> the values every case runs at, for the axes an option lists (wattbench.axes)."""
+    extensions: tuple[object, ...] = ()
+    """The options object of each options class the backends', energy sources' and scorers'
+    registries name (and BackendOptions' server settings), built from their own option rows
+    (wattbench.option.build); a class missing here means its defaults (``option``)."""
+
+    def option(self, cls: type[T]) -> T:
+        """The run's object of an extension's options class ``cls``, else its defaults."""
+        return pick(self.extensions, cls)
+
+    def with_option(self, options: object) -> Settings:
+        """These settings with ``options`` in place of the run's object of its class."""
+        kept = tuple(o for o in self.extensions if type(o) is not type(options))
+        return dataclasses.replace(self, extensions=(*kept, options))
 
     def backend_options(self) -> BackendOptions:
         """What the run's backends are built from."""
-        return BackendOptions(
-            model_dirs=self.model_dirs, model_base=self.model_base, discover=self.discover,
-            base_url=self.base_url,
-            api_key_env=self.api_key_env,
-            env_file=self.env_file, timeout_s=self.timeout_s,
-            connect_timeout_s=self.connect_timeout_s, retries=self.retries, ollama=self.ollama,
+        return dataclasses.replace(
+            self.option(BackendOptions), model_dirs=self.model_dirs, model_base=self.model_base,
+            discover=self.discover, own=self.extensions,
         )
 
     def scorer_options(self) -> ScorerOptions:
         """What the run's scorers are built from."""
-        return ScorerOptions(
-            self.bertscore_model, self.bertscore_layers, self.bartscore_model, self.unsafe_code,
-            self.fluency_model,
-        )
+        return ScorerOptions(self.extensions)
 
     def carbon_options(self) -> CarbonOptions:
         """The carbon figures the user asked for (wattbench.carbon)."""
@@ -124,7 +120,7 @@ class Settings:
 
     def source_options(self) -> SourceOptions:
         """What the run's energy sources are opened with."""
-        return SourceOptions(gpus=self.gpus, cpu_tdp_w=self.cpu_tdp_w, sample_hz=self.sample_hz)
+        return SourceOptions(sample_hz=self.sample_hz, own=self.extensions)
 
     def load_options(self) -> LoadOptions:
         """How the run's models are loaded."""

@@ -1,8 +1,8 @@
 """pytest-xdist workers inside one host: GPU sets, overlapping windows, and the benchmark JSON.
 
 - ``--wb-devices "0,1;2,3"`` gives worker gw0 GPUs 0,1 and gw1 GPUs 2,3 (round robin beyond),
-  set as CUDA_VISIBLE_DEVICES in the worker before any engine starts; its energy sources then
-  measure only that set.
+  set as each GPU runtime's visibility variable (CUDA_VISIBLE_DEVICES, HIP_VISIBLE_DEVICES) in the
+  worker before any engine starts; its energy sources then measure only that set.
 - Workers share the machine: a window during which another worker was generating is marked
   ``energy_shared`` (:class:`WindowLog`), and its machine-wide figures are said not to be
   attributable to the case. Nothing is double-counted silently.
@@ -19,11 +19,12 @@ import contextlib
 import datetime as _dt
 import importlib
 import json
-import os
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
+
+from wattbench.monitors.gpu import set_visible
 
 ACTIVE_DIR = ".windows"  # in the run folder: one file per worker while it generates
 
@@ -192,8 +193,9 @@ def benchmark_json(
 
 
 def set_visible_devices(devices: Sequence[str]) -> None:
-    """Make only ``devices`` visible to CUDA in this process (before any engine starts)."""
-    os.environ["CUDA_VISIBLE_DEVICES"] = ",".join(devices)
+    """Make only ``devices`` visible to every GPU runtime in this process (before any engine
+    starts): each GPU energy source names its variable (monitors/gpu.py)."""
+    set_visible(devices)
 
 
 GROWTH_TEST = "test_prompt_growth"  # its parameter is a level group id: model-task-load

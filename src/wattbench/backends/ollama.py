@@ -29,6 +29,7 @@ import os
 import re
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from wattbench.backends.protocol import (
@@ -59,6 +60,7 @@ from wattbench.errors import (
     UnsupportedKnobError,
 )
 from wattbench.ids import model_part
+from wattbench.option import on_off, setting
 from wattbench.reasoning import first_answer_chunk
 
 DEFAULT_HOST = "http://127.0.0.1:11434"
@@ -67,6 +69,23 @@ _OOM = re.compile(
 )
 NS = 1e9
 T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class OllamaOptions:
+    """The Ollama backend's own settings (--wb-ollama-*)."""
+
+    host: str | None = setting("ollama-host", str, "Ollama server for --wb-backend ollama (default: env "
+                               "OLLAMA_HOST, else http://127.0.0.1:11434)")
+    keep_alive: str = setting("ollama-keep-alive", str, "how long Ollama keeps a model loaded between "
+                              "cases, e.g. 30m (default: 30m; the model is unloaded with keep_alive 0 after "
+                              "its last case)", "30m")
+    cold: bool = setting("ollama-cold", on_off, "load the model afresh for every generation (keep_alive 0s), "
+                         "to measure cold starts: on/off (default: off)", "off")
+
+    def server_url(self) -> str:
+        """The server's URL: --wb-ollama-host, else OLLAMA_HOST, else Ollama's default."""
+        return self.host or os.environ.get("OLLAMA_HOST") or DEFAULT_HOST
 
 
 class OllamaBackend:
@@ -84,7 +103,8 @@ class OllamaBackend:
         self._ollama = ollama
         self._httpx = httpx
         self.options = options
-        self.host = (options.ollama.host or os.environ.get("OLLAMA_HOST") or DEFAULT_HOST).rstrip("/")
+        self.own = options.get(OllamaOptions)
+        self.host = self.own.server_url().rstrip("/")
         if "://" not in self.host:
             self.host = f"http://{self.host}"
         self.public_host = public_url(self.host)  # OLLAMA_HOST may carry credentials: never shown
@@ -161,7 +181,7 @@ class OllamaBackend:
         _, model, digest = ref.location.rsplit("#", 2)
         try:
             shown, _ = self.call(model, lambda: self.client.show(model))
-            keep_alive = "0s" if self.options.ollama.cold else self.options.ollama.keep_alive
+            keep_alive = "0s" if self.own.cold else self.own.keep_alive
             loaded, _ = self.call(model, lambda: self.client.generate(
                 model=model, prompt="", keep_alive=keep_alive,
                 options={"num_ctx": options.context_tokens},
@@ -207,7 +227,7 @@ class OllamaModel:
 
     @property
     def _keep_alive(self) -> str:
-        return "0s" if self.backend.options.ollama.cold else self.backend.options.ollama.keep_alive
+        return "0s" if self.backend.own.cold else self.backend.own.keep_alive
 
     def count_prompt_tokens(self, messages: Sequence[Message]) -> int:
         """The server's count: prompt_eval_count of a one-token request (cached per prompt)."""

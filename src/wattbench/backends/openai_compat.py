@@ -27,6 +27,7 @@ import re
 import time
 import urllib.parse
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -67,6 +68,7 @@ from wattbench.errors import (
     WattbenchError,
 )
 from wattbench.ids import model_part
+from wattbench.option import setting
 from wattbench.reasoning import first_answer_chunk, template_kwargs
 
 _OOM = re.compile(r"out of memory|\bOOM\b|CUDA error: out of memory|failed to allocate", re.IGNORECASE)
@@ -174,6 +176,22 @@ def overflow_error(where: str, body: str, detail: str) -> WattbenchError | None:
     return ContextOverflowError(f"{where}: {kind}: the prompt does not fit{counts}: {detail}")
 
 
+@dataclass(frozen=True)
+class OpenAIOptions:
+    """The OpenAI-compatible backend's own settings (--wb-base-url, --wb-api-key-env, --wb-env-file)."""
+
+    base_url: str | None = setting("base-url", str, "OpenAI-compatible server URL for --wb-backend openai, "
+                                   "e.g. http://127.0.0.1:8000/v1 (default: env OPENAI_BASE_URL)")
+    api_key_env: str = setting("api-key-env", str, "environment variable (or .env line) holding the server's "
+                               "API key (default: OPENAI_API_KEY)", "OPENAI_API_KEY")
+    env_file: Path = setting("env-file", str, "a .env file to read the API key from when the environment "
+                             "lacks it (default: .env beside pytest.ini)", ".env", path=True)
+
+    def server_url(self) -> str | None:
+        """The server's URL as given (None: the backend reads OPENAI_BASE_URL)."""
+        return self.base_url
+
+
 class OpenAICompatBackend:
     """Models served by an OpenAI-compatible HTTP server."""
 
@@ -181,12 +199,13 @@ class OpenAICompatBackend:
 
     def __init__(self, options: BackendOptions | object) -> None:
         options = backend_options(options)
+        own = options.get(OpenAIOptions)
         try:
             import httpx
         except ImportError:
             raise MissingExtraError("httpx", "openai") from None
         self._httpx = httpx
-        base_url = options.base_url or os.environ.get("OPENAI_BASE_URL")
+        base_url = own.base_url or os.environ.get("OPENAI_BASE_URL")
         if not base_url:
             raise ConfigError(
                 "--wb-backend openai needs the server's URL: --wb-base-url http://127.0.0.1:8000/v1 "
@@ -195,7 +214,7 @@ class OpenAICompatBackend:
         self.base_url = base_url.rstrip("/")  # for requests only: it may carry credentials
         self.public_url = public_url(self.base_url)  # for every message, record and report
         self.stream_options_refused = False  # the server rejected stream_options once: never again
-        key = os.environ.get(options.api_key_env) or read_env_file(options.env_file, options.api_key_env)
+        key = os.environ.get(own.api_key_env) or read_env_file(own.env_file, own.api_key_env)
         self._secrets = [*([key] if key else []), *url_secrets(self.base_url)]
         self.policy = RetryPolicy(retries=options.retries)
         self.total_timeout_s = options.timeout_s

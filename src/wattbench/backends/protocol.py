@@ -5,9 +5,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from wattbench.errors import GenerationError
+from wattbench.option import bounded_float, non_negative_int, pick, setting
+
+T = TypeVar("T")
 
 Message = Mapping[str, str]
 """A chat message: {"role": "system" | "user" | "assistant", "content": text}."""
@@ -32,17 +35,10 @@ class Sampling:
 
 
 @dataclass(frozen=True)
-class OllamaOptions:
-    """The Ollama backend's own settings (--wb-ollama-*)."""
-
-    host: str | None = None  # None: OLLAMA_HOST, else http://127.0.0.1:11434
-    keep_alive: str = "30m"
-    cold: bool = False  # keep_alive 0s on every generation, to measure cold starts
-
-
-@dataclass(frozen=True)
 class BackendOptions:
-    """What a backend is built from: where models live, how to reach a server, and retries.
+    """What a backend is built from: where models live, how long a server may take, retries, and
+    each backend's own options object (``own``: the run's, one per registered backend's options
+    class; a backend takes its own with ``options.get(ItsOptions)``).
 
     Timeouts are in seconds; ``retries`` counts further attempts after the first.
     """
@@ -53,13 +49,17 @@ class BackendOptions:
     command line, the ini file's for pytest.ini. A backend whose model specs are names (a
     server's ids, such as Qwen/Qwen3-4B) ignores it."""
     discover: bool = False  # also the GGUF models of Ollama's store, LM Studio and the HF cache
-    base_url: str | None = None
-    api_key_env: str = "OPENAI_API_KEY"
-    env_file: Path = Path(".env")
-    timeout_s: float = 600.0
-    connect_timeout_s: float = 10.0
-    retries: int = 3
-    ollama: OllamaOptions = field(default_factory=OllamaOptions)
+    timeout_s: float = setting("timeout", bounded_float(0.1, 86400.0), "seconds one generation may "
+                               "take on a server, retries apart (default: 600)", "600")
+    connect_timeout_s: float = setting("connect-timeout", bounded_float(0.1, 3600.0), "seconds to "
+                                       "connect to a server (default: 10)", "10")
+    retries: int = setting("retries", non_negative_int, "further attempts after a refused connection, "
+                           "timeout, 429 or 5xx, with exponential backoff and Retry-After (default: 3)", "3")
+    own: tuple[object, ...] = ()
+
+    def get(self, cls: type[T]) -> T:
+        """This run's object of the options class ``cls`` (a backend's own), else its defaults."""
+        return pick(self.own, cls)
 
 
 def backend_options(given: object) -> BackendOptions:

@@ -15,25 +15,39 @@ Whether a counter's figure can be true is decided for every source in one place
 The sampler's process and machine gauges (psutil, every OS it supports) are in
 monitors/gauges.py; RAPL and Jetson are Linux only and say so elsewhere.
 
-To add a source: write a module with a class that satisfies ``protocol.EnergySource`` and an
-``open_<name>(...)`` function that returns it or raises EnergySourceError saying why it cannot
-be read here and how to enable it; then add it to SOURCES below (and to AUTO if it measures).
+To add a source: write a module with a class that satisfies ``protocol.EnergySource`` and a
+``from_options(options: SourceOptions)`` function that returns it or raises EnergySourceError
+saying why it cannot be read here and how to enable it; then add its Entry to SOURCES below (and
+its name to AUTO if it measures). Its own settings are one frozen dataclass of
+``wattbench.option.setting(...)`` fields (see ``estimate.EstimateOptions``), named in its Entry;
+the opener reads them with ``options.get(ItsOptions)``. A GPU family also answers its device
+names, driver and visibility variable (monitors/gpu.py).
 A conftest adds one without touching this package: its ``pytest_wattbench_make_energy_source``
 hook is asked first for every name, and ``--wb-energy NAME`` opens it.
 """
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from wattbench.errors import EnergySourceError
 from wattbench.monitors.protocol import EnergySource, SourceOptions
+from wattbench.option import Entry, load
 
 __all__ = ["AUTO", "SOURCES", "MakeSource", "Selection", "SourceOptions", "open_sources"]
 
-SOURCES = ("nvml", "amdsmi", "rapl", "jetson", "powermetrics", "estimate")
+_GPU = "wattbench.monitors.gpu:GpuOptions"  # --wb-gpus: NVML's and amdsmi's
+# name -> its opener (from_options) and its options class, as lazy "module:Name" paths.
+SOURCES: dict[str, Entry] = {
+    "nvml": Entry("wattbench.monitors.nvml:from_options", options=_GPU),
+    "amdsmi": Entry("wattbench.monitors.amdsmi:from_options", options=_GPU),
+    "rapl": Entry("wattbench.monitors.rapl:from_options"),
+    "jetson": Entry("wattbench.monitors.jetson:from_options"),
+    "powermetrics": Entry("wattbench.monitors.powermetrics:from_options"),
+    "estimate": Entry("wattbench.monitors.estimate:from_options",
+                      options="wattbench.monitors.estimate:EstimateOptions"),
+}
 AUTO = ("nvml", "amdsmi", "rapl", "jetson", "powermetrics")  # measured sources tried by 'auto', in order
 
 
@@ -50,15 +64,8 @@ def _open(name: str, options: SourceOptions, make: MakeSource | None = None) -> 
             f"unknown energy source {name!r}; choose auto, off, or a list of {', '.join(SOURCES)}, "
             "or define it in a conftest.py's pytest_wattbench_make_energy_source hook"
         )
-    module = importlib.import_module(f"wattbench.monitors.{name}")
-    opener: Callable[..., EnergySource] = getattr(module, f"open_{name}")
-    if name in ("nvml", "amdsmi"):
-        return opener(options.gpus)
-    if name == "estimate":
-        return opener(options.cpu_tdp_w)
-    if name in ("jetson", "powermetrics"):
-        return opener(interval_ms=max(10, round(1000 / options.sample_hz)))
-    return opener()
+    opener: Callable[[SourceOptions], EnergySource] = load(SOURCES[name].path)
+    return opener(options)
 
 
 @dataclass

@@ -38,16 +38,17 @@ import importlib
 import io
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from wattbench.errors import EnergySourceError
-from wattbench.monitors.protocol import Channel, Poll
+from wattbench.monitors.gpu import Device, GpuFacts, GpuOptions
+from wattbench.monitors.protocol import Channel, Poll, SourceOptions
 
 RESOLUTION_S = 0.1
 """The accumulator's update interval is not documented: taken as no finer than NVML's 100 ms.
 The sampler learns each counter's real cadence during the run (monitors/validity.py)."""
 ENV_ORDER = ("ROCR_VISIBLE_DEVICES", "HIP_VISIBLE_DEVICES")
+VISIBLE_ENV = "HIP_VISIBLE_DEVICES"  # what a worker's GPU set restricts (monitors/gpu.py: set_visible)
 POWER_KEYS = ("current_socket_power", "average_socket_power")  # W, best first
 
 
@@ -123,17 +124,6 @@ def _pick(item: str, among: list[int], uuids: Sequence[str], where: str) -> int:
         f"amdsmi: no GPU {item!r} in {where}; it can name {len(among)}: indices 0-{len(among) - 1} "
         f"or UUIDs {', '.join(uuids[i] for i in among) or 'none'}"
     )
-
-
-@dataclass(frozen=True)
-class Device:
-    """One measured AMD GPU: amdsmi index and handle, name, whether its counter is used, why not."""
-
-    index: int
-    handle: Any
-    name: str
-    counter: bool
-    why: str = ""
 
 
 class AmdSmiSource:
@@ -235,13 +225,18 @@ class AmdSmiSource:
             self._smi.amdsmi_shut_down()
 
 
+def _device_name(smi: Any, index: int, handle: Any) -> str:
+    """The GPU's market name, else 'AMD GPU <index>'."""
+    try:
+        return str(smi.amdsmi_get_gpu_asic_info(handle).get("market_name") or f"AMD GPU {index}")
+    except smi.AmdSmiException:
+        return f"AMD GPU {index}"
+
+
 def _device(smi: Any, index: int, handle: Any) -> Device:
     """How to measure one GPU: its accumulator, else its power; AmdSmiException or ValueError
     when neither reads."""
-    try:
-        name = str(smi.amdsmi_get_gpu_asic_info(handle).get("market_name") or f"AMD GPU {index}")
-    except smi.AmdSmiException:
-        name = f"AMD GPU {index}"
+    name = _device_name(smi, index, handle)
     try:
         energy_j(smi.amdsmi_get_energy_count(handle))
         return Device(index, handle, name, counter=True)
@@ -314,3 +309,30 @@ def open_amdsmi(
             smi.amdsmi_shut_down()
         raise
     return AmdSmiSource(smi, devices, notes)
+
+
+def from_options(options: SourceOptions) -> AmdSmiSource:
+    """The amdsmi source for the run's --wb-gpus (monitors/__init__.py's registry opens it so)."""
+    return open_amdsmi(options.get(GpuOptions).gpus)
+
+
+def gpu_facts(smi: Any = None) -> GpuFacts | None:
+    """The AMD GPUs' names and driver version for the machine description (``smi``: amdsmi or a
+    fake of it); None where amdsmi is missing, cannot load, or sees no GPU."""
+    try:
+        smi = import_amdsmi() if smi is None else smi
+        smi.amdsmi_init()
+    except (EnergySourceError, Exception):  # the package, its library or the driver: no AMD GPU here
+        return None
+    try:
+        handles = list(smi.amdsmi_get_processor_handles())
+        names = tuple(_device_name(smi, index, handle) for index, handle in enumerate(handles))
+        driver = ""
+        with contextlib.suppress(Exception):  # older amdsmi: no driver info; the names still count
+            driver = str(smi.amdsmi_get_gpu_driver_info(handles[0]).get("driver_version") or "")
+    except smi.AmdSmiException:
+        return GpuFacts(("unreadable",), "")
+    finally:
+        with contextlib.suppress(Exception):
+            smi.amdsmi_shut_down()
+    return GpuFacts(names, driver) if names else None

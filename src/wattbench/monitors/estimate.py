@@ -12,10 +12,13 @@ not charged to the case. How busy those were is recorded beside it (``other_cpu_
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import psutil
 
 from wattbench.monitors.gauges import TreeReader, own_tree
-from wattbench.monitors.protocol import Channel, Poll
+from wattbench.monitors.protocol import Channel, Poll, SourceOptions
+from wattbench.option import bounded_float, setting
 
 DEFAULT_TDP_W = 65.0
 CHANNEL = Channel(id="cpu", domain="cpu", kind="counter")
@@ -54,3 +57,16 @@ class EstimateSource:
 def open_estimate(tdp_w: float = DEFAULT_TDP_W, tree: TreeReader | None = None) -> EstimateSource:
     """The estimate source; it works on every machine psutil supports."""
     return EstimateSource(tdp_w, tree)
+
+
+@dataclass(frozen=True)
+class EstimateOptions:
+    """The estimate's setting: the CPU's TDP (W), which the process tree's CPU share is charged at."""
+
+    cpu_tdp_w: float = setting("cpu-tdp", bounded_float(1.0, 5000.0), "CPU TDP in W for the estimate "
+                               "(default: env CPU_TDP_W, else 65)", env="CPU_TDP_W", unset=DEFAULT_TDP_W)
+
+
+def from_options(options: SourceOptions) -> EstimateSource:
+    """The estimate at the run's --wb-cpu-tdp (monitors/__init__.py's registry opens it so)."""
+    return open_estimate(options.get(EstimateOptions).cpu_tdp_w)

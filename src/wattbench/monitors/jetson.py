@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from wattbench.errors import EnergySourceError
-from wattbench.monitors.protocol import Channel, Poll
+from wattbench.monitors.protocol import Channel, Poll, SourceOptions
 
 INPUT_RAILS = ("VDD_IN", "POM_5V_IN")
 STOP_GRACE_S = 2.0  # tegrastats gets this long after SIGTERM, then SIGKILL (its whole group)
@@ -228,3 +228,8 @@ def open_jetson(sysfs: Path = SYSFS, tegrastats: str = "tegrastats", interval_ms
     return JetsonSource(
         latest, list(first.rails), f"tegrastats every {interval_ms} ms", interval_ms / 1000.0, process.close
     )
+
+
+def from_options(options: SourceOptions) -> JetsonSource:
+    """The jetson source, read at the run's sampler rate (the registry opens it so)."""
+    return open_jetson(interval_ms=options.interval_ms)

@@ -40,14 +40,14 @@ import functools
 import importlib
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import psutil
 
 from wattbench.errors import EnergySourceError
 from wattbench.monitors.gauges import MIB, own_tree
-from wattbench.monitors.protocol import Channel, Poll
+from wattbench.monitors.gpu import Device, GpuFacts, GpuOptions
+from wattbench.monitors.protocol import Channel, Poll, SourceOptions
 
 RESOLUTION_S = 0.1  # the energy counter updates about every 100 ms
 
@@ -61,23 +61,15 @@ def nvml_error(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
+VISIBLE_ENV = "CUDA_VISIBLE_DEVICES"  # the CUDA runtime's devices (monitors/gpu.py: set_visible)
+
+
 def visible_gpus(env: dict[str, str] | os._Environ[str] = os.environ) -> tuple[str, ...] | None:
     """GPU selectors from CUDA_VISIBLE_DEVICES (None when unset: every GPU; () for none)."""
-    value = env.get("CUDA_VISIBLE_DEVICES")
+    value = env.get(VISIBLE_ENV)
     if value is None:
         return None
     return tuple(item.strip() for item in value.split(",") if item.strip())
-
-
-@dataclass(frozen=True)
-class Device:
-    """One measured GPU: NVML index and handle, name, whether its counter is used, and why not."""
-
-    index: int
-    handle: Any
-    name: str
-    counter: bool
-    why: str = ""  # why power is integrated instead of the counter; "" when the counter is used
 
 
 class NvmlSource:
@@ -326,3 +318,34 @@ def open_nvml(gpus: Sequence[str] | None = None, nvml: Any = None) -> NvmlSource
         nvml.nvmlShutdown()
         raise
     return NvmlSource(nvml, devices, notes)
+
+
+def from_options(options: SourceOptions) -> NvmlSource:
+    """The NVML source for the run's --wb-gpus (monitors/__init__.py's registry opens it so)."""
+    return open_nvml(options.get(GpuOptions).gpus)
+
+
+def gpu_facts(nvml: Any = None) -> GpuFacts | None:
+    """The NVIDIA GPUs' names and driver version for the machine description (``nvml``: pynvml or
+    a fake of it); None where pynvml is missing or NVML cannot start; names ('unreadable',) where
+    NVML started but could not list them."""
+    if nvml is None:
+        try:
+            nvml = importlib.import_module("pynvml")
+        except ImportError:
+            return None
+    try:
+        nvml.nvmlInit()
+    except nvml.NVMLError:
+        return None
+    try:
+        names = [
+            nvml.nvmlDeviceGetName(nvml.nvmlDeviceGetHandleByIndex(i))
+            for i in range(nvml.nvmlDeviceGetCount())
+        ]
+        driver = nvml.nvmlSystemGetDriverVersion()
+    except nvml.NVMLError:
+        return GpuFacts(("unreadable",), "")
+    finally:
+        nvml.nvmlShutdown()
+    return GpuFacts(tuple(_text(n) for n in names), _text(driver))

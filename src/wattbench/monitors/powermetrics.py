@@ -43,7 +43,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from wattbench.errors import EnergySourceError
-from wattbench.monitors.protocol import Channel, Poll
+from wattbench.monitors.protocol import Channel, Poll, SourceOptions
 
 MIN_INTERVAL_MS = 100  # powermetrics' own sampling costs CPU: never faster than 10 Hz
 STOP_GRACE_S = 2.0
@@ -327,3 +327,8 @@ def open_powermetrics(
         return sample
 
     return PowermetricsSource(latest, channels, description, interval_ms / 1000.0, process.close)
+
+
+def from_options(options: SourceOptions) -> PowermetricsSource:
+    """The powermetrics source, read at the run's sampler rate (the registry opens it so)."""
+    return open_powermetrics(interval_ms=options.interval_ms)

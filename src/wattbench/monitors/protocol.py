@@ -10,7 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, TypeVar
+
+from wattbench.option import pick
+
+T = TypeVar("T")
 
 METHODS = ("measured", "integrated", "estimated")
 """How a source obtains energy, best first: a hardware energy counter read at the window's
@@ -79,8 +83,18 @@ class EnergySource(Protocol):
 
 @dataclass(frozen=True)
 class SourceOptions:
-    """What the openers need from the settings."""
+    """What the openers get: the sampler's rate (Hz), and each source's own options object
+    (``own``: one per options class the registry names; a source takes its own with
+    ``options.get(ItsOptions)``)."""
 
-    gpus: tuple[str, ...] | None = None
-    cpu_tdp_w: float = 65.0
     sample_hz: float = 10.0
+    own: tuple[object, ...] = ()
+
+    def get(self, cls: type[T]) -> T:
+        """This run's object of the options class ``cls`` (a source's own), else its defaults."""
+        return pick(self.own, cls)
+
+    @property
+    def interval_ms(self) -> int:
+        """The sampler's period in ms, for a source that runs its own sampling tool (>= 10 ms)."""
+        return max(10, round(1000 / self.sample_hz))

@@ -25,7 +25,7 @@ import sys
 from pathlib import Path
 
 from wattbench.errors import EnergySourceError
-from wattbench.monitors.protocol import Channel, Poll
+from wattbench.monitors.protocol import Channel, Poll, SourceOptions
 
 POWERCAP = Path("/sys/class/powercap")
 _ZONE = re.compile(r"^intel-rapl:(\d+)(?::(\d+))?$")
@@ -105,3 +105,8 @@ def open_rapl(root: Path = POWERCAP) -> RaplSource:
     if not channels:
         raise EnergySourceError(f"RAPL: no package or dram zone under {root}")
     return RaplSource(zones, tuple(channels), root)
+
+
+def from_options(options: SourceOptions) -> RaplSource:
+    """The RAPL source (it has no settings; monitors/__init__.py's registry opens it so)."""
+    return open_rapl()

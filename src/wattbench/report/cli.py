@@ -157,10 +157,12 @@ def _compare(args: argparse.Namespace) -> int:
                     "p_value",
                     "ci_low",
                     "ci_high",
+                    "ci_method",
                     "verdict",
                     "test",
                     "note",
                     "failed",
+                    "contended",
                 ]
             )
             for r in comparison.rows:
@@ -177,10 +179,12 @@ def _compare(args: argparse.Namespace) -> int:
                         r.change_pct,
                         r.p_value,
                         *(r.ci or ("", "")),
+                        r.ci_method,
                         r.verdict,
                         r.test,
                         r.note,
                         ",".join(str(g) for g in r.failed),
+                        r.contended,
                     ]
                 )
     code = exit_code(comparison, args.untested)

@@ -11,13 +11,20 @@ with a significance verdict and the test that decided it, and a verdict per gate
      3 runs a side, where Mann-Whitney has none (its smallest p with 3 v 3 is 0.1);
   3. else the row is ``UNTESTED`` (one run on a side).
 - An aggregate row pools a model's cases: its change is the geometric mean of the per-case
-  ratios (new mean / base mean) for positive figures, else the mean difference, shown with a
-  95% bootstrap CI over cases. It is decided by a ``sign-flip`` permutation test over the cases,
-  which needs 6 or more cases; with fewer it is ``UNTESTED``. It works with one run per case.
+  ratios (new mean / base mean) for positive figures, else the mean difference, shown with the
+  95% CI of that mean over cases, its method named (``ci_method``: ``student-t`` below
+  stats.BOOTSTRAP_MIN_N cases, ``bootstrap-percentile`` from there; one case has none, never a
+  zero-width one). It is decided by a ``sign-flip`` permutation test over the cases, which needs 6
+  or more cases; with fewer it is ``UNTESTED``. It works with one run per case.
 - A gate is tested on a case when the case's own row or its model's aggregate row was tested.
   It FAILs when a significant row crosses it, is UNTESTED when some matched case was tested by
   neither (or lacks the figure), and PASSes otherwise. An UNTESTED gate is never a pass:
   ``exit_code`` gives EXIT_UNTESTED (3) for it unless the caller relaxes that.
+
+Contended records (other processes used the machine in their window) are used for a case only
+where the case has no clean record on that side, as the report's study does: such a row says
+``contended`` (base, new or both), the comparison starts with a CONTENDED line, and its verdict
+is no better than the machine it was measured on.
 
 Cases match by (model, task, load, level, system prompt). Matched cases whose fingerprints
 differ are compared, with a warning that names what differs (CPU, GPU, driver, engine, model).
@@ -55,8 +62,9 @@ from wattbench.report.gates import (
 )
 from wattbench.report.quality import number
 from wattbench.report.stats import (
-    bootstrap_mean_ci,
+    NO_INTERVAL,
     mann_whitney_p,
+    mean_ci,
     sign_flip_p,
     smallest_mann_whitney_p,
     welch_p,
@@ -97,6 +105,8 @@ class Row:
     failed: list[Gate] = field(default_factory=list)
     test: str = ""  # the test that decided: mann-whitney, welch-log, welch, sign-flip; "" when UNTESTED
     note: str = ""  # why the row is UNTESTED
+    ci_method: str = ""  # aggregate rows: how ``ci`` was computed (stats.interval_method()), or why none
+    contended: str = ""  # "base", "new" or "both": the side(s) measured only while contended
 
 
 @dataclass(frozen=True)
@@ -193,26 +203,49 @@ def _verdict(metric: str, change: float, significant: bool | None) -> str:
 _Case = tuple[str, ...]
 
 
-def _values(
-    records: Iterable[Mapping[str, Any]], metrics: Sequence[str]
-) -> tuple[dict[_Case, dict[str, list[float]]], dict[_Case, Mapping[str, Any]], dict[_Case, set[str]]]:
-    """case -> metric -> values over runs, case -> one record (for its fingerprint fields), and
-    case -> the energy boundaries of its records (monitors/boundary.py)."""
-    values: dict[_Case, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+@dataclass
+class _Side:
+    """One saved run's figures per case: case -> metric -> values over runs (its clean records'
+    where it has any, else its contended ones), one record per case (for its fingerprint
+    fields), its energy boundaries (monitors/boundary.py), and the cases measured only while
+    contended, with how many contended records were left out beside clean ones."""
+
+    values: dict[_Case, dict[str, list[float]]]
+    first: dict[_Case, Mapping[str, Any]]
+    bounds: dict[_Case, set[str]]
+    contended_only: set[_Case]
+    excluded: int
+
+
+def _values(records: Iterable[Mapping[str, Any]], metrics: Sequence[str]) -> _Side:
+    """The figures of one saved run's records, per case (see _Side)."""
+    clean: dict[_Case, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    contended: dict[_Case, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    runs: dict[_Case, int] = defaultdict(int)  # contended records per case
     first: dict[_Case, Mapping[str, Any]] = {}
     bounds: dict[_Case, set[str]] = defaultdict(set)
+    clean_cases: set[_Case] = set()
     for record in records:
         key = tuple(str(record.get(k)) for k in axes.record_keys())
         first.setdefault(key, record)
         bound = of_record(record)
         if bound is not None:
             bounds[key].add(bound)
+        if record.get("contended"):
+            into = contended[key]
+            runs[key] += 1
+        else:
+            into = clean[key]
+            clean_cases.add(key)
         ratios = derived(record) if any(m in DERIVED for m in metrics) else {}
         for metric in metrics:
             value = ratios.get(metric) if metric in DERIVED else number(record.get(metric))
             if value is not None:
-                values[key][metric].append(value)
-    return values, first, bounds
+                into[metric].append(value)
+    only = {key for key in contended if key not in clean_cases}
+    values = {key: clean[key] if key in clean_cases else contended[key] for key in (*clean, *contended)}
+    excluded = sum(runs[key] for key in contended if key in clean_cases)
+    return _Side(values, first, bounds, only, excluded)
 
 
 def _case_test(base: list[float], new: list[float]) -> tuple[str, float | None, str]:
@@ -256,13 +289,14 @@ def _aggregate_row(label: str, metric: str, pairs: list[tuple[list[float], list[
     pct: float | None
     if positive:  # relative: the geometric mean of the per-case ratios
         logs = [math.log(n / b) for b, n in zip(base_means, new_means)]
-        log_ci = bootstrap_mean_ci(logs)
+        interval = mean_ci(logs)
         pct = (math.exp(statistics.fmean(logs)) - 1) * 100
-        ci = None if log_ci is None else ((math.exp(log_ci[0]) - 1) * 100, (math.exp(log_ci[1]) - 1) * 100)
+        ci = None if interval is None else (math.expm1(interval[0]) * 100, math.expm1(interval[1]) * 100)
         change, differences = pct, logs
     else:
         differences = [n - b for b, n in zip(base_means, new_means)]
-        ci = bootstrap_mean_ci(differences)
+        interval = mean_ci(differences)
+        ci = None if interval is None else interval[:2]
         change = statistics.fmean(differences)
         pct = change / abs(base_mean) * 100 if base_mean else None
     # With fewer than 6 cases no flip of signs can reach p < ALPHA: say so.
@@ -283,6 +317,7 @@ def _aggregate_row(label: str, metric: str, pairs: list[tuple[list[float], list[
         ci_relative=positive,
         test="" if p is None else "sign-flip",
         note=note,
+        ci_method=NO_INTERVAL if interval is None else interval[2],  # one case: none, never [x, x]
     )
 
 
@@ -294,10 +329,24 @@ def compare(
 ) -> Comparison:
     """Rows for every metric of every case in both runs, then per-model aggregates; gates judged."""
     metrics = list(dict.fromkeys([*metrics, *(g.metric for g in gates)]))
-    base_values, base_first, base_bounds = _values(base, metrics)
-    new_values, new_first, new_bounds = _values(new, metrics)
+    base_side, new_side = _values(base, metrics), _values(new, metrics)
+    base_values, base_first, base_bounds = base_side.values, base_side.first, base_side.bounds
+    new_values, new_first, new_bounds = new_side.values, new_side.first, new_side.bounds
     shared = [k for k in base_values if k in new_values]
     warnings = []
+    contended = {
+        k: "both" if k in base_side.contended_only and k in new_side.contended_only
+        else "base" if k in base_side.contended_only else "new"
+        for k in shared if k in base_side.contended_only or k in new_side.contended_only
+    }
+    if contended or base_side.excluded or new_side.excluded:
+        warnings.append(
+            f"CONTENDED: other processes used the machine during some runs. Clean runs are compared "
+            f"where a case has them ({base_side.excluded} contended record(s) of the baseline and "
+            f"{new_side.excluded} of the new run left out); {len(contended)} matched case(s) have only "
+            "contended runs on a side, marked (contended) below: rerun them on a quiet machine before "
+            "trusting their verdict."
+        )
     differences = sorted({d for k in shared for d in fingerprint_difference(base_first[k], new_first[k])})
     if differences:
         warnings.append(
@@ -328,12 +377,17 @@ def compare(
             b, n = base_values[key].get(metric), new_values[key].get(metric)
             if b and n:
                 row = _case_row(label, metric, b, n)
+                if key in contended:
+                    row = dataclasses.replace(row, contended=contended[key])
                 rows.append(row)
                 case_rows[key, metric] = row
                 pooled[key[0], metric].append((b, n))
     aggregates: dict[tuple[str, str], Row] = {}
+    marked = {model for model, *_rest in contended}
     for (model, metric), pairs in sorted(pooled.items()):
         aggregates[model, metric] = _aggregate_row(f"{model}: all {len(pairs)} cases", metric, pairs)
+        if model in marked:  # some of its cases rest on contended runs only
+            aggregates[model, metric] = dataclasses.replace(aggregates[model, metric], contended="some cases")
         rows.append(aggregates[model, metric])
     gated = [_gate(row, gates) for row in rows]
     results = [_judge(gate, shared, case_rows, aggregates, gated, apart) for gate in gates]
@@ -390,7 +444,8 @@ def describe_failure(row: Row) -> str:
     change = f"{row.change_pct:+.1f}%" if row.change_pct is not None else f"{row.change_abs:+.4g}"
     if row.ci is not None:
         evidence = (f"{row.test} p={row.p_value:.3g} over {row.base_n} cases, "
-                    f"95% CI {row.ci[0]:+.3g}..{row.ci[1]:+.3g}{'%' if row.ci_relative else ''}")
+                    f"95% CI ({row.ci_method}) {row.ci[0]:+.3g}..{row.ci[1]:+.3g}"
+                    f"{'%' if row.ci_relative else ''}")
     else:
         evidence = f"{row.test} p={row.p_value:.3g}, {row.base_n} v {row.new_n} runs"
     gates = ", ".join(str(g) for g in row.failed)
@@ -407,16 +462,20 @@ def format_table(comparison: Comparison, everything: bool = False) -> list[str]:
     shown = [
         r
         for r in comparison.rows
-        if everything or r.ci is not None or r.failed or r.verdict in SIGNIFICANT
+        if everything or r.ci_method or r.failed or r.verdict in SIGNIFICANT
     ]
     for r in shown:
         change = f"{r.change_pct:+.1f}%" if r.change_pct is not None else f"{r.change_abs:+.3g}"
         if r.ci is not None:
             p = "" if r.p_value is None else f"{r.test} p={r.p_value:.2g} "
-            evidence = f"{p}CI {r.ci[0]:+.3g}..{r.ci[1]:+.3g}{'%' if r.ci_relative else ''}"
+            evidence = f"{p}{r.ci_method} CI {r.ci[0]:+.3g}..{r.ci[1]:+.3g}{'%' if r.ci_relative else ''}"
+        elif r.ci_method == NO_INTERVAL:
+            evidence = f"{r.base_n} case: n = 1, no interval"
         else:
             evidence = "-" if r.p_value is None else f"{r.test} p={r.p_value:.3g} ({r.base_n}v{r.new_n})"
         flag = "  FAIL " + ",".join(str(g) for g in r.failed) if r.failed else ""
+        if r.contended:
+            flag += f" (contended: {r.contended})"
         lines.append(
             f"{r.label[:48]:<48} {r.metric[:22]:<22} {r.base_mean:>10.4g} {r.new_mean:>10.4g} "
             f"{change:>9}  {evidence:<40} {r.verdict}{flag}"

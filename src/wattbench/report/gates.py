@@ -69,8 +69,8 @@ def parse_gates(spec: str) -> list[Gate]:
         metric, sign, number, percent = match.groups()
         if metric not in BY_KEY and metric not in DERIVED:
             raise ReportInputError(
-                f"gate {part.strip()!r}: {metric!r} is not a recorded metric; see the README's "
-                "record keys (e.g. decode_tokens_per_s, ttft_s, energy_per_token_j, rouge_l)"
+                f"gate {part.strip()!r}: {metric!r} is not a recorded metric; see the record keys "
+                "in docs/results.md (e.g. decode_tokens_per_s, ttft_s, energy_per_token_j, rouge_l)"
             )
         gates.append(Gate(metric, float(sign + number), bool(percent)))
     if not gates:

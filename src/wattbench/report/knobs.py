@@ -25,7 +25,7 @@ from html import escape
 from typing import Any
 
 from wattbench import axes
-from wattbench.report import svg
+from wattbench.report import interval, svg
 from wattbench.report.findings import Finding
 from wattbench.report.pareto import pareto_front
 from wattbench.report.rating import PROVISIONAL_RUNS
@@ -223,7 +223,7 @@ def knob_section(study: Study, floors: Mapping[str, float]) -> str:
                           f"{describe(p.values, knobs)} ({p.row['config']})",
                           p.values["reasoning"] if "reasoning" in knobs else system, id(p) in on_front,
                           tag=tag(p.values, knobs), kind=tag(p.values, gpu) if gpu else "",
-                          y_ci=_bounds(p.row))
+                          y_ci=_bounds(p.row), contended=bool(p.row.get("contended_only")))
                 for p in part if p.row.get("energy_j") is not None and p.row.get("quality") is not None
             ]
             chart = svg.scatter(f"Quality vs energy by knob: {title}", marked, "J per case",
@@ -247,7 +247,4 @@ def _bounds(row: Mapping[str, Any]) -> tuple[float, float] | None:
 
 
 def _ci(row: Mapping[str, Any]) -> str:
-    bounds = _bounds(row)
-    if row.get("quality") is None:
-        return "n/a"
-    return f"{row['quality']:.3g}" + ("" if bounds is None else f" [{bounds[0]:.3g}, {bounds[1]:.3g}]")
+    return interval.of_row(row, "quality")

@@ -18,7 +18,7 @@ from typing import Any
 from wattbench.axes import REASONING
 from wattbench.machine import HARDWARE
 from wattbench.monitors.boundary import refusal
-from wattbench.report import svg
+from wattbench.report import interval, svg
 from wattbench.report.findings import Finding, cheapest_at, untested_cheaper
 from wattbench.report.human import HumanStudy
 from wattbench.report.humanpage import section as human_section
@@ -26,6 +26,7 @@ from wattbench.report.knobs import knob_section
 from wattbench.report.loadcurve import curves
 from wattbench.report.rating import PROVISIONAL_RUNS
 from wattbench.report.runs import Outcomes
+from wattbench.report.stats import BOOTSTRAP_MIN_N
 from wattbench.report.study import Study
 
 FAILED_SHOWN = 10  # failed cases named on the page; all of them are in results.jsonl
@@ -172,13 +173,7 @@ def _contended(row: dict[str, Any]) -> str:
 
 
 def _with_ci(row: dict[str, Any], name: str, digits: str = ".3g") -> str:
-    value, low, high = row.get(name), row.get(f"{name}_ci_low"), row.get(f"{name}_ci_high")
-    if value is None:
-        return "n/a"
-    if low is None or high is None:
-        runs = row.get("runs", row.get("runs_min"))
-        return f"{value:{digits}} (n = {runs}, no interval)" if runs == 1 else f"{value:{digits}}"
-    return f"{value:{digits}} [{low:{digits}}, {high:{digits}}]"
+    return interval.of_row(row, name, digits=digits)
 
 
 def _efficiency(study: Study) -> str:
@@ -224,6 +219,7 @@ def _pareto(study: Study) -> str:
                 kind=r["level"],
                 x_ci=_ci(r, cost),
                 y_ci=_ci(r, "quality_norm"),
+                contended=bool(r.get("contended_only")),
             )
             for r in study.overall
             if r[cost] is not None and r["quality_norm"] is not None
@@ -241,13 +237,18 @@ def _ci(row: dict[str, Any], name: str) -> tuple[float, float] | None:
 
 def _levels(study: Study) -> str:
     series: dict[str, dict[str, dict[str, float | None]]] = defaultdict(lambda: defaultdict(dict))
+    contended: dict[str, set[str]] = defaultdict(set)  # system -> its levels of contended records only
     for r in study.overall:
         if r["config"] == r["level"]:
             for key in ("quality_norm", "energy_j", "latency_s"):
                 series[key][r["system"]][r["level"]] = r[key]
+            if r.get("contended_only"):
+                contended[r["system"]].add(r["level"])
+    marked = {s: [lv in levels for lv in study.levels] for s, levels in contended.items()}
     return "".join(
         svg.lines(
-            title, study.levels, {s: [v.get(lv) for lv in study.levels] for s, v in series[key].items()}, unit
+            title, study.levels, {s: [v.get(lv) for lv in study.levels] for s, v in series[key].items()},
+            unit, contended=marked,
         )
         for key, title, unit in (
             ("quality_norm", "Quality vs prompt level", "normalised quality"),
@@ -261,11 +262,13 @@ def _radars(study: Study) -> str:
     by_system: dict[str, dict[str, dict[str, float | None]]] = defaultdict(lambda: defaultdict(dict))
     for r in study.configs:
         by_system[r["system"]][r["config"]][r["task"]] = r["quality_norm"]
+    contended = {(o["system"], o["config"]) for o in study.overall if o.get("contended_only")}
     return "".join(
         svg.radar(
             f"{system}: normalised quality per task",
             study.tasks,
             {config: [values.get(t) for t in study.tasks] for config, values in configs.items()},
+            {config for config in configs if (system, config) in contended},
         )
         for system, configs in sorted(by_system.items())
     )
@@ -278,7 +281,9 @@ def _heatmap(study: Study) -> str:
         if r["ratio_share"] is not None
     }
     rows = [f"{o['system']} {o['config']}" for o in study.overall]
-    return svg.heatmap("Quality per joule, as a share of each task's best", rows, study.tasks, cells)
+    contended = {f"{o['system']} {o['config']}" for o in study.overall if o.get("contended_only")}
+    title = "Quality per joule, as a share of each task's best"
+    return svg.heatmap(title, rows, study.tasks, cells, contended)
 
 
 FLOOR_SHARES = (0.5, 0.75, 0.9)  # without --wb-quality-floor: floors at these shares of a task's best
@@ -389,7 +394,8 @@ def _load_curves(study: Study) -> str:
                            f"N = {p['concurrency']}: "
                            f"{_figure(p, 'serving_system_tokens_per_s', '.4g')} system tokens/s, "
                            f"quality {_mean_ci(p, 'quality')}", curve.system,
-                           int(p["concurrency"]) in curve.front, tag=f"N={p['concurrency']}")
+                           int(p["concurrency"]) in curve.front, tag=f"N={p['concurrency']}",
+                           contended=bool(p.get("contended_only")))
                  for p in curve.points
                  if p.get("energy_per_token_j_mean") is not None
                  and p.get("serving_stream_tokens_per_s_mean") is not None],
@@ -398,7 +404,7 @@ def _load_curves(study: Study) -> str:
                 f"Quality vs load: {title}",
                 [svg.Point(float(p["concurrency"]), p["quality_mean"], f"N = {p['concurrency']}: quality "
                            f"{_mean_ci(p, 'quality')}", curve.system, tag=f"N={p['concurrency']}",
-                           y_ci=_ci(p, "quality"))
+                           y_ci=_ci(p, "quality"), contended=bool(p.get("contended_only")))
                  for p in curve.points if p.get("quality_mean") is not None],
                 "streams (N)", "quality (primary score, 95% CI)")
             + "</div>"
@@ -450,13 +456,8 @@ def _reasoning(study: Study) -> str:
 
 
 def _mean_ci(row: dict[str, Any], name: str) -> str:
-    """A group row's mean of ``name`` with its 95% CI, or n/a."""
-    mean, low, high = row.get(f"{name}_mean"), row.get(f"{name}_ci_low"), row.get(f"{name}_ci_high")
-    if mean is None:
-        return "n/a"
-    if low is None or high is None:
-        return f"{mean:.3g} (no interval)"
-    return f"{mean:.3g} [{low:.3g}, {high:.3g}]"
+    """A group row's mean of ``name`` with its 95% CI, method and n, or n/a."""
+    return interval.of_row(row, name, f"{name}_mean")
 
 
 def render(
@@ -481,8 +482,10 @@ def render(
         "per joule "
         "(per task, and overall as the mean share of each task's best). ◆ marks the Pareto front of "
         f"quality against energy within a task; ? marks provisional stars (fewer than {PROVISIONAL_RUNS} "
-        "runs per case). Error bars and [brackets] are 95% CIs: bootstrap over each case's runs, "
-        "combined over loads and tasks in quadrature.</p>"
+        "runs per case). Error bars and [brackets] are 95% CIs of the mean over each case's runs, "
+        f"each named beside it: Student-t from fewer than {BOOTSTRAP_MIN_N} runs, percentile bootstrap from "
+        f"{BOOTSTRAP_MIN_N} or more, combined over loads and tasks in quadrature. A figure from one run "
+        "has none (n = 1, no interval).</p>"
         f"<h2>Answers</h2>{answers}"
         f'<h2>The quality I need</h2><div class="wide">{_quality_needed(study, floors or {})}</div>'
         f"<h2>Ratings</h2>{_stars(study)}"

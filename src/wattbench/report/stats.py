@@ -1,15 +1,23 @@
 """Mean, variance and a 95% confidence interval over a case's runs, and the tests that decide
 whether a change between two saved runs is real.
 
-Runs per case are few (1 to 10), where a normal interval is wrong and a percentile bootstrap is
-the honest choice. Two tests compare the runs of one case: Mann-Whitney U (no assumption about
-the distribution, but with 3 runs a side its smallest p is 0.1) and Welch's t-test on log values
-(assumes roughly log-normal runs, which timings and energies are; it has power from 2 runs a
-side). compare.py says which one decides a row.
+Every interval names its method (interval_method()), by the number of values n:
+- n = 1: no variance and no interval (None, "none: n = 1"); ``[x, x]`` would read as certainty;
+- 2 <= n < BOOTSTRAP_MIN_N: ``student-t``, the mean +- t(0.975, n - 1) x s / sqrt(n). A
+  percentile bootstrap of so few values is the sample's own spread, not a 95% interval: with 2
+  runs it is exactly [min, max], 1/12.7 of the Student-t width (and still ~0.85x it at 10 runs);
+- n >= BOOTSTRAP_MIN_N: ``bootstrap-percentile``, BOOTSTRAP_SAMPLES resamples; no assumption about
+  the distribution, and by then its narrowness bias is within ~6% of Student-t's width.
+
+Two tests compare the runs of one case: Mann-Whitney U (no assumption about the distribution, but
+with 3 runs a side its smallest p is 0.1) and Welch's t-test on log values (assumes roughly
+log-normal runs, which timings and energies are; it has power from 2 runs a side). compare.py says
+which one decides a row.
 
 A report holds thousands of groups, so the bootstrap is drawn once per sample size as a matrix of
 multinomial weights and applied to every group of that size in one matrix product: the same
-resamples for every group, which keeps the report deterministic.
+resamples for every group, which keeps the report deterministic. Student-t intervals are one
+vectorised formula per sample size (the quantile from scipy.stats.t).
 """
 
 from __future__ import annotations
@@ -28,24 +36,46 @@ if TYPE_CHECKING:
     import numpy as np
 
 BOOTSTRAP_SAMPLES = 2000
+BOOTSTRAP_MIN_N = 30  # from this many values the percentile bootstrap; fewer: Student-t (see above)
+STUDENT_T = "student-t"
+BOOTSTRAP = "bootstrap-percentile"
+NO_INTERVAL = "none: n = 1"
+METHOD_NAMES = {  # what a reader sees beside an interval: the method in words
+    STUDENT_T: "Student-t 95% CI of the mean",
+    BOOTSTRAP: f"percentile bootstrap 95% CI of the mean ({BOOTSTRAP_SAMPLES} resamples)",
+    NO_INTERVAL: "n = 1, no interval",
+}
 CHUNK_GROUPS = 2048  # groups per matrix product: bounds memory at CHUNK x SAMPLES floats
 EXACT_ARRANGEMENTS = 20_000  # up to this many splits the Mann-Whitney p-value is exact
 
 
+def interval_method(n: int) -> str:
+    """The method of the 95% CI of a mean of ``n`` values: STUDENT_T, BOOTSTRAP, or NO_INTERVAL
+    for one value (see the module docstring)."""
+    if n < 2:
+        return NO_INTERVAL
+    return STUDENT_T if n < BOOTSTRAP_MIN_N else BOOTSTRAP
+
+
 @dataclass(frozen=True)
 class Summary:
-    """n values: their mean, sample variance (0 for one value) and 95% CI bounds (None for one
-    value: one run gives no interval, and ``[x, x]`` would read as certainty)."""
+    """n values: their mean, sample variance and 95% CI bounds, both None for one value (one run
+    gives no variance and no interval: ``[x, x]`` would read as certainty)."""
 
     n: int
     mean: float
-    variance: float
+    variance: float | None
     ci_low: float | None
     ci_high: float | None
 
+    @property
+    def method(self) -> str:
+        """How the interval was computed (interval_method())."""
+        return interval_method(self.n)
+
 
 def summarise(values: Sequence[float], seed: int = 0) -> Summary:
-    """The percentile bootstrap CI of the mean; one value gives no interval (None bounds)."""
+    """The 95% CI of the mean by interval_method(n); one value gives no variance nor interval."""
     return summarise_many([values], seed)[0]
 
 
@@ -53,7 +83,7 @@ def summarise_many(series: Sequence[Sequence[float]], seed: int = 0) -> list[Sum
     """summarise() for each series, batched by length so 100,000 groups take seconds."""
     table = summary_table(series, seed)
     return [
-        Summary(int(n), mean, var, none_if_nan(low), none_if_nan(high))
+        Summary(int(n), mean, none_if_nan(var), none_if_nan(low), none_if_nan(high))
         for n, mean, var, low, high in table.tolist()
     ]
 
@@ -66,7 +96,8 @@ def none_if_nan(value: float) -> float | None:
 def summary_table(series: Sequence[Sequence[float]], seed: int = 0) -> np.ndarray:
     """summarise() for each series as one float array, a row (n, mean, variance, ci_low, ci_high)
     per series: no Python object per figure, so 300,000 series cost 12 MB, not 50. A series of
-    one value has NaN bounds: no interval."""
+    one value has NaN variance and bounds: no interval. The interval's method is
+    interval_method(n)."""
     import numpy as np  # lazy: the report's run-files process (report/helper.py) needs none
 
     out = np.empty((len(series), 5))
@@ -77,29 +108,51 @@ def summary_table(series: Sequence[Sequence[float]], seed: int = 0) -> np.ndarra
         by_length[len(values)].append(index)
     low_k, high_k = int(0.025 * BOOTSTRAP_SAMPLES), int(0.975 * BOOTSTRAP_SAMPLES) - 1
     for n, indices in by_length.items():
+        if n < BOOTSTRAP_MIN_N:
+            _student_t_rows(series, indices, n, out)
+            continue
         rng = np.random.default_rng(seed)
         counts = rng.multinomial(n, [1.0 / n] * n, size=BOOTSTRAP_SAMPLES)  # B x n
-        # n runs allow at most C(2n-1, n) distinct resamples (126 for 5 runs): compute each mean
-        # once and weigh it by how often it was drawn. The order statistics are those of all B.
+        # n runs allow at most C(2n-1, n) distinct resamples: compute each mean once and weigh it
+        # by how often it was drawn. The order statistics are those of all B.
         unique, drawn = np.unique(counts, axis=0, return_counts=True)
         weights = unique.T / n  # n x U
         for start in range(0, len(indices), CHUNK_GROUPS):
             chunk = indices[start : start + CHUNK_GROUPS]
             matrix = _rows(series, chunk, n)  # groups x n
             means = matrix.mean(axis=1)
-            variances = matrix.var(axis=1, ddof=1) if n > 1 else np.zeros(len(chunk))
-            if n > 1:
-                boot = matrix @ weights  # groups x U
-                order = np.argsort(boot, axis=1)
-                ranked = np.take_along_axis(boot, order, axis=1)
-                cumulative = np.cumsum(drawn[order], axis=1)  # resamples at or below each mean
-                rows = np.arange(len(chunk))
-                lows = ranked[rows, (cumulative > low_k).argmax(axis=1)]
-                highs = ranked[rows, (cumulative > high_k).argmax(axis=1)]
-            else:  # one run: no interval at all, never a zero-width one
-                lows = highs = np.full(len(chunk), np.nan)
+            variances = matrix.var(axis=1, ddof=1)
+            boot = matrix @ weights  # groups x U
+            order = np.argsort(boot, axis=1)
+            ranked = np.take_along_axis(boot, order, axis=1)
+            cumulative = np.cumsum(drawn[order], axis=1)  # resamples at or below each mean
+            rows = np.arange(len(chunk))
+            lows = ranked[rows, (cumulative > low_k).argmax(axis=1)]
+            highs = ranked[rows, (cumulative > high_k).argmax(axis=1)]
             out[chunk] = np.column_stack([np.full(len(chunk), n), means, variances, lows, highs])
     return out
+
+
+def _student_t_rows(series: Sequence[Sequence[float]], indices: list[int], n: int, out: np.ndarray) -> None:
+    """Rows of ``out`` for the series of ``n`` values at ``indices``: the Student-t 95% CI of the
+    mean (n >= 2), or NaN variance and bounds (n = 1: no interval)."""
+    import numpy as np
+
+    if n > 1:
+        from scipy import stats as scipy_stats  # lazy: ~0.3 s to import
+
+        quantile = float(scipy_stats.t.ppf(0.975, n - 1))
+    for start in range(0, len(indices), CHUNK_GROUPS):
+        chunk = indices[start : start + CHUNK_GROUPS]
+        matrix = _rows(series, chunk, n)
+        means = matrix.mean(axis=1)
+        if n > 1:
+            variances = matrix.var(axis=1, ddof=1)
+            half = quantile * np.sqrt(variances / n)
+            lows, highs = means - half, means + half
+        else:  # one run: no variance, no interval, never a zero-width one
+            variances = lows = highs = np.full(len(chunk), np.nan)
+        out[chunk] = np.column_stack([np.full(len(chunk), n), means, variances, lows, highs])
 
 
 def _rows(series: Sequence[Sequence[float]], chunk: list[int], n: int) -> np.ndarray:
@@ -215,8 +268,8 @@ def sign_flip_p(differences: Sequence[float], seed: int = 0) -> float:
     return (extreme + 1) / (total + 1)  # a sampled p-value counts the observed flip: never 0
 
 
-def bootstrap_mean_ci(values: Sequence[float], seed: int = 0) -> tuple[float, float] | None:
-    """95% percentile bootstrap CI of the mean of ``values`` (used over cases, not runs); None
-    for fewer than two values."""
+def mean_ci(values: Sequence[float], seed: int = 0) -> tuple[float, float, str] | None:
+    """(low, high, method) of the 95% CI of the mean of ``values`` (interval_method()); None for
+    fewer than two values."""
     s = summarise(values, seed)
-    return None if s.ci_low is None or s.ci_high is None else (s.ci_low, s.ci_high)
+    return None if s.ci_low is None or s.ci_high is None else (s.ci_low, s.ci_high, s.method)

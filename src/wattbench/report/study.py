@@ -20,8 +20,9 @@ computed among the rows of one ``energy_boundary``, never across two (page.warni
 as a GPU-only figure and a GPU+CPU figure cannot be set side by side.
 
 A configuration's figure is a mean of group means (over loads, then over tasks). Its 95% CI
-combines the groups' bootstrap CIs in quadrature, each side apart: for a mean of k independent
-means, ``mean - sqrt(sum((mean_i - low_i)**2)) / k`` to ``mean + sqrt(sum((high_i - mean_i)**2)) / k``
+combines the groups' CIs (stats.interval_method) in quadrature, each side apart: for a mean of k
+independent means, ``mean - sqrt(sum((mean_i - low_i)**2)) / k`` to
+``mean + sqrt(sum((high_i - mean_i)**2)) / k``
 (a normal approximation; the groups' own CIs are in stats.csv). ``runs_min`` is the fewest runs
 behind any of its groups: stars resting on fewer than rating.PROVISIONAL_RUNS are provisional.
 """
@@ -43,7 +44,7 @@ from wattbench.monitors.boundary import of_record
 from wattbench.report.pareto import pareto_front
 from wattbench.report.quality import number, primary_key, quality
 from wattbench.report.rating import PROVISIONAL_RUNS, stars
-from wattbench.report.stats import summary_table
+from wattbench.report.stats import NO_INTERVAL, interval_method, summary_table
 from wattbench.report.tables import SCORES
 
 
@@ -283,13 +284,27 @@ def _ci_parts(
     return [(r[mean], r[low], r[high]) for r in rows if r.get(mean) is not None and r.get(low) is not None]
 
 
+# Each CI figure's (n, method) keys in a group row (quality_norm's are quality's: it is quality
+# divided by a constant) and in a configuration row.
+_GROUP_N_KEYS = {
+    name: (f"{base}_n", f"{base}_ci_method") for name in CI_FIGURES
+    for base in ["quality" if name == "quality_norm" else name]
+}
+_CONFIG_N_KEYS = {name: (f"{name}_n", f"{name}_ci_method") for name in CI_FIGURES}
+COMBINED = " combined in quadrature"  # a configuration's interval method: its groups', combined
+
+
 def _with_cis(
-    row: dict[str, Any], members: list[dict[str, Any]], keys: Mapping[str, tuple[str, str, str]]
+    row: dict[str, Any], members: list[dict[str, Any]], keys: Mapping[str, tuple[str, str, str]],
+    n_keys: Mapping[str, tuple[str, str]] = _CONFIG_N_KEYS,
 ) -> None:
     """Add ``NAME_ci_low`` / ``NAME_ci_high`` (and the mean where missing) for every CI_FIGURES name,
-    combined over ``members`` whose figures are under ``keys`` (_GROUP_CI_KEYS or _CONFIG_CI_KEYS)."""
+    combined over ``members`` whose figures are under ``keys`` (_GROUP_CI_KEYS or _CONFIG_CI_KEYS),
+    with ``NAME_n`` (the fewest values behind any member) and ``NAME_ci_method`` (the members'
+    methods, combined; "none: n = 1" where a member has one value), from ``n_keys``."""
     for name in CI_FIGURES:
         mean_key, low_key, _high = keys[name]
+        n_key, method_key = n_keys[name]
         with_mean = [m for m in members if m.get(mean_key) is not None]
         combined = combined_ci(_ci_parts(members, keys[name]))
         low, high = (None, None) if combined is None else combined[1:]
@@ -301,6 +316,13 @@ def _with_cis(
         mean = combined[0] if combined is not None else _mean(m[mean_key] for m in with_mean)
         row.setdefault(name, mean)
         row[_CONFIG_CI_KEYS[name][1]], row[_CONFIG_CI_KEYS[name][2]] = low, high
+        counts = [m[n_key] for m in with_mean if m.get(n_key) is not None]
+        row[f"{name}_n"] = min(counts) if counts else None
+        methods = sorted({str(m[method_key]).removesuffix(COMBINED) for m in with_mean if m.get(method_key)})
+        if low is None:
+            row[f"{name}_ci_method"] = NO_INTERVAL if counts and min(counts) < 2 else None
+        else:
+            row[f"{name}_ci_method"] = "+".join(methods) + (COMBINED if len(with_mean) > 1 else "")
 
 
 def build_study(acc: Accumulator) -> Study:
@@ -317,6 +339,8 @@ def rated_groups(acc: Accumulator) -> list[dict[str, Any]]:
     Consumes ``acc``: its runs' figures are freed once summarised, before the group rows are
     made (at 100,000 records that lowers the report's peak memory by a quarter).
     """
+    import numpy as np  # lazy, as stats.summary_table
+
     acc.resolve_contention()
     layout = [(key, tuple(figures)) for key, figures in acc.values.items()]  # the table's row order
     table = summary_table([values for figures in acc.values.values() for values in figures.values()])
@@ -328,18 +352,23 @@ def rated_groups(acc: Accumulator) -> list[dict[str, Any]]:
         part = layout[start : start + _GROUPS_AT_ONCE]
         block = table[at : at + sum(len(figures) for _key, figures in part)]
         at += len(block)
-        runs, values = block[:, 0].tolist(), block[:, 1:].ravel().tolist()  # Python floats
+        runs = block[:, 0].astype(int).tolist()
+        # Per figure: n, its interval's method, mean, variance, ci_low, ci_high (as _statistic_keys).
+        labelled = np.column_stack([block[:, :1], block[:, :1], block[:, 1:]]).astype(object)
+        labelled[:, 0] = runs
+        labelled[:, 1] = [_METHODS.get(n) or interval_method(n) for n in runs]
+        values = labelled.ravel().tolist()
         values = [None if v != v else v for v in values]  # NaN: a one-run figure's absent interval
         i = 0
         for key, figures in part:
             first, rest = keys.get(figures) or keys.setdefault(figures, _statistic_keys(figures))
             row = dict(zip(acc.keys, key))
             # One update per group, not a store per value: a quarter of a second at 20,000 groups.
-            row.update(zip(first, values[4 * i : 4 * i + 4]))
+            row.update(zip(first, values[_PER * i : _PER * i + _PER]))
             row["runs"] = int(max(runs[i : i + len(figures)]))  # the most values any figure had
             if key in acc.request_runs:  # a load point: its records are requests, not runs
                 row["requests"], row["runs"] = row["runs"], len(acc.request_runs[key])
-            row.update(zip(rest, values[4 * i + 4 : 4 * (i + len(figures))]))
+            row.update(zip(rest, values[_PER * i + _PER : _PER * (i + len(figures))]))
             row["contended_only"] = key in acc.contended_only
             groups.append(row)
             i += len(figures)
@@ -389,12 +418,18 @@ def study_of(groups: list[dict[str, Any]], acc: Accumulator) -> Study:
 
 _GROUPS_AT_ONCE = 2048  # groups whose statistics become Python floats together (bounds memory)
 # One key string per statistic, shared by every row: 20,000 rows of 60 f-strings each cost 70 MB.
-_STATISTICS = {name: (f"{name}_mean", f"{name}_var", f"{name}_ci_low", f"{name}_ci_high") for name in FIGURES}
+_STATISTICS = {
+    name: tuple(f"{name}_{statistic}" for statistic in ("n", "ci_method", "mean", "var", "ci_low", "ci_high"))
+    for name in FIGURES
+}
+_PER = 6  # statistics per figure
+_METHODS = {n: interval_method(n) for n in range(1, 64)}  # the common sample sizes, looked up once
 
 
 def _statistic_keys(figures: tuple[str, ...]) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """The stats.csv keys of a group's figures, in summary_table()'s column order (mean,
-    variance, ci_low, ci_high): the first figure's, then the others' ("runs" goes between)."""
+    """The stats.csv keys of a group's figures: per figure its n, its interval's method
+    (stats.interval_method(); "none: n = 1" where variance and bounds are empty), mean, variance,
+    ci_low, ci_high; the first figure's, then the others' ("runs" goes between)."""
     first, *rest = figures
     return _STATISTICS[first], tuple(k for name in rest for k in _STATISTICS[name])
 
@@ -468,7 +503,7 @@ def _configs(groups: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 "energy_boundary": group_rows[0].get("energy_boundary", ""),
             }
         )
-        _with_cis(rows[-1], group_rows, _GROUP_CI_KEYS)
+        _with_cis(rows[-1], group_rows, _GROUP_CI_KEYS, _GROUP_N_KEYS)
     by_task: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for row in rows:
         by_task[row["task"]].append(row)

@@ -3,13 +3,17 @@
 Hand-written rather than a plotting library so the HTML page is one file that renders with no
 network and no JavaScript, and the report needs no heavy dependency. Every mark carries a
 ``<title>``, which browsers show as a tooltip with the exact figure.
+
+A figure resting only on contended records (other processes used the machine in its window) is
+drawn hollow and dashed, its label ends in CONTENDED_MARK, and the chart's legend says what that
+means: every chart, so a printed page cannot lose the caveat.
 """
 
 from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from html import escape
 
@@ -28,6 +32,9 @@ PALETTE = (
 WIDTH, HEIGHT = 520, 340
 LEFT, RIGHT, TOP, BOTTOM = 64, 16, 34, 52
 CHAR_W = 6.5  # about the width of one 11 px sans-serif character
+CONTENDED_MARK = " †"  # ends the label of a figure measured only while the machine was contended
+CONTENDED_LEGEND = "† hollow: contended records only"
+HOLLOW = 'fill="#fff" stroke-dasharray="2 1.5" stroke-width="1.5"'  # a contended figure's mark
 
 
 @dataclass(frozen=True)
@@ -44,6 +51,7 @@ class Point:
     kind: str = ""  # a second grouping drawn as the mark's shape (the prompt level)
     x_ci: tuple[float, float] | None = None
     y_ci: tuple[float, float] | None = None
+    contended: bool = False  # measured only while contended: drawn hollow, tagged CONTENDED_MARK
 
 
 SHAPES = ("circle", "square", "triangle", "diamond", "down", "cross")
@@ -104,14 +112,66 @@ def _frame(title: str, body: str, width: int = WIDTH, height: int = HEIGHT) -> s
     )
 
 
-def _tag(x: float, y: float, text: str) -> str:
-    """A point's tag to its upper right, or to its left where it would run past the chart's
-    right edge, and below it where it would run into the title: never clipped."""
-    right = x + 8 + len(text) * TAG_EM <= WIDTH - 2
-    ty = y - 6 if y - 6 >= TOP else y + 14
-    if right:
-        return f'<text x="{x + 8:.1f}" y="{ty:.1f}" class="tag">{escape(text)}</text>'
-    return f'<text x="{x - 8:.1f}" y="{ty:.1f}" text-anchor="end" class="tag">{escape(text)}</text>'
+TAG_ASCENT, TAG_DESCENT = 9.0, 3.0  # a 10px tag's extent above and below its baseline, px, padded
+Box = tuple[float, float, float, float]  # left, top, right, bottom, px
+
+
+def _overlap(a: Box, b: Box) -> float:
+    """The area two boxes share (0 when apart)."""
+    return max(0.0, min(a[2], b[2]) - max(a[0], b[0])) * max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+
+
+# Where a tag may go around its point, in order of preference: (dx, dy of the baseline, anchor).
+# Upper right first, as before; then the other corners, the sides, and further out.
+_SPOTS = [
+    (8, -6, "start"), (-8, -6, "end"), (8, 14, "start"), (-8, 14, "end"), (9, 4, "start"), (-9, 4, "end"),
+    *((dx, dy, anchor) for dy in (-18, 26, -30, 38, -42, 50) for dx, anchor in ((8, "start"), (-8, "end"))),
+    (-40, -8, "start"), (40, -8, "end"), (-40, 16, "start"), (40, 16, "end"),
+]
+
+
+def _tag_box(x: float, y: float, text: str, anchor: str) -> Box:
+    width = len(text) * TAG_EM * 1.08 + 2  # the estimate errs wide: a measured tag must fit
+    left = x if anchor == "start" else x - width
+    return left, y - TAG_ASCENT, left + width, y + TAG_DESCENT
+
+
+def place_tags(
+    points: Sequence[tuple[float, float, str]], taken: Sequence[Box] = (), area: Box | None = None,
+) -> list[tuple[float, float, str]]:
+    """(x, y, anchor) of each tag of ``points`` ((x, y, text) in px): greedily, in order, the
+    first spot around its point whose box stays in ``area`` (the plot area below the title) and
+    overlaps no box placed before it, no other point's mark and none of ``taken`` (the legend);
+    where none is free, the spot that overlaps least."""
+    left, top, right, bottom = area or (2.0, float(TOP), WIDTH - 2.0, HEIGHT - BOTTOM + 4.0)
+    marks = [(px - 6, py - 6, px + 6, py + 6) for px, py, _t in points]
+    placed: list[Box] = [*taken]
+    spots: list[tuple[float, float, str]] = []
+    for i, (x, y, text) in enumerate(points):
+        others = [m for j, m in enumerate(marks) if j != i]
+        best: tuple[float, float, float, str] | None = None
+        for dx, dy, anchor in _SPOTS:
+            box = _tag_box(x + dx, y + dy, text, anchor)
+            if box[0] < left or box[2] > right or box[1] < top or box[3] > bottom:
+                continue
+            cost = sum(_overlap(box, other) for other in (*placed, *others))
+            if best is None or cost < best[0]:
+                best = (cost, x + dx, y + dy, anchor)
+            if cost == 0:
+                break
+        if best is None:  # no spot inside the area: the old rule, never past the chart's edge
+            anchor = "start" if x + 8 + len(text) * TAG_EM <= WIDTH - 2 else "end"
+            best = (0.0, x + 8 if anchor == "start" else x - 8, y - 6 if y - 6 >= TOP else y + 14, anchor)
+        _cost, tx, ty, anchor = best
+        placed.append(_tag_box(tx, ty, text, anchor))
+        spots.append((tx, ty, anchor))
+    return spots
+
+
+def _tag(x: float, y: float, text: str, anchor: str) -> str:
+    """A point's tag with its baseline at (x, y), placed by place_tags()."""
+    end = ' text-anchor="end"' if anchor == "end" else ""
+    return f'<text x="{x:.1f}" y="{y:.1f}"{end} class="tag">{escape(text)}</text>'
 
 
 class _Axes:
@@ -159,12 +219,22 @@ class _Axes:
         return "".join(parts)
 
 
-def _legend(names: Sequence[str], kinds: Sequence[str] = ()) -> str:
+def _legend_rows(
+    names: Sequence[str], kinds: Sequence[str] = (), contended: bool = False
+) -> tuple[float, float]:
+    """(x, y) of the legend's top left: bottom right of the plot."""
+    texts = (*names, *kinds, *([CONTENDED_LEGEND] if contended else []))
+    x = WIDTH - RIGHT - 22 - CHAR_W * max((len(n) for n in texts), default=0)
+    y = HEIGHT - BOTTOM - 6 - 15 * len(texts)
+    return x, y
+
+
+def _legend(names: Sequence[str], kinds: Sequence[str] = (), contended: bool = False) -> str:
     """Bottom right of the plot: low quality at high cost, the corner a trade-off chart leaves empty.
 
-    A swatch per series (colour), then a grey mark per kind (shape)."""
-    x = WIDTH - RIGHT - 22 - CHAR_W * max((len(n) for n in (*names, *kinds)), default=0)
-    y = HEIGHT - BOTTOM - 6 - 15 * (len(names) + len(kinds))
+    A swatch per series (colour), then a grey mark per kind (shape), then, where some figure rests
+    on contended records only, a hollow mark saying so."""
+    x, y = _legend_rows(names, kinds, contended)
     parts = [
         f'<rect x="{x:.0f}" y="{y + 15 * i}" width="10" height="10" fill="{colour(i)}"/>'
         f'<text x="{x + 14:.0f}" y="{y + 9 + 15 * i}" class="l">{escape(name)}</text>'
@@ -174,7 +244,19 @@ def _legend(names: Sequence[str], kinds: Sequence[str] = ()) -> str:
         row = y + 15 * (len(names) + j)
         parts.append(mark(SHAPES[j % len(SHAPES)], x + 5, row + 5, 4.5, 'fill="#888"')
                      + f'<text x="{x + 14:.0f}" y="{row + 9}" class="l">{escape(kind)}</text>')
+    if contended:
+        row = y + 15 * (len(names) + len(kinds))
+        parts.append(mark("circle", x + 5, row + 5, 4, f'stroke="#555" {HOLLOW}')
+                     + f'<text x="{x + 14:.0f}" y="{row + 9}" class="l contended">'
+                     + f"{escape(CONTENDED_LEGEND)}</text>")
     return "".join(parts)
+
+
+def _legend_box(names: Sequence[str], kinds: Sequence[str] = (), contended: bool = False) -> Box:
+    """The px box the legend covers, which tags keep out of."""
+    x, y = _legend_rows(names, kinds, contended)
+    rows = len(names) + len(kinds) + contended
+    return x - 2, y - 2, WIDTH - RIGHT, y + 15 * rows
 
 
 def empty(title: str, why: str) -> str:
@@ -212,8 +294,11 @@ def scatter(title: str, points: Sequence[Point], x_label: str, y_label: str) -> 
             bars.append(f'<path d="M{x:.1f} {y0:.1f}V{y1:.1f}M{x - 3:.1f} {y0:.1f}H{x + 3:.1f}'
                         f'M{x - 3:.1f} {y1:.1f}H{x + 3:.1f}" stroke="{c}" class="bar"/>')
     marks = []
-    for p in points:
-        x, y = axes.x(p.x), axes.y(p.y)
+    contended = any(p.contended for p in points)
+    tagged = [(axes.x(p.x), axes.y(p.y), p.tag + (CONTENDED_MARK if p.contended else "")) for p in points]
+    spots = iter(place_tags([t for t, p in zip(tagged, points) if p.tag],
+                            [_legend_box(names, kinds, contended)]))
+    for p, (x, y, tag) in zip(points, tagged):
         shape = SHAPES[kinds.index(p.kind) % len(SHAPES)] if p.kind else "circle"
         ci = ""
         if p.x_ci is not None or p.y_ci is not None:
@@ -222,42 +307,63 @@ def scatter(title: str, points: Sequence[Point], x_label: str, y_label: str) -> 
                 for bounds in (p.x_ci, p.y_ci)
             ) + ")"
         tip = (f"<title>{escape(p.label)}: {_num(p.x)} {escape(x_label)}, {_num(p.y)} {escape(y_label)}"
-               f"{ci}{' (Pareto front)' if p.front else ''}</title>")
-        attrs = f'fill="{colour(names.index(p.series))}" class="{"on" if p.front else "off"}"'
+               f"{ci}{' (Pareto front)' if p.front else ''}"
+               f"{' (contended records only)' if p.contended else ''}</title>")
+        c = colour(names.index(p.series))
+        cls = "on" if p.front else "off"
+        attrs = (f'stroke="{c}" {HOLLOW} class="{cls} contended"' if p.contended
+                 else f'fill="{c}" class="{cls}"')
         marks.append(mark(shape, x, y, 6 if p.front else 4.5, attrs, tip))
         if p.tag:
-            marks.append(_tag(x, y, p.tag))
-    return _frame(title, axes.draw() + path + "".join(bars) + "".join(marks) + _legend(names, kinds))
+            tx, ty, anchor = next(spots)
+            marks.append(_tag(tx, ty, tag, anchor))
+    legend = _legend(names, kinds, contended)
+    return _frame(title, axes.draw() + path + "".join(bars) + "".join(marks) + legend)
 
 
 def lines(
     title: str, categories: Sequence[str], series: Mapping[str, Sequence[float | None]], y_label: str,
-    x_label: str = "prompt level",
+    x_label: str = "prompt level", contended: Mapping[str, Sequence[bool]] | None = None,
 ) -> str:
     """One line per series over ordered categories (prompt levels, load points); gaps where a
-    value is None."""
+    value is None. ``contended`` (series -> a flag per category) draws those points hollow with
+    CONTENDED_MARK beside them."""
     values = [v for vs in series.values() for v in vs if v is not None]
     if not values or not categories:
         return empty(title, "no values")
     axes = _Axes([0.0, 1.0], values, x_label, y_label)
     axes.xt = [-0.5, len(categories) - 0.5]  # a half-step margin either side of the categories
     parts = [axes.draw(categories)]
+    marked = contended or {}
+    any_marked = False
     for i, (name, ys) in enumerate(series.items()):
-        points = [(axes.x(float(j)), axes.y(v), v, categories[j]) for j, v in enumerate(ys) if v is not None]
+        flags = marked.get(name, ())
+        points = [(axes.x(float(j)), axes.y(v), v, categories[j], j < len(flags) and bool(flags[j]))
+                  for j, v in enumerate(ys) if v is not None]
         parts.append(
-            f'<polyline points="{" ".join(f"{x:.1f},{y:.1f}" for x, y, _v, _c in points)}" '
+            f'<polyline points="{" ".join(f"{x:.1f},{y:.1f}" for x, y, _v, _c, _m in points)}" '
             f'fill="none" stroke="{colour(i)}" stroke-width="2"/>'
         )
-        parts += [
-            f'<circle cx="{x:.1f}" cy="{y:.1f}" r="4" fill="{colour(i)}"><title>{escape(name)} '
-            f"{escape(c)}: {_num(v)} {escape(y_label)}</title></circle>"
-            for x, y, v, c in points
-        ]
-    return _frame(title, "".join(parts) + _legend(list(series)))
+        for x, y, v, c, hollow in points:
+            any_marked |= hollow
+            attrs = f'stroke="{colour(i)}" {HOLLOW} class="contended"' if hollow else f'fill="{colour(i)}"'
+            parts.append(
+                f'<circle cx="{x:.1f}" cy="{y:.1f}" r="4" {attrs}><title>{escape(name)} '
+                f"{escape(c)}: {_num(v)} {escape(y_label)}"
+                f"{' (contended records only)' if hollow else ''}</title></circle>"
+            )
+            if hollow:
+                parts.append(f'<text x="{x + 6:.1f}" y="{y - 6:.1f}" class="tag">'
+                             f"{CONTENDED_MARK.strip()}</text>")
+    return _frame(title, "".join(parts) + _legend(list(series), contended=any_marked))
 
 
-def radar(title: str, axes: Sequence[str], series: Mapping[str, Sequence[float | None]]) -> str:
-    """Values in [0, 1] on one spoke per axis (task); a missing value sits at the centre."""
+def radar(
+    title: str, axes: Sequence[str], series: Mapping[str, Sequence[float | None]],
+    contended: Collection[str] = (),
+) -> str:
+    """Values in [0, 1] on one spoke per axis (task); a missing value sits at the centre. A series
+    in ``contended`` is drawn dashed and hollow, CONTENDED_MARK after its name, and explained."""
     if len(axes) < 3:
         return empty(title, "a radar needs 3 or more tasks")
     size = 300
@@ -280,18 +386,26 @@ def radar(title: str, axes: Sequence[str], series: Mapping[str, Sequence[float |
         )
     for k, (name, values) in enumerate(series.items()):
         shape = " ".join(f"{x:.1f},{y:.1f}" for x, y in (at(i, v or 0.0) for i, v in enumerate(values)))
+        fill = ('fill="none" stroke-dasharray="5 3" class="contended"' if name in contended
+                else f'fill="{colour(k)}" fill-opacity="0.2"')
         parts.append(
-            f'<polygon points="{shape}" fill="{colour(k)}" fill-opacity="0.2" stroke="{colour(k)}" '
-            f'stroke-width="2"><title>{escape(name)}: '
+            f'<polygon points="{shape}" {fill} stroke="{colour(k)}" '
+            f'stroke-width="2"><title>{escape(name)}'
+            + (" (contended records only)" if name in contended else "") + ": "
             + ", ".join(f"{escape(a)} {'n/a' if v is None else _num(v)}" for a, v in zip(axes, values))
             + "</title></polygon>"
         )
+    names = [n + (CONTENDED_MARK if n in contended else "") for n in series]
+    marked = any(n in contended for n in series)
+    if marked:
+        names.append(CONTENDED_LEGEND.replace("hollow", "dashed"))
     legend = "".join(
-        f'<rect x="8" y="{size + 2 + 14 * k}" width="10" height="10" fill="{colour(k)}"/>'
-        f'<text x="22" y="{size + 11 + 14 * k}" class="l">{escape(n)}</text>'
-        for k, n in enumerate(series)
+        (f'<rect x="8" y="{size + 2 + 14 * k}" width="10" height="10" fill="{colour(k)}"/>' if k < len(series)
+         else "")
+        + f'<text x="22" y="{size + 11 + 14 * k}" class="l">{escape(n)}</text>'
+        for k, n in enumerate(names)
     )
-    return _frame(title, "".join(parts) + legend, size, size + 14 * len(series) + 6)
+    return _frame(title, "".join(parts) + legend, size, size + 14 * len(names) + 6)
 
 
 def heatmap(
@@ -299,35 +413,47 @@ def heatmap(
     rows: Sequence[str],
     columns: Sequence[str],
     cells: Mapping[tuple[str, str], tuple[float, str]],
+    contended: Collection[str] = (),
 ) -> str:
-    """A grid of cells shaded by value in [0, 1], each labelled with its text; blank where absent."""
+    """A grid of cells shaded by value in [0, 1], each labelled with its text; blank where absent.
+    A row in ``contended`` has CONTENDED_MARK after its label and in its cells, and a dashed
+    outline; a note under the grid says what it means."""
     if not rows or not columns:
         return empty(title, "no cells")
     cell_w, cell_h, top = 74, 30, 56
-    left = int(16 + CHAR_W * max(len(r) for r in rows))  # room for the longest row label
-    width = max(left + cell_w * len(columns) + 10, int(CHAR_W * 1.2 * len(title)) + 20)
-    height = top + cell_h * len(rows) + 10
+    left = int(16 + CHAR_W * max(len(r) + len(CONTENDED_MARK) for r in rows))  # room for the longest label
+    note = CONTENDED_LEGEND.replace("hollow", "dashed") if any(r in contended for r in rows) else ""
+    width = max(left + cell_w * len(columns) + 10, int(CHAR_W * 1.2 * len(title)) + 20,
+                int(CHAR_W * len(note)) + 20)
+    height = top + cell_h * len(rows) + 10 + (18 if note else 0)
     parts = [
         f'<text x="{left + cell_w * (j + 0.5)}" y="{top - 8}" text-anchor="middle">{escape(c)}</text>'
         for j, c in enumerate(columns)
     ]
     for i, row in enumerate(rows):
+        mark_text = CONTENDED_MARK if row in contended else ""
         parts.append(
-            f'<text x="{left - 6}" y="{top + cell_h * (i + 0.6)}" text-anchor="end">{escape(row)}</text>'
+            f'<text x="{left - 6}" y="{top + cell_h * (i + 0.6)}" text-anchor="end">'
+            f"{escape(row + mark_text)}</text>"
         )
         for j, col in enumerate(columns):
             if (row, col) not in cells:
                 continue
             value, text = cells[row, col]
+            text += mark_text.strip()
             shade = max(0.0, min(1.0, value))
             fill = f"rgb({int(247 - 200 * shade)},{int(251 - 120 * shade)},{int(255 - 60 * shade)})"
+            outline = ' stroke="#555" stroke-dasharray="4 2" class="contended"' if mark_text else ""
             parts.append(
                 f'<rect x="{left + cell_w * j}" y="{top + cell_h * i}" '
                 f'width="{cell_w - 2}" height="{cell_h - 2}" '
-                f'fill="{fill}"><title>{escape(row)} / {escape(col)}: {escape(text)}</title></rect>'
+                f'fill="{fill}"{outline}><title>{escape(row)} / {escape(col)}: {escape(text)}'
+                + (" (contended records only)" if mark_text else "") + "</title></rect>"
                 f'<text x="{left + cell_w * (j + 0.5)}" y="{top + cell_h * (i + 0.6)}" text-anchor="middle" '
                 f'class="{"dark" if shade > 0.6 else ""}">{escape(text)}</text>'
             )
+    if note:
+        parts.append(f'<text x="8" y="{height - 8}" class="l contended">{escape(note)}</text>')
     return _frame(title, "".join(parts), width, height)
 
 

@@ -1,6 +1,7 @@
 """report.xlsx: model comparison, ratings per task, a lean per-run sheet of answers with their
 quality and the judge's reasons, energy / latency / output-token / quality matrices, each
-group's means (their CIs and every other statistic are in stats.csv), and the machines.
+group's means with their 95% intervals (bounds, n, method; every other statistic is in
+stats.csv), and the machines.
 
 Written with XlsxWriter in its constant-memory mode as the records stream past (one pass: the
 per-run sheet is written while the report reads the runs, the other sheets after the study), so
@@ -51,19 +52,28 @@ def detail() -> tuple[str, ...]:
 
 
 STAT_FIGURES = ("latency_s", "ttft_s", "decode_tokens_per_s", "energy_j", "energy_per_token_j", "quality")
+# Beside a figure: its 95% interval, the values it rests on and how it was computed (blank bounds
+# and "none: n = 1" for one run: never a zero-width interval). report/stats.py names the methods.
+INTERVAL = ("ci_low", "ci_high", "n", "ci_method")
+
+
+def _with_interval(*names: str) -> tuple[str, ...]:
+    """Each name followed by its interval's columns (INTERVAL)."""
+    return tuple(c for name in names for c in (name, *(f"{name}_{k}" for k in INTERVAL)))
+
+
 OVERALL = (
     "system",
     "config",
     "stars",
     "ratio_share",
-    "quality_norm",
-    "energy_j",
-    "latency_s",
+    *_with_interval("quality_norm", "energy_j", "latency_s"),
     "prompt_tokens",
     "tasks_rated",
     "pareto_energy",
     "pareto_latency",
     "contended_only",
+    "contended_part",
 )
 PER_TASK = (
     "task",
@@ -72,16 +82,16 @@ PER_TASK = (
     "stars",
     "ratio_per_j",
     "ratio_per_s",
-    "quality",
+    *_with_interval("quality"),
     "quality_norm",
-    "energy_j",
-    "latency_s",
+    *_with_interval("energy_j", "latency_s"),
     "prompt_tokens",
     "completion_tokens",
     "tokens_per_j",
     "pareto_energy",
     "pareto_latency",
     "contended_only",
+    "contended_part",
 )
 MATRICES = (
     ("Energy J", "energy_j_mean"),
@@ -196,7 +206,7 @@ def group_sheets(groups: Sequence[Mapping[str, Any]]) -> Sheets:
         "system",
         "config",
         "runs",
-        *(f"{f}_mean" for f in STAT_FIGURES),
+        *(c for f in STAT_FIGURES for c in (f"{f}_mean", *(f"{f}_{k}" for k in INTERVAL))),
         "quality_norm",
         "ratio_per_j",
         "stars",

@@ -1,21 +1,15 @@
 """Quality scorers: each case records every scorer that applies to its task kind.
 
-    rouge      ROUGE-1/2/L F1 against the reference, tokenized per script (qa, summary, ...)
-    chrf       chrF (sacrebleu, 0-100) against the reference, wherever ROUGE's kinds have one
-    code       the code block compiles and passes the task's tests in a sandbox
-    math       the final answer matches the reference numerically
-    diversity  distinct-n, length and repetition (creative, role-play)
-    fluency    word order's share of the answer's likelihood, and creative_quality = distinct-2 x it
-    answer     the final answer line names the reference (reasoning)
-    extraction the answer's JSON object, field by field (extraction)
-    bertscore  BERTScore F1 from local weights (--wb-bertscore-model)
-    bartscore  BARTScore, answer -> reference, from local weights (--wb-bartscore-model)
+REGISTRY below is the one list of them, each with what it scores.
 
 To add one: a class with ``name``, ``kinds`` (the task kinds of wattbench.cases.kinds it
 applies to), ``applies(case)`` and ``score(case, text)`` (see ``protocol.Scorer``) in its own
-module, and one line in FACTORIES below: a function of the run's ScorerOptions that returns the
-scorer, or a note saying why it is off. Every key it returns must be defined in
-wattbench.metrics. A conftest adds one without touching this package: its
+module, and one Entry in REGISTRY: the lazy "module:Name" of what makes it, called with no
+argument, or, for a scorer with settings of its own, with its options object: one frozen
+dataclass of ``wattbench.option.setting(...)`` fields in its module (see ``code.CodeOptions``),
+named in the Entry, which makes its ``--wb-*`` options and ``wb_*`` keys. A maker may return a
+sentence saying why the scorer is off in this run instead. Every key it returns must be defined
+in wattbench.metrics. A conftest adds one without touching this package: its
 ``pytest_wattbench_make_scorers`` hook returns scorers, each declaring its keys in ``metrics``
 (wattbench.metrics.Metric rows).
 """
@@ -28,44 +22,40 @@ from typing import Any
 
 from wattbench.cases import Case
 from wattbench.metrics import register
-from wattbench.scorers.answer import AnswerScorer
-from wattbench.scorers.bartscore import open_bartscore
-from wattbench.scorers.chrf import ChrfScorer
-from wattbench.scorers.code import CodeScorer
-from wattbench.scorers.diversity import DiversityScorer
-from wattbench.scorers.extraction import ExtractionScorer
-from wattbench.scorers.fluency import open_fluency
-from wattbench.scorers.mathanswer import MathScorer
+from wattbench.option import Entry, load
 from wattbench.scorers.protocol import Scorer, ScorerOptions
 
-__all__ = ["FACTORIES", "Scorer", "ScorerOptions", "Scorers", "score"]
-from wattbench.scorers.rouge import RougeScorer
+__all__ = ["REGISTRY", "Scorer", "ScorerOptions", "Scorers", "score"]
 
 
-def _bertscore(options: ScorerOptions) -> Scorer | str:
-    from wattbench.scorers.bertscore import NOT_GIVEN, open_bertscore
-
-    if options.bertscore_model is None:
-        return NOT_GIVEN
-    return open_bertscore(options.bertscore_model, options.bertscore_layers)
+def _entry(module: str, maker: str, options: str | None = None) -> Entry:
+    return Entry(f"wattbench.scorers.{module}:{maker}", options and f"wattbench.scorers.{module}:{options}")
 
 
-# name -> factory: the scorer, or a sentence saying why it is not used in this run.
-FACTORIES: dict[str, Callable[[ScorerOptions], Scorer | str]] = {
-    "rouge": lambda _options: RougeScorer(),
-    "chrf": lambda _options: ChrfScorer(),
-    "bartscore": lambda options: open_bartscore(options.bartscore_model),
-    "code": lambda options: CodeScorer(unsafe_code=options.unsafe_code),
-    "math": lambda _options: MathScorer(),
-    "diversity": lambda _options: DiversityScorer(),
-    "fluency": lambda options: open_fluency(options.fluency_model),
-    "answer": lambda _options: AnswerScorer(),
-    "extraction": lambda _options: ExtractionScorer(),
-    "bertscore": _bertscore,
+# name -> what makes it (lazy, so weights-backed scorers import nothing until made), in record order.
+REGISTRY: dict[str, Entry] = {
+    "rouge": _entry("rouge", "RougeScorer"),  # ROUGE-1/2/L F1 against the reference, per script
+    "chrf": _entry("chrf", "ChrfScorer"),  # chrF (sacrebleu, 0-100) wherever ROUGE's kinds have one
+    "bartscore": _entry("bartscore", "from_options", "BartScoreOptions"),  # answer -> reference, weights
+    "code": _entry("code", "from_options", "CodeOptions"),  # compiles and passes the task's tests, sandboxed
+    "math": _entry("mathanswer", "MathScorer"),  # the final answer matches the reference numerically
+    "diversity": _entry("diversity", "DiversityScorer"),  # distinct-n, length, repetition (creative)
+    "fluency": _entry("fluency", "from_options", "FluencyOptions"),  # creative_quality = distinct-2 x fluency
+    "answer": _entry("answer", "AnswerScorer"),  # the final answer line names the reference (reasoning)
+    "extraction": _entry("extraction", "ExtractionScorer"),  # the answer's JSON object, field by field
+    "bertscore": _entry("bertscore", "from_options", "BertScoreOptions"),  # BERTScore F1, local weights
 }
 
+
+def make(name: str, options: ScorerOptions) -> Scorer | str:
+    """The registered scorer ``name`` under ``options``, or a sentence saying why it is off."""
+    entry = REGISTRY[name]
+    maker: Callable[..., Scorer | str] = load(entry.path)
+    return maker(options.get(load(entry.options))) if entry.options else maker()
+
+
 def score(case: Case, text: str, scorers: Sequence[Scorer] | None = None) -> dict[str, Any]:
-    """Every applicable scorer's figures for one answer; ``scorers`` None: those FACTORIES make
+    """Every applicable scorer's figures for one answer; ``scorers`` None: those REGISTRY makes
     under default options (every scorer that needs no local weights)."""
     if scorers is None:
         scorers = Scorers.open(ScorerOptions()).scorers
@@ -90,7 +80,7 @@ class Scorers:
         """Every registered scorer that these options allow, then ``extra`` (a conftest's, from
         the pytest_wattbench_make_scorers hook: the record keys each declares in ``metrics``
         are defined with wattbench.metrics.register); notes for the scorers that are off."""
-        made = [factory(options) for factory in FACTORIES.values()]
+        made = [make(name, options) for name in REGISTRY]
         for scorer in extra:
             register(*getattr(scorer, "metrics", ()))
         scorers = [m for m in made if not isinstance(m, str)] + list(extra)

@@ -17,11 +17,13 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from wattbench.cases import Case
 from wattbench.errors import MissingExtraError
+from wattbench.option import setting
 from wattbench.reasoning import answer_only
 from wattbench.scorers.rouge import KINDS
 from wattbench.scorers.weights import local_weights
@@ -64,6 +66,19 @@ class BartScoreScorer:
     def score(self, case: Case, text: str) -> Mapping[str, Any]:
         """BARTScore of the answer (thinking removed) -> the reference."""
         return {"bartscore": self.log_likelihood(answer_only(text), case.reference or "")}
+
+
+@dataclass(frozen=True)
+class BartScoreOptions:
+    """BARTScore's setting: the local BART weights (None: not computed)."""
+
+    model: Path | None = setting("bartscore-model", str, "a local BART model folder for BARTScore (never "
+                                 "downloaded); without it BARTScore is not computed", path=True)
+
+
+def from_options(options: BartScoreOptions) -> BartScoreScorer | str:
+    """The scorer (scorers/__init__.py's registry makes it so), or NOT_GIVEN without weights."""
+    return open_bartscore(options.model)
 
 
 def open_bartscore(model: Path | None) -> BartScoreScorer | str:

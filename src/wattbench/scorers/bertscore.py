@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from wattbench.cases import Case
 from wattbench.errors import MissingExtraError
+from wattbench.option import positive_int, setting
 from wattbench.scorers.rouge import RougeScorer
 from wattbench.scorers.weights import local_weights
 
@@ -42,6 +44,23 @@ class BertScoreScorer:
         """F1 of the answer's token embeddings against the reference's."""
         _precision, _recall, f1 = self._scorer.score([text], [case.reference or ""])
         return {"bertscore_f1": float(f1[0])}
+
+
+@dataclass(frozen=True)
+class BertScoreOptions:
+    """BERTScore's settings: the local weights (None: not computed) and the layer it reads."""
+
+    model: Path | None = setting("bertscore-model", str, "a local model folder for BERTScore (never "
+                                 "downloaded); without it BERTScore is not computed", path=True)
+    layers: int = setting("bertscore-layers", positive_int, "the layer BERTScore uses (default: 17, "
+                          "roberta-large's)", "17")
+
+
+def from_options(options: BertScoreOptions) -> BertScoreScorer | str:
+    """The scorer (scorers/__init__.py's registry makes it so), or NOT_GIVEN without weights."""
+    if options.model is None:
+        return NOT_GIVEN
+    return open_bertscore(options.model, options.layers)
 
 
 def open_bertscore(model: Path, layers: int) -> BertScoreScorer:

@@ -13,12 +13,14 @@ says why.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from math import comb
 from typing import Any
 
 from wattbench.cases import Case
 from wattbench.codeblock import check_compiles
 from wattbench.errors import SandboxUnavailableError
+from wattbench.option import on_off, setting
 from wattbench.scorers import bwrap
 from wattbench.scorers.sandbox import Limits, Sandbox, make_sandbox
 
@@ -30,6 +32,21 @@ def pass_at_k(n: int, c: int, k: int) -> float:
     if n - c < k:
         return 1.0
     return 1.0 - comb(n - c, k) / comb(n, k)
+
+
+@dataclass(frozen=True)
+class CodeOptions:
+    """The code scorer's setting: whether the weak in-process guard may stand in for bubblewrap."""
+
+    unsafe_code: bool = setting("unsafe-code", on_off, "where bubblewrap cannot isolate model-written code, "
+                                "run it anyway under the weaker in-process guard (recorded as code_sandbox: "
+                                "guard): on/off; alone it means on (default: off: the tests of code answers "
+                                "are not run, their pass figures null)", "off", bare="on")
+
+
+def from_options(options: CodeOptions) -> CodeScorer:
+    """The scorer (scorers/__init__.py's registry makes it so)."""
+    return CodeScorer(unsafe_code=options.unsafe_code)
 
 
 class CodeScorer:

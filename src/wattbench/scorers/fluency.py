@@ -40,11 +40,13 @@ from __future__ import annotations
 import importlib.util
 import math
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from wattbench.cases import Case
 from wattbench.errors import ConfigError
+from wattbench.option import resolve_path, setting
 from wattbench.reasoning import answer_only
 from wattbench.scorers import tokens
 from wattbench.scorers.diversity import KINDS, distinct_n
@@ -166,6 +168,25 @@ class FluencyScorer:
             "perplexity_shuffled_per_byte": math.exp(measured[0][2]),
             "fluency_model": model,
         }
+
+
+def _model_path(value: str, base: Path) -> str:
+    """'default' and 'off' as they are; a file as its path, relative to where it was given."""
+    return value if value in ("default", "off") else str(resolve_path(value, base))
+
+
+@dataclass(frozen=True)
+class FluencyOptions:
+    """Creative fluency's setting: its reference model."""
+
+    model: str = setting("fluency-model", str, "the reference model that scores creative answers' fluency "
+                         "(creative quality is distinct-2 x fluency): default (the embedded SmolLM2), off, "
+                         "or a .gguf file", "default", resolve=_model_path)
+
+
+def from_options(options: FluencyOptions) -> FluencyScorer:
+    """The scorer (scorers/__init__.py's registry makes it so)."""
+    return open_fluency(options.model)
 
 
 def open_fluency(model: str) -> FluencyScorer:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from wattbench.cases import Case
+from wattbench.option import pick
+
+T = TypeVar("T")
 
 
 class Scorer(Protocol):
@@ -28,10 +30,11 @@ class Scorer(Protocol):
 
 @dataclass(frozen=True)
 class ScorerOptions:
-    """What scorers may need from the run's settings."""
+    """What the run's scorers are made from: each scorer's own options object (``own``: one per
+    options class the registry names; ``get(ItsOptions)`` answers it, or its defaults)."""
 
-    bertscore_model: Path | None = None
-    bertscore_layers: int = 17  # roberta-large's layer in bert-score's own table
-    bartscore_model: Path | None = None
-    unsafe_code: bool = False  # where bubblewrap cannot run: the weak guard, instead of no tests
-    fluency_model: str = "default"  # creative fluency's reference GGUF: default, off or a path
+    own: tuple[object, ...] = ()
+
+    def get(self, cls: type[T]) -> T:
+        """This run's object of the options class ``cls`` (a scorer's own), else its defaults."""
+        return pick(self.own, cls)
