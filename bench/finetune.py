@@ -31,11 +31,11 @@ from pathlib import Path
 from typing import Any
 
 from wattbench.backends.llamacpp import smollm2_file
-from wattbench.energy import EnergyMonitor
 from wattbench.finetune.data import builtin_file, read_examples, split
 from wattbench.finetune.spec import FinetuneCase, FinetuneOptions
 from wattbench.finetune.train import Trainer, heavy
 from wattbench.finetune.work import FinetuneWork, training_figures
+from wattbench.run.energy import EnergyMonitor
 from wattbench.settings import Settings
 
 

@@ -31,7 +31,7 @@ import numpy as np
 
 from wattbench.backends.llamacpp import LlamaCppBackend
 from wattbench.backends.protocol import BackendOptions, LoadOptions
-from wattbench.judge import Judge
+from wattbench.judge.grading import Judge
 
 
 def load_pairs(data: Path, limit: int) -> list[tuple[str, str, str]]:

@@ -50,8 +50,8 @@ def choose_points(nvml: Any, handle: Any) -> tuple[list[int], list[int], list[st
 def sweep(nvml: Any, index: int, seconds: float = 3.0) -> int:
     """Sweep the points on GPU ``index`` (NVML initialised, a load running); the exit status."""
     from wattbench.errors import GpuControlError, UnsupportedKnobError
-    from wattbench.gpucontrol import GpuSettings, StateFiles, all_gpus, open_control, state_dir
-    from wattbench.gpuknobs import EventSampler
+    from wattbench.knobs.gpuaxes import EventSampler
+    from wattbench.knobs.gpucontrol import GpuSettings, StateFiles, all_gpus, open_control, state_dir
 
     gpu = all_gpus(nvml)[index]
     try:

@@ -4,7 +4,7 @@
 
 Writes each shard's folder as pytest --wb-shard K/N would leave it (records, then its
 manifest with the whole plan: 10 models per shard, 5 runs per case), then times
-``wattbench.merge.merge`` into a fresh folder, ``--repeat`` times, and prints each wall and CPU
+``wattbench.scale.merge.merge`` into a fresh folder, ``--repeat`` times, and prints each wall and CPU
 time and the peak RSS of this process. The records carry the keys a real record carries (tests/studyrecords)
 plus an answer of about 600 characters, so the JSON is about as heavy as a real run's.
 """
@@ -23,10 +23,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 from studyrecords import record
 
-from wattbench.machine import fingerprint
-from wattbench.manifest import new_manifest, plan_of, write_manifest
-from wattbench.merge import merge
-from wattbench.shard import ShardSpec, shard_models
+from wattbench.records.machine import fingerprint
+from wattbench.scale.manifest import new_manifest, plan_of, write_manifest
+from wattbench.scale.merge import merge
+from wattbench.scale.shard import ShardSpec, shard_models
 
 RUNS = 5
 MODELS_PER_SHARD = 10

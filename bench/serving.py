@@ -6,7 +6,7 @@ Starts llama.cpp's server (xllamacpp, as wattbench's load points do for the embe
 SmolLM2 with 4 slots, then at each N runs, alternately, ``--repeats`` times:
 
 - direct:    N threads, each streaming its requests with httpx straight to the server;
-- wattbench: the serving workload (wattbench.serving.ServingWork), energy off.
+- wattbench: the serving workload (wattbench.serving.streams.ServingWork), energy off.
 
 Both send the same greedy requests (same prompt, seeds, max_tokens) and are timed the same way:
 completion tokens of every request over the wall time from the first request sent to the last
@@ -31,9 +31,9 @@ from wattbench.backends.localserver import LocalServer, ServerOptions
 from wattbench.backends.openai_compat import OpenAICompatBackend, OpenAIOptions
 from wattbench.backends.protocol import BackendOptions, LoadOptions, Sampling
 from wattbench.cases import Case
-from wattbench.pool import Resident
-from wattbench.serving import Server, ServingWork
-from wattbench.slo import Slo
+from wattbench.run.pool import Resident
+from wattbench.serving.slo import Slo
+from wattbench.serving.streams import Server, ServingWork
 
 PROMPT = "Explain in a few sentences why the sky is blue."
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from wattbench.cases import Case, PromptGroup
-from wattbench.pool import HeldModel
+from wattbench.run.pool import HeldModel
 from wattbench.session import WattbenchSession
 
 

@@ -72,7 +72,7 @@ def free_port() -> int:
 SERVER_WITHOUT_AMX = """
 import runpy, sys
 from wattbench.backends.llamacpp import extra_buffers, repack_choice
-from wattbench.machine import cpu_flags
+from wattbench.records.machine import cpu_flags
 import llama_cpp.llama_cpp
 sys.argv[0] = "llama_cpp.server"
 with extra_buffers(repack_choice("auto", cpu_flags())[0]):

@@ -41,7 +41,7 @@ class FakeGpu:
     compute_pids: list[int] = field(default_factory=list)  # processes on the GPU (NVML's lists)
     graphics_pids: list[int] = field(default_factory=list)
     mig_mode: int | None = None  # None: not MIG-capable (NVML_ERROR_NOT_SUPPORTED); 1: MIG on
-    # GPU settings (wattbench.gpucontrol): a power limit in mW within its range, locked SM clocks.
+    # GPU settings (wattbench.knobs.gpucontrol): a power limit in mW within its range, locked SM clocks.
     power_limit_mw: int = 700_000
     power_limit_range_mw: tuple[int, int] = (200_000, 700_000)
     refuses_power_limit: bool = False  # a laptop GPU: setting a limit is NVML_ERROR_NOT_SUPPORTED

@@ -10,7 +10,7 @@ from wattbench import axes
 from wattbench.backends.protocol import ModelRef, Sampling
 from wattbench.cases import Case, PromptGroup
 from wattbench.cases.sources import with_variants
-from wattbench.record import labels
+from wattbench.records.record import labels
 from wattbench.report import compare, human, study, tables, workbook
 
 CASE = Case(ModelRef("smollm2-135m", "p"), "知识问答", "short", "L0", "prompt", Sampling())

@@ -12,8 +12,8 @@ import pytest
 from studyrecords import record, write_run
 from test_plugin import records, run_suite
 
-from wattbench.carbon import CarbonOptions
 from wattbench.monitors.boundary import LEGACY, boundary, of_record, refusal
+from wattbench.monitors.carbon import CarbonOptions
 from wattbench.monitors.figures import energy_figures
 from wattbench.monitors.idle import Idle
 from wattbench.monitors.meter import Meter

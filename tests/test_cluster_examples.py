@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from conftest import REPO
-from wattbench.shard import ShardSpec, shard_from_env
+from wattbench.scale.shard import ShardSpec, shard_from_env
 
 EXAMPLES = REPO / "examples"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from wattbench.codeblock import check_compiles, extract_code
+from wattbench.scorers.codeblock import check_compiles, extract_code
 
 
 @pytest.mark.parametrize(

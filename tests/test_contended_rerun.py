@@ -18,9 +18,9 @@ import psutil
 import pytest
 from test_plugin import records, run_suite
 
+from wattbench.records.results import ResultsFile
 from wattbench.report.runs import read_run
-from wattbench.rerun import ContendedPolicy, parse_contended, wait_for_quiet
-from wattbench.results import ResultsFile
+from wattbench.run.rerun import ContendedPolicy, parse_contended, wait_for_quiet
 
 CPUS = psutil.cpu_count() or 1
 # Busy until the run's first window has closed (its samples are written under timeseries/ with
@@ -166,7 +166,7 @@ class _BusyWork:
 def test_after_one_wait_with_no_quiet_moment_the_run_waits_no_more() -> None:
     """A machine busy for a whole wait is busy: the issue's 44 contended records must not cost
     44 minutes of waiting."""
-    from wattbench.runner import Rounds, Runner
+    from wattbench.run.runner import Rounds, Runner
 
     waits: list[float] = []
 
@@ -189,7 +189,7 @@ def test_after_one_wait_with_no_quiet_moment_the_run_waits_no_more() -> None:
 def test_a_resume_with_rerun_measures_runs_kept_contended_again(tmp_path: Path) -> None:
     from wattbench.backends.protocol import ModelRef, Sampling
     from wattbench.cases import Case
-    from wattbench.resume import Resume
+    from wattbench.records.resume import Resume
 
     case = Case(ModelRef("m", "m"), "qa", "short", "L0", "Q?", Sampling(), None, {})
     results = ResultsFile(tmp_path)

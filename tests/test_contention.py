@@ -19,12 +19,12 @@ import pytest
 from test_plugin import records, run_suite
 
 from wattbench.backends.openai_compat import OpenAIOptions
-from wattbench.energy import adopt_local_server
 from wattbench.monitors.estimate import open_estimate
 from wattbench.monitors.figures import energy_figures, resource_figures
 from wattbench.monitors.gauges import CONTENDED_OTHER_CPU_PCT, ProcessTree, listening_pid
 from wattbench.monitors.idle import measure_idle
 from wattbench.monitors.meter import Meter
+from wattbench.run.energy import adopt_local_server
 from wattbench.settings import Settings
 
 CPUS = psutil.cpu_count() or 1

@@ -13,11 +13,11 @@ import pynvml
 import pytest
 from fakenvml import FakeGpu, FakeNvml
 
-from wattbench.energy import EnergyMonitor
 from wattbench.monitors.figures import energy_figures
 from wattbench.monitors.meter import Meter
 from wattbench.monitors.nvml import open_nvml
 from wattbench.monitors.protocol import Channel, Poll
+from wattbench.run.energy import EnergyMonitor
 from wattbench.settings import Settings
 
 TICK_S = 0.1  # 10 Hz, as the sampler polls

@@ -27,7 +27,8 @@ from fakezeusd import FakeZeusd, serve
 from wattbench.backends.protocol import Generation, ModelRef, Sampling
 from wattbench.cases import Case
 from wattbench.errors import GpuControlError, UnsupportedKnobError
-from wattbench.gpucontrol import (
+from wattbench.knobs.gpuaxes import CLOCKS, POWER, GpuKnobs, Point, left_behind, shuffled
+from wattbench.knobs.gpucontrol import (
     GRANT,
     GpuSettings,
     NvmlControl,
@@ -37,8 +38,7 @@ from wattbench.gpucontrol import (
     device_set,
     open_control,
 )
-from wattbench.gpuknobs import CLOCKS, POWER, GpuKnobs, Point, left_behind, shuffled
-from wattbench.pool import Resident
+from wattbench.run.pool import Resident
 
 TESTS = Path(__file__).resolve().parent
 UUIDS = ("GPU-0a0a0a0a-0000-0000-0000-000000000000", "GPU-1b1b1b1b-0000-0000-0000-000000000000",
@@ -249,7 +249,7 @@ CHILD = """
 import sys, time
 from pathlib import Path
 from fakenvml import FakeGpu, FakeNvml
-from wattbench.gpucontrol import GpuSettings, StateFiles, device_set, open_control
+from wattbench.knobs.gpucontrol import GpuSettings, StateFiles, device_set, open_control
 
 nvml = FakeNvml([FakeGpu(uuid=sys.argv[3])])  # this process's NVML: it reads; the daemon writes
 nvml.nvmlInit()

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from test_plugin import run_suite
 
 from wattbench.backends.protocol import TokenLogprob
-from wattbench.judge import (
+from wattbench.judge.grading import (
     RATINGS,
     RUBRIC_SCHEMA,
     SINGLE_SCHEMA,
@@ -24,7 +24,7 @@ from wattbench.judge import (
     parse_verdict,
     weighted_value,
 )
-from wattbench.judging import NO_PAIRS
+from wattbench.judge.phase import NO_PAIRS
 
 QUALITY = Path(__file__).resolve().parents[2] / "shared" / "cases" / "quality.json"
 

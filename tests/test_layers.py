@@ -9,13 +9,14 @@ import sys
 
 import pytest
 
-ABOVE = ("wattbench.report", "wattbench.plugin", "wattbench.session", "wattbench.judging")
+ABOVE = ("wattbench.report", "wattbench.plugin", "wattbench.session", "wattbench.judge.phase")
 
 
 @pytest.mark.parametrize(
     "module",
-    ["wattbench.backends.protocol", "wattbench.monitors", "wattbench.scorers", "wattbench.results",
-     "wattbench.settings", "wattbench.cases", "wattbench.option", "wattbench.machine", "wattbench.workers"],
+    ["wattbench.backends.protocol", "wattbench.monitors", "wattbench.scorers", "wattbench.records.results",
+     "wattbench.settings", "wattbench.cases", "wattbench.option", "wattbench.records.machine",
+     "wattbench.scale.workers"],
 )
 def test_a_lower_room_pulls_in_nothing_above_it(module: str) -> None:
     code = (

@@ -10,7 +10,7 @@ from tinymodel import expected_answer, write_tiny_gguf
 from wattbench.backends.llamacpp import LlamaCppBackend, LlamaCppModel
 from wattbench.backends.protocol import BackendOptions, LoadOptions, OutputFormat, Sampling
 from wattbench.errors import ContextOverflowError, GenerationError, ModelNotFoundError
-from wattbench.record import engine_figures, timing
+from wattbench.records.record import engine_figures, timing
 
 CHAT = ({"role": "user", "content": "Hello there, model."},)
 

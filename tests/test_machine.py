@@ -7,7 +7,7 @@ from pathlib import Path
 
 from fakenvml import FakeGpu, FakeNvml
 
-from wattbench.machine import FIELDS, cpu_model, describe_machine, fingerprint, fingerprint_difference
+from wattbench.records.machine import FIELDS, cpu_model, describe_machine, fingerprint, fingerprint_difference
 
 X86 = "processor\t: 0\nvendor_id\t: AuthenticAMD\nmodel name\t: AMD EPYC 7763 64-Core Processor\n"
 ARM = "processor\t: 0\nBogoMIPS\t: 62.50\nFeatures\t: fp asimd\n\nHardware\t: NVIDIA Jetson Orin\n"
@@ -53,7 +53,7 @@ def test_the_fingerprint_changes_with_each_field_and_only_with_them() -> None:
 
 
 def test_a_fingerprint_reads_a_models_digest_first_then_its_file_hash_then_its_id() -> None:
-    from wattbench.machine import fingerprint
+    from wattbench.records.machine import fingerprint
 
     base = {"machine_cpu": "cpu", "backend": "llamacpp"}
     digest_d = fingerprint({**base, "model_digest": "d"})

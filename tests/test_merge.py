@@ -12,7 +12,10 @@ import pytest
 from studyrecords import record, write_run
 
 from wattbench.errors import ConfigError, ReportInputError
-from wattbench.manifest import (
+from wattbench.metrics import KEYS
+from wattbench.report.cli import main
+from wattbench.report.runs import Outcomes, read_run
+from wattbench.scale.manifest import (
     MANIFEST_FILE,
     finished,
     manifest_from_json,
@@ -22,11 +25,8 @@ from wattbench.manifest import (
     resumed_shard,
     write_manifest,
 )
-from wattbench.merge import merge
-from wattbench.metrics import KEYS
-from wattbench.report.cli import main
-from wattbench.report.runs import Outcomes, read_run
-from wattbench.shard import ShardSpec, shard_models, shard_part
+from wattbench.scale.merge import merge
+from wattbench.scale.shard import ShardSpec, shard_models, shard_part
 
 MODELS = ("a", "b", "c", "d")
 TASKS = ("qa", "summary", "code")
@@ -323,7 +323,7 @@ def test_manifest_cases_are_checked(tmp_path: Path, cases: Any, named: str) -> N
 
 
 def judge_json(judged: int, failures: int, seconds: float, joules: float | None) -> dict[str, Any]:
-    """judge.json as wattbench.judging writes it, for one mode."""
+    """judge.json as wattbench.judge.phase writes it, for one mode."""
     return {
         "judge_model": "tiny",
         "modes": {"single": {"judged": judged, "parse_failures": failures,

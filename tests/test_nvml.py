@@ -14,12 +14,12 @@ import pynvml
 import pytest
 from fakenvml import FakeGpu, FakeNvml
 
-from wattbench.energy import EnergyMonitor
 from wattbench.errors import EnergySourceError
 from wattbench.monitors import SourceOptions, open_sources
 from wattbench.monitors.figures import energy_figures, resource_figures
 from wattbench.monitors.meter import Meter
 from wattbench.monitors.nvml import open_nvml, visible_gpus
+from wattbench.run.energy import EnergyMonitor
 from wattbench.settings import Settings
 
 

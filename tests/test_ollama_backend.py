@@ -148,7 +148,7 @@ def test_live_ollama_server(suite: pytest.Pytester) -> None:
 
 
 def test_the_judge_sends_its_schema_as_format_and_weighs_the_logprobs() -> None:
-    from wattbench.judge import SINGLE_SCHEMA, Judge, fitted
+    from wattbench.judge.grading import SINGLE_SCHEMA, Judge, fitted
 
     state = FakeOllama()
     with serve(state) as host:

@@ -210,7 +210,7 @@ def test_a_model_id_with_a_slash_is_a_server_model_not_a_path(suite: pytest.Pyte
 
 
 def test_a_real_server_constrains_the_judge_and_returns_top_logprobs(llama_server: str) -> None:
-    from wattbench.judge import Judge
+    from wattbench.judge.grading import Judge
 
     backend = OpenAICompatBackend(BackendOptions(own=(OpenAIOptions(base_url=llama_server),)))
     model = backend.load(backend.resolve("default")[0], LoadOptions())
@@ -229,7 +229,7 @@ def test_a_real_server_constrains_the_judge_and_returns_top_logprobs(llama_serve
 
 
 def test_a_server_that_refuses_every_schema_gets_the_free_format() -> None:
-    from wattbench.judge import Judge
+    from wattbench.judge.grading import Judge
 
     def reply(body: dict[str, object]) -> Reply:
         if "response_format" in body:

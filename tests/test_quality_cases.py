@@ -13,11 +13,11 @@ import pytest
 from conftest import REPO
 from wattbench.backends.protocol import ModelRef, Sampling
 from wattbench.cases import Case
-from wattbench.codeblock import extract_code
-from wattbench.judge import parse_rating
+from wattbench.judge.grading import parse_rating
 from wattbench.scorers import score
 from wattbench.scorers.chrf import ChrfScorer
 from wattbench.scorers.code import CodeScorer
+from wattbench.scorers.codeblock import extract_code
 from wattbench.scorers.diversity import DiversityScorer
 from wattbench.scorers.extraction import ExtractionScorer
 from wattbench.scorers.mathanswer import MathScorer

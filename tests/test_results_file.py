@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from wattbench.results import ResultsFile
+from wattbench.records.results import ResultsFile
 
 BIG = 2**70 + 1  # beyond 64 bits, and not a float: orjson would read 1.1805916207174113e+21
 

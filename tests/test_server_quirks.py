@@ -50,7 +50,7 @@ def test_an_ollama_final_chunk_without_prompt_eval_count_leaves_the_prompt_count
     from fakeollama import FakeOllama, serve
 
     from wattbench.backends.ollama import OllamaBackend, OllamaOptions
-    from wattbench.record import timing
+    from wattbench.records.record import timing
 
     class Cached(FakeOllama):  # an older server, or a prompt served from its cache
         def _timings(self, body: dict[str, Any], loaded_now: bool, completion: int) -> dict[str, Any]:

@@ -12,8 +12,8 @@ from fakeopenai import Reply, Script, fake_openai
 
 from wattbench.backends.protocol import Generation, Sampling
 from wattbench.monitors.meter import Sample, WindowReading
-from wattbench.serving import _Request, _steady, percentile, tokens_inside
-from wattbench.slo import parse_slo
+from wattbench.serving.slo import parse_slo
+from wattbench.serving.streams import _Request, _steady, percentile, tokens_inside
 
 ONE_CASE = ("-k", "qa and short and L0")
 OVERFLOW = json.dumps({"error": {"code": 500, "type": "exceed_context_size_error",
@@ -259,8 +259,8 @@ def test_a_local_server_that_cannot_start_is_not_started_again(tmp_path: Path) -
     from types import SimpleNamespace
 
     from wattbench.errors import ModelLoadError
-    from wattbench.loadpoints import LoadPoints
-    from wattbench.pool import Resident
+    from wattbench.run.pool import Resident
+    from wattbench.serving.loadpoints import LoadPoints
 
     model = SimpleNamespace(ref=SimpleNamespace(name="m", location=str(tmp_path / "gone.gguf")), metadata={})
     points = LoadPoints(SimpleNamespace(name="llamacpp", in_process=True), 2, 512, 0, "auto")  # type: ignore[arg-type]

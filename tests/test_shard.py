@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from wattbench.shard import (
+from wattbench.scale.shard import (
     ShardSpec,
     parse_shard,
     parts,

@@ -12,7 +12,7 @@ import pytest
 from conftest import TASKS
 from wattbench.cases.levels import build_levels
 from wattbench.cases.tasks import load_padding, load_task_dir
-from wattbench.codeblock import extract_code
+from wattbench.scorers.codeblock import extract_code
 
 SIZES = {"short": (50, 100), "medium": (200, 500), "long": (1000, 1600)}
 

@@ -12,7 +12,7 @@ from rouge_score import tokenizers
 
 from wattbench.backends.protocol import ModelRef, Sampling
 from wattbench.cases import Case
-from wattbench.reasoning import split_thinking
+from wattbench.knobs.reasoning import split_thinking
 from wattbench.scorers.chrf import ChrfScorer
 from wattbench.scorers.rouge import RougeScorer
 from wattbench.scorers.tokens import CHARACTER, LATIN, rouge_tokens, scheme, words

@@ -9,7 +9,7 @@ from fakeopenai import Reply, Script, fake_openai
 from test_plugin import records, run_suite
 
 from wattbench.backends.protocol import Generation
-from wattbench.record import CUT_IN_THINKING, cut_in_thinking, timing
+from wattbench.records.record import CUT_IN_THINKING, cut_in_thinking, timing
 
 WORDS = ["Let", " me", " think", " about", " the", " capital", " of", " it"]
 REASONING_ONLY = [

@@ -13,7 +13,7 @@ import pytest
 from test_plugin import records
 from tinymodel import write_tiny_gguf
 
-from wattbench.workers import WindowLog, devices_for, parse_devices, sharing_figures
+from wattbench.scale.workers import WindowLog, devices_for, parse_devices, sharing_figures
 
 
 def test_n_2_writes_every_case_into_the_benchmark_json_and_prints_the_summary(
@@ -81,7 +81,7 @@ def test_devices_give_each_worker_its_set() -> None:
 
 
 def test_the_scheduler_reads_each_items_model_from_its_id() -> None:
-    from wattbench.workers import model_of_nodeid
+    from wattbench.scale.workers import model_of_nodeid
 
     model = "smollm2-135m-instruct.q4_1"
     assert model_of_nodeid(f"bench/test_suite.py::test_case[{model}-qa-short-L0]") == model

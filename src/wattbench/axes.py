@@ -87,11 +87,11 @@ _AXES: list[Axis] = [
          "asked), off, on, low, medium or high", suffix_of="level", default="default", configuration=True,
          prefix="r", option="reasoning", choices=REASONING),
     Axis("gpu_power_limit", VARIANT, "the power limit asked of every GPU of the run's device set, in W "
-         "(--wb-gpu-power-limit; wattbench.gpuknobs): none leaves the limit the GPU had",
+         "(--wb-gpu-power-limit; wattbench.knobs.gpuaxes): none leaves the limit the GPU had",
          suffix_of="level", default="none", configuration=True, prefix="pl", option="gpu-power-limit",
          whole=True),
     Axis("gpu_clocks", VARIANT, "the SM clock every GPU of the run's device set is locked at, in MHz "
-         "(--wb-gpu-clocks; wattbench.gpuknobs): none leaves clocks unlocked",
+         "(--wb-gpu-clocks; wattbench.knobs.gpuaxes): none leaves clocks unlocked",
          suffix_of="level", default="none", configuration=True, prefix="sm", option="gpu-clocks", whole=True),
 ]
 

@@ -64,7 +64,7 @@ class RunDirError(ConfigError):
 
 class GpuControlError(ConfigError):
     """GPU settings (--wb-gpu-power-limit, --wb-gpu-clocks) cannot be changed by this process, or
-    another run holds the GPU; the message says how to grant the privilege (wattbench.gpucontrol)."""
+    another run holds the GPU; the message says how to grant the privilege (wattbench.knobs.gpucontrol)."""
 
 
 class SandboxUnavailableError(ConfigError):

@@ -209,7 +209,7 @@ METRICS: Final[tuple[Metric, ...]] = (
     Metric("backend", "", "wattbench backend name, e.g. llamacpp"),
     Metric("engine_version", "", "version of the engine package, e.g. llama-cpp-python 0.3.36"),
     Metric("wattbench_version", "", "version of wattbench that recorded the run"),
-    # The machine, and the fingerprint that keys merged runs (wattbench.machine).
+    # The machine, and the fingerprint that keys merged runs (wattbench.records.machine).
     Metric("machine_cpu", "", "CPU model name (/proc/cpuinfo)"),
     Metric("machine_cpu_count", "count", "logical CPUs"),
     Metric("machine_gpus", "", "GPU names from NVML, '; '-joined; 'none' without NVML or a GPU"),

@@ -36,10 +36,10 @@ from wattbench.option import (  # the parsers are wattbench.option's; these name
     split_list,
 )
 from wattbench.report.gates import Gate, parse_gates
-from wattbench.rerun import parse_contended
+from wattbench.run.rerun import parse_contended
+from wattbench.scale.workers import parse_devices
+from wattbench.serving.slo import Slo, parse_slo
 from wattbench.settings import LOADS, Settings
-from wattbench.slo import Slo, parse_slo
-from wattbench.workers import parse_devices
 
 
 def gate_spec(value: str) -> tuple[Gate, ...]:

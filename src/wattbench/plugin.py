@@ -21,7 +21,15 @@ from wattbench.backends.protocol import Backend
 from wattbench.cases import Case, PromptGroup
 from wattbench.errors import ConfigError
 from wattbench.finetune.spec import FinetuneCase
-from wattbench.manifest import (
+from wattbench.monitors import SourceOptions
+from wattbench.monitors.gpu import GpuOptions
+from wattbench.monitors.protocol import EnergySource
+from wattbench.options import add_options, read_settings
+from wattbench.records.record import now_utc
+from wattbench.records.rundir import RunDir
+from wattbench.run.measure import Measure, user_case_id
+from wattbench.run.pool import HeldModel
+from wattbench.scale.manifest import (
     MANIFEST_FILE,
     Manifest,
     finished,
@@ -30,19 +38,11 @@ from wattbench.manifest import (
     resumed_shard,
     write_manifest,
 )
-from wattbench.measure import Measure, user_case_id
-from wattbench.monitors import SourceOptions
-from wattbench.monitors.gpu import GpuOptions
-from wattbench.monitors.protocol import EnergySource
-from wattbench.options import add_options, read_settings
-from wattbench.pool import HeldModel
-from wattbench.record import now_utc
-from wattbench.rundir import RunDir
+from wattbench.scale.shard import ShardSpec, resolve_shard, shard_part
+from wattbench.scale.workers import benchmark_json, devices_for, make_scheduler, set_visible_devices
 from wattbench.session import WattbenchSession
 from wattbench.settings import Settings
-from wattbench.shard import ShardSpec, resolve_shard, shard_part
 from wattbench.terminal import banner_lines, summary_lines, workers_lines, write_summary
-from wattbench.workers import benchmark_json, devices_for, make_scheduler, set_visible_devices
 
 if TYPE_CHECKING:  # the report is imported when a run ends, not when pytest starts
     from wattbench.report.after_run import AfterRun
@@ -324,7 +324,7 @@ def _leave_out_finetuning(config: pytest.Config, items: list[pytest.Item]) -> No
 
 
 def _keep_my_shard(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """In a sharded run, deselect the other shards' cases (wattbench.shard: whole models, or a
+    """In a sharded run, deselect the other shards' cases (wattbench.scale.shard: whole models, or a
     model's cases spread over several shards when models are fewer than shards) and plan the
     study from the items -k and -m left, so a deselected case is not "missing"."""
     state = config.stash[STATE]
@@ -706,7 +706,7 @@ def wb_measure(request: pytest.FixtureRequest, wattbench: WattbenchSession, benc
     ``wb_measure(wb_model, prompt_or_messages, task=..., reference=..., tests=..., entry_point=...,
     max_tokens=...)`` runs it under the same energy window, timing and scorers, appends the
     record to the run's results.jsonl, fills pytest-benchmark's extra_info and returns the
-    record (wattbench.record.Record). ``@pytest.mark.wattbench(task=, load=, level=)`` names the
+    record (wattbench.records.record.Record). ``@pytest.mark.wattbench(task=, load=, level=)`` names the
     case's parts for ids, the report and compare.
     """
     marker = request.node.get_closest_marker("wattbench")

@@ -26,8 +26,6 @@ from wattbench.backends.engineprocess import ProcessBackend, crash_of
 from wattbench.backends.protocol import Backend, LoadOptions, ModelRef
 from wattbench.cases import Case, PromptGroup, user_chat
 from wattbench.cases.build import build_cases
-from wattbench.codeblock import check_compiles
-from wattbench.energy import EnergyMonitor
 from wattbench.errors import (
     ConfigError,
     GpuControlError,
@@ -38,25 +36,27 @@ from wattbench.errors import (
 )
 from wattbench.finetune.front import Finetuning
 from wattbench.finetune.spec import FinetuneCase
-from wattbench.generation import Conversations, GenerationWork
-from wattbench.gpuknobs import left_behind, open_knobs
-from wattbench.judging import JudgeOptions, JudgePhase
-from wattbench.loadpoints import LoadPoints
-from wattbench.machine import describe_machine
+from wattbench.judge.phase import JudgeOptions, JudgePhase
+from wattbench.knobs.gpuaxes import left_behind, open_knobs
+from wattbench.knobs.reasoning import split_thinking
 from wattbench.monitors import MakeSource
 from wattbench.monitors.gpu import GpuOptions
-from wattbench.pool import HeldModel, ModelPool, Resident
-from wattbench.reasoning import split_thinking
-from wattbench.record import CUT_IN_THINKING, failure, figures_line
-from wattbench.resume import Resume
-from wattbench.rundir import RunDir
-from wattbench.runner import RunFailed, Runner, mark_errored
+from wattbench.records.machine import describe_machine
+from wattbench.records.record import CUT_IN_THINKING, failure, figures_line
+from wattbench.records.resume import Resume
+from wattbench.records.rundir import RunDir
+from wattbench.run.energy import EnergyMonitor
+from wattbench.run.generation import Conversations, GenerationWork
+from wattbench.run.pool import HeldModel, ModelPool, Resident
+from wattbench.run.runner import RunFailed, Runner, mark_errored
+from wattbench.run.workload import Workload
+from wattbench.scale.workers import TIMED_BY_RESUME, WindowLog, benchmark_entry
 from wattbench.scorers import Scorers
+from wattbench.scorers.codeblock import check_compiles
 from wattbench.scorers.protocol import Scorer
-from wattbench.serving import ServingWork
+from wattbench.serving.loadpoints import LoadPoints
+from wattbench.serving.streams import ServingWork
 from wattbench.settings import Settings
-from wattbench.workers import TIMED_BY_RESUME, WindowLog, benchmark_entry
-from wattbench.workload import Workload
 
 
 class WattbenchSession:

@@ -15,15 +15,15 @@ from typing import TYPE_CHECKING, TypeVar
 
 from wattbench import data
 from wattbench.backends.protocol import BackendOptions, LoadOptions, Sampling
-from wattbench.carbon import CarbonOptions
 from wattbench.cases.levels import LEVELS
 from wattbench.finetune.spec import FinetuneOptions
 from wattbench.floors import Floor
+from wattbench.monitors.carbon import CarbonOptions
 from wattbench.monitors.protocol import SourceOptions
 from wattbench.option import pick
-from wattbench.rerun import ContendedPolicy
+from wattbench.run.rerun import ContendedPolicy
 from wattbench.scorers.protocol import ScorerOptions
-from wattbench.slo import Slo
+from wattbench.serving.slo import Slo
 
 if TYPE_CHECKING:  # a type only: settings never import the report at run time
     from wattbench.report.gates import Gate
@@ -59,10 +59,10 @@ class Settings:
     isolation: str = "process"  # in-process engines in a worker process per model, or "off"
     warmup: bool = True
     run_dir: Path = Path("reports")
-    # pytest-xdist (wattbench.workers): the GPU set of each worker, and this worker's id.
+    # pytest-xdist (wattbench.scale.workers): the GPU set of each worker, and this worker's id.
     devices: tuple[tuple[str, ...], ...] = ()
     worker: str | None = None  # gw0, gw1, ... in an xdist worker; None in a plain run
-    shard: str | None = None  # --wb-shard K/N (wattbench.shard); None: the scheduler's env, if any
+    shard: str | None = None  # --wb-shard K/N (wattbench.scale.shard); None: the scheduler's env, if any
     # Energy and resources (wattbench.monitors).
     energy: tuple[str, ...] = ("auto",)
     sample_hz: float = 10.0
@@ -71,8 +71,8 @@ class Settings:
     energy_min_window_s: float = 1.0
     timeseries: bool = False
     pue: float | None = None  # --wb-pue: every energy figure x the facility's PUE (monitors/boundary.py)
-    grid_gco2e_per_kwh: float | None = None  # --wb-grid-intensity (wattbench.carbon)
-    embodied_gco2e_per_h: float | None = None  # --wb-embodied-carbon (wattbench.carbon)
+    grid_gco2e_per_kwh: float | None = None  # --wb-grid-intensity (wattbench.monitors.carbon)
+    embodied_gco2e_per_h: float | None = None  # --wb-embodied-carbon (wattbench.monitors.carbon)
     quality_floors: tuple[Floor, ...] = ()
     judge_modes: tuple[str, ...] = ()  # any of single, rubric, pairwise
     judge_model: str = "default"
@@ -115,7 +115,7 @@ class Settings:
         return ScorerOptions(self.extensions)
 
     def carbon_options(self) -> CarbonOptions:
-        """The carbon figures the user asked for (wattbench.carbon)."""
+        """The carbon figures the user asked for (wattbench.monitors.carbon)."""
         return CarbonOptions(self.grid_gco2e_per_kwh, self.embodied_gco2e_per_h)
 
     def source_options(self) -> SourceOptions:

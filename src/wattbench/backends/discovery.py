@@ -25,8 +25,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from wattbench.backends.modelfile import is_gguf
 from wattbench.ids import model_part
-from wattbench.modelfile import is_gguf
 
 OLLAMA_MODEL_LAYER = "application/vnd.ollama.image.model"
 MAX_FILES_PER_PLACE = 1000  # a bound on what one place may list, whatever is kept there

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from wattbench.backends.discovery import Found, discover
+from wattbench.backends.modelfile import file_facts, is_gguf, model_name
 from wattbench.backends.protocol import (
     BackendOptions,
     Generation,
@@ -47,9 +48,8 @@ from wattbench.errors import (
     UnsupportedKnobError,
 )
 from wattbench.ids import model_part
-from wattbench.machine import cpu_flags
-from wattbench.modelfile import file_facts, is_gguf, model_name
-from wattbench.reasoning import answer_start, template_kwargs, template_reads
+from wattbench.knobs.reasoning import answer_start, template_kwargs, template_reads
+from wattbench.records.machine import cpu_flags
 
 DEFAULT_ALIASES = ("default", "smollm2")
 SMOLLM2_HINT = (

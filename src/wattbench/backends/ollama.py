@@ -60,8 +60,8 @@ from wattbench.errors import (
     UnsupportedKnobError,
 )
 from wattbench.ids import model_part
+from wattbench.knobs.reasoning import first_answer_chunk
 from wattbench.option import on_off, setting
-from wattbench.reasoning import first_answer_chunk
 
 DEFAULT_HOST = "http://127.0.0.1:11434"
 _OOM = re.compile(

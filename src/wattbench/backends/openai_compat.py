@@ -68,8 +68,8 @@ from wattbench.errors import (
     WattbenchError,
 )
 from wattbench.ids import model_part
+from wattbench.knobs.reasoning import first_answer_chunk, template_kwargs
 from wattbench.option import setting
-from wattbench.reasoning import first_answer_chunk, template_kwargs
 
 _OOM = re.compile(r"out of memory|\bOOM\b|CUDA error: out of memory|failed to allocate", re.IGNORECASE)
 _CONTEXT = re.compile(
@@ -363,7 +363,7 @@ class OpenAICompatModel:
 
     def without_retries(self) -> OpenAICompatModel:
         """This model, its generations never retried: under load a 429 or a 5xx is a figure of
-        the load point (wattbench.serving), and a retry would change the load it measures."""
+        the load point (wattbench.serving.streams), and a retry would change the load it measures."""
         model = copy.copy(self)
         model.policy = dataclasses.replace(self.policy, retries=0)
         return model

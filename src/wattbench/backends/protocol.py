@@ -175,7 +175,7 @@ class Generation:
     """Reasoning a server sent apart from the answer (OpenAI-compatible ``reasoning_content`` or
     ``reasoning``, Ollama's ``thinking``); in-text ``<think>`` blocks stay in ``text``."""
     thinking_tokens: int | None = None
-    """Completion tokens spent thinking (wattbench.reasoning); None where not known."""
+    """Completion tokens spent thinking (wattbench.knobs.reasoning); None where not known."""
     first_answer_at: float | None = None
     """When the first answer token (not thinking) was sampled; None: no answer, or not known."""
 

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from wattbench.backends.modelfile import model_name
 from wattbench.backends.protocol import Backend, ModelRef
 from wattbench.cases.case import Case, PromptGroup
 from wattbench.cases.casefile import parse_case_file
@@ -26,7 +27,6 @@ from wattbench.cases.sources import (
 from wattbench.cases.tasks import Task, load_padding, load_task_dir
 from wattbench.cases.textfile import read_text
 from wattbench.errors import ConfigError, ModelError
-from wattbench.modelfile import model_name
 from wattbench.settings import Settings
 
 

@@ -21,12 +21,12 @@ from typing import Any
 
 from wattbench.backends.protocol import Backend, LoadOptions, ModelRef
 from wattbench.cases import Case
-from wattbench.energy import EnergyMonitor, Measured
 from wattbench.errors import GenerationError, WattbenchError
-from wattbench.generation import Conversations, GenerationWork
-from wattbench.pool import WARMUP_MESSAGES, WARMUP_SAMPLING, Resident
-from wattbench.results import ResultsFile
-from wattbench.runner import RunFailed, Runner
+from wattbench.records.results import ResultsFile
+from wattbench.run.energy import EnergyMonitor, Measured
+from wattbench.run.generation import Conversations, GenerationWork
+from wattbench.run.pool import WARMUP_MESSAGES, WARMUP_SAMPLING, Resident
+from wattbench.run.runner import RunFailed, Runner
 from wattbench.scorers import Scorers
 
 BASE, TUNED, REFERENCE = "base", "tuned", "reference"

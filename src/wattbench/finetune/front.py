@@ -15,9 +15,9 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from wattbench.backends.modelfile import is_gguf, model_name
 from wattbench.backends.protocol import Backend, ModelRef, Sampling
 from wattbench.cases import Case
-from wattbench.energy import EnergyMonitor
 from wattbench.errors import ConfigError, WattbenchError
 from wattbench.finetune import data as finetune_data
 from wattbench.finetune import evaluate as ev
@@ -25,11 +25,11 @@ from wattbench.finetune.spec import EVAL_HOLDOUT, FinetuneCase, FinetuneOptions
 from wattbench.finetune.train import Trainer, missing, qlora_missing
 from wattbench.finetune.work import FinetuneWork
 from wattbench.ids import id_part, model_part
-from wattbench.modelfile import is_gguf, model_name
-from wattbench.record import now_utc
-from wattbench.results import ResultsFile
-from wattbench.rundir import RunDir
-from wattbench.runner import RunFailed, Runner
+from wattbench.records.record import now_utc
+from wattbench.records.results import ResultsFile
+from wattbench.records.rundir import RunDir
+from wattbench.run.energy import EnergyMonitor
+from wattbench.run.runner import RunFailed, Runner
 from wattbench.scorers import Scorers
 from wattbench.settings import Settings
 

@@ -24,14 +24,14 @@ from pathlib import Path
 from typing import Any
 
 from wattbench import __version__
-from wattbench.energy import EnergyMonitor, Measured
 from wattbench.errors import GenerationError, WattbenchError
 from wattbench.finetune.adapter import AdapterError, write_gguf_adapter
 from wattbench.finetune.spec import FinetuneCase
 from wattbench.finetune.train import Step, Trainer
 from wattbench.monitors.figures import window_energy
 from wattbench.monitors.meter import Window, WindowReading
-from wattbench.record import now_utc
+from wattbench.records.record import now_utc
+from wattbench.run.energy import EnergyMonitor, Measured
 
 MAX_MARKS = 500  # cumulative joules are computed at most at this many steps (evenly spread)
 

@@ -14,7 +14,7 @@ Fault rules (each one leaves the record, never the run):
 - A negative net energy is reported as it is, with ``energy_warning`` saying why it cannot be
   right (the idle baseline was higher than the window's mean power).
 - ``energy_boundary`` names what the figures counted (monitors/boundary.py); --wb-pue multiplies
-  every energy figure and says so there. --wb-grid-intensity adds carbon (wattbench.carbon).
+  every energy figure and says so there. --wb-grid-intensity adds carbon (wattbench.monitors.carbon).
 - Contention: ``contended`` is True when other processes used more than
   CONTENDED_OTHER_CPU_PCT of all CPUs over the window, or ran on a measured GPU.
 """
@@ -27,8 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from wattbench.carbon import CarbonOptions, carbon_figures
 from wattbench.monitors.boundary import boundary
+from wattbench.monitors.carbon import CarbonOptions, carbon_figures
 from wattbench.monitors.gauges import CONTENDED_OTHER_CPU_PCT
 from wattbench.monitors.idle import Idle, total_joules
 from wattbench.monitors.meter import Meter, Sample, WindowReading

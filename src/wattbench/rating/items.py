@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from wattbench.errors import ConfigError
-from wattbench.machine import fingerprint
-from wattbench.rundir import RunDir
+from wattbench.records.machine import fingerprint
+from wattbench.records.rundir import RunDir
 
 QUESTION_KEY = "question_text"
 

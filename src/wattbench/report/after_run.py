@@ -12,6 +12,7 @@ from pathlib import Path
 
 from wattbench.errors import WattbenchError
 from wattbench.floors import Floor
+from wattbench.records.results import RESULTS_FILE as RESULTS
 from wattbench.report import finetune
 from wattbench.report.build import write_report
 from wattbench.report.compare import compare, comparison_lines, describe_failure, exit_code
@@ -19,7 +20,6 @@ from wattbench.report.findings import best_per_task, cheapest_lines
 from wattbench.report.gates import EXIT_OK, UNTESTED_POLICIES, Gate
 from wattbench.report.page import STYLE
 from wattbench.report.runs import read_run
-from wattbench.results import RESULTS_FILE as RESULTS
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@
     wattbench compare BASE NEW [--fail GATES] [--untested fail|warn]   compare two saved runs
     wattbench rate RUN_DIR [--dimensions F] [--raters N] [--host H] [--port P]   blind human rating
     wattbench merge SHARD_DIR [SHARD_DIR ...] --out DIR [--partial]   one run from a sharded run's
-        folders; exits 1 naming missing or duplicate cases (wattbench.merge)
+        folders; exits 1 naming missing or duplicate cases (wattbench.scale.merge)
 
 A RUN is a run folder (reports/run-...) or a ``--benchmark-json`` file. Exit codes:
 0 done (every gate tested and passed); 1 a gate failed; 2 bad input (a missing folder or file,
@@ -70,7 +70,7 @@ def _parser() -> argparse.ArgumentParser:
     from wattbench.rating.command import add_parser as add_rate
 
     add_rate(commands)
-    from wattbench.merge import add_parser as add_merge
+    from wattbench.scale.merge import add_parser as add_merge
 
     add_merge(commands)
     return parser
@@ -85,7 +85,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             return rate(args)
         if args.command == "merge":
-            from wattbench.merge import run as merge
+            from wattbench.scale.merge import run as merge
 
             return merge(args)
         return _report(args) if args.command == "report" else _compare(args)

@@ -45,9 +45,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from wattbench import axes
-from wattbench.machine import fingerprint_difference
 from wattbench.metrics import BY_KEY
 from wattbench.monitors.boundary import of_record, refusal
+from wattbench.records.machine import fingerprint_difference
 from wattbench.report.gates import (
     DERIVED,
     EXIT_FAILED,

@@ -14,8 +14,8 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
+from wattbench.records.results import ResultsFile
 from wattbench.report import svg
-from wattbench.results import ResultsFile
 
 FINETUNE_FILE = "finetune.jsonl"  # wattbench.finetune.front's; the report does not import the runner's side
 CSV_FILE = "finetune.csv"

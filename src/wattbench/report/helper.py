@@ -40,9 +40,9 @@ from pathlib import Path
 from typing import IO, Any
 
 from wattbench.errors import WattbenchError
+from wattbench.records.results import ResultsFile
 from wattbench.report.runfiles import RESULTS_CSV, WORKBOOK, RunFiles, add_runs
 from wattbench.report.workbook import Sheets
-from wattbench.results import ResultsFile
 
 # Below this many bytes of saved runs (about 15,000 records) one process is faster: starting a
 # second interpreter and importing the report costs ~0.3 s.

@@ -16,8 +16,8 @@ from html import escape
 from typing import Any
 
 from wattbench.axes import REASONING
-from wattbench.machine import HARDWARE
 from wattbench.monitors.boundary import refusal
+from wattbench.records.machine import HARDWARE
 from wattbench.report import interval, svg
 from wattbench.report.findings import Finding, cheapest_at, untested_cheaper
 from wattbench.report.human import HumanStudy

@@ -16,10 +16,10 @@ from typing import Any
 
 from wattbench import axes
 from wattbench.errors import ReportInputError
-from wattbench.machine import fingerprint
-from wattbench.results import RESULTS_FILE as RESULTS
-from wattbench.results import ResultsFile, exact_json
-from wattbench.rundir import JUDGEMENTS_FILE as JUDGEMENTS
+from wattbench.records.machine import fingerprint
+from wattbench.records.results import RESULTS_FILE as RESULTS
+from wattbench.records.results import ResultsFile, exact_json
+from wattbench.records.rundir import JUDGEMENTS_FILE as JUDGEMENTS
 
 REASON_CHARS = 1000  # a judge that rambles still fits a spreadsheet cell
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from wattbench import axes
-from wattbench.carbon import J_PER_KWH
+from wattbench.monitors.carbon import J_PER_KWH
 from wattbench.report.tables import write_rows
 
 SCI_FILE = "sci.csv"

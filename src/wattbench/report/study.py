@@ -38,9 +38,9 @@ from typing import Any
 
 from wattbench import axes
 from wattbench.cases.levels import LEVELS
-from wattbench.machine import FIELDS as FINGERPRINT_FIELDS
-from wattbench.machine import HARDWARE
 from wattbench.monitors.boundary import of_record
+from wattbench.records.machine import FIELDS as FINGERPRINT_FIELDS
+from wattbench.records.machine import HARDWARE
 from wattbench.report.pareto import pareto_front
 from wattbench.report.quality import number, primary_key, quality
 from wattbench.report.rating import PROVISIONAL_RUNS, stars
@@ -78,7 +78,7 @@ FIGURES = (
     "serving_goodput_tokens_per_j",
     "slo_met_pct",
     "thinking_tokens",
-    # --wb-grid-intensity, --wb-embodied-carbon (wattbench.carbon): sci.csv is made of these.
+    # --wb-grid-intensity, --wb-embodied-carbon (wattbench.monitors.carbon): sci.csv is made of these.
     "carbon_gco2e",
     "carbon_per_token_gco2e",
     "carbon_embodied_gco2e",

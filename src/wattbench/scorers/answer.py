@@ -54,7 +54,7 @@ from typing import Any
 import regex
 
 from wattbench.cases import Case
-from wattbench.reasoning import answer_only
+from wattbench.knobs.reasoning import answer_only
 from wattbench.scorers import tokens
 from wattbench.scorers.chrf import chrf
 from wattbench.scorers.rouge import rouge

@@ -23,8 +23,8 @@ from typing import Any
 
 from wattbench.cases import Case
 from wattbench.errors import MissingExtraError
+from wattbench.knobs.reasoning import answer_only
 from wattbench.option import setting
-from wattbench.reasoning import answer_only
 from wattbench.scorers.rouge import KINDS
 from wattbench.scorers.weights import local_weights
 

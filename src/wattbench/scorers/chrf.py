@@ -15,7 +15,7 @@ from typing import Any
 from sacrebleu.metrics.chrf import CHRF
 
 from wattbench.cases import Case
-from wattbench.reasoning import answer_only
+from wattbench.knobs.reasoning import answer_only
 from wattbench.scorers.rouge import KINDS
 
 

@@ -18,10 +18,10 @@ from math import comb
 from typing import Any
 
 from wattbench.cases import Case
-from wattbench.codeblock import check_compiles
 from wattbench.errors import SandboxUnavailableError
 from wattbench.option import on_off, setting
 from wattbench.scorers import bwrap
+from wattbench.scorers.codeblock import check_compiles
 from wattbench.scorers.sandbox import Limits, Sandbox, make_sandbox
 
 

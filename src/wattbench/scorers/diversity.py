@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from wattbench.cases import Case
-from wattbench.reasoning import answer_only
+from wattbench.knobs.reasoning import answer_only
 from wattbench.scorers import tokens
 
 KINDS = frozenset({"creative", "roleplay"})

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from wattbench.cases import Case
-from wattbench.reasoning import answer_only
+from wattbench.knobs.reasoning import answer_only
 
 _JSON_FENCE = re.compile(r"```[ \t]*json[^\n]*\n(.*?)(?:```|\Z)", re.DOTALL | re.IGNORECASE)
 

@@ -46,8 +46,8 @@ from typing import Any
 
 from wattbench.cases import Case
 from wattbench.errors import ConfigError
+from wattbench.knobs.reasoning import answer_only
 from wattbench.option import resolve_path, setting
-from wattbench.reasoning import answer_only
 from wattbench.scorers import tokens
 from wattbench.scorers.diversity import KINDS, distinct_n
 
@@ -80,7 +80,7 @@ class FluencyScorer:
             import llama_cpp
 
             from wattbench.backends.llamacpp import extra_buffers, repack_choice
-            from wattbench.machine import cpu_flags
+            from wattbench.records.machine import cpu_flags
 
             repack, _why = repack_choice("auto", cpu_flags())  # never llama.cpp's AMX path on AMX
             # One thread: llama.cpp's threads spin while they wait for each other, so on a busy

@@ -19,7 +19,7 @@ from typing import Any
 import regex
 
 from wattbench.cases import Case
-from wattbench.reasoning import answer_only
+from wattbench.knobs.reasoning import answer_only
 from wattbench.scorers.tokens import CHAR_SCRIPTS
 
 REL_TOL = 1e-6

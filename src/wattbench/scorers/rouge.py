@@ -14,7 +14,7 @@ from functools import lru_cache
 from typing import Any
 
 from wattbench.cases import Case
-from wattbench.reasoning import answer_only
+from wattbench.knobs.reasoning import answer_only
 from wattbench.scorers import tokens
 
 # Kinds scored against a reference text; the others have a measure of their own.

@@ -14,13 +14,13 @@ from typing import Any
 
 from wattbench.backends.protocol import Backend, Generation, Message, Sampling
 from wattbench.cases import Case
-from wattbench.codeblock import check_compiles
-from wattbench.energy import Measured
 from wattbench.errors import ContextOverflowError, GenerationError, OutOfMemoryError
-from wattbench.pool import Resident
-from wattbench.reasoning import split_thinking
-from wattbench.record import build
+from wattbench.knobs.reasoning import split_thinking
+from wattbench.records.record import build
+from wattbench.run.energy import Measured
+from wattbench.run.pool import Resident
 from wattbench.scorers import Scorers
+from wattbench.scorers.codeblock import check_compiles
 
 MIN_DEGRADED_TOKENS = 16  # out of memory or context: halve max_tokens down to this, then give up
 

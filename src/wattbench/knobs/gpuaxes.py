@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from wattbench.errors import GpuControlError, UnsupportedKnobError
-from wattbench.gpucontrol import (
+from wattbench.knobs.gpucontrol import (
     GRANT,
     Gpu,
     GpuSettings,
@@ -50,10 +50,10 @@ from wattbench.monitors.gpu import GpuOptions
 
 if TYPE_CHECKING:
     from wattbench.cases import Case
-    from wattbench.energy import Measured
-    from wattbench.pool import Resident
+    from wattbench.run.energy import Measured
+    from wattbench.run.pool import Resident
+    from wattbench.run.workload import Workload
     from wattbench.settings import Settings
-    from wattbench.workload import Workload
 
 POWER = "gpu_power_limit"
 CLOCKS = "gpu_clocks"

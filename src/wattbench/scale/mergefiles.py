@@ -1,4 +1,4 @@
-"""What a run folder holds besides its records, merged by ``wattbench merge`` (wattbench.merge).
+"""What a run folder holds besides its records, merged by ``wattbench merge`` (wattbench.scale.merge).
 
 The merged folder gets, beside results.jsonl, judgements.jsonl and timeseries/::
 
@@ -24,8 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from wattbench.errors import ReportInputError
-from wattbench.manifest import MANIFEST_FILE
-from wattbench.rundir import BASELINE_FILE, JUDGE_SUMMARY_FILE
+from wattbench.records.rundir import BASELINE_FILE, JUDGE_SUMMARY_FILE
+from wattbench.scale.manifest import MANIFEST_FILE
 
 SHARDS_DIR = "shards"
 COPIED = (MANIFEST_FILE, BASELINE_FILE, JUDGE_SUMMARY_FILE)
@@ -41,7 +41,7 @@ class Side:
 
     path: Path
     label: str  # '2/4', or the folder for an unsharded run
-    part: str  # its folder under shards/ (wattbench.merge.Shard.part)
+    part: str  # its folder under shards/ (wattbench.scale.merge.Shard.part)
     host: str  # the manifest's host ('a+b' for a merged folder)
     judge: dict[str, Any] | None  # judge.json, when the judge phase ran
 

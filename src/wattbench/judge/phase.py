@@ -23,11 +23,11 @@ from typing import Any
 from wattbench import axes
 from wattbench.backends.protocol import Backend, LoadOptions
 from wattbench.cases import Case
-from wattbench.energy import EnergyMonitor
 from wattbench.errors import WattbenchError
-from wattbench.judge import Judge, Judgement
-from wattbench.record import now_utc
-from wattbench.rundir import RunDir
+from wattbench.judge.grading import Judge, Judgement
+from wattbench.records.record import now_utc
+from wattbench.records.rundir import RunDir
+from wattbench.run.energy import EnergyMonitor
 
 NO_PAIRS = ("no pairs to judge: pairwise compares two models' answers to the same case (task, load, "
             "level, system prompt and run), and no case was answered by two models")

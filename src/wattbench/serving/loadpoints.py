@@ -1,4 +1,4 @@
-"""Where a load point (wattbench.serving) sends its streams, and the checks before it starts.
+"""Where a load point (wattbench.serving.streams) sends its streams, and the checks before it starts.
 
 A server backend (OpenAI-compatible, Ollama) already serves concurrent requests: its model is
 used as it is (OpenAI-compatible models without retries). Ollama runs OLLAMA_NUM_PARALLEL
@@ -29,10 +29,10 @@ from wattbench.errors import (
     PromptTooLongError,
     WattbenchError,
 )
-from wattbench.machine import cpu_flags
 from wattbench.monitors.gauges import own_tree
-from wattbench.pool import Resident
-from wattbench.serving import Server
+from wattbench.records.machine import cpu_flags
+from wattbench.run.pool import Resident
+from wattbench.serving.streams import Server
 
 
 @dataclass(frozen=True)

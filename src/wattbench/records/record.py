@@ -12,10 +12,10 @@ from wattbench import __version__, axes
 from wattbench.backends.protocol import Backend, Generation, Sampling
 from wattbench.cases import Case
 from wattbench.cases.kinds import primary_metric
-from wattbench.machine import fingerprint
+from wattbench.knobs.reasoning import split_thinking
 from wattbench.metrics import BY_KEY, unknown_keys
-from wattbench.pool import Resident
-from wattbench.reasoning import split_thinking
+from wattbench.records.machine import fingerprint
+from wattbench.run.pool import Resident
 
 
 def timing(generation: Generation) -> dict[str, float | int | str | None]:

@@ -10,7 +10,7 @@
                                         version 1 manifest owns every case of its models)
       "runs_count": 3,                  --wb-runs: runs per case
       "host": "node17",                 the host name (platform.node())
-      "machine": {"machine_cpu": ..., ...},   wattbench.machine.HARDWARE keys
+      "machine": {"machine_cpu": ..., ...},   wattbench.records.machine.HARDWARE keys
       "backend": "llamacpp",
       "wattbench_version": "0.1.0",
       "started": ISO 8601 UTC, "finished": ISO 8601 UTC | null,
@@ -20,7 +20,7 @@
 The manifest is written when the shard starts, before any model loads, so a shard that dies
 still says which cases it owed; it is written again when the shard ends, with its energy
 set-up and baselines. Every shard carries the whole plan, so ``wattbench merge`` can name the
-missing cases of a shard whose folder never arrived (wattbench.shard computes any shard's cases
+missing cases of a shard whose folder never arrived (wattbench.scale.shard computes any shard's cases
 from the plan). A model's cases may be spread over several shards (fewer models than shards),
 so a shard's cases are listed, not only its models.
 """
@@ -37,7 +37,7 @@ from typing import Any
 
 from wattbench import __version__
 from wattbench.errors import ConfigError, ReportInputError
-from wattbench.shard import ShardSpec, parse_shard
+from wattbench.scale.shard import ShardSpec, parse_shard
 
 MANIFEST_FILE = "manifest.json"
 FORMAT = "wattbench-manifest"
@@ -79,7 +79,7 @@ class Manifest:
 
     @property
     def groups(self) -> list[tuple[str, int]]:
-        """(model, case count) of the whole run: what wattbench.shard.split balances."""
+        """(model, case count) of the whole run: what wattbench.scale.shard.split balances."""
         return [(model, len(cases)) for model, cases in self.plan]
 
     def as_json(self) -> dict[str, Any]:
@@ -118,7 +118,7 @@ def new_manifest(
 ) -> Manifest:
     """The manifest a shard writes as it starts; ``models`` defaults to every model of the plan
     (an unsharded run), ``cases`` to every case of ``models``. ``started`` is an ISO 8601 UTC
-    time (wattbench.record.now_utc)."""
+    time (wattbench.records.record.now_utc)."""
     mine = tuple(models) if models is not None else tuple(model for model, _ in plan)
     if cases is None:
         loaded = set(mine)

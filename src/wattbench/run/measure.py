@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any
 from wattbench.backends.protocol import Message
 from wattbench.cases import Case
 from wattbench.ids import id_part
-from wattbench.pool import HeldModel
-from wattbench.record import Record
+from wattbench.records.record import Record
+from wattbench.run.pool import HeldModel
 
 if TYPE_CHECKING:
     from wattbench.session import WattbenchSession

@@ -1,7 +1,7 @@
 """The run's results file: one JSON line per run, appended and flushed as each run finishes.
 
 A crash loses at most the run in progress. A rerun pointed at the same run directory reads the
-file back (wattbench.resume decides what it skips).
+file back (wattbench.records.resume decides what it skips).
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ Per run: the workload prepares (untimed), the energy window opens, the timed uni
 pytest-benchmark's ``pedantic``, the workload repeats the unit, unrecorded, until the window
 resolves (--wb-energy-min-window), then the window closes and the workload builds the run's
 record from it; the record is checked against the key table and appended before the next run
-starts. What the work is, and how its energy divides, is the workload's (``wattbench.workload``).
+starts. What the work is, and how its energy divides, is the workload's (``wattbench.run.workload``).
 """
 
 from __future__ import annotations
@@ -14,15 +14,15 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from wattbench.energy import EnergyMonitor, Measured
 from wattbench.errors import GenerationError
 from wattbench.monitors.meter import Window
-from wattbench.record import check_keys, summarise
-from wattbench.rerun import ContendedPolicy, wait_for_quiet
-from wattbench.results import ResultsFile
+from wattbench.records.record import check_keys, summarise
+from wattbench.records.results import ResultsFile
+from wattbench.run.energy import EnergyMonitor, Measured
+from wattbench.run.rerun import ContendedPolicy, wait_for_quiet
+from wattbench.run.workload import Workload
+from wattbench.scale.workers import WindowLog, sharing_figures
 from wattbench.scorers.code import pass_at_k
-from wattbench.workers import WindowLog, sharing_figures
-from wattbench.workload import Workload
 
 MAX_WINDOW_UNITS = 1000  # a bound on repeats for --wb-energy-min-window, whatever the speed
 

@@ -1,7 +1,7 @@
 """The run folder: its layout, and the only way into it.
 
     <run-dir>/
-        results.jsonl      one JSON line per generation (wattbench.results), appended as it ends
+        results.jsonl      one JSON line per generation (wattbench.records.results), appended as it ends
         judgements.jsonl   one JSON line per judgement (the judge phase)
         judge.json         the judge phase's summary
         baseline.json      the energy set-up and idle baseline
@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from wattbench.errors import RunDirError
-from wattbench.results import RESULTS_FILE, ResultsFile
+from wattbench.records.results import RESULTS_FILE, ResultsFile
 
 if TYPE_CHECKING:
     from filelock import BaseFileLock

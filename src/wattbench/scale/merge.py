@@ -1,7 +1,7 @@
 """``wattbench merge SHARD_DIR... --out DIR``: the run folders of a sharded study, as one run.
 
 Each shard folder holds its records (results.jsonl, judgements.jsonl) and its manifest
-(wattbench.manifest), and every manifest carries the whole run's plan and the cases the shard
+(wattbench.scale.manifest), and every manifest carries the whole run's plan and the cases the shard
 owned (a model's cases may be spread over several shards). The merge:
 
 1. checks the folders belong to one run (same plan, same runs per case), else refuses;
@@ -11,7 +11,7 @@ owned (a model's cases may be spread over several shards). The merge:
    nothing and exits 1 (``--partial`` writes what there is, lists the missing in the merged
    manifest and still exits 1; duplicates always refuse: which copy is right cannot be told);
 3. keeps every record and judgement as it is, adding only what it lacks: ``machine_host`` and
-   ``shard`` from its manifest, and a record's ``fingerprint`` (wattbench.machine). A run one
+   ``shard`` from its manifest, and a record's ``fingerprint`` (wattbench.records.machine). A run one
    folder holds twice (a shard stopped mid-case re-measures the case when it resumes) keeps its
    latest record, the one the resume read, and the merge says how many it left out;
 4. sums energy per host (joules add; power never averages across hosts); each shard's idle
@@ -19,7 +19,7 @@ owned (a model's cases may be spread over several shards). The merge:
 5. writes one run folder, read by ``wattbench report`` and ``wattbench compare``:
    results.jsonl, judgements.jsonl when any shard has one, timeseries/<shard>/ copied, the
    judge phases' summed judge.json, every shard's ratings (ratings.sqlite), each shard's own
-   manifest, baseline.json and judge.json under shards/<shard>/ (wattbench.mergefiles), and
+   manifest, baseline.json and judge.json under shards/<shard>/ (wattbench.scale.mergefiles), and
    manifest.json (the plan, each shard's manifest and the per-host totals).
 """
 
@@ -39,14 +39,14 @@ from typing import Any
 
 from wattbench import axes
 from wattbench.errors import ReportInputError
-from wattbench.machine import fingerprint
-from wattbench.manifest import MANIFEST_FILE, Manifest, read_manifest, write_manifest
-from wattbench.mergefiles import Side, copy_sides, idle_baselines, merge_judge, read_side, write_judge
 from wattbench.rating.store import RATINGS_FILE, RatingStore, read_ratings
-from wattbench.record import now_utc
-from wattbench.results import ResultsFile
-from wattbench.rundir import TIMESERIES_DIR, RunDir
-from wattbench.shard import parts
+from wattbench.records.machine import fingerprint
+from wattbench.records.record import now_utc
+from wattbench.records.results import ResultsFile
+from wattbench.records.rundir import TIMESERIES_DIR, RunDir
+from wattbench.scale.manifest import MANIFEST_FILE, Manifest, read_manifest, write_manifest
+from wattbench.scale.mergefiles import Side, copy_sides, idle_baselines, merge_judge, read_side, write_judge
+from wattbench.scale.shard import parts
 
 EXIT_OK, EXIT_INCOMPLETE = 0, 1  # bad input (an unreadable folder or manifest) exits 2, as report does
 NAMED = 20  # cases named per problem line; the rest are counted

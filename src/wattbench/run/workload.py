@@ -1,6 +1,6 @@
 """A unit of measured work: what the runner's window wraps (a generation, concurrent streams, ...).
 
-The runner (``wattbench.runner``) owns everything every kind of work shares: pytest-benchmark's
+The runner (``wattbench.run.runner``) owns everything every kind of work shares: pytest-benchmark's
 rounds, the energy window and the xdist sharing log, the machine's keys and the append of each
 run's record. A workload owns the work itself and what its figures mean: it runs one unit, may
 run it again (unrecorded) while the window is too short for the energy source to resolve, and
@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    from wattbench.energy import Measured
+    from wattbench.run.energy import Measured
 
 
 class Workload(Protocol):

@@ -8,7 +8,7 @@ given, from the scheduler's environment:
   ``(id - SLURM_ARRAY_TASK_MIN) / SLURM_ARRAY_TASK_STEP + 1``. An array that is not one evenly
   stepped range (``--array=1,2,5``) cannot be mapped and is refused. A failed task resubmitted
   alone (``sbatch --array=3``) is an array of one task: it keeps the shard its run folder's
-  manifest names (wattbench.manifest.resumed_shard).
+  manifest names (wattbench.scale.manifest.resumed_shard).
 - Kubernetes Indexed Jobs: ``JOB_COMPLETION_INDEX`` (from 0) with ``WB_SHARD_COUNT`` set to
   the Job's ``spec.completions`` (Kubernetes does not expose that count to the pod itself).
 

@@ -33,14 +33,14 @@ from typing import Any
 
 from wattbench.backends.protocol import Backend, Generation, Sampling
 from wattbench.cases import Case
-from wattbench.energy import EnergyMonitor, Measured
 from wattbench.errors import GenerationError
+from wattbench.knobs.reasoning import split_thinking
 from wattbench.monitors.figures import DOMAIN_KEYS
-from wattbench.pool import Resident
-from wattbench.reasoning import split_thinking
-from wattbench.record import build, timing
+from wattbench.records.record import build, timing
+from wattbench.run.energy import EnergyMonitor, Measured
+from wattbench.run.pool import Resident
 from wattbench.scorers import Scorers
-from wattbench.slo import Slo
+from wattbench.serving.slo import Slo
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from wattbench.cases import Case
-from wattbench.results import ResultsFile
+from wattbench.records.results import ResultsFile
 
 
 class Resume:

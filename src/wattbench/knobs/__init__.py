@@ -1,0 +1,1 @@
+"""The knobs people turn as axes: GPU power limit and clocks, reasoning effort."""

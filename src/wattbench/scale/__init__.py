@@ -1,0 +1,1 @@
+"""Scale-out: shards across hosts, their manifests and merge, xdist workers inside one host."""
