@@ -110,7 +110,7 @@ def main() -> None:
         case = FinetuneCase("model", model_path(args.model, folder), "builtin", None, "lora", 8,
                             tuple(args.targets.split("+")), options)
         train, _held = split(read_examples(builtin_file()), options.holdout)
-        energy = EnergyMonitor(Settings(run_dir=folder, idle_s=0.0))
+        energy = EnergyMonitor(Settings(run_dir=folder, idle_s=0.0).energy_options())
         energy.start()
         plan = Trainer(case, train, 0)
         plan.load()  # the batches both loops train on

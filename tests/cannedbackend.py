@@ -1,12 +1,14 @@
 """A conftest that registers a backend whose model gives scripted answers: the real LoadedModel
-interface with a fixed reply, for tests that need a particular answer or judgement."""
+interface with a fixed reply, for tests that need a particular answer or judgement. It resolves
+models as llama.cpp does (the default is SmolLM2's GGUF), or, given ``model``, every spec to that
+one name, with no model file at all."""
 
 from __future__ import annotations
 
 TEMPLATE = '''
 import time
 from wattbench.backends.llamacpp import LlamaCppBackend
-from wattbench.backends.protocol import Generation
+from wattbench.backends.protocol import Generation, ModelRef
 
 {reply}
 
@@ -38,6 +40,7 @@ class CannedBackend(LlamaCppBackend):
     name = {name!r}
     in_process = False  # scripted answers, no native code: nothing to contain
 
+{resolve}
     def load(self, ref, options):
         return Canned(ref)
 
@@ -48,6 +51,14 @@ def pytest_wattbench_make_backend(name, settings):
 '''
 
 
-def canned_backend(name: str, reply: str) -> str:
-    """conftest source for backend ``name``; ``reply`` is the source of ``def reply(prompt)``."""
-    return TEMPLATE.format(name=name, reply=reply)
+RESOLVE = '''
+    def resolve(self, spec):
+        return [ModelRef({model!r}, {name!r} + ":" + spec)]
+'''
+
+
+def canned_backend(name: str, reply: str, model: str | None = None) -> str:
+    """conftest source for backend ``name``; ``reply`` is the source of ``def reply(prompt)``;
+    ``model``: the model name every spec resolves to (case ids start with it), else llama.cpp's."""
+    resolve = RESOLVE.format(model=model, name=name) if model is not None else ""
+    return TEMPLATE.format(name=name, reply=reply, resolve=resolve)

@@ -71,8 +71,7 @@ def free_port() -> int:
 # so the extra buffer types are off there (wattbench.backends.llamacpp.repack_choice).
 SERVER_WITHOUT_AMX = """
 import runpy, sys
-from wattbench.backends.llamacpp import extra_buffers, repack_choice
-from wattbench.records.machine import cpu_flags
+from wattbench.backends.llamacpp import cpu_flags, extra_buffers, repack_choice
 import llama_cpp.llama_cpp
 sys.argv[0] = "llama_cpp.server"
 with extra_buffers(repack_choice("auto", cpu_flags())[0]):

@@ -30,6 +30,8 @@ class Reply:
     delay_s: float = 0.0
     events: list[dict[str, Any]] | None = None
     """A streamed reply of exactly these data events (then [DONE]), instead of ANSWER's."""
+    done: bool = True
+    """False: the stream closes after its events with no [DONE] (a server cut mid-answer)."""
 
 
 @dataclass
@@ -104,7 +106,8 @@ def _handler(script: Script) -> type[BaseHTTPRequestHandler]:
             for chunk in reply.events if reply.events is not None else _chunks(body, usage):
                 self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
                 self.wfile.flush()
-            self.wfile.write(b"data: [DONE]\n\n")
+            if reply.done:
+                self.wfile.write(b"data: [DONE]\n\n")
             self.close_connection = True
 
     return Handler

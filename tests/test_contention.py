@@ -132,15 +132,17 @@ def test_a_local_server_is_adopted_into_the_benchmark_tree(tmp_path: Path) -> No
         before = tree.cpu_s()
         settings = Settings(backend="openai", extensions=(OpenAIOptions(base_url=f"http://127.0.0.1:{port}/v1"),),
                             run_dir=tmp_path)
-        note = adopt_local_server(settings, tree)
+        url = settings.energy_options().server_url
+        note = adopt_local_server(url, tree)
         assert note is not None and f"pid {pid}" in note and "counts as the benchmark's own" in note
         assert pid in tree.pids()
         assert tree.cpu_s() - before < 0.05  # the server's earlier CPU time is not the benchmark's
-        assert adopt_local_server(settings, tree) == note and tree.cpu_s() - before < 0.05
+        assert adopt_local_server(url, tree) == note and tree.cpu_s() - before < 0.05
         remote = Settings(backend="openai", extensions=(OpenAIOptions(base_url="https://api.example.com/v1"),),
-                          run_dir=tmp_path)
+                          run_dir=tmp_path).energy_options().server_url
         assert "is not on this machine" in (adopt_local_server(remote, tree) or "")
-        assert adopt_local_server(Settings(run_dir=tmp_path), tree) is None  # llama.cpp in-process
+        in_process = Settings(run_dir=tmp_path).energy_options().server_url
+        assert adopt_local_server(in_process, tree) is None  # llama.cpp in-process
     finally:
         if pid is not None:
             psutil.Process(pid).kill()

@@ -230,7 +230,8 @@ def test_the_sampler_learns_a_slow_counter_s_cadence_and_short_windows_are_exten
     meter = _sampled(source, 80)
     assert meter.cadence_s("slow:gpu0") == pytest.approx(1.0)
     assert meter.min_window_s() == pytest.approx(2.0)  # two cadences: one update always inside
-    monitor = EnergyMonitor(Settings(run_dir=tmp_path, energy=("off",), energy_min_window_s=1.0))
+    options = Settings(run_dir=tmp_path, energy=("off",), energy_min_window_s=1.0).energy_options()
+    monitor = EnergyMonitor(options)
     monitor.meter = meter
     window = meter.begin()
     for _ in range(14):

@@ -36,8 +36,10 @@ def test_each_case_records_estimated_energy_and_resource_peaks(
         assert (info["energy_source"], info["energy_method"]) == ("estimate", "estimated")
         assert info["energy_j"] > 0 and info["cpu_energy_j"] == info["energy_j"]
         assert info["energy_per_token_j"] == pytest.approx(info["energy_j"] / info["completion_tokens"])
-        # The tiny model answers in milliseconds: the window holds repeats until it lasts 1 s.
-        assert info["energy_window_s"] >= 1 and info["energy_window_generations_count"] > 1
+        # The tiny model answers in milliseconds: the window holds repeats until it lasts 1 s (on
+        # a machine so busy that one generation lasts the whole second, it holds that one).
+        assert info["energy_window_s"] >= 1
+        assert info["energy_window_generations_count"] > 1 or entry["stats"]["max"] >= 0.5
         assert "energy_warning" not in info
         assert info["samples_count"] >= 4
         assert 0 < info["cpu_util_avg_pct"] <= 100 and info["rss_peak_mb"] > 10
@@ -50,7 +52,9 @@ def test_each_case_records_estimated_energy_and_resource_peaks(
             info["energy_j"] * info["energy_window_generations_count"], rel=1e-6
         )
     # The timed generation is one generation: repeats never enter pytest-benchmark's figure.
-    assert all(e["stats"]["max"] < e["extra_info"]["energy_window_s"] / 2 for e in data["benchmarks"])
+    repeated = [e for e in data["benchmarks"] if e["extra_info"]["energy_window_generations_count"] > 2]
+    assert repeated, "no window held repeats: the machine was too busy for this check"
+    assert all(e["stats"]["max"] < e["extra_info"]["energy_window_s"] / 2 for e in repeated)
     saved = [r["energy_j"] for r in records(run_dir)]
     assert saved == [e["extra_info"]["energy_j"] for e in data["benchmarks"]]
     energy = data["wattbench"]["energy"]

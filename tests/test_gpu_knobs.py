@@ -21,6 +21,7 @@ from typing import Any
 
 import pynvml
 import pytest
+from cannedbackend import canned_backend
 from fakenvml import FakeGpu, FakeNvml
 from fakezeusd import FakeZeusd, serve
 
@@ -321,14 +322,12 @@ def test_the_next_start_with_the_axis_restores_first_and_without_privilege_says_
 
 
 KNOB_CONFTEST = '''
-import os, sys, time
+import os, sys
 from pathlib import Path
 
 sys.path.insert(0, {tests!r})
 from fakenvml import FakeGpu, FakeNvml
 from fakezeusd import FakeZeusd, start
-
-from wattbench.backends.protocol import Generation, ModelRef
 
 # One GPU drawing 70 W under a 300 W limit; it cannot lock clocks (a Pascal card).
 GPUS = [FakeGpu(uuid={uuid!r}, power_mw=70_000, power_limit_mw=300_000,
@@ -337,50 +336,15 @@ sys.modules["pynvml"] = FakeNvml(GPUS)  # this process reads the GPU; only Zeus'
 if {sock!r}:
     start(FakeZeusd(FakeNvml(GPUS, privileged=True), log=Path({log!r})), Path({sock!r}))
     os.environ["ZEUSD_SOCK_PATH"] = {sock!r}
-
-
-class ToyModel:
-    load_s = 0.0
-    metadata = {{}}
-
-    def __init__(self, ref):
-        self.ref = ref
-
-    def count_prompt_tokens(self, messages):
-        return sum(len(m["content"].split()) for m in messages)
-
-    def generate(self, messages, sampling, output=None):
-        start = time.perf_counter()
-        time.sleep(0.01)
-        done = time.perf_counter()
-        return Generation("Paris", 5, 2, start, start + 0.001, start + 0.009, done, "stop", {{}})
-
-    def close(self):
-        pass
-
-
-class ToyBackend:
-    name = "toy"
-    engine_version = "toy 1.0"
-
-    def resolve(self, spec):
-        return [ModelRef("toymodel", "toy:" + spec)]
-
-    def load(self, ref, options):
-        return ToyModel(ref)
-
-
-def pytest_wattbench_make_backend(name, settings):
-    if name == "toy":
-        return ToyBackend()
 '''
+TOY_BACKEND = canned_backend("toy", "def reply(prompt):\n    return 'Paris'", model="toymodel")
 
 
 def knob_suite(suite: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, sock: Path | None) -> Path:
     """The suite with the fake GPU (and Zeus's daemon at ``sock``); returns the daemon's request log."""
     log = suite.path / "zeusd.log"
     suite.makeconftest(KNOB_CONFTEST.format(tests=str(TESTS), uuid=UUIDS[0], sock=str(sock or ""),
-                                            log=str(log)))
+                                            log=str(log)) + TOY_BACKEND)
     monkeypatch.setenv("XDG_STATE_HOME", str(suite.path / "state"))
     monkeypatch.delenv("ZEUSD_SOCK_PATH", raising=False)
     return log

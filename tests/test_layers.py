@@ -75,3 +75,38 @@ def test_the_import_graph_has_no_cycle() -> None:
         if node not in state:
             visit(node, [node])
     assert cycles == [], "import cycles: " + "; ".join(" -> ".join(c) for c in cycles)
+
+
+# The rooms, lowest first: a module may import (at import time) modules of its own room and of the
+# rooms before it, never of a room after it. A room is a subpackage (wattbench.<room>.*); a loose
+# module is a room of its own ("wattbench": the package's __init__). An import a type needs alone
+# goes under ``if TYPE_CHECKING`` (records.record's Resident, finetune.front's Settings).
+ROOMS = (
+    "wattbench", "errors", "option", "ids", "metrics", "data", "axes", "floors",
+    "monitors", "knobs", "backends", "cases", "scorers", "records", "rating", "scale",
+    "run", "serving", "finetune",
+    "settings",  # plain data, but it holds each room's options object, so it sits above them all
+    "report", "judge", "terminal", "options", "hookspec", "session", "plugin",
+)
+
+
+def _room(module: str) -> str:
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else "wattbench"
+
+
+def test_no_module_imports_a_room_above_its_own() -> None:
+    graph = _module_imports()
+    unplaced = sorted({_room(m) for m in graph} - set(ROOMS))
+    assert unplaced == [], f"rooms missing from ROOMS in tests/test_layers.py: {unplaced}; place each"
+    rank = {room: i for i, room in enumerate(ROOMS)}
+    upward = sorted(
+        f"{module} ({_room(module)}) -> {target} ({_room(target)})"
+        for module, targets in graph.items() for target in targets
+        if rank[_room(target)] > rank[_room(module)]
+    )
+    assert upward == [], (
+        "imports of a higher room (order, lowest first: " + " < ".join(ROOMS) + "):\n  "
+        + "\n  ".join(upward)
+        + "\nmove the helper down, import a type-only name under TYPE_CHECKING, or pass the value in"
+    )

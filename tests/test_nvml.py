@@ -175,7 +175,7 @@ def test_cuda_visible_devices_empty_measures_no_gpu_and_keeps_the_other_sources(
     with pytest.raises(EnergySourceError, match="CUDA_VISIBLE_DEVICES hides every GPU"):
         open_nvml(nvml=fake)
     assert not fake.initialised and fake.shutdowns == 0  # NVML was never started for it
-    monitor = EnergyMonitor(Settings(run_dir=tmp_path, idle_s=0, energy_min_window_s=0))
+    monitor = EnergyMonitor(Settings(run_dir=tmp_path, idle_s=0, energy_min_window_s=0).energy_options())
     try:
         assert "nvml" not in [s.name for s in monitor.meter.sources]
         assert any("hides every GPU" in line for line in monitor.describe())
@@ -248,7 +248,7 @@ def test_a_gpu_with_neither_counter_nor_power_is_skipped_with_a_note() -> None:
 
 def test_a_monitor_counts_failed_windows_and_still_returns_the_record(tmp_path: Path) -> None:
     gpu = FakeGpu(energy_mj=0)
-    monitor = EnergyMonitor(Settings(run_dir=tmp_path, energy=(), idle_s=0))
+    monitor = EnergyMonitor(Settings(run_dir=tmp_path, energy=(), idle_s=0).energy_options())
     source = open_nvml(nvml=FakeNvml([gpu]))
     monitor.meter = Meter([source])
     gpu.energy_error = pynvml.NVML_ERROR_NOT_READY

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from wattbench.backends.llamacpp import LlamaCppBackend, repack_choice
+from wattbench.backends.llamacpp import LlamaCppBackend, cpu_flags, repack_choice
 from wattbench.backends.protocol import BackendOptions, LoadOptions, Sampling
-from wattbench.records.machine import cpu_flags, fingerprint
+from wattbench.records.machine import fingerprint
 
 SAPPHIRE_RAPIDS = (
     "processor\t: 0\nmodel name\t: Intel(R) Xeon(R) Platinum 8480+\n"

@@ -117,3 +117,23 @@ def test_a_context_error_inside_a_200_stream_is_one_too() -> None:
         with pytest.raises(GenerationError, match=r"exceed_context_size_error.*prompt 1407 tokens"):
             model.generate(MESSAGES, GREEDY)
     assert _chat_requests(script) == 1
+
+
+def test_a_stream_cut_mid_answer_is_a_failed_attempt_not_a_finished_answer() -> None:
+    # "Hel" and then the connection closes: no finish_reason, no [DONE].
+    cut = Reply(events=[{"choices": [{"index": 0, "delta": {"role": "assistant", "content": "Hel"}}]}],
+                done=False)
+    script = Script([cut])
+    with fake_openai(script) as url:
+        backend = OpenAICompatBackend(BackendOptions(retries=1, own=(OpenAIOptions(base_url=url),)))
+        model = backend.load(backend.resolve("all")[0], LoadOptions())
+        with pytest.raises(GenerationError, match=r"neither a finish_reason nor \[DONE\]: the answer is cut"):
+            model.generate(MESSAGES, GREEDY)
+    assert _chat_requests(script) == 2  # the cut attempt, and its one retry, cut again
+
+
+def test_a_stream_with_done_but_no_finish_reason_is_a_finished_answer() -> None:
+    script = Script([Reply(events=[{"choices": [{"index": 0, "delta": {"content": "Paris"}}]}])])
+    with fake_openai(script) as url:
+        generation = _patient_model(url).generate(MESSAGES, GREEDY)
+    assert (generation.text, generation.finish_reason) == ("Paris", "stop")

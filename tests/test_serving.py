@@ -285,3 +285,128 @@ def test_a_slot_too_small_for_the_prompt_stops_the_run_and_a_changed_context_is_
         "*1 load-point case(s) do not fit one slot of the server (256 tokens)*its prompt alone*"
         "raise --wb-ctx*llama.cpp's server gave 256 tokens per slot where --wb-ctx asked 64*",
     ])
+
+
+@pytest.mark.parametrize("fault", ["HTTP 429", "RemoteProtocolError"])
+def test_a_busy_or_dropping_server_under_load_gives_an_error_rate_not_a_run_failure(
+    suite: pytest.Pytester, fault: str
+) -> None:
+    """A server that answers 429 (with a Retry-After) or drops the connection unanswered when a
+    second request arrives: each such request is a failed request of point 2, never retried."""
+    import socket
+
+    from fakeopenai import _handler
+    from loopback import serving
+
+    script = Script(replies=[lambda body: Reply(delay_s=0.3 if body.get("stream") else 0.0)])
+
+    class Busy(_handler(script)):  # type: ignore[misc]
+        def _answer(self, body: dict[str, Any]) -> None:
+            if not (body.get("stream") and script.in_flight > 1):
+                super()._answer(body)
+            elif fault == "HTTP 429":
+                self._send(429, b'{"error": {"message": "busy"}}', {"Retry-After": "1"})
+            else:
+                self.connection.shutdown(socket.SHUT_RDWR)
+                self.close_connection = True
+
+    run_dir = suite.path / "run"
+    with serving(Busy) as port:
+        result = suite.runpytest(
+            "bench", *ONE_CASE, "--wb-backend", "openai", "--wb-base-url", f"http://127.0.0.1:{port}/v1",
+            "--wb-concurrency", "2", "--wb-run-dir", str(run_dir), "--wb-energy", "off", "--wb-warmup", "off",
+        )
+    result.assert_outcomes(passed=1)
+    first, *others = records(run_dir)
+    failed = first["serving_failed_requests_count"]
+    assert failed >= 1 and len(others) + 1 == 4 - failed  # every request: recorded or counted
+    assert first["serving_errors"] == f"{failed} x {fault}"
+    assert first["serving_error_pct"] == pytest.approx(100.0 * failed / 4)
+    assert len([r for r in script.requests if r.get("stream")]) == 4  # none retried
+
+
+def test_a_fault_of_ours_in_a_stream_fails_the_point_instead_of_losing_its_request() -> None:
+    """An exception that is not the server's answer (a bug, a reply shape nobody expected) stops
+    the point with that exception; a stream thread that died with it would leave its request
+    neither recorded nor counted in the error rate."""
+    from types import SimpleNamespace
+
+    from wattbench.run.pool import Resident
+    from wattbench.serving.streams import Server, ServingWork
+
+    sent: list[int] = []
+    discarded: list[str] = []
+
+    def generate(messages: Any, sampling: Sampling) -> Generation:
+        sent.append(sampling.seed)
+        raise KeyError("choices")
+
+    case = SimpleNamespace(id="m-qa-short-L0+c2", sampling=Sampling(), messages=())
+    energy = SimpleNamespace(begin=lambda: "window", discard=discarded.append)
+    work = ServingWork(case, Resident(SimpleNamespace(generate=generate)), None, None, energy,  # type: ignore[arg-type]
+                       streams=2, requests=2, slo=parse_slo(""), server=Server())
+    with pytest.raises(KeyError, match="choices"):
+        work.unit(0)
+    assert len(sent) == 2  # each stream stopped at its fault
+    assert discarded == ["window"]
+
+
+def test_the_load_curve_section_shows_its_intervals_attributed_joules_knee_and_slos() -> None:
+    from wattbench.report.page import _load_curves
+    from wattbench.report.study import Study
+
+    rows = [
+        point(1, 80, 80, 0.9, (0.50, 0.45, 0.55)),
+        point(2, 150, 75, 0.5, (0.52, 0.46, 0.58)),
+        point(4, 180, 45, 0.4, (0.30, 0.25, 0.35), slo=80.0),
+    ]
+    for row in rows:
+        j = row["energy_per_token_j_mean"]
+        row.update(energy_per_token_j_ci_low=j * 0.8, energy_per_token_j_ci_high=j * 1.2,
+                   energy_per_token_j_n=3, energy_per_token_j_ci_method="student-t", energy_j_mean=j * 100,
+                   serving_tpot_p90_s_mean=0.02)
+    page = _load_curves(Study(rows, [], [], {}, 0, set(), [], []))
+    assert "<th>J/request (attributed)</th>" in page and "<td>90</td>" in page  # 0.9 J/token x 100 tokens
+    assert "<th>TPOT s p50 / p90 / p99</th>" in page and "<th>SLO met</th>" in page and "<td>80%</td>" in page
+    assert "the knee: N = 2;" in page
+    assert "the most efficient load point that met every SLO: N = 2" in page
+    (joules,) = [chart for chart in page.split("</svg>") if "J/token vs load" in chart]
+    assert joules.count('class="bar"') == 3  # an error bar at every point
+    assert "N=4 · 180 sys tok/s · q 0.3" in page  # the Pareto tag: the third axis and the quality
+
+
+def test_a_steady_window_shorter_than_the_energy_needs_is_flagged(suite: pytest.Pytester) -> None:
+    """Two streams of 0.3 s requests on a fake server: a steady window far below the 30 s asked
+    for keeps its figures, with a warning that names it too short and the fix."""
+    script = Script(replies=[lambda body: Reply(delay_s=0.3 if body.get("stream") else 0.0)])
+    run_dir = suite.path / "run"
+    with fake_openai(script) as url:
+        result = suite.runpytest(
+            "bench", *ONE_CASE, "--wb-backend", "openai", "--wb-base-url", url, "--wb-concurrency", "2",
+            "--wb-run-dir", str(run_dir), "--wb-energy", "estimate", "--wb-energy-min-window", "30",
+            "--wb-warmup", "off",
+        )
+    result.assert_outcomes(passed=1)
+    first = records(run_dir)[0]
+    assert first["serving_steady_window_s"] < 30
+    warning = first["energy_warning"]
+    assert "too short to measure" in warning and "--wb-stream-requests" in warning
+
+
+def test_load_points_run_on_ollama_whose_slots_a_client_cannot_read(suite: pytest.Pytester) -> None:
+    from fakeollama import FakeOllama, serve
+
+    run_dir = suite.path / "run"
+    with serve(FakeOllama()) as host:
+        result = suite.runpytest(
+            "bench", *ONE_CASE, "--wb-backend", "ollama", "--wb-ollama-host", host, "--wb-model", "qwen3:4b",
+            "--wb-concurrency", "1,2", "--wb-run-dir", str(run_dir), "--wb-energy", "estimate",
+            "--wb-warmup", "off",
+        )
+    result.assert_outcomes(passed=2)
+    points = {r["concurrency"]: r for r in records(run_dir) if "serving_system_tokens_per_s" in r}
+    assert set(points) == {"1", "2"}
+    for record in points.values():
+        assert record["serving_system_tokens_per_s"] > 0 and record["serving_error_pct"] == 0
+        assert record["serving_slots_count"] is None  # OLLAMA_NUM_PARALLEL is the server's own
+    assert len([r for r in records(run_dir) if r["concurrency"] == "2"]) == 4

@@ -21,7 +21,7 @@ from wattbench.cases.levels import LEVELS
 from wattbench.errors import ReportInputError
 from wattbench.finetune.spec import METHODS, finetune_options, rank_list, target_sets
 from wattbench.floors import parse_floors
-from wattbench.monitors import SOURCES
+from wattbench.monitors import AUTO, SOURCES
 from wattbench.option import (  # the parsers are wattbench.option's; these names are kept for conftests
     Option,
     bounded_float,
@@ -162,9 +162,10 @@ OPTIONS: tuple[Option, ...] = (
            "cases, not the run: process or off (default: process)", "process"),
     Option("warmup", on_off, "one unrecorded generation after each model load: on/off "
            "(default: on)", "on"),
-    Option("energy", energy_sources, "energy sources: auto (every one that measures here, else "
-           "the estimate), off, or a list of nvml, amdsmi, rapl, jetson, powermetrics, estimate "
-           "(default: auto)", "auto"),
+    # The names come from the registry (wattbench.monitors), so a new source shows up here.
+    Option("energy", energy_sources, f"energy sources: auto (every one of {', '.join(AUTO)} that "
+           f"measures here, else the estimate), off, or a list of {', '.join(SOURCES)} (default: auto)",
+           "auto"),
     *SOURCE_ROWS,  # --wb-gpus, --wb-cpu-tdp: the energy sources' own (wattbench.monitors)
     Option("sample-hz", bounded_float(0.1, 1000.0), "sampler rate in Hz for power and resource "
            "gauges (default: 10)", "10"),

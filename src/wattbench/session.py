@@ -68,7 +68,7 @@ class WattbenchSession:
     ) -> None:
         self.settings = settings
         self.backend = backend
-        self.case_set = build_cases(settings, backend)
+        self.case_set = build_cases(settings.case_options(), backend)
         self.knobs = open_knobs(settings)  # --wb-gpu-power-limit, --wb-gpu-clocks; None without
         if self.knobs is not None:  # their points in a seeded random order, each point's cases together
             self.case_set.cases[:] = self.knobs.order(self.case_set.cases)
@@ -78,7 +78,7 @@ class WattbenchSession:
         self.resume = Resume(self.results, backend.name, settings.context_tokens, settings.runs,
                              retry_contended=settings.contended.reruns > 0)
         self.pool = ModelPool(backend, settings.load_options(), settings.warmup)
-        self.energy = EnergyMonitor(settings, make_source)
+        self.energy = EnergyMonitor(settings.energy_options(), make_source)
         self.judging = JudgePhase(
             JudgeOptions(
                 modes=settings.judge_modes, model=settings.judge_model,

@@ -14,13 +14,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
 from wattbench import data
+from wattbench.backends import server_url
 from wattbench.backends.protocol import BackendOptions, LoadOptions, Sampling
+from wattbench.cases.build import CaseOptions
 from wattbench.cases.levels import LEVELS
 from wattbench.finetune.spec import FinetuneOptions
 from wattbench.floors import Floor
 from wattbench.monitors.carbon import CarbonOptions
 from wattbench.monitors.protocol import SourceOptions
 from wattbench.option import pick
+from wattbench.run.energy import EnergyOptions
 from wattbench.run.rerun import ContendedPolicy
 from wattbench.scorers.protocol import ScorerOptions
 from wattbench.serving.slo import Slo
@@ -125,3 +128,24 @@ class Settings:
     def load_options(self) -> LoadOptions:
         """How the run's models are loaded."""
         return LoadOptions(self.context_tokens, self.threads, self.sampling.seed, self.repack)
+
+    def case_options(self) -> CaseOptions:
+        """What the run's case set is built from (wattbench.cases.build)."""
+        return CaseOptions(
+            models=self.models, discover=self.discover, tasks=self.tasks, task_dir=self.task_dir,
+            loads=self.loads, levels=self.levels, case_files=self.case_files,
+            question_files=self.question_files, humaneval_files=self.humaneval_files,
+            prompt_tables=self.prompt_tables, system_prompts=self.system_prompts,
+            system_prompt_file=self.system_prompt_file, sampling=self.sampling, axis_values=self.axis_values,
+        )
+
+    def energy_options(self) -> EnergyOptions:
+        """What the run's energy monitor is built from (wattbench.run.energy); the backend's
+        options answer its server's URL."""
+        return EnergyOptions(
+            names=self.energy, sources=self.source_options(),
+            server_url=server_url(self.backend, self.backend_options()), run_dir=self.run_dir,
+            idle_s=self.idle_s, idle_after=self.idle_after, worker=self.worker,
+            min_window_s=self.energy_min_window_s, timeseries=self.timeseries, pue=self.pue,
+            carbon=self.carbon_options(),
+        )

@@ -49,7 +49,6 @@ from wattbench.errors import (
 )
 from wattbench.ids import model_part
 from wattbench.knobs.reasoning import answer_start, template_kwargs, template_reads
-from wattbench.records.machine import cpu_flags
 
 DEFAULT_ALIASES = ("default", "smollm2")
 SMOLLM2_HINT = (
@@ -117,6 +116,20 @@ def header_facts(llm: Any, lib: Any) -> dict[str, object]:
         "model_param_count": int(lib.llama_model_n_params(llm.model)),
         "model_context_tokens": int(context) if context is not None else None,
     }
+
+
+def cpu_flags(cpuinfo: Path = Path("/proc/cpuinfo")) -> frozenset[str]:
+    """The CPU's feature flags (x86 'flags', Arm 'Features'); empty where the file is absent
+    (not Linux) or has neither line."""
+    try:
+        text = cpuinfo.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return frozenset()
+    for line in text.splitlines():
+        name, _, value = line.partition(":")
+        if name.strip() in ("flags", "Features"):
+            return frozenset(value.split())
+    return frozenset()
 
 
 def repack_choice(asked: str, flags: frozenset[str]) -> tuple[bool, str]:

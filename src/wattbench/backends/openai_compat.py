@@ -475,7 +475,8 @@ class OpenAICompatModel:
         logprobs: list[TokenLogprob] = []
         chunks = 0
         first = last = None
-        finish = "stop"
+        finish: str | None = None
+        ended = False  # the server said [DONE]
         usage: Mapping[str, Any] | None = None
         timings: Mapping[str, Any] | None = None
         requested = time.perf_counter()
@@ -504,6 +505,7 @@ class OpenAICompatModel:
                         continue
                     data = line[5:].strip()
                     if data == "[DONE]":
+                        ended = True
                         break
                     chunk = _parse_chunk(data)
                     usage = chunk.get("usage") or usage
@@ -522,6 +524,11 @@ class OpenAICompatModel:
                         logprobs.extend(_token_logprobs(choice.get("logprobs")))
         except httpx.TransportError as exc:
             raise Retryable(self.backend.scrub(f"{type(exc).__name__}: {exc}")) from None
+        if finish is None and not ended:
+            # Neither a finish_reason nor [DONE]: the server closed the stream mid-answer (a crash,
+            # a proxy's cut). Counting the piece as a finished answer would score a cut one.
+            raise Retryable(f"the stream ended after {chunks} chunks with neither a finish_reason nor "
+                            "[DONE]: the answer is cut")
         done = time.perf_counter()
         thinking_chunks, first_answer = first_answer_chunk(timeline)  # one chunk per token
         prompt, completion, source = 0, chunks, "stream chunks"
@@ -531,7 +538,7 @@ class OpenAICompatModel:
         return Generation(
             text="".join(pieces), prompt_tokens=prompt, completion_tokens=completion,
             requested_at=requested, first_token_at=first, last_token_at=last, done_at=done,
-            finish_reason=finish, engine=_engine_figures(timings), token_count_source=source,
+            finish_reason=finish or "stop", engine=_engine_figures(timings), token_count_source=source,
             logprobs=tuple(logprobs) if body.get("logprobs") and logprobs else None,
             thinking="".join(text for _at, text, apart in timeline if apart),
             thinking_tokens=thinking_chunks, first_answer_at=first_answer,

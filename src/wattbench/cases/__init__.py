@@ -11,7 +11,7 @@
     jsonlines.py   JSON Lines reading with clear errors
     textfile.py    how every input file is read (UTF-8, BOM or not)
     sources.py     each source turned into cases and level groups
-    build.py       the run's whole case set, from its settings
+    build.py       the run's whole case set, from its CaseOptions
 
 To add a source: a reader module here that opens files through ``textfile.read_text``, a
 ``from_*`` builder in sources.py, and one line in build.py.

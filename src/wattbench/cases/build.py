@@ -1,15 +1,15 @@
-"""The run's whole case set: every source its settings name, under every system prompt."""
+"""The run's whole case set: every source its options name, under every system prompt."""
 
 from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from wattbench.backends.modelfile import model_name
-from wattbench.backends.protocol import Backend, ModelRef
+from wattbench.backends.protocol import Backend, ModelRef, Sampling
 from wattbench.cases.case import Case, PromptGroup
 from wattbench.cases.casefile import parse_case_file
 from wattbench.cases.humaneval import load_problems
@@ -27,7 +27,27 @@ from wattbench.cases.sources import (
 from wattbench.cases.tasks import Task, load_padding, load_task_dir
 from wattbench.cases.textfile import read_text
 from wattbench.errors import ConfigError, ModelError
-from wattbench.settings import Settings
+
+
+@dataclass(frozen=True)
+class CaseOptions:
+    """What the run's case set is built from (``Settings.case_options()``); each field is the
+    setting of the same name."""
+
+    models: tuple[str, ...]  # --wb-model specs, each resolved by the backend
+    discover: bool  # add the models found where people keep them (backends/discovery.py)
+    tasks: tuple[str, ...]  # task names of task_dir, or ("all",)
+    task_dir: Path | None
+    loads: tuple[str, ...]
+    levels: tuple[str, ...]
+    case_files: tuple[Path, ...]
+    question_files: tuple[Path, ...]
+    humaneval_files: tuple[Path, ...]
+    prompt_tables: tuple[Path, ...]
+    system_prompts: tuple[str, ...]  # names in system_prompt_file; "default": none
+    system_prompt_file: Path
+    sampling: Sampling
+    axis_values: Mapping[str, tuple[str, ...]]  # axis key -> the values every case runs at (wattbench.axes)
 
 
 @dataclass
@@ -50,9 +70,9 @@ class CaseSet:
         self.model_by_name = {ref.name: ref for ref in [*self.models, *(c.model for c in self.cases)]}
 
 
-def build_cases(settings: Settings, backend: Backend) -> CaseSet:
+def build_cases(options: CaseOptions, backend: Backend) -> CaseSet:
     """Every case of the run; ConfigError names the file, option or id at fault."""
-    s = settings
+    s = options
     unresolved: dict[str, ModelError] = {}
 
     def resolve(spec: str) -> list[ModelRef]:

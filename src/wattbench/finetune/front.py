@@ -13,7 +13,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from wattbench.backends.modelfile import is_gguf, model_name
 from wattbench.backends.protocol import Backend, ModelRef, Sampling
@@ -31,7 +31,9 @@ from wattbench.records.rundir import RunDir
 from wattbench.run.energy import EnergyMonitor
 from wattbench.run.runner import RunFailed, Runner
 from wattbench.scorers import Scorers
-from wattbench.settings import Settings
+
+if TYPE_CHECKING:  # a type only: settings imports finetune.spec, so front names Settings for mypy alone
+    from wattbench.settings import Settings
 
 FINETUNE_FILE = "finetune.jsonl"
 EVAL_FILE = "finetune-eval.jsonl"

@@ -184,7 +184,7 @@ class FinetuneWork:
             end = min(done.steps[index].ended_at + done.offset, reading.samples[-1].t)
             if end <= start:
                 continue
-            part = window_energy(meter, reading.between(start, end), idle, self.energy.settings.pue)
+            part = window_energy(meter, reading.between(start, end), idle, self.energy.options.pue)
             out[index] = Cumulative(part.gross_j, part.net_j)
         return out
 
@@ -200,7 +200,7 @@ class FinetuneWork:
         if end <= begin:
             return {}
         part = window_energy(self.energy.meter, reading.between(begin, end), self.energy.idle_before,
-                             self.energy.settings.pue)
+                             self.energy.options.pue)
         tokens = sum(s.tokens for s in steps[first:])
 
         def per(joules: float | None) -> float | None:

@@ -41,7 +41,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from wattbench.errors import EnergySourceError
-from wattbench.monitors.gpu import Device, GpuFacts, GpuOptions
+from wattbench.monitors.gpu import Device, GpuFacts, GpuLibrary, GpuOptions
 from wattbench.monitors.protocol import Channel, Poll, SourceOptions
 
 RESOLUTION_S = 0.1
@@ -221,8 +221,7 @@ class AmdSmiSource:
 
     def close(self) -> None:
         """Shut amdsmi down."""
-        with contextlib.suppress(self._smi.AmdSmiException):
-            self._smi.amdsmi_shut_down()
+        _library(self._smi).shut_down()
 
 
 def _device_name(smi: Any, index: int, handle: Any) -> str:
@@ -265,6 +264,12 @@ def import_amdsmi() -> Any:
         ) from None
 
 
+def _library(smi: Any) -> GpuLibrary:
+    """How amdsmi starts and stops (``smi``: amdsmi or a fake of it)."""
+    return GpuLibrary("amdsmi", smi.amdsmi_init, smi.amdsmi_shut_down, smi.AmdSmiException, amd_error,
+                      "is the amdgpu driver loaded?")
+
+
 def open_amdsmi(
     gpus: Sequence[str] | None = None, smi: Any = None, env: Mapping[str, str] | None = None
 ) -> AmdSmiSource:
@@ -274,13 +279,7 @@ def open_amdsmi(
     selected GPU's readings."""
     if smi is None:
         smi = import_amdsmi()
-    try:
-        smi.amdsmi_init()
-    except smi.AmdSmiException as exc:
-        raise EnergySourceError(
-            f"amdsmi: cannot start ({amd_error(exc)}); is the amdgpu driver loaded?"
-        ) from None
-    try:
+    with _library(smi).opening():
         handles = list(smi.amdsmi_get_processor_handles())
         if not handles:
             raise EnergySourceError("amdsmi: the driver reports no AMD GPU")
@@ -300,14 +299,6 @@ def open_amdsmi(
                              f"({amd_error(exc) if not isinstance(exc, ValueError) else exc})")
         if not devices:
             raise EnergySourceError("amdsmi: no GPU to measure: " + "; ".join(notes))
-    except smi.AmdSmiException as exc:
-        with contextlib.suppress(smi.AmdSmiException):
-            smi.amdsmi_shut_down()
-        raise EnergySourceError(f"amdsmi: cannot read the GPUs: {amd_error(exc)}") from None
-    except BaseException:
-        with contextlib.suppress(smi.AmdSmiException):
-            smi.amdsmi_shut_down()
-        raise
     return AmdSmiSource(smi, devices, notes)
 
 
@@ -321,18 +312,15 @@ def gpu_facts(smi: Any = None) -> GpuFacts | None:
     fake of it); None where amdsmi is missing, cannot load, or sees no GPU."""
     try:
         smi = import_amdsmi() if smi is None else smi
-        smi.amdsmi_init()
-    except (EnergySourceError, Exception):  # the package, its library or the driver: no AMD GPU here
+    except EnergySourceError:  # the package or its library: no AMD GPU here
         return None
-    try:
+
+    def read() -> GpuFacts | None:
         handles = list(smi.amdsmi_get_processor_handles())
         names = tuple(_device_name(smi, index, handle) for index, handle in enumerate(handles))
         driver = ""
         with contextlib.suppress(Exception):  # older amdsmi: no driver info; the names still count
             driver = str(smi.amdsmi_get_gpu_driver_info(handles[0]).get("driver_version") or "")
-    except smi.AmdSmiException:
-        return GpuFacts(("unreadable",), "")
-    finally:
-        with contextlib.suppress(Exception):
-            smi.amdsmi_shut_down()
-    return GpuFacts(names, driver) if names else None
+        return GpuFacts(names, driver) if names else None
+
+    return _library(smi).facts(read)

@@ -35,7 +35,6 @@ skipped with a note: NVML has no energy counter or power reading per instance.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import importlib
 import os
@@ -46,7 +45,7 @@ import psutil
 
 from wattbench.errors import EnergySourceError
 from wattbench.monitors.gauges import MIB, own_tree
-from wattbench.monitors.gpu import Device, GpuFacts, GpuOptions
+from wattbench.monitors.gpu import Device, GpuFacts, GpuLibrary, GpuOptions
 from wattbench.monitors.protocol import Channel, Poll, SourceOptions
 
 RESOLUTION_S = 0.1  # the energy counter updates about every 100 ms
@@ -59,6 +58,12 @@ def _text(value: Any) -> str:
 def nvml_error(exc: BaseException) -> str:
     """An NVML error as a record shows it: its class (which names the code) and its text."""
     return f"{type(exc).__name__}: {exc}"
+
+
+def _library(nvml: Any) -> GpuLibrary:
+    """How NVML starts and stops (``nvml``: pynvml or a fake of it)."""
+    return GpuLibrary("NVML", nvml.nvmlInit, nvml.nvmlShutdown, nvml.NVMLError, nvml_error,
+                      "is an NVIDIA driver installed?")
 
 
 VISIBLE_ENV = "CUDA_VISIBLE_DEVICES"  # the CUDA runtime's devices (monitors/gpu.py: set_visible)
@@ -190,8 +195,7 @@ class NvmlSource:
 
     def close(self) -> None:
         """Shut NVML down."""
-        with contextlib.suppress(self._nvml.NVMLError):
-            self._nvml.nvmlShutdown()
+        _library(self._nvml).shut_down()
 
 
 def _match(item: str, count: int, uuids: dict[str, int]) -> int | None:
@@ -291,11 +295,7 @@ def open_nvml(gpus: Sequence[str] | None = None, nvml: Any = None) -> NvmlSource
             "NVML: CUDA_VISIBLE_DEVICES hides every GPU (empty or -1): no GPU is measured"
             if from_env else "NVML: --wb-gpus names no GPU"
         )
-    try:
-        nvml.nvmlInit()
-    except nvml.NVMLError as exc:
-        raise EnergySourceError(f"NVML: cannot start ({exc}); is an NVIDIA driver installed?") from None
-    try:
+    with _library(nvml).opening():
         count = nvml.nvmlDeviceGetCount()
         if count == 0:
             raise EnergySourceError("NVML: the driver reports no GPU")
@@ -311,12 +311,6 @@ def open_nvml(gpus: Sequence[str] | None = None, nvml: Any = None) -> NvmlSource
         notes += [n for n in (_mig_note(nvml, d) for d in devices) if n]
         if not devices:
             raise EnergySourceError("NVML: no GPU to measure: " + "; ".join(notes))
-    except nvml.NVMLError as exc:
-        nvml.nvmlShutdown()
-        raise EnergySourceError(f"NVML: cannot read the GPUs: {nvml_error(exc)}") from None
-    except BaseException:
-        nvml.nvmlShutdown()
-        raise
     return NvmlSource(nvml, devices, notes)
 
 
@@ -334,18 +328,10 @@ def gpu_facts(nvml: Any = None) -> GpuFacts | None:
             nvml = importlib.import_module("pynvml")
         except ImportError:
             return None
-    try:
-        nvml.nvmlInit()
-    except nvml.NVMLError:
-        return None
-    try:
-        names = [
-            nvml.nvmlDeviceGetName(nvml.nvmlDeviceGetHandleByIndex(i))
-            for i in range(nvml.nvmlDeviceGetCount())
-        ]
-        driver = nvml.nvmlSystemGetDriverVersion()
-    except nvml.NVMLError:
-        return GpuFacts(("unreadable",), "")
-    finally:
-        nvml.nvmlShutdown()
-    return GpuFacts(tuple(_text(n) for n in names), _text(driver))
+
+    def read() -> GpuFacts:
+        handles = [nvml.nvmlDeviceGetHandleByIndex(i) for i in range(nvml.nvmlDeviceGetCount())]
+        names = tuple(_text(nvml.nvmlDeviceGetName(h)) for h in handles)
+        return GpuFacts(names, _text(nvml.nvmlSystemGetDriverVersion()))
+
+    return _library(nvml).facts(read)

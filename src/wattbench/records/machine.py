@@ -58,20 +58,6 @@ def cpu_model(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
     return platform.processor() or platform.machine()
 
 
-def cpu_flags(cpuinfo: Path = Path("/proc/cpuinfo")) -> frozenset[str]:
-    """The CPU's feature flags (x86 'flags', Arm 'Features'); empty where the file is absent
-    (not Linux) or has neither line."""
-    try:
-        text = cpuinfo.read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return frozenset()
-    for line in text.splitlines():
-        name, _, value = line.partition(":")
-        if name.strip() in ("flags", "Features"):
-            return frozenset(value.split())
-    return frozenset()
-
-
 def describe_machine(libraries: Mapping[str, Any] | None = None, root: Path = Path("/")) -> Machine:
     """This machine. Its GPUs are the GPU energy sources' answer (monitors/gpu.py);
     ``libraries``: source name -> a fake of its library (``{"nvml": fake}``), ``root`` a fake

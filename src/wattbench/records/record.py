@@ -6,7 +6,7 @@ import datetime as _dt
 import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from wattbench import __version__, axes
 from wattbench.backends.protocol import Backend, Generation, Sampling
@@ -15,7 +15,9 @@ from wattbench.cases.kinds import primary_metric
 from wattbench.knobs.reasoning import split_thinking
 from wattbench.metrics import BY_KEY, unknown_keys
 from wattbench.records.machine import fingerprint
-from wattbench.run.pool import Resident
+
+if TYPE_CHECKING:  # a type only: the run room is above the records it writes
+    from wattbench.run.pool import Resident
 
 
 def timing(generation: Generation) -> dict[str, float | int | str | None]:

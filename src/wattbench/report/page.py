@@ -344,9 +344,10 @@ def _load_curves(study: Study) -> str:
         "from which one more step gains less system throughput than it loses speed per stream "
         "(contended points left out). Quality is said to change with the load only where intervals "
         "of 10 or more answers each do not overlap. A point's J/token is measured once per run: "
-        "run the sweep with --wb-runs 3 or more for its interval. The Pareto front (outlined) holds "
-        "the points no other point beats on tokens/s per stream, system tokens/s and J/token at once; each "
-        "point's tooltip gives its system tokens/s and quality.</p>"
+        "run the sweep with --wb-runs 3 or more for its interval (the charts' error bars). J/request is "
+        "the attributed mean. The Pareto front (outlined) holds the points no other point beats on "
+        "tokens/s per stream, system tokens/s and J/token at once; each point's tag gives its system "
+        "tokens/s and quality.</p>"
     ]
     for curve in found:
         rows = [
@@ -356,9 +357,12 @@ def _load_curves(study: Study) -> str:
                 _figure(p, "serving_system_tokens_per_s", ".4g"),
                 _figure(p, "serving_stream_tokens_per_s", ".4g"),
                 _mean_ci(p, "energy_per_token_j"),
+                _figure(p, "energy_j", ".3g"),
                 _mean_ci(p, "quality"),
                 _figure(p, "serving_error_pct", ".3g", "%"),
-                _figure(p, "serving_ttft_p90_s", ".3g"),
+                _percentiles(p, "serving_ttft"),
+                _percentiles(p, "serving_tpot"),
+                *([_figure(p, "slo_met_pct", ".3g", "%")] if curve.slo_given else []),
                 _figure(p, "serving_goodput_tokens_per_j", ".3g"),
                 f"{p.get('requests', p['runs'])} ({p['runs']})",
             ]
@@ -370,46 +374,74 @@ def _load_curves(study: Study) -> str:
                 "quality changes with the load: at N = " + ", ".join(map(str, curve.quality_changes))
                 + " its interval does not overlap N = " + str(curve.concurrencies[0]) + "'s"
             )
+        if curve.knee is not None:
+            said.append(f"the knee: N = {curve.knee}; one more step from it gains less system "
+                        "throughput than it loses speed per stream")
         if curve.best_under_slo is not None:
             said.append(f"the most efficient load point that met every SLO: N = {curve.best_under_slo}")
         elif curve.slo_given:
             said.append("no load point met every SLO with no failed request")
         title = f"{curve.system} · {curve.task} · {curve.load} · {curve.config}"
-        ns = [str(n) for n in curve.concurrencies]
         parts.append(
             f"<h3>{escape(title)}</h3>" + "".join(f"<p>{escape(s)}.</p>" for s in said)
-            + _table(["N", "system tokens/s", "tokens/s per stream", "J/token [95% CI]", "quality [95% CI]",
-                      "errors", "TTFT p90 s", "goodput tokens/J", "requests (runs)"], rows, raw=False)
+            + _table(["N", "system tokens/s", "tokens/s per stream", "J/token [95% CI]",
+                      "J/request (attributed)", "quality [95% CI]", "errors", "TTFT s p50 / p90 / p99",
+                      "TPOT s p50 / p90 / p99",
+                      *(["SLO met"] if curve.slo_given else []), "goodput tokens/J", "requests (runs)"],
+                     rows, raw=False)
             + '<div class="charts">'
-            + svg.lines(f"J/token vs load: {title}", ns,
-                        {curve.system: [p.get("energy_per_token_j_mean") for p in curve.points]},
-                        "J/token", "streams (N)")
-            + svg.lines(f"Speed vs load: {title}", ns,
-                        {"per stream": [p.get("serving_stream_tokens_per_s_mean") for p in curve.points],
-                         "system": [p.get("serving_system_tokens_per_s_mean") for p in curve.points]},
-                        "tokens/s", "streams (N)")
+            + _curve(f"J/token vs load: {title}", curve.points, {curve.system: "energy_per_token_j"},
+                     "J/token (95% CI over runs)")
+            + _curve(f"Speed vs load: {title}", curve.points,
+                     {"per stream": "serving_stream_tokens_per_s", "system": "serving_system_tokens_per_s"},
+                     "tokens/s (95% CI over runs)")
             + svg.scatter(
                 f"Per-stream speed vs J/token: {title}",
                 [svg.Point(p["energy_per_token_j_mean"], p["serving_stream_tokens_per_s_mean"],
                            f"N = {p['concurrency']}: "
                            f"{_figure(p, 'serving_system_tokens_per_s', '.4g')} system tokens/s, "
                            f"quality {_mean_ci(p, 'quality')}", curve.system,
-                           int(p["concurrency"]) in curve.front, tag=f"N={p['concurrency']}",
+                           int(p["concurrency"]) in curve.front, tag=_front_tag(p),
                            contended=bool(p.get("contended_only")))
                  for p in curve.points
                  if p.get("energy_per_token_j_mean") is not None
                  and p.get("serving_stream_tokens_per_s_mean") is not None],
                 "J/token", "tokens/s per stream")
-            + svg.scatter(
-                f"Quality vs load: {title}",
-                [svg.Point(float(p["concurrency"]), p["quality_mean"], f"N = {p['concurrency']}: quality "
-                           f"{_mean_ci(p, 'quality')}", curve.system, tag=f"N={p['concurrency']}",
-                           y_ci=_ci(p, "quality"), contended=bool(p.get("contended_only")))
-                 for p in curve.points if p.get("quality_mean") is not None],
-                "streams (N)", "quality (primary score, 95% CI)")
+            + _curve(f"Quality vs load: {title}", curve.points, {curve.system: "quality"},
+                     "quality (primary score, 95% CI)")
             + "</div>"
         )
     return '<h2>Load curves</h2><div class="wide">' + "".join(parts) + "</div>"
+
+
+def _curve(title: str, points: Sequence[dict[str, Any]], series: Mapping[str, str], y_label: str) -> str:
+    """Figures against N, one line per series with each point's 95% CI as an error bar (none from
+    one run); N spaced evenly (1, 2, 4, 8 read as steps); ``series`` maps a legend name to the
+    figure's name in the group rows."""
+    return svg.lines(
+        title, [str(p["concurrency"]) for p in points],
+        {label: [p.get(f"{name}_mean") for p in points] for label, name in series.items()},
+        y_label, "streams (N)",
+        contended={label: [bool(p.get("contended_only")) for p in points] for label in series},
+        ci={label: [_ci(p, name) for p in points] for label, name in series.items()},
+    )
+
+
+def _percentiles(row: dict[str, Any], name: str) -> str:
+    """A load point's p50 / p90 / p99 of ``name`` (serving_ttft, serving_tpot), each its mean over
+    runs; n/a for one the records lack."""
+    return " / ".join(_figure(row, f"{name}_{p}_s", ".3g") for p in ("p50", "p90", "p99"))
+
+
+def _front_tag(point: dict[str, Any]) -> str:
+    """A Pareto point's printed tag: its N, system tokens/s and quality, so the third axis and the
+    quality are read on paper too."""
+    parts = [f"N={point['concurrency']}"]
+    if (system := point.get("serving_system_tokens_per_s_mean")) is not None:
+        parts.append(f"{system:.3g} sys tok/s")
+    if (quality := point.get("quality_mean")) is not None:
+        parts.append(f"q {quality:.2g}")
+    return " · ".join(parts)
 
 
 def _figure(row: dict[str, Any], name: str, digits: str, unit: str = "") -> str:

@@ -324,14 +324,20 @@ def scatter(title: str, points: Sequence[Point], x_label: str, y_label: str) -> 
 def lines(
     title: str, categories: Sequence[str], series: Mapping[str, Sequence[float | None]], y_label: str,
     x_label: str = "prompt level", contended: Mapping[str, Sequence[bool]] | None = None,
+    ci: Mapping[str, Sequence[tuple[float, float] | None]] | None = None,
 ) -> str:
     """One line per series over ordered categories (prompt levels, load points); gaps where a
     value is None. ``contended`` (series -> a flag per category) draws those points hollow with
-    CONTENDED_MARK beside them."""
+    CONTENDED_MARK beside them. ``ci`` (series -> (low, high) per category, None for none) draws
+    error bars; when every value is 0 or more, a bar is cut at 0 (a speed or an energy below zero
+    is no figure: a small-sample interval can reach there) and its tooltip gives the whole one."""
     values = [v for vs in series.values() for v in vs if v is not None]
     if not values or not categories:
         return empty(title, "no values")
-    axes = _Axes([0.0, 1.0], values, x_label, y_label)
+    bounds = ci or {}
+    floor = 0.0 if min(values) >= 0 else -math.inf
+    spans = [max(b, floor) for bs in bounds.values() for pair in bs if pair is not None for b in pair]
+    axes = _Axes([0.0, 1.0], values + spans, x_label, y_label)
     axes.xt = [-0.5, len(categories) - 0.5]  # a half-step margin either side of the categories
     parts = [axes.draw(categories)]
     marked = contended or {}
@@ -344,6 +350,17 @@ def lines(
             f'<polyline points="{" ".join(f"{x:.1f},{y:.1f}" for x, y, _v, _c, _m in points)}" '
             f'fill="none" stroke="{colour(i)}" stroke-width="2"/>'
         )
+        intervals = bounds.get(name, ())
+        for j, v in enumerate(ys):
+            pair = intervals[j] if j < len(intervals) else None
+            if v is None or pair is None or not pair[1] > pair[0]:
+                continue
+            x, y0, y1 = axes.x(float(j)), axes.y(max(pair[0], floor)), axes.y(pair[1])
+            parts.append(
+                f'<path d="M{x:.1f} {y0:.1f}V{y1:.1f}M{x - 3:.1f} {y0:.1f}H{x + 3:.1f}M{x - 3:.1f} '
+                f'{y1:.1f}H{x + 3:.1f}" stroke="{colour(i)}" class="bar"><title>{escape(name)} '
+                f"{escape(categories[j])}: 95% CI {_num(pair[0])}..{_num(pair[1])}</title></path>"
+            )
         for x, y, v, c, hollow in points:
             any_marked |= hollow
             attrs = f'stroke="{colour(i)}" {HOLLOW} class="contended"' if hollow else f'fill="{colour(i)}"'

@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from wattbench.backends import server_url as backend_server_url
-from wattbench.monitors import MakeSource, open_sources
+from wattbench.monitors import MakeSource, SourceOptions, open_sources
+from wattbench.monitors.carbon import CarbonOptions
 from wattbench.monitors.estimate import EstimateOptions
 from wattbench.monitors.figures import (
     WindowEnergy,
@@ -36,7 +36,6 @@ from wattbench.monitors.figures import (
 from wattbench.monitors.gauges import CONTENDED_OTHER_CPU_PCT, ProcessTree, listening_pid, own_tree
 from wattbench.monitors.idle import Idle, IdleError, drift_is_real, drift_pct, measure_idle, total_joules
 from wattbench.monitors.meter import Meter, Window
-from wattbench.settings import Settings
 
 BASELINE_FILE = "baseline.json"
 DRIFT_WARN_PCT = 10.0  # idle power that moves more than this between before and after is reported
@@ -45,20 +44,35 @@ DRIFT_WARN_PCT = 10.0  # idle power that moves more than this between before and
 LOOPBACK = ("localhost", "127.0.0.1", "::1", "0.0.0.0")
 
 
-def server_url(settings: Settings) -> str | None:
-    """The URL of the server a server backend talks to (the backend's options answer it); None
-    for in-process engines."""
-    return backend_server_url(settings.backend, settings.backend_options())
+@dataclass(frozen=True)
+class EnergyOptions:
+    """What the monitor is built from (``Settings.energy_options()``)."""
+
+    names: tuple[str, ...]  # --wb-energy: "auto", "off", or source names (monitors/__init__.py)
+    sources: SourceOptions  # what the sources open with: --wb-sample-hz and each source's own options
+    server_url: str | None  # the server a server backend talks to; None for an in-process engine
+    run_dir: Path  # where baseline.json and timeseries/ go
+    idle_s: float  # --wb-idle-time, seconds; 0: no idle baseline
+    idle_after: bool  # --wb-idle-after
+    worker: str | None  # the pytest-xdist worker's id (gw0, ...); None in a plain run
+    min_window_s: float  # --wb-energy-min-window, seconds
+    timeseries: bool  # --wb-timeseries
+    pue: float | None  # --wb-pue (monitors/boundary.py)
+    carbon: CarbonOptions  # --wb-grid-intensity, --wb-embodied-carbon
+
+    @property
+    def sample_hz(self) -> float:
+        """The sampler's rate, in Hz."""
+        return self.sources.sample_hz
 
 
-def adopt_local_server(settings: Settings, tree: ProcessTree) -> str | None:
-    """Count a server on this machine as part of the benchmark's process tree; a note saying
-    what was done, or None for an in-process engine.
+def adopt_local_server(url: str | None, tree: ProcessTree) -> str | None:
+    """Count the server at ``url`` as part of the benchmark's process tree when it runs on this
+    machine; a note saying what was done, or None for an in-process engine (``url`` None).
 
     The estimate charges the benchmark's own process tree, and the contention check counts
     every other process: a local server doing the benchmark's work must be inside the tree.
     """
-    url = server_url(settings)
     if url is None:
         return None
     parsed = urllib.parse.urlsplit(url if "://" in url else f"http://{url}")
@@ -109,17 +123,16 @@ def _xdist_run() -> str | None:
 class EnergyMonitor:
     """Energy windows around generations, and the idle baseline they are netted against."""
 
-    def __init__(self, settings: Settings, make_source: MakeSource | None = None) -> None:
-        self.settings = settings
-        selection = open_sources(settings.energy, settings.source_options(), make_source)
+    def __init__(self, options: EnergyOptions, make_source: MakeSource | None = None) -> None:
+        self.options = options
+        selection = open_sources(options.names, options.sources, make_source)
         self.notes = selection.notes
-        server = adopt_local_server(settings, own_tree())
-        self.server_note = server
-        self.meter = Meter(selection.sources, settings.sample_hz)
+        self.server_note = adopt_local_server(options.server_url, own_tree())
+        self.meter = Meter(selection.sources, options.sample_hz)
         self.idle_before: Idle | None = None
         self.idle_after: Idle | None = None
         self.idle_errors: list[str] = []
-        self._baseline_path = settings.run_dir / BASELINE_FILE
+        self._baseline_path = options.run_dir / BASELINE_FILE
         self.windows_count = 0
         self.failed_windows: Counter[str] = Counter()  # channel -> windows without its figure
         self.failed_errors: dict[str, str] = {}  # channel -> its last error
@@ -186,8 +199,8 @@ class EnergyMonitor:
         if self.meter.running:
             return
         self.meter.start()
-        if self.settings.idle_s > 0 and self.meter.sources:
-            if self.settings.worker is not None:
+        if self.options.idle_s > 0 and self.meter.sources:
+            if self.options.worker is not None:
                 self._shared_baseline()
                 return
             self.idle_before = self._measure_idle()
@@ -224,8 +237,8 @@ class EnergyMonitor:
 
     def _measure_idle(self) -> Idle | None:
         try:
-            tdp_w = self.settings.option(EstimateOptions).cpu_tdp_w
-            return measure_idle(self.meter, self.settings.idle_s, cpu_tdp_w=tdp_w)
+            tdp_w = self.options.sources.get(EstimateOptions).cpu_tdp_w
+            return measure_idle(self.meter, self.options.idle_s, cpu_tdp_w=tdp_w)
         except IdleError as exc:
             self.idle_errors.append(str(exc))
             return None
@@ -233,8 +246,8 @@ class EnergyMonitor:
     def finish(self) -> None:
         """After the last case: measure idle again when --wb-idle-after is on."""
         if (
-            self.settings.idle_after and self.meter.running and self.idle_after is None
-            and self.settings.idle_s > 0 and self.meter.sources
+            self.options.idle_after and self.meter.running and self.idle_after is None
+            and self.options.idle_s > 0 and self.meter.sources
         ):
             self.idle_after = self._measure_idle()
             self._write_baseline()
@@ -260,7 +273,7 @@ class EnergyMonitor:
 
     def boundary(self) -> str:
         """energy_boundary of this run's figures (monitors/boundary.py)."""
-        return window_boundary(self.meter, self.settings.pue)
+        return window_boundary(self.meter, self.options.pue)
 
     def summary(self) -> dict[str, Any]:
         """The run's energy set-up and idle baseline, for baseline.json and the benchmark JSON."""
@@ -272,7 +285,7 @@ class EnergyMonitor:
             "cadence_s": {key: self.meter.cadence_s(key) for key in self.meter.channels},
             "sources": [s.description for s in self.meter.sources],
             "not_used": self.notes,
-            "sample_hz": self.settings.sample_hz,
+            "sample_hz": self.options.sample_hz,
             "idle_before": None if self.idle_before is None else self.idle_before.as_dict(),
             "idle_after": None if self.idle_after is None else self.idle_after.as_dict(),
             "idle_drift_pct": self.drift_pct(),
@@ -303,7 +316,7 @@ class EnergyMonitor:
         never repeat) than the counters' learned cadences allow (monitors/validity.py)."""
         if not self.meter.sources:
             return False
-        shortest = self.settings.energy_min_window_s
+        shortest = self.options.min_window_s
         if shortest > 0:
             shortest = max(shortest, self.meter.min_window_s())
         return self.meter.elapsed(window) < shortest
@@ -324,7 +337,7 @@ class EnergyMonitor:
             figures.update(resource_figures(reading))
             if self.meter.channels:
                 energy = window_energy(
-                    self.meter, reading, self.idle_before, self.settings.pue, self.settings.carbon_options()
+                    self.meter, reading, self.idle_before, self.options.pue, self.options.carbon
                 )
         except Exception as exc:  # a bug in the figures must not lose the record
             error = f"{type(exc).__name__}: {exc}"
@@ -345,8 +358,8 @@ class EnergyMonitor:
                 energy = dataclasses.replace(energy, labels={**energy.labels, "energy_warning": warning})
         if energy is not None and energy.net_j is not None and energy.net_j < 0:
             self.negative_net_windows += 1
-        if self.settings.timeseries:
-            path = self.settings.run_dir / "timeseries" / f"{series}.csv"
+        if self.options.timeseries:
+            path = self.options.run_dir / "timeseries" / f"{series}.csv"
             write_series(path, reading.samples)
             figures["timeseries_file"] = str(Path("timeseries") / path.name)
         return Measured(energy, figures)
@@ -366,7 +379,7 @@ class EnergyMonitor:
         reading = self.meter.end(window)
         if any(self.meter.channels[key][1].in_total for key in reading.failed):
             return None  # a counted channel failed: the total is unknown, not its partial sum
-        return total_joules(self.meter, reading) * (self.settings.pue or 1.0)  # the run's boundary
+        return total_joules(self.meter, reading) * (self.options.pue or 1.0)  # the run's boundary
 
     def discard(self, window: Window) -> None:
         """Drop a window whose run failed."""

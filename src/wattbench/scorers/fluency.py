@@ -79,8 +79,7 @@ class FluencyScorer:
         if self._llm is None and self._why_not is None and self.model is not None:
             import llama_cpp
 
-            from wattbench.backends.llamacpp import extra_buffers, repack_choice
-            from wattbench.records.machine import cpu_flags
+            from wattbench.backends.llamacpp import cpu_flags, extra_buffers, repack_choice
 
             repack, _why = repack_choice("auto", cpu_flags())  # never llama.cpp's AMX path on AMX
             # One thread: llama.cpp's threads spin while they wait for each other, so on a busy

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
+from wattbench.backends.llamacpp import cpu_flags
 from wattbench.backends.localserver import LocalServer, ServerOptions
 from wattbench.backends.openai_compat import OpenAICompatBackend, OpenAIOptions
 from wattbench.backends.protocol import Backend, BackendOptions, LoadedModel, LoadOptions, Sampling
@@ -30,7 +31,6 @@ from wattbench.errors import (
     WattbenchError,
 )
 from wattbench.monitors.gauges import own_tree
-from wattbench.records.machine import cpu_flags
 from wattbench.run.pool import Resident
 from wattbench.serving.streams import Server
 

@@ -111,6 +111,7 @@ class ServingWork:
         self._done: dict[int, tuple[list[_Request], Measured | None, tuple[float, float] | None]] = {}
         self._window: Any = None
         self._deltas: dict[int, dict[str, float]] = {}
+        self._crashed: list[BaseException] = []  # a stream's fault that is not a server's answer
 
     def prepare(self, run: int) -> None:
         """Nothing to prepare: every request is the case's first turn."""
@@ -135,6 +136,10 @@ class ServingWork:
             thread.start()
         for thread in threads:
             thread.join()
+        if self._crashed:  # a request neither answered nor refused: fail the case, lose nothing quietly
+            crashed, self._crashed = self._crashed[0], []
+            self.discard()
+            raise crashed
         window, self._window = self._window, None
         steady = _steady(by_stream)
         measured: Measured | None = None
@@ -154,8 +159,13 @@ class ServingWork:
         for request in requests:
             try:
                 request.generation = self.resident.model.generate(self.case.messages, request.sampling)
-            except GenerationError as exc:
+            except GenerationError as exc:  # the server's answer under load: a figure of the point
                 request.error = str(exc)
+            except Exception as exc:  # a fault of ours, not an answer: unit() raises it after the join
+                # Dying here would leave the request neither done nor failed, missing from the
+                # error rate, and the stream's later requests unsent.
+                self._crashed.append(exc)
+                return
 
     def again(self, run: int) -> None:
         """Never called: this workload owns its window."""
@@ -244,6 +254,12 @@ class ServingWork:
             whole = window.per_unit(1, round(steady_tokens), None) if steady_tokens else window.figures
             figures.update(whole)
             figures.pop("energy_window_generations_count", None)
+            shortest = _shortest_window_s(self.energy)
+            if end - start < shortest:  # the plain workload repeats such a window; a point cannot
+                note = (f"steady window {end - start:.3g} s, shorter than the {shortest:.3g} s its energy "
+                        "needs (--wb-energy-min-window, or two updates of the slowest counter): too short "
+                        "to measure; send more requests per stream (--wb-stream-requests) or longer answers")
+                figures["energy_warning"] = "; ".join(filter(None, [figures.get("energy_warning"), note]))
             gross = window.energy.gross_j if window.energy is not None else None
             if gross and self.slo.limits:
                 good = sum(
@@ -287,6 +303,13 @@ def _attributed(point: Mapping[str, Any], share: float) -> dict[str, Any]:
         figures["energy_components_j"] = {k: None if j is None else j * share for k, j in components.items()}
     figures["energy_attributed"] = True
     return figures
+
+
+def _shortest_window_s(energy: EnergyMonitor) -> float:
+    """The shortest window whose energy can be measured: --wb-energy-min-window, raised to two
+    updates of the slowest counted counter (EnergyMonitor.needs_more's rule; 0 turns it off)."""
+    shortest = energy.options.min_window_s if energy.measures else 0.0
+    return max(shortest, energy.meter.min_window_s()) if shortest > 0 else 0.0
 
 
 def _steady(by_stream: list[list[_Request]]) -> tuple[float, float] | None:
