@@ -410,3 +410,34 @@ def test_load_points_run_on_ollama_whose_slots_a_client_cannot_read(suite: pytes
         assert record["serving_system_tokens_per_s"] > 0 and record["serving_error_pct"] == 0
         assert record["serving_slots_count"] is None  # OLLAMA_NUM_PARALLEL is the server's own
     assert len([r for r in records(run_dir) if r["concurrency"] == "2"]) == 4
+
+
+def test_ollama_under_load_gives_an_error_rate_with_no_retries(suite: pytest.Pytester) -> None:
+    from fakeollama import FakeOllama, serve
+
+    run_dir = suite.path / "run"
+    server = FakeOllama()
+    busy = iter([None, (503, "server busy, please try again. maximum pending requests exceeded")])
+
+    def fault(body: dict[str, Any]) -> tuple[int, str] | None:
+        # N = 1's two requests are answered; of N = 2's four, the second is refused as busy.
+        asked = sum(1 for path, sent in server.requests if path == "/api/chat" and _generates(sent))
+        return next(busy, None) if _generates(body) and asked > 3 else None
+
+    server.chat_fault = fault
+    with serve(server) as host:
+        result = suite.runpytest(
+            "bench", *ONE_CASE, "--wb-backend", "ollama", "--wb-ollama-host", host, "--wb-model", "qwen3:4b",
+            "--wb-concurrency", "1,2", "--wb-run-dir", str(run_dir), "--wb-energy", "estimate",
+            "--wb-warmup", "off",
+        )
+    point = [r for r in records(run_dir) if r["concurrency"] == "2" and "serving_error_pct" in r]
+    assert point, result.stdout.str()
+    assert {r["serving_error_pct"] for r in point} == {25.0}  # 1 of the 4 requests
+    chats = [body for path, body in server.requests if path == "/api/chat" and _generates(body)]
+    assert len(chats) == 2 + 4  # no request was sent again
+
+
+def _generates(body: dict[str, Any]) -> bool:
+    """A chat that generates, not a one-token prompt count."""
+    return bool(body.get("options", {}).get("num_predict") != 1)

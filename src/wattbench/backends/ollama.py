@@ -23,6 +23,7 @@ a repeated prompt may report fewer ``prompt_eval_count`` tokens than the first t
 from __future__ import annotations
 
 import contextlib
+import copy
 import dataclasses
 import json
 import os
@@ -224,6 +225,14 @@ class OllamaModel:
             "temperature": sampling.temperature, "top_p": sampling.top_p, "seed": sampling.seed,
             "num_predict": sampling.max_tokens, "num_ctx": self._num_ctx,
         }
+
+    def without_retries(self) -> OllamaModel:
+        """This model, its generations never retried: under load a 429 or a 5xx is a figure of the
+        load point (wattbench.serving.streams), and a retry would change the load it measures."""
+        model = copy.copy(self)
+        model.backend = copy.copy(self.backend)
+        model.backend.policy = dataclasses.replace(self.backend.policy, retries=0)
+        return model
 
     @property
     def _keep_alive(self) -> str:
