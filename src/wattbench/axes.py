@@ -2,18 +2,18 @@
 
 One row per axis, as ``metrics.py`` is one table of record keys. Everything that names a case
 reads this table instead of its own copy of ``("model", "task", "load", "level", ...)``: case
-ids and labels (``cases/case.py``, ``record.py``), the study's groups and configuration labels
+ids and labels (``cases/case.py``, ``records/record.py``), the study's groups and configuration labels
 (``report/study.py``), compare's and the human-rating report's case keys (``report/compare.py``,
 ``report/human.py``), the tables' label columns and the workbook's detail sheet
 (``report/tables.py``, ``report/workbook.py``), the back-fill of older records
-(``report/runs.py``, ``merge.py``) and the pairwise judge's pairing key (``judging.py``).
+(``report/runs.py``, ``scale/merge.py``) and the pairwise judge's pairing key (``judge/phase.py``).
 
 A new axis (a concurrency level, a reasoning effort, a power cap, a user's own) is one row with
 an ``option``: the option's comma list of values is its option, every case runs at each value
 (``Case.variant`` holds it), the record carries it under its key, reports group and label by
 it, and ``Sampling.knobs`` hands it to the backend. What acts on it is the one piece of code
-that reads it there (a backend, a workload). A conftest adds a row with :func:`register` in its
-``pytest_addoption``.
+that reads it there (a backend, a workload). A conftest adds a row with
+``wattbench.options.add_axis`` in its ``pytest_addoption``.
 
 How an axis shows in a case id (the grammar is in ``wattbench.ids``): its own "-"-separated
 part (model, task, load, level), or, with ``suffix_of``, "+value" after another axis's part,

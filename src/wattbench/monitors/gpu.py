@@ -4,7 +4,7 @@ facts each GPU family answers for the machine description and for pytest-xdist's
 A GPU family is an energy source module (monitors/nvml.py, monitors/amdsmi.py) that also defines
 ``gpu_facts(library=None) -> GpuFacts | None`` (its device names and driver; None where its
 library is missing or its driver does not start) and ``VISIBLE_ENV``, the environment variable
-that restricts its runtime to some devices. FAMILIES lists them; machine.py and workers.py ask
+that restricts its runtime to some devices. FAMILIES lists them; records/machine.py and scale/workers.py ask
 through ``gpu_facts`` and ``set_visible`` here, never a vendor library or variable themselves.
 Each family starts and stops its library through a GpuLibrary, so that every family opens, fails
 and shuts down alike.
